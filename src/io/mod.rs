@@ -1,0 +1,181 @@
+//! Structure and trajectory files.
+//!
+//! Own readers and writers for POSCAR/CONTCAR, extended XYZ and n2p2 `input.data` (so that errors name the
+//! file and line); chemfiles for everything else it reads (CIF, LAMMPS data, PDB, ...).
+
+pub mod extxyz;
+pub mod n2p2;
+pub mod poscar;
+
+use crate::system::{elements, Cell, System};
+use nalgebra::{Matrix3, Vector3};
+use std::path::{Path, PathBuf};
+
+/// A problem reading or writing a file; every message names the file, and the line when there is one.
+#[derive(Debug, thiserror::Error)]
+pub enum IoError {
+    #[error("{path}: cannot open: {source}")]
+    Open { path: PathBuf, source: std::io::Error },
+    #[error("{path}: cannot read: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}:{line}: {message}")]
+    Syntax { path: PathBuf, line: usize, message: String },
+    #[error("{path}: {message}")]
+    Format { path: PathBuf, message: String },
+}
+
+impl IoError {
+    pub(crate) fn open(path: &Path, source: std::io::Error) -> IoError {
+        IoError::Open { path: path.to_path_buf(), source }
+    }
+    pub(crate) fn read(path: &Path, source: std::io::Error) -> IoError {
+        IoError::Read { path: path.to_path_buf(), source }
+    }
+    pub(crate) fn syntax(path: &Path, line: usize, message: String) -> IoError {
+        IoError::Syntax { path: path.to_path_buf(), line, message }
+    }
+    pub(crate) fn format(path: &Path, message: String) -> IoError {
+        IoError::Format { path: path.to_path_buf(), message }
+    }
+}
+
+/// The structure file formats the engine reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StructureFormat {
+    Poscar,
+    ExtendedXyz,
+    N2p2,
+    /// Anything chemfiles reads, chosen by chemfiles from the extension (CIF, LAMMPS data, PDB, ...).
+    Chemfiles,
+}
+
+impl StructureFormat {
+    /// Guesses the format from the file name: `POSCAR*`, `CONTCAR*`, `*.vasp`, `*.poscar` → POSCAR;
+    /// `*.xyz`, `*.extxyz` → extended XYZ; `input.data`, `*.data.n2p2`, `*.n2p2` → n2p2; otherwise chemfiles.
+    pub fn guess(path: &Path) -> StructureFormat {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_ascii_lowercase();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        if name.starts_with("poscar") || name.starts_with("contcar") || ext == "vasp" || ext == "poscar" {
+            StructureFormat::Poscar
+        } else if ext == "xyz" || ext == "extxyz" {
+            StructureFormat::ExtendedXyz
+        } else if name == "input.data" || name == "output.data" || ext == "n2p2" {
+            StructureFormat::N2p2
+        } else {
+            StructureFormat::Chemfiles
+        }
+    }
+}
+
+/// Reads the first (or only) structure of a file, guessing the format from its name.
+pub fn read_structure(path: &Path) -> Result<System, IoError> {
+    let system = match StructureFormat::guess(path) {
+        StructureFormat::Poscar => poscar::read(path)?,
+        StructureFormat::ExtendedXyz => extxyz::read_frames(path)?.swap_remove(0).system,
+        StructureFormat::N2p2 => n2p2::read(path)?.swap_remove(0).system,
+        StructureFormat::Chemfiles => read_with_chemfiles(path)?,
+    };
+    validate(path, &system)?;
+    Ok(system)
+}
+
+/// Rejects structures no simulation can start from: no atoms, non-finite coordinates, unknown elements.
+pub fn validate(path: &Path, system: &System) -> Result<(), IoError> {
+    if system.is_empty() {
+        return Err(IoError::format(path, "the structure has no atoms".into()));
+    }
+    for (i, r) in system.positions.iter().enumerate() {
+        if !(r.x.is_finite() && r.y.is_finite() && r.z.is_finite()) {
+            return Err(IoError::format(
+                path,
+                format!("atom {} ({}) has a non-finite position {:?}", i + 1, system.symbol(i), [r.x, r.y, r.z]),
+            ));
+        }
+        if system.atomic_numbers[i] == 0 {
+            return Err(IoError::format(path, format!("atom {} has an unknown element", i + 1)));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the first frame of any format chemfiles knows.
+pub fn read_with_chemfiles(path: &Path) -> Result<System, IoError> {
+    let mut frames = read_frames_with_chemfiles(path, Some(1))?;
+    Ok(frames.swap_remove(0))
+}
+
+/// Reads frames (all, or at most `limit`) with chemfiles, keeping velocities when the file has them.
+pub fn read_frames_with_chemfiles(path: &Path, limit: Option<usize>) -> Result<Vec<System>, IoError> {
+    let name = path.to_str().ok_or_else(|| IoError::format(path, "file name is not valid UTF-8".into()))?;
+    if !path.exists() {
+        return Err(IoError::open(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
+    }
+    let mut trajectory =
+        chemfiles::Trajectory::open(name, 'r').map_err(|e| IoError::format(path, format!("chemfiles: {e}")))?;
+    let steps = trajectory.nsteps();
+    let count = limit.map_or(steps, |l| l.min(steps));
+    if count == 0 {
+        return Err(IoError::format(path, "no frame found".into()));
+    }
+    let mut out = Vec::with_capacity(count);
+    let mut frame = chemfiles::Frame::new();
+    for step in 0..count {
+        trajectory
+            .read_step(step, &mut frame)
+            .map_err(|e| IoError::format(path, format!("chemfiles, frame {step}: {e}")))?;
+        out.push(system_from_chemfiles(path, &frame)?);
+    }
+    Ok(out)
+}
+
+fn system_from_chemfiles(path: &Path, frame: &chemfiles::Frame) -> Result<System, IoError> {
+    let cell = frame.cell();
+    let matrix = cell.matrix();
+    let cell = match cell.shape() {
+        chemfiles::CellShape::Infinite => Cell::infinite(),
+        _ => {
+            // chemfiles stores lattice vectors as columns.
+            let m = Matrix3::from_fn(|r, c| matrix[c][r]);
+            Cell::from_matrix(m, [true; 3]).ok_or_else(|| IoError::format(path, "the cell has zero volume".into()))?
+        }
+    };
+    let mut system = System::new(cell);
+    let positions = frame.positions();
+    for i in 0..frame.size() {
+        let atom = frame.atom(i);
+        let symbol = atom.atomic_type();
+        let z = elements::atomic_number(&symbol)
+            .or_else(|| elements::atomic_number(&atom.name()))
+            .ok_or_else(|| IoError::format(path, format!("atom {}: unknown element '{}'", i + 1, symbol)))?;
+        let mass = atom.mass();
+        let mass = if mass > 0.0 { mass } else { elements::standard_mass(z).unwrap_or(0.0) };
+        let p = positions[i];
+        system.push_with_mass(z, Vector3::new(p[0], p[1], p[2]), mass);
+    }
+    if let Some(velocities) = frame.velocities() {
+        for (v, w) in system.velocities.iter_mut().zip(velocities) {
+            *v = Vector3::new(w[0], w[1], w[2]);
+        }
+    }
+    Ok(system)
+}
+
+/// Writes a structure, choosing the format from the file name (POSCAR or extended XYZ).
+pub fn write_structure(path: &Path, system: &System) -> Result<(), IoError> {
+    let text = match StructureFormat::guess(path) {
+        StructureFormat::Poscar => poscar::format(system, "written by mdrun"),
+        _ => extxyz::format_frame(system, &extxyz::FrameExtras { velocities: true, ..Default::default() }),
+    };
+    write_atomically(path, text.as_bytes())
+}
+
+/// Writes a file atomically: to `path.tmp` first, then renamed over `path`, so a crash never leaves a
+/// half-written file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes).map_err(|e| IoError::format(&tmp, format!("cannot write: {e}")))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| IoError::format(path, format!("cannot rename {} into place: {e}", tmp.display())))
+}

@@ -1,0 +1,426 @@
+//! Neighbour search: cell lists (binning) feeding a Verlet list with a skin.
+//!
+//! The list is *full* (each pair appears as i→j and j→i), stored contiguously (CSR), and holds for every
+//! neighbour j of i the Cartesian image shift such that the displacement is
+//! `d_ij = positions[j] − positions[i] + shift`. Positions need not be wrapped: the list accounts for the
+//! image each atom sits in, so it stays valid while atoms move, until one has moved more than half the skin.
+//!
+//! Construction is O(N): atoms are binned into a grid of bins at least `cutoff + skin` wide (perpendicular
+//! width, so triclinic cells are exact), and each atom looks at the bins within reach. Cells narrower than
+//! the list cutoff are handled by looking at several periodic images of each bin, so an atom may see several
+//! images of the same neighbour, or images of itself. Building runs in parallel with rayon and gives the same
+//! list (same order) whatever the number of threads.
+
+use crate::system::{Cell, System};
+use nalgebra::{Matrix3, Vector3};
+use rayon::prelude::*;
+
+/// A Verlet neighbour list with skin, built from cell lists.
+#[derive(Clone, Debug)]
+pub struct NeighborList {
+    cutoff: f64,
+    skin: f64,
+    offsets: Vec<usize>,
+    indices: Vec<u32>,
+    shifts: Vec<Vector3<f64>>,
+    reference_positions: Vec<Vector3<f64>>,
+    reference_cell: Option<Matrix3<f64>>,
+    builds: usize,
+}
+
+/// The binning grid of one build: for every atom its bin and its wrapped fractional coordinates.
+struct Grid {
+    bins: [usize; 3],
+    reach: [i64; 3],
+    periodic: [bool; 3],
+    bin_of_atom: Vec<[usize; 3]>,
+    bin_start: Vec<usize>,
+    atoms_by_bin: Vec<u32>,
+    /// Positions translated into the binning box (periodic directions wrapped).
+    wrapped: Vec<Vector3<f64>>,
+    /// Image of each atom: `position = wrapped + translation(image)`.
+    image: Vec<[i32; 3]>,
+    /// Lattice used for image translations (rows are vectors).
+    cell: Cell,
+}
+
+impl NeighborList {
+    /// A list for interactions up to `cutoff` (Å), built with `cutoff + skin`.
+    pub fn new(cutoff: f64, skin: f64) -> NeighborList {
+        assert!(cutoff > 0.0 && skin >= 0.0, "neighbour list needs cutoff > 0 and skin ≥ 0");
+        NeighborList {
+            cutoff,
+            skin,
+            offsets: vec![0],
+            indices: Vec::new(),
+            shifts: Vec::new(),
+            reference_positions: Vec::new(),
+            reference_cell: None,
+            builds: 0,
+        }
+    }
+
+    /// Interaction cutoff (Å).
+    pub fn cutoff(&self) -> f64 {
+        self.cutoff
+    }
+
+    /// Skin (Å).
+    pub fn skin(&self) -> f64 {
+        self.skin
+    }
+
+    /// Radius the list was built with: cutoff + skin.
+    pub fn list_cutoff(&self) -> f64 {
+        self.cutoff + self.skin
+    }
+
+    /// How many times the list has been built.
+    pub fn builds(&self) -> usize {
+        self.builds
+    }
+
+    /// Number of atoms the list was built for.
+    pub fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    /// True before the first build.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Indices of the neighbours of atom `i` (within cutoff + skin at build time).
+    pub fn indices(&self, i: usize) -> &[u32] {
+        &self.indices[self.offsets[i]..self.offsets[i + 1]]
+    }
+
+    /// Image shifts of the neighbours of atom `i`, in the order of [`indices`](Self::indices).
+    pub fn shifts(&self, i: usize) -> &[Vector3<f64>] {
+        &self.shifts[self.offsets[i]..self.offsets[i + 1]]
+    }
+
+    /// Total number of stored (directed) pairs.
+    pub fn total_pairs(&self) -> usize {
+        self.indices.len()
+    }
+
+    /// True when the list must be rebuilt for `system`: first use, a different number of atoms, a changed
+    /// cell, or an atom that moved more than half the skin since the last build.
+    pub fn needs_update(&self, system: &System) -> bool {
+        if self.builds == 0 || system.len() != self.reference_positions.len() {
+            return true;
+        }
+        if self.reference_cell.as_ref() != Some(system.cell.matrix()) {
+            return true;
+        }
+        let limit = 0.25 * self.skin * self.skin;
+        system.positions.iter().zip(&self.reference_positions).any(|(r, r0)| (r - r0).norm_squared() > limit)
+    }
+
+    /// Rebuilds the list if [`needs_update`](Self::needs_update); returns whether it did.
+    pub fn update(&mut self, system: &System) -> bool {
+        if self.needs_update(system) {
+            self.build(system);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Builds the list for `system` unconditionally.
+    pub fn build(&mut self, system: &System) {
+        let n = system.len();
+        let radius = self.list_cutoff();
+        let radius2 = radius * radius;
+        let grid = Grid::new(system, radius);
+        let per_atom: Vec<(Vec<u32>, Vec<Vector3<f64>>)> =
+            (0..n).into_par_iter().map(|i| grid.neighbors_of(i, radius2)).collect();
+        self.offsets.clear();
+        self.offsets.push(0);
+        self.indices.clear();
+        self.shifts.clear();
+        for (indices, shifts) in per_atom {
+            self.indices.extend_from_slice(&indices);
+            self.shifts.extend_from_slice(&shifts);
+            self.offsets.push(self.indices.len());
+        }
+        self.reference_positions.clone_from(&system.positions);
+        self.reference_cell = Some(*system.cell.matrix());
+        self.builds += 1;
+    }
+}
+
+impl Grid {
+    fn new(system: &System, radius: f64) -> Grid {
+        let n = system.len();
+        let (cell, origin, periodic) = if system.cell.is_infinite() {
+            let (cell, origin) = bounding_box(&system.positions);
+            (cell, origin, [false; 3])
+        } else {
+            (system.cell.clone(), Vector3::zeros(), system.cell.periodic())
+        };
+        let widths = cell.perpendicular_widths();
+        // Bins at least `radius` wide, but no more bins than about one per atom along the grid.
+        let mut bins = [1usize; 3];
+        for k in 0..3 {
+            bins[k] = ((widths[k] / radius).floor() as usize).clamp(1, 1 << 20);
+        }
+        while bins.iter().product::<usize>() > 2 * n.max(8) {
+            let k = (0..3).max_by_key(|&k| bins[k]).unwrap();
+            bins[k] = (bins[k] / 2).max(1);
+        }
+        let mut reach = [0i64; 3];
+        for k in 0..3 {
+            reach[k] = (radius * bins[k] as f64 / widths[k]).ceil() as i64;
+            if !periodic[k] {
+                reach[k] = reach[k].min(bins[k] as i64);
+            }
+        }
+        let mut wrapped = Vec::with_capacity(n);
+        let mut image = Vec::with_capacity(n);
+        let mut bin_of_atom = Vec::with_capacity(n);
+        for r in &system.positions {
+            let mut s = cell.fractional(&(r - origin));
+            let mut img = [0i32; 3];
+            let mut bin = [0usize; 3];
+            for k in 0..3 {
+                if periodic[k] {
+                    let f = s[k].floor();
+                    s[k] -= f;
+                    img[k] = f as i32;
+                    if s[k] >= 1.0 {
+                        s[k] = 0.0;
+                        img[k] += 1;
+                    }
+                }
+                bin[k] = ((s[k] * bins[k] as f64).floor().max(0.0) as usize).min(bins[k] - 1);
+            }
+            wrapped.push(r - cell.shift(img));
+            image.push(img);
+            bin_of_atom.push(bin);
+        }
+        let total_bins = bins[0] * bins[1] * bins[2];
+        let flat = |b: &[usize; 3]| (b[0] * bins[1] + b[1]) * bins[2] + b[2];
+        let mut bin_start = vec![0usize; total_bins + 1];
+        for b in &bin_of_atom {
+            bin_start[flat(b) + 1] += 1;
+        }
+        for b in 0..total_bins {
+            bin_start[b + 1] += bin_start[b];
+        }
+        let mut fill = bin_start.clone();
+        let mut atoms_by_bin = vec![0u32; n];
+        for (i, b) in bin_of_atom.iter().enumerate() {
+            let slot = &mut fill[flat(b)];
+            atoms_by_bin[*slot] = i as u32;
+            *slot += 1;
+        }
+        Grid { bins, reach, periodic, bin_of_atom, bin_start, atoms_by_bin, wrapped, image, cell }
+    }
+
+    fn neighbors_of(&self, i: usize, radius2: f64) -> (Vec<u32>, Vec<Vector3<f64>>) {
+        let mut indices = Vec::new();
+        let mut shifts = Vec::new();
+        let home = self.bin_of_atom[i];
+        let ri = self.wrapped[i];
+        let img_i = self.image[i];
+        let span = |k: usize| -self.reach[k]..=self.reach[k];
+        for dx in span(0) {
+            let Some((bx, sx)) = self.neighbor_bin(0, home[0], dx) else { continue };
+            for dy in span(1) {
+                let Some((by, sy)) = self.neighbor_bin(1, home[1], dy) else { continue };
+                for dz in span(2) {
+                    let Some((bz, sz)) = self.neighbor_bin(2, home[2], dz) else { continue };
+                    let translation = self.cell.shift([sx, sy, sz]);
+                    let b = (bx * self.bins[1] + by) * self.bins[2] + bz;
+                    for &j in &self.atoms_by_bin[self.bin_start[b]..self.bin_start[b + 1]] {
+                        let j = j as usize;
+                        if j == i && sx == 0 && sy == 0 && sz == 0 {
+                            continue;
+                        }
+                        let d = self.wrapped[j] + translation - ri;
+                        if d.norm_squared() < radius2 {
+                            let img_j = self.image[j];
+                            let total = [sx - img_j[0] + img_i[0], sy - img_j[1] + img_i[1], sz - img_j[2] + img_i[2]];
+                            indices.push(j as u32);
+                            shifts.push(self.cell.shift(total));
+                        }
+                    }
+                }
+            }
+        }
+        (indices, shifts)
+    }
+
+    /// Bin reached from `home` by `offset` along direction `k`, with the periodic image crossed;
+    /// `None` outside a non-periodic direction.
+    fn neighbor_bin(&self, k: usize, home: usize, offset: i64) -> Option<(usize, i32)> {
+        let m = self.bins[k] as i64;
+        let target = home as i64 + offset;
+        if self.periodic[k] {
+            Some((target.rem_euclid(m) as usize, target.div_euclid(m) as i32))
+        } else if (0..m).contains(&target) {
+            Some((target as usize, 0))
+        } else {
+            None
+        }
+    }
+}
+
+/// An orthorhombic box enclosing all positions and its lowest corner, used to bin a non-periodic system.
+fn bounding_box(positions: &[Vector3<f64>]) -> (Cell, Vector3<f64>) {
+    if positions.is_empty() {
+        return (Cell::orthorhombic(1.0, 1.0, 1.0).expect("unit box"), Vector3::zeros());
+    }
+    let mut lo = Vector3::repeat(f64::INFINITY);
+    let mut hi = Vector3::repeat(f64::NEG_INFINITY);
+    for r in positions {
+        lo = lo.inf(r);
+        hi = hi.sup(r);
+    }
+    let size = (hi - lo).map(|x| x.max(1.0) * (1.0 + 1e-9));
+    let cell = Cell::orthorhombic(size.x, size.y, size.z).expect("positive box");
+    (Cell::from_matrix(*cell.matrix(), [false; 3]).expect("valid box"), lo)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    /// All pairs within `radius` by brute force over enough periodic images; sorted (i, j, rounded d).
+    fn brute_force(system: &System, radius: f64) -> Vec<(usize, usize, [i64; 3])> {
+        let cell = &system.cell;
+        let widths = cell.perpendicular_widths();
+        // Positions may lie up to a few cells outside the box: look far enough.
+        let reach: Vec<i32> = (0..3).map(|k| (radius / widths[k]).ceil() as i32 + 6).collect();
+        let mut out = Vec::new();
+        for i in 0..system.len() {
+            for j in 0..system.len() {
+                for a in -reach[0]..=reach[0] {
+                    for b in -reach[1]..=reach[1] {
+                        for c in -reach[2]..=reach[2] {
+                            if i == j && a == 0 && b == 0 && c == 0 {
+                                continue;
+                            }
+                            let d = system.positions[j] - system.positions[i] + cell.shift([a, b, c]);
+                            if d.norm() < radius {
+                                out.push((i, j, key(&d)));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn key(d: &Vector3<f64>) -> [i64; 3] {
+        [(d.x * 1e6).round() as i64, (d.y * 1e6).round() as i64, (d.z * 1e6).round() as i64]
+    }
+
+    fn from_list(system: &System, list: &NeighborList, radius: f64) -> Vec<(usize, usize, [i64; 3])> {
+        let mut out = Vec::new();
+        for i in 0..system.len() {
+            for (&j, shift) in list.indices(i).iter().zip(list.shifts(i)) {
+                let d = system.positions[j as usize] - system.positions[i] + shift;
+                if d.norm() < radius {
+                    out.push((i, j as usize, key(&d)));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn random_system(cell: Cell, n: usize, seed: u64, spread: f64) -> System {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut s = System::new(cell.clone());
+        for _ in 0..n {
+            let f = Vector3::new(
+                rng.gen_range(-spread..1.0 + spread),
+                rng.gen_range(-spread..1.0 + spread),
+                rng.gen_range(-spread..1.0 + spread),
+            );
+            s.push(29, cell.cartesian(&f));
+        }
+        s
+    }
+
+    #[test]
+    fn matches_brute_force_in_large_triclinic_cell() {
+        let cell = Cell::from_vectors(
+            Vector3::new(12.0, 0.0, 0.0),
+            Vector3::new(3.0, 11.0, 0.0),
+            Vector3::new(-2.0, 1.5, 13.0),
+        )
+        .unwrap();
+        let system = random_system(cell, 150, 1, 0.3);
+        let mut list = NeighborList::new(3.5, 0.5);
+        list.build(&system);
+        assert_eq!(from_list(&system, &list, 4.0), brute_force(&system, 4.0));
+    }
+
+    #[test]
+    fn matches_brute_force_in_cell_smaller_than_cutoff() {
+        let cell =
+            Cell::from_vectors(Vector3::new(3.0, 0.0, 0.0), Vector3::new(1.2, 2.8, 0.0), Vector3::new(0.4, -0.9, 3.3))
+                .unwrap();
+        let system = random_system(cell, 4, 2, 2.0);
+        let mut list = NeighborList::new(6.0, 1.0);
+        list.build(&system);
+        let expected = brute_force(&system, 7.0);
+        assert!(expected.len() > 100);
+        assert_eq!(from_list(&system, &list, 7.0), expected);
+    }
+
+    #[test]
+    fn matches_brute_force_without_periodicity() {
+        let box_cell = Cell::orthorhombic(15.0, 15.0, 15.0).unwrap();
+        let mut system = random_system(box_cell, 120, 3, 0.0);
+        system.cell = Cell::infinite();
+        let mut list = NeighborList::new(3.0, 0.5);
+        list.build(&system);
+        let mut expected = Vec::new();
+        for i in 0..system.len() {
+            for j in 0..system.len() {
+                let d = system.positions[j] - system.positions[i];
+                if i != j && d.norm() < 3.5 {
+                    expected.push((i, j, key(&d)));
+                }
+            }
+        }
+        expected.sort();
+        assert_eq!(from_list(&system, &list, 3.5), expected);
+    }
+
+    #[test]
+    fn rebuilds_only_after_half_skin_displacement() {
+        let system = random_system(Cell::orthorhombic(10.0, 10.0, 10.0).unwrap(), 50, 4, 0.0);
+        let mut list = NeighborList::new(3.0, 1.0);
+        assert!(list.update(&system));
+        let mut moved = system.clone();
+        moved.positions[7].x += 0.49;
+        assert!(!list.update(&moved));
+        moved.positions[7].x += 0.02;
+        assert!(list.update(&moved));
+        assert_eq!(list.builds(), 2);
+    }
+
+    #[test]
+    fn stays_valid_within_skin() {
+        let cell = Cell::orthorhombic(9.0, 9.0, 9.0).unwrap();
+        let mut system = random_system(cell, 80, 5, 0.0);
+        let mut list = NeighborList::new(3.0, 1.0);
+        list.build(&system);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
+        for r in system.positions.iter_mut() {
+            *r += Vector3::new(rng.gen_range(-0.28..0.28), rng.gen_range(-0.28..0.28), rng.gen_range(-0.28..0.28));
+        }
+        assert!(!list.needs_update(&system));
+        assert_eq!(from_list(&system, &list, 3.0), brute_force(&system, 3.0));
+    }
+}

@@ -1,0 +1,297 @@
+//! Lennard-Jones 12-6 pair potential, per species pair, as LAMMPS `pair_style lj/cut` (optionally with
+//! `pair_modify shift yes`):
+//!
+//! E(r) = 4ε[(σ/r)¹² − (σ/r)⁶] (− E(r_c) when shifted) for r < r_c, 0 beyond.
+//!
+//! Pairs not given explicitly are mixed geometrically (LAMMPS's default `pair_modify mix geometric`):
+//! ε_ij = √(ε_ii ε_jj), σ_ij = √(σ_ii σ_jj), r_c,ij = the larger of the two cutoffs; mixing needs both like pairs.
+
+use super::{Evaluation, Potential};
+use crate::neighbors::NeighborList;
+use crate::system::{elements, System};
+use nalgebra::{Matrix3, Vector3};
+use rayon::prelude::*;
+use serde::Deserialize;
+
+/// `[potential]` settings for `kind = "lj"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LennardJonesConfig {
+    /// Global cutoff (Å), used for pairs without their own.
+    pub cutoff: f64,
+    /// Shift energies to zero at the cutoff.
+    #[serde(default)]
+    pub shift: bool,
+    /// Parameters per species pair.
+    pub pairs: Vec<LennardJonesPairConfig>,
+}
+
+/// One `[[potential.pairs]]` entry.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LennardJonesPairConfig {
+    /// The two element symbols, e.g. `["Ar", "Ar"]`.
+    pub species: [String; 2],
+    /// Well depth ε (eV).
+    pub epsilon: f64,
+    /// Zero-crossing distance σ (Å).
+    pub sigma: f64,
+    /// Cutoff for this pair (Å); defaults to the global cutoff.
+    pub cutoff: Option<f64>,
+}
+
+/// Parameters of one species pair, precomputed for the force loop.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct PairParameters {
+    /// 4εσ¹²
+    c12: f64,
+    /// 4εσ⁶
+    c6: f64,
+    cutoff2: f64,
+    shift: f64,
+    active: bool,
+}
+
+/// A Lennard-Jones potential over a set of elements.
+#[derive(Clone, Debug)]
+pub struct LennardJones {
+    species: Vec<u8>,
+    /// Species index by atomic number (usize::MAX when absent).
+    index_of: Vec<usize>,
+    /// Pair table, `pairs[a * n + b]`.
+    pairs: Vec<PairParameters>,
+    cutoff: f64,
+}
+
+/// A problem in `[potential]` for `kind = "lj"`.
+#[derive(Debug, thiserror::Error)]
+pub enum LennardJonesError {
+    #[error("potential.pairs: unknown element '{0}' (expected a chemical symbol such as \"Ar\")")]
+    UnknownElement(String),
+    #[error("potential.pairs[{index}].{key} = {value}: expected a positive finite number")]
+    NotPositive { index: usize, key: &'static str, value: f64 },
+    #[error("potential.cutoff = {0}: expected a positive finite number (Å)")]
+    BadCutoff(f64),
+    #[error("potential.pairs: the pair {0}-{1} is given twice")]
+    Duplicate(String, String),
+    #[error("potential.pairs: no parameters for the pair {0}-{1}: give it explicitly (an unlike pair may be left out only when both like pairs are given, to be mixed geometrically)")]
+    Missing(String, String),
+    #[error("potential.pairs: empty; give at least one [[potential.pairs]] entry")]
+    Empty,
+}
+
+impl LennardJones {
+    /// Builds the pair table from validated settings.
+    pub fn from_config(config: &LennardJonesConfig) -> Result<LennardJones, LennardJonesError> {
+        if !(config.cutoff > 0.0 && config.cutoff.is_finite()) {
+            return Err(LennardJonesError::BadCutoff(config.cutoff));
+        }
+        if config.pairs.is_empty() {
+            return Err(LennardJonesError::Empty);
+        }
+        let mut species = Vec::new();
+        let mut given = Vec::new();
+        for (index, pair) in config.pairs.iter().enumerate() {
+            let mut zs = [0u8; 2];
+            for (k, symbol) in pair.species.iter().enumerate() {
+                zs[k] =
+                    elements::atomic_number(symbol).ok_or_else(|| LennardJonesError::UnknownElement(symbol.clone()))?;
+                if !species.contains(&zs[k]) {
+                    species.push(zs[k]);
+                }
+            }
+            let cutoff = pair.cutoff.unwrap_or(config.cutoff);
+            for (key, value) in [("epsilon", pair.epsilon), ("sigma", pair.sigma), ("cutoff", cutoff)] {
+                if !(value > 0.0 && value.is_finite()) {
+                    return Err(LennardJonesError::NotPositive { index, key, value });
+                }
+            }
+            given.push((zs, pair.epsilon, pair.sigma, cutoff));
+        }
+        species.sort_unstable();
+        let n = species.len();
+        let mut index_of = vec![usize::MAX; 256];
+        for (a, &z) in species.iter().enumerate() {
+            index_of[z as usize] = a;
+        }
+        let mut raw: Vec<Option<(f64, f64, f64)>> = vec![None; n * n];
+        for (zs, epsilon, sigma, cutoff) in &given {
+            let (a, b) = (index_of[zs[0] as usize], index_of[zs[1] as usize]);
+            if raw[a * n + b].is_some() {
+                return Err(LennardJonesError::Duplicate(
+                    elements::symbol(zs[0]).into(),
+                    elements::symbol(zs[1]).into(),
+                ));
+            }
+            raw[a * n + b] = Some((*epsilon, *sigma, *cutoff));
+            raw[b * n + a] = Some((*epsilon, *sigma, *cutoff));
+        }
+        let mut pairs = vec![PairParameters::default(); n * n];
+        let mut max_cutoff: f64 = 0.0;
+        for a in 0..n {
+            for b in 0..n {
+                let (epsilon, sigma, cutoff) = match (raw[a * n + b], raw[a * n + a], raw[b * n + b]) {
+                    (Some(p), _, _) => p,
+                    (None, Some(pa), Some(pb)) => ((pa.0 * pb.0).sqrt(), (pa.1 * pb.1).sqrt(), pa.2.max(pb.2)),
+                    _ => {
+                        return Err(LennardJonesError::Missing(
+                            elements::symbol(species[a]).into(),
+                            elements::symbol(species[b]).into(),
+                        ))
+                    }
+                };
+                let c6 = 4.0 * epsilon * sigma.powi(6);
+                let c12 = 4.0 * epsilon * sigma.powi(12);
+                let shift = if config.shift { c12 / cutoff.powi(12) - c6 / cutoff.powi(6) } else { 0.0 };
+                pairs[a * n + b] = PairParameters { c12, c6, cutoff2: cutoff * cutoff, shift, active: true };
+                max_cutoff = max_cutoff.max(cutoff);
+            }
+        }
+        Ok(LennardJones { species, index_of, pairs, cutoff: max_cutoff })
+    }
+}
+
+impl Potential for LennardJones {
+    fn name(&self) -> &str {
+        "lj"
+    }
+
+    fn cutoff(&self) -> f64 {
+        self.cutoff
+    }
+
+    fn species(&self) -> Vec<u8> {
+        self.species.clone()
+    }
+
+    fn compute(&self, system: &System, neighbors: &NeighborList) -> Evaluation {
+        let n = self.species.len();
+        let types: Vec<usize> = system.atomic_numbers.iter().map(|&z| self.index_of[z as usize]).collect();
+        let per_atom: Vec<(Vector3<f64>, f64, Matrix3<f64>)> = (0..system.len())
+            .into_par_iter()
+            .map(|i| {
+                let ri = system.positions[i];
+                let row = &self.pairs[types[i] * n..(types[i] + 1) * n];
+                let mut force = Vector3::zeros();
+                let mut energy = 0.0;
+                let mut virial = Matrix3::zeros();
+                for (&j, shift) in neighbors.indices(i).iter().zip(neighbors.shifts(i)) {
+                    let j = j as usize;
+                    let p = &row[types[j]];
+                    let d = system.positions[j] - ri + shift;
+                    let r2 = d.norm_squared();
+                    if r2 >= p.cutoff2 || !p.active {
+                        continue;
+                    }
+                    let inv_r2 = 1.0 / r2;
+                    let inv_r6 = inv_r2 * inv_r2 * inv_r2;
+                    energy += 0.5 * (inv_r6 * (p.c12 * inv_r6 - p.c6) - p.shift);
+                    // (1/r) dE/dr = −(12 c12 r⁻¹² − 6 c6 r⁻⁶)/r²
+                    let de_dr_over_r = -inv_r6 * (12.0 * p.c12 * inv_r6 - 6.0 * p.c6) * inv_r2;
+                    let de_dd = d * de_dr_over_r;
+                    force += de_dd;
+                    virial -= 0.5 * d * de_dd.transpose();
+                }
+                (force, energy, virial)
+            })
+            .collect();
+        let mut evaluation = Evaluation {
+            forces: Vec::with_capacity(system.len()),
+            atom_energies: Vec::with_capacity(system.len()),
+            ..Default::default()
+        };
+        for (force, energy, virial) in per_atom {
+            evaluation.forces.push(force);
+            evaluation.atom_energies.push(energy);
+            evaluation.energy += energy;
+            evaluation.virial += virial;
+        }
+        evaluation
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::potentials::testing;
+    use crate::system::Cell;
+
+    fn argon(shift: bool) -> LennardJones {
+        LennardJones::from_config(&LennardJonesConfig {
+            cutoff: 8.5,
+            shift,
+            pairs: vec![LennardJonesPairConfig {
+                species: ["Ar".into(), "Ar".into()],
+                epsilon: 0.0103,
+                sigma: 3.405,
+                cutoff: None,
+            }],
+        })
+        .unwrap()
+    }
+
+    fn dimer(r: f64) -> System {
+        let mut s = System::new(Cell::infinite());
+        s.push(18, Vector3::zeros());
+        s.push(18, Vector3::new(r, 0.0, 0.0));
+        s
+    }
+
+    #[test]
+    fn dimer_minimum_is_minus_epsilon_at_two_to_the_sixth_sigma() {
+        let lj = argon(false);
+        let r_min = 2f64.powf(1.0 / 6.0) * 3.405;
+        let e = testing::evaluate(&lj, &dimer(r_min));
+        assert!((e.energy + 0.0103).abs() < 1e-14);
+        assert!(e.forces[0].norm() < 1e-14);
+    }
+
+    #[test]
+    fn shift_puts_cutoff_energy_at_zero() {
+        let lj = argon(true);
+        assert!(testing::evaluate(&lj, &dimer(8.5 - 1e-9)).energy.abs() < 1e-12);
+        assert_eq!(testing::evaluate(&lj, &dimer(8.6)).energy, 0.0);
+    }
+
+    #[test]
+    fn forces_and_virial_are_energy_derivatives() {
+        let cell =
+            Cell::from_vectors(Vector3::new(8.0, 0.0, 0.0), Vector3::new(1.0, 7.5, 0.0), Vector3::new(0.5, -0.3, 8.2))
+                .unwrap();
+        let mut s = System::new(cell.clone());
+        let mut k: f64 = 0.0;
+        for a in 0..2 {
+            for b in 0..2 {
+                for c in 0..2 {
+                    k += 0.37;
+                    let f =
+                        Vector3::new(a as f64 * 0.5 + 0.03 * k.sin(), b as f64 * 0.5 + 0.02 * k.cos(), c as f64 * 0.5);
+                    s.push(18, cell.cartesian(&f));
+                }
+            }
+        }
+        let lj = argon(true);
+        assert!(testing::max_force_error(&lj, &s, 1e-5) < 1e-7);
+        assert!(testing::max_virial_error(&lj, &s, 1e-6) < 1e-6);
+    }
+
+    #[test]
+    fn mixing_needs_both_like_pairs() {
+        let config = LennardJonesConfig {
+            cutoff: 5.0,
+            shift: false,
+            pairs: vec![LennardJonesPairConfig {
+                species: ["Ar".into(), "Ne".into()],
+                epsilon: 0.01,
+                sigma: 3.0,
+                cutoff: None,
+            }],
+        };
+        let err = LennardJones::from_config(&config).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "potential.pairs: no parameters for the pair Ne-Ne: give it explicitly (an unlike pair may be left out \
+             only when both like pairs are given, to be mixed geometrically)"
+        );
+    }
+}

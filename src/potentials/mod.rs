@@ -1,0 +1,225 @@
+//! Interatomic potentials behind one trait.
+//!
+//! A potential knows nothing of MD, NEB or kMC: it maps a [`System`] and a [`NeighborList`] built with at
+//! least its cutoff to an [`Evaluation`] (energy, forces, virial, per-atom energies). Everything that moves
+//! atoms talks to potentials through [`Evaluator`], which owns the neighbour list and keeps it up to date.
+//!
+//! Sign conventions (as LAMMPS and ASE): forces F_i = −∂E/∂r_i; the virial W = Σ_i r_i ⊗ F_i, written for
+//! periodic systems as W = −Σ_pairs d_ij ⊗ ∂E/∂d_ij; the pressure is P = tr(W)/(3V) (plus the kinetic
+//! part in MD); the stress (ASE sign, positive under tension) is σ = −W/V.
+
+pub mod lj;
+
+use crate::neighbors::NeighborList;
+use crate::system::{elements, System};
+use nalgebra::{Matrix3, Vector3};
+use std::sync::Arc;
+
+/// Conversion from eV/Å³ to bar.
+pub const EV_PER_A3_IN_BAR: f64 = 1.602_176_634e6;
+
+/// What a potential returns for one configuration.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Evaluation {
+    /// Total potential energy (eV).
+    pub energy: f64,
+    /// Force on every atom (eV/Å).
+    pub forces: Vec<Vector3<f64>>,
+    /// Virial W = Σ_i r_i ⊗ F_i (eV).
+    pub virial: Matrix3<f64>,
+    /// Potential energy of every atom (eV); sums to `energy`.
+    pub atom_energies: Vec<f64>,
+    /// Symmetry-function extrapolation, for potentials that know their training range.
+    pub extrapolation: Option<Extrapolation>,
+}
+
+impl Evaluation {
+    /// Virial pressure tr(W)/(3V) in eV/Å³ (no kinetic part).
+    pub fn virial_pressure(&self, volume: f64) -> f64 {
+        self.virial.trace() / (3.0 * volume)
+    }
+
+    /// Stress σ = −W/V in eV/Å³ (ASE sign convention).
+    pub fn stress(&self, volume: f64) -> Matrix3<f64> {
+        -self.virial / volume
+    }
+
+    /// Largest force norm (eV/Å).
+    pub fn max_force(&self) -> f64 {
+        self.forces.iter().map(|f| f.norm()).fold(0.0, f64::max)
+    }
+}
+
+/// Descriptor values outside the range seen in training during one evaluation.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Extrapolation {
+    /// Number of (atom, function) values outside [Gmin, Gmax], per element (atomic number, count).
+    pub counts: Vec<(u8, usize)>,
+    /// The first few occurrences, in atom order.
+    pub first: Vec<ExtrapolationEvent>,
+}
+
+impl Extrapolation {
+    /// Total number of out-of-range values.
+    pub fn total(&self) -> usize {
+        self.counts.iter().map(|(_, c)| c).sum()
+    }
+}
+
+/// One descriptor value outside its training range.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExtrapolationEvent {
+    pub atom: usize,
+    pub atomic_number: u8,
+    /// Index of the symmetry function in the element's sorted list (0-based).
+    pub function: usize,
+    pub value: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// An interatomic potential.
+pub trait Potential: Send + Sync {
+    /// Short name for logs (`"lj"`, `"eam/alloy"`, `"nnp"`).
+    fn name(&self) -> &str;
+
+    /// Interaction cutoff in Å: no pair farther apart contributes.
+    fn cutoff(&self) -> f64;
+
+    /// Atomic numbers this potential can handle.
+    fn species(&self) -> Vec<u8>;
+
+    /// Energy, forces, virial and per-atom energies. `neighbors` is a full list built for `system` with a
+    /// cutoff of at least [`cutoff`](Self::cutoff); entries beyond the cutoff must be ignored.
+    fn compute(&self, system: &System, neighbors: &NeighborList) -> Evaluation;
+}
+
+/// Error raised when a system contains an element the potential does not describe.
+#[derive(Debug, thiserror::Error)]
+#[error("element {symbol} (atom {atom}) is not described by the {potential} potential, which knows {known}")]
+pub struct UnsupportedElement {
+    pub symbol: String,
+    pub atom: usize,
+    pub potential: String,
+    pub known: String,
+}
+
+/// Checks that every atom of `system` is an element `potential` describes.
+pub fn check_species(potential: &dyn Potential, system: &System) -> Result<(), UnsupportedElement> {
+    let known = potential.species();
+    match system.atomic_numbers.iter().position(|z| !known.contains(z)) {
+        None => Ok(()),
+        Some(atom) => Err(UnsupportedElement {
+            symbol: system.symbol(atom).to_string(),
+            atom,
+            potential: potential.name().to_string(),
+            known: known.iter().map(|&z| elements::symbol(z)).collect::<Vec<_>>().join(", "),
+        }),
+    }
+}
+
+/// A potential together with the neighbour list it needs: the one handle MD, relaxation, NEB and
+/// single-point evaluation use. Cloning shares the potential and copies the list.
+#[derive(Clone)]
+pub struct Evaluator {
+    potential: Arc<dyn Potential>,
+    neighbors: NeighborList,
+    evaluations: usize,
+}
+
+impl Evaluator {
+    /// Default Verlet skin (Å).
+    pub const DEFAULT_SKIN: f64 = 1.0;
+
+    /// An evaluator with a Verlet list of the given skin (Å).
+    pub fn new(potential: Arc<dyn Potential>, skin: f64) -> Evaluator {
+        let neighbors = NeighborList::new(potential.cutoff(), skin);
+        Evaluator { potential, neighbors, evaluations: 0 }
+    }
+
+    /// The potential.
+    pub fn potential(&self) -> &Arc<dyn Potential> {
+        &self.potential
+    }
+
+    /// The neighbour list (as of the last evaluation).
+    pub fn neighbors(&self) -> &NeighborList {
+        &self.neighbors
+    }
+
+    /// True if the next evaluation of `system` will rebuild the neighbour list. MD uses this to wrap atoms
+    /// back into the cell just before a rebuild, as LAMMPS does at re-neighbouring.
+    pub fn needs_neighbor_update(&self, system: &System) -> bool {
+        self.neighbors.needs_update(system)
+    }
+
+    /// Number of energy/force evaluations so far.
+    pub fn evaluations(&self) -> usize {
+        self.evaluations
+    }
+
+    /// Evaluates `system`, rebuilding the neighbour list first if needed.
+    pub fn evaluate(&mut self, system: &System) -> Evaluation {
+        self.neighbors.update(system);
+        self.evaluations += 1;
+        self.potential.compute(system, &self.neighbors)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Finite-difference checks shared by every potential's tests.
+
+    use super::*;
+
+    /// One evaluation with a freshly built neighbour list.
+    pub fn evaluate(potential: &dyn Potential, system: &System) -> Evaluation {
+        let mut neighbors = NeighborList::new(potential.cutoff(), 0.3);
+        neighbors.build(system);
+        potential.compute(system, &neighbors)
+    }
+
+    /// Largest deviation between analytic forces and −∂E/∂r by central differences with step `h` (Å).
+    pub fn max_force_error(potential: &dyn Potential, system: &System, h: f64) -> f64 {
+        let reference = evaluate(potential, system);
+        let mut worst: f64 = 0.0;
+        for i in 0..system.len() {
+            for k in 0..3 {
+                let mut plus = system.clone();
+                plus.positions[i][k] += h;
+                let mut minus = system.clone();
+                minus.positions[i][k] -= h;
+                let numeric = -(evaluate(potential, &plus).energy - evaluate(potential, &minus).energy) / (2.0 * h);
+                worst = worst.max((numeric - reference.forces[i][k]).abs());
+            }
+        }
+        worst
+    }
+
+    /// Largest deviation between the analytic virial and −∂E/∂ε (homogeneous deformation x → (1+ε)x of
+    /// cell and positions) by central differences with strain step `h`. Since W = Σ r⊗F,
+    /// −∂E/∂ε_ab = W_ba.
+    pub fn max_virial_error(potential: &dyn Potential, system: &System, h: f64) -> f64 {
+        let reference = evaluate(potential, system);
+        let mut worst: f64 = 0.0;
+        for a in 0..3 {
+            for b in 0..3 {
+                let strained = |sign: f64| {
+                    let mut e = Matrix3::zeros();
+                    e[(a, b)] = sign * h;
+                    let deformation = Matrix3::identity() + e;
+                    let mut s = system.clone();
+                    s.cell = system.cell.deformed(&deformation).unwrap();
+                    for r in s.positions.iter_mut() {
+                        *r = deformation * *r;
+                    }
+                    s
+                };
+                let de = (evaluate(potential, &strained(1.0)).energy - evaluate(potential, &strained(-1.0)).energy)
+                    / (2.0 * h);
+                worst = worst.max((-de - reference.virial[(b, a)]).abs());
+            }
+        }
+        worst
+    }
+}
