@@ -7,3 +7,4 @@ pub mod io;
 pub mod neighbors;
 pub mod potentials;
 pub mod system;
+pub mod input;

@@ -1,0 +1,74 @@
+//! Validation helpers shared by every settings type.
+//!
+//! Settings are parsed with serde (`deny_unknown_fields`, so a misspelt key is an error), then validated:
+//! each settings type has a `validate(&self, key: &str)` that checks values and reports the first bad one as
+//! an [`InvalidValue`] naming the full key (e.g. `stage[2].timestep_fs`), the value and what was expected.
+
+use std::fmt::Display;
+
+/// A settings value that parsed but is not acceptable.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{key} = {value}: expected {expected}")]
+pub struct InvalidValue {
+    /// Full dotted key, e.g. `stage[2].timestep_fs`.
+    pub key: String,
+    /// The offending value as written.
+    pub value: String,
+    /// What would have been accepted.
+    pub expected: String,
+}
+
+impl InvalidValue {
+    pub fn new(key: impl Into<String>, value: impl Display, expected: impl Into<String>) -> InvalidValue {
+        InvalidValue { key: key.into(), value: value.to_string(), expected: expected.into() }
+    }
+}
+
+/// Joins a prefix and a key: `join("stage[1]", "timestep_fs")` → `stage[1].timestep_fs`.
+pub fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+/// Requires a finite number > 0.
+pub fn positive(prefix: &str, key: &str, value: f64) -> Result<(), InvalidValue> {
+    if value > 0.0 && value.is_finite() {
+        Ok(())
+    } else {
+        Err(InvalidValue::new(join(prefix, key), value, "a positive finite number"))
+    }
+}
+
+/// Requires a finite number ≥ 0.
+pub fn non_negative(prefix: &str, key: &str, value: f64) -> Result<(), InvalidValue> {
+    if value >= 0.0 && value.is_finite() {
+        Ok(())
+    } else {
+        Err(InvalidValue::new(join(prefix, key), value, "a finite number ≥ 0"))
+    }
+}
+
+/// Requires a finite number in [lo, hi].
+pub fn in_range(prefix: &str, key: &str, value: f64, lo: f64, hi: f64) -> Result<(), InvalidValue> {
+    if value >= lo && value <= hi {
+        Ok(())
+    } else {
+        Err(InvalidValue::new(join(prefix, key), value, format!("a number between {lo} and {hi}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_key_value_and_expectation() {
+        let err = positive("stage[2]", "timestep_fs", -1.0).unwrap_err();
+        assert_eq!(err.to_string(), "stage[2].timestep_fs = -1: expected a positive finite number");
+        assert!(non_negative("", "skin", f64::NAN).is_err());
+        assert!(in_range("a", "b", 0.5, 0.0, 1.0).is_ok());
+    }
+}
