@@ -65,7 +65,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Check { input }) => {
             let study = study::settings::load(&input)?;
             let system = study::load_system(&study.system)?;
-            let potential = study::build_potential(&study.potential)?;
+            let potential = study::build_potential(&study.potential).with_context(|| format!("{}", input.display()))?;
             mdrun::potentials::check_species(potential.as_ref(), &system)
                 .with_context(|| format!("{}", study.system.structure.display()))?;
             println!(
@@ -88,7 +88,11 @@ fn run(cli: Cli) -> Result<()> {
             };
             let output = cli.output.unwrap_or_else(|| default_output(&input));
             let summary = study::run(&input, &RunOptions { output: output.clone(), quiet: cli.quiet })?;
-            println!("{} stage(s) completed; results in {}", summary.stages.len(), output.join("summary.json").display());
+            println!(
+                "{} stage(s) completed; results in {}",
+                summary.stages.len(),
+                output.join("summary.json").display()
+            );
             Ok(())
         }
     }

@@ -96,9 +96,10 @@ pub trait Potential: Send + Sync {
 
 /// Error raised when a system contains an element the potential does not describe.
 #[derive(Debug, thiserror::Error)]
-#[error("element {symbol} (atom {atom}) is not described by the {potential} potential, which knows {known}")]
+#[error("element {symbol} (atom {atom}, counting from 1) is not described by the {potential} potential, which knows {known}")]
 pub struct UnsupportedElement {
     pub symbol: String,
+    /// 1-based atom index.
     pub atom: usize,
     pub potential: String,
     pub known: String,
@@ -111,7 +112,7 @@ pub fn check_species(potential: &dyn Potential, system: &System) -> Result<(), U
         None => Ok(()),
         Some(atom) => Err(UnsupportedElement {
             symbol: system.symbol(atom).to_string(),
-            atom,
+            atom: atom + 1,
             potential: potential.name().to_string(),
             known: known.iter().map(|&z| elements::symbol(z)).collect::<Vec<_>>().join(", "),
         }),

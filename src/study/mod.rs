@@ -45,7 +45,11 @@ pub fn load_system(settings: &SystemSettings) -> Result<System> {
     let mut system = io::read_structure(&settings.structure)?;
     if settings.supercell != [1, 1, 1] {
         if system.cell.is_infinite() {
-            bail!("system.supercell = {:?}: the structure {} has no cell to repeat", settings.supercell, settings.structure.display());
+            bail!(
+                "system.supercell = {:?}: the structure {} has no cell to repeat",
+                settings.supercell,
+                settings.structure.display()
+            );
         }
         system = system.supercell(settings.supercell);
     }
@@ -145,7 +149,7 @@ pub fn describe_system(system: &System) -> Value {
 pub fn run(path: &Path, options: &RunOptions) -> Result<Summary> {
     let study = settings::load(path)?;
     let mut system = load_system(&study.system)?;
-    let potential = build_potential(&study.potential)?;
+    let potential = build_potential(&study.potential).with_context(|| format!("{}", path.display()))?;
     check_species(potential.as_ref(), &system).with_context(|| format!("{}", study.system.structure.display()))?;
     std::fs::create_dir_all(&options.output)
         .with_context(|| format!("cannot create the output folder {}", options.output.display()))?;
@@ -206,14 +210,24 @@ struct StageContext<'a> {
     options: &'a RunOptions,
 }
 
-fn run_stage(stage: &StageSettings, system: &mut System, evaluator: &mut Evaluator, context: &StageContext) -> Result<Value> {
+fn run_stage(
+    stage: &StageSettings,
+    system: &mut System,
+    evaluator: &mut Evaluator,
+    context: &StageContext,
+) -> Result<Value> {
     let _ = (context.seed, context.options.quiet);
     match stage {
         StageSettings::SinglePoint(settings) => single_point(settings, system, evaluator, context.stage_dir),
     }
 }
 
-fn single_point(settings: &SinglePointSettings, system: &System, evaluator: &mut Evaluator, dir: &Path) -> Result<Value> {
+fn single_point(
+    settings: &SinglePointSettings,
+    system: &System,
+    evaluator: &mut Evaluator,
+    dir: &Path,
+) -> Result<Value> {
     let evaluation = evaluator.evaluate(system);
     let text = format_evaluated(system, &evaluation);
     io::write_atomically(&dir.join(&settings.file), text.as_bytes())?;
@@ -245,7 +259,7 @@ pub fn format_evaluated(system: &System, evaluation: &crate::potentials::Evaluat
 /// `mdrun eval`: the potential of a study (or potential-only) file applied to one structure.
 pub fn evaluate_structure(input: &Path, structure: &Path) -> Result<String> {
     let settings = settings::load_potential(input)?;
-    let potential = build_potential(&settings)?;
+    let potential = build_potential(&settings).with_context(|| format!("{}", input.display()))?;
     let system = io::read_structure(structure)?;
     check_species(potential.as_ref(), &system).with_context(|| format!("{}", structure.display()))?;
     let mut evaluator = Evaluator::new(potential, 0.0);

@@ -111,7 +111,11 @@ fn default_single_point_file() -> String {
 impl SinglePointSettings {
     pub fn validate(&self, key: &str) -> Result<(), InvalidValue> {
         if self.file.is_empty() || self.file.contains('/') {
-            return Err(InvalidValue::new(input::join(key, "file"), &self.file, "a plain file name such as \"structure.xyz\""));
+            return Err(InvalidValue::new(
+                input::join(key, "file"),
+                &self.file,
+                "a plain file name such as \"structure.xyz\"",
+            ));
         }
         Ok(())
     }
@@ -141,22 +145,22 @@ impl SystemSettings {
 /// A problem with the study file as a whole.
 #[derive(Debug, thiserror::Error)]
 pub enum StudyFileError {
-    #[error("{path}: cannot read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: cannot read: {reason}")]
+    Read { path: PathBuf, reason: std::io::Error },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
-    #[error("{path}: {source}")]
-    Invalid { path: PathBuf, source: InvalidValue },
+    #[error("{path}: {invalid}")]
+    Invalid { path: PathBuf, invalid: InvalidValue },
 }
 
 /// Reads, parses and validates a study file, resolving relative paths against its folder.
 pub fn load(path: &Path) -> Result<StudyFile, StudyFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| StudyFileError::Read { path: path.into(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|reason| StudyFileError::Read { path: path.into(), reason })?;
     let mut study: StudyFile = parse(path, &text)?;
     let base = path.parent().unwrap_or(Path::new("."));
     study.system.structure = base.join(&study.system.structure);
     study.potential.resolve_paths(base);
-    let invalid = |source| StudyFileError::Invalid { path: path.into(), source };
+    let invalid = |invalid| StudyFileError::Invalid { path: path.into(), invalid };
     study.system.validate().map_err(invalid)?;
     for (index, stage) in study.stages.iter().enumerate() {
         stage.validate(&format!("stage[{index}]")).map_err(invalid)?;
@@ -166,7 +170,7 @@ pub fn load(path: &Path) -> Result<StudyFile, StudyFileError> {
 
 /// Reads `[potential]` from a file that is either a whole study (validated whole) or holds only `[potential]`.
 pub fn load_potential(path: &Path) -> Result<PotentialSettings, StudyFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| StudyFileError::Read { path: path.into(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|reason| StudyFileError::Read { path: path.into(), reason })?;
     let table: toml::Table = parse(path, &text)?;
     if table.contains_key("system") || table.contains_key("stage") {
         return Ok(load(path)?.potential);
