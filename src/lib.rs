@@ -1,7 +1,7 @@
 //! mdrun: molecular dynamics, relaxation, nudged elastic band and kinetic Monte Carlo for battery materials
 //! driven by machine-learning interatomic potentials.
 //!
-//! Units everywhere: Å, eV, fs, amu, K (see `docs/units.md`).
+//! Units everywhere: Å, eV, fs, amu, K (see [`units`]).
 
 pub mod input;
 pub mod io;
@@ -9,3 +9,4 @@ pub mod neighbors;
 pub mod potentials;
 pub mod study;
 pub mod system;
+pub mod units;

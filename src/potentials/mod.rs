@@ -15,8 +15,7 @@ use crate::system::{elements, System};
 use nalgebra::{Matrix3, Vector3};
 use std::sync::Arc;
 
-/// Conversion from eV/Å³ to bar.
-pub const EV_PER_A3_IN_BAR: f64 = 1.602_176_634e6;
+pub use crate::units::EV_PER_A3_IN_BAR;
 
 /// What a potential returns for one configuration.
 #[derive(Clone, Debug, Default, PartialEq)]
