@@ -370,12 +370,8 @@ pub fn read(path: &Path) -> Result<H5mdTrajectory, IoError> {
         for (k, b) in boundary.iter().take(3).enumerate() {
             periodic[k] = b.as_str() == "periodic";
         }
-        let cells: Vec<Matrix3<f64>> = box_group
-            .dataset("edges/value")?
-            .read_raw::<f64>()?
-            .chunks_exact(9)
-            .map(Matrix3::from_row_slice)
-            .collect();
+        let cells: Vec<Matrix3<f64>> =
+            box_group.dataset("edges/value")?.read_raw::<f64>()?.chunks_exact(9).map(Matrix3::from_row_slice).collect();
         let mut observables = Vec::new();
         for name in OBSERVABLES {
             if let Ok(dataset) = file.dataset(&format!("observables/{name}/value")) {
