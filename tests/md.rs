@@ -351,3 +351,34 @@ fn settings_errors_are_explained() {
         "stage[1].thermostat.damping_fs = -5",
     );
 }
+
+/// The trajectory does not depend on the number of threads (per-atom force sums in a fixed order).
+#[test]
+fn results_do_not_depend_on_thread_count() {
+    let stage = settings(
+        "timestep_fs = 5.0\nthermostat = { kind = \"langevin\", damping_fs = 100 }\ntemperature_k = 200\nsteps = 200\ninitial_temperature_k = 200\n",
+    );
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut system = argon(3, 5.4);
+            let mut evaluator = lj_evaluator(true);
+            stage.run(&mut system, &mut evaluator, dir.path(), 9, QUIET).unwrap();
+            system
+        })
+    };
+    let one = run(1);
+    let two = run(2);
+    assert_eq!(one.positions, two.positions);
+    assert_eq!(one.velocities, two.velocities);
+}
+
+/// The benchmark entry point runs and reports consistent numbers (no timing is asserted).
+#[test]
+fn bench_entry_point_reports() {
+    let bench = mdrun::md::bench::bench_md(2, 5, Some(1)).unwrap();
+    assert_eq!(bench.atoms, 32);
+    assert_eq!(bench.threads, 1);
+    assert!(bench.seconds > 0.0 && bench.ns_per_atom_step > 0.0);
+}

@@ -2,6 +2,7 @@
 //! temperature schedules, thermo output, H5MD/extxyz trajectories and bit-identical checkpoint/restart.
 //! See `docs/md.md` for the input keys and files.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod integrator;
 pub mod run;
