@@ -64,7 +64,7 @@ impl Funcfl {
             _ => return Err(reader.error_at(line, format!("atomic number = {}: expected a known element's Z", f[0]))),
         };
         let mass = positive(&reader, line, f[1], "mass")?;
-        let grid = GridHeader::read(&mut reader)?;
+        let grid = GridHeader::read(&mut reader, 6)?;
         let symbol = elements::symbol(atomic_number);
         let embedding = reader.numbers(grid.nrho, &format!("F(rho) for {symbol}"))?;
         let effective_charge = reader.numbers(grid.nr, &format!("Z(r) for {symbol}"))?;

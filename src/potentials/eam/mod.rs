@@ -116,6 +116,8 @@ pub enum EamFileError {
     Settings(#[from] InvalidValue),
     #[error("funcfl files {first} and {second} both describe {symbol}")]
     DuplicateElement { first: String, second: String, symbol: String },
+    #[error("funcfl files: the common grid (dr = {dr}, drho = {drho}) keeps only {nr} r points and {nrho} rho points; at least 5 of each are needed")]
+    CoarseGrid { dr: f64, drho: f64, nr: usize, nrho: usize },
 }
 
 /// Spline coefficients the force pass needs for one ordered element pair (a = element of i, b = element of
@@ -179,7 +181,7 @@ impl Eam {
                 });
             }
         }
-        Ok(Eam::from_funcfl(&files))
+        Eam::from_funcfl(&files)
     }
 
     /// Reads a setfl file as LAMMPS `pair_style eam/alloy` with every element of the file mapped.
@@ -190,7 +192,8 @@ impl Eam {
     /// The potential of funcfl tables with distinct elements (LAMMPS `PairEAM::file2array`): the finest
     /// common grid dr = max dr_f, dρ = max dρ_f, r_max = max (nr_f − 1)dr_f, ρ_max = max (nρ_f − 1)dρ_f,
     /// nr = ⌊r_max/dr + ½⌋, nρ = ⌊ρ_max/dρ + ½⌋, every table resampled onto it.
-    pub fn from_funcfl(files: &[Funcfl]) -> Eam {
+    /// Fails only when that grid has fewer than 5 points (LAMMPS would read out of bounds).
+    pub fn from_funcfl(files: &[Funcfl]) -> Result<Eam, EamFileError> {
         let (mut dr, mut drho, mut rmax, mut rhomax, mut cutoff) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
         for f in files {
             dr = dr.max(f.dr);
@@ -201,6 +204,9 @@ impl Eam {
         }
         let nr = (rmax / dr + 0.5) as usize;
         let nrho = (rhomax / drho + 0.5) as usize;
+        if nr < 5 || nrho < 5 {
+            return Err(EamFileError::CoarseGrid { dr, drho, nr, nrho });
+        }
         let embedding: Vec<Vec<f64>> =
             files.iter().map(|f| spline::resample_lagrange(&f.embedding, f.drho, drho, nrho)).collect();
         let density: Vec<Vec<f64>> =
@@ -226,7 +232,7 @@ impl Eam {
             density,
             pair,
         };
-        Eam::from_tables("eam", tables)
+        Ok(Eam::from_tables("eam", tables))
     }
 
     /// The potential of a setfl file (LAMMPS `PairEAMAlloy::file2array`): the file's grid, ρ_max = (nρ − 1)dρ.
@@ -462,4 +468,231 @@ pub(crate) fn finish(forces: Vec<Vector3<f64>>, atom_energies: Vec<f64>, chunk_v
     }
     let virial = nalgebra::Matrix3::new(w[0], w[3], w[4], w[3], w[1], w[5], w[4], w[5], w[2]);
     Evaluation { energy: atom_energies.iter().sum(), forces, virial, atom_energies, extrapolation: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::potentials::testing;
+    use crate::system::Cell;
+
+    /// Smooth model tables: F(ρ) = 0.4(ρ − 1.2)² − 1.5ρ, ρ(r) = s·e^(−1.3(r − 2.5))·(r_c − r)²,
+    /// Z(r) = q·(r_c − r)²·e^(−r/2).
+    fn embedding_fn(rho: f64) -> f64 {
+        0.4 * (rho - 1.2).powi(2) - 1.5 * rho
+    }
+    fn density_fn(r: f64, s: f64, rc: f64) -> f64 {
+        s * (-1.3 * (r - 2.5)).exp() * (rc - r).max(0.0).powi(2)
+    }
+    fn charge_fn(r: f64, q: f64, rc: f64) -> f64 {
+        q * (rc - r).max(0.0).powi(2) * (-0.5 * r).exp()
+    }
+
+    fn column(values: impl Iterator<Item = f64>) -> String {
+        values
+            .map(|v| format!("{v:.16e}"))
+            .collect::<Vec<_>>()
+            .chunks(5)
+            .map(|c| c.join(" "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    const RC: f64 = 4.8;
+
+    fn funcfl_text(z: u8, s: f64, q: f64) -> String {
+        let (nrho, drho, nr, dr) = (400, 0.01, 500, 0.01);
+        format!(
+            "model funcfl\n{z} 63.55 3.615 FCC\n{nrho} {drho} {nr} {dr} {RC}\n{}\n{}\n{}\n",
+            column((0..nrho).map(|k| embedding_fn(k as f64 * drho))),
+            column((0..nr).map(|k| charge_fn(k as f64 * dr, q, RC))),
+            column((0..nr).map(|k| density_fn(k as f64 * dr, s, RC))),
+        )
+    }
+
+    fn pair_fn(r: f64, a: f64) -> f64 {
+        // r·φ(r) with φ(r) = a·e^(−2(r − 2.4))(r_c − r)² − 0.1(r_c − r)².
+        r * (a * (-2.0 * (r - 2.4)).exp() - 0.1) * (RC - r).max(0.0).powi(2)
+    }
+
+    fn setfl_text() -> String {
+        let (nrho, drho, nr, dr) = (400, 0.01, 500, 0.0099);
+        let mut text = format!("model setfl\nsecond comment\nthird comment\n2 Ni Cu\n{nrho} {drho} {nr} {dr} {RC}\n");
+        for (z, s) in [(28, 0.09), (29, 0.11)] {
+            text += &format!(
+                "{z} 58.69 3.52 FCC\n{}\n{}\n",
+                column((0..nrho).map(|k| embedding_fn(k as f64 * drho) * s * 10.0)),
+                column((0..nr).map(|k| density_fn(k as f64 * dr, s, RC)))
+            );
+        }
+        for a in [0.5, 0.55, 0.6] {
+            text += &column((0..nr).map(|k| pair_fn(k as f64 * dr, a)));
+            text += "\n";
+        }
+        text
+    }
+
+    fn funcfl(z: u8, s: f64, q: f64) -> Funcfl {
+        Funcfl::parse(Path::new("model.eam"), &funcfl_text(z, s, q)).unwrap()
+    }
+
+    fn setfl() -> Eam {
+        Eam::from_setfl(&Setfl::parse(Path::new("model.eam.alloy"), &setfl_text()).unwrap())
+    }
+
+    /// A rattled fcc crystal in a sheared cell; every third atom (Ni) when `alloy`.
+    fn crystal(alloy: bool) -> System {
+        let a = 3.6;
+        let cell = Cell::from_vectors(
+            Vector3::new(2.0 * a, 0.0, 0.0),
+            Vector3::new(0.3, 2.0 * a, 0.0),
+            Vector3::new(-0.4, 0.5, 2.0 * a),
+        )
+        .unwrap();
+        let mut s = System::new(cell.clone());
+        let mut k = 0.0f64;
+        for i in 0..2 {
+            for j in 0..2 {
+                for l in 0..2 {
+                    for f in [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]] {
+                        k += 1.0;
+                        let frac = Vector3::new(i as f64 + f[0], j as f64 + f[1], l as f64 + f[2]) / 2.0;
+                        let rattle = Vector3::new((1.7 * k).sin(), (2.3 * k).cos(), (0.9 * k).sin()) * 0.08;
+                        let z = if alloy && (k as usize) % 3 == 0 { 28 } else { 29 };
+                        s.push(z, cell.cartesian(&frac) + rattle);
+                    }
+                }
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn funcfl_forces_and_virial_are_energy_derivatives() {
+        let eam = Eam::from_funcfl(&[funcfl(29, 0.1, 0.8)]).unwrap();
+        let system = crystal(false);
+        assert!(testing::max_force_error(&eam, &system, 1e-5) < 1e-7);
+        assert!(testing::max_virial_error(&eam, &system, 1e-6) < 1e-6);
+    }
+
+    #[test]
+    fn setfl_forces_and_virial_are_energy_derivatives() {
+        let eam = setfl();
+        let system = crystal(true);
+        assert!(testing::max_force_error(&eam, &system, 1e-5) < 1e-7);
+        assert!(testing::max_virial_error(&eam, &system, 1e-6) < 1e-6);
+    }
+
+    #[test]
+    fn dimer_on_a_grid_node_gives_the_tabulated_values() {
+        // At r = 200·dr the splines return the table values: E = 2F(ρ(r)) + 27.2·0.529·Z(r)²/r.
+        let file = funcfl(29, 0.1, 0.8);
+        let eam = Eam::from_funcfl(std::slice::from_ref(&file)).unwrap();
+        let r = 2.0;
+        let mut s = System::new(Cell::infinite());
+        s.push(29, Vector3::zeros());
+        s.push(29, Vector3::new(0.0, r, 0.0));
+        let e = testing::evaluate(&eam, &s);
+        let rho = file.density[201];
+        // F between table nodes follows the spline of F; compare with the spline's own value, then
+        // the spline with the function it samples.
+        let (f_rho, _) = eam.embed(0, rho);
+        assert!((f_rho - embedding_fn(rho)).abs() < 1e-8);
+        let expected = 2.0 * f_rho + 27.2 * 0.529 * file.effective_charge[201].powi(2) / r;
+        assert!((e.energy - expected).abs() < 1e-12, "{} vs {expected}", e.energy);
+        assert!((e.atom_energies[0] - e.atom_energies[1]).abs() < 1e-14);
+        assert!((e.forces[0] + e.forces[1]).norm() < 1e-14);
+        assert!(e.forces[0].x == 0.0 && e.forces[0].z == 0.0);
+    }
+
+    #[test]
+    fn two_funcfl_files_mix_pair_as_product_of_charges() {
+        let (cu, ni) = (funcfl(29, 0.1, 0.8), funcfl(28, 0.07, 0.6));
+        let eam = Eam::from_funcfl(&[cu.clone(), ni.clone()]).unwrap();
+        assert_eq!(eam.species(), vec![29, 28]);
+        let r = 2.5;
+        let mut s = System::new(Cell::infinite());
+        s.push(29, Vector3::zeros());
+        s.push(28, Vector3::new(r, 0.0, 0.0));
+        let e = testing::evaluate(&eam, &s);
+        let m = 251;
+        let expected = eam.embed(0, ni.density[m]).0
+            + eam.embed(1, cu.density[m]).0
+            + 27.2 * 0.529 * cu.effective_charge[m] * ni.effective_charge[m] / r;
+        assert!((e.energy - expected).abs() < 1e-12, "{} vs {expected}", e.energy);
+        assert!(testing::max_force_error(&eam, &s, 1e-5) < 1e-7);
+    }
+
+    #[test]
+    fn funcfl_grid_keeps_one_point_fewer_than_the_file_as_lammps() {
+        let eam = Eam::from_funcfl(&[funcfl(29, 0.1, 0.8)]).unwrap();
+        assert_eq!((eam.nr, eam.nrho), (499, 399));
+        assert!((eam.rhomax() - 399.0 * 0.01).abs() < 1e-12);
+        let alloy = setfl();
+        assert_eq!((alloy.nr, alloy.nrho), (500, 400));
+        assert!((alloy.rhomax() - 399.0 * 0.01).abs() < 1e-12);
+        assert_eq!(alloy.name(), "eam/alloy");
+        assert_eq!(alloy.masses(), vec![(28, 58.69), (29, 58.69)]);
+    }
+
+    #[test]
+    fn embedding_is_continued_linearly_beyond_rhomax() {
+        let eam = setfl();
+        let rhomax = eam.rhomax();
+        let (f_max, fp_max) = eam.embed(1, rhomax);
+        for excess in [0.1, 0.7, 3.0] {
+            let (f, fp) = eam.embed(1, rhomax + excess);
+            assert_eq!(fp, fp_max);
+            assert!((f - (f_max + fp_max * excess)).abs() < 1e-12);
+        }
+        // A compressed cluster beyond the table still has forces that are energy derivatives.
+        let mut s = System::new(Cell::infinite());
+        for k in 0..13 {
+            s.push(29, Vector3::new((k % 3) as f64, ((k / 3) % 3) as f64, (k / 9) as f64) * 0.9);
+        }
+        assert!(density_fn(0.9, 0.11, RC) > rhomax, "one neighbour at 0.9 Å is already beyond the table");
+        let e = testing::evaluate(&eam, &s);
+        assert!(testing::max_force_error(&eam, &s, 1e-6) < 1e-5 * e.max_force().max(1.0));
+    }
+
+    #[test]
+    fn results_do_not_depend_on_thread_count() {
+        let eam = setfl();
+        let system = crystal(true).supercell([3, 3, 3]);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| testing::evaluate(&eam, &system))
+        };
+        assert_eq!(run(1), run(2));
+        assert_eq!(run(1), run(3));
+    }
+
+    #[test]
+    fn config_guesses_format_and_reports_bad_settings() {
+        let config: EamConfig = toml::from_str("file = \"pots/CuNi.eam.alloy\"").unwrap();
+        assert_eq!(config.resolved_format("potential"), Ok(EamFormat::Setfl));
+        let config: EamConfig = toml::from_str("file = \"Cu_u3.eam\"").unwrap();
+        assert_eq!(config.resolved_format("potential"), Ok(EamFormat::Funcfl));
+        let config: EamConfig = toml::from_str("file = \"Cu.txt\"\nformat = \"setfl\"").unwrap();
+        assert!(config.validate("potential").is_ok());
+        let config: EamConfig = toml::from_str("file = \"Cu.txt\"").unwrap();
+        assert_eq!(
+            config.validate("potential").unwrap_err().to_string(),
+            "potential.file = \"Cu.txt\": expected a name ending in .eam (funcfl) or .eam.alloy/.alloy/.setfl \
+             (setfl), or an explicit format = \"funcfl\" | \"setfl\""
+        );
+        let err = toml::from_str::<EamConfig>("file = \"a.eam\"\nformat = \"fs\"").unwrap_err().to_string();
+        assert!(err.contains("unknown variant `fs`, expected `funcfl` or `setfl`"), "{err}");
+        let err = toml::from_str::<EamConfig>("file = \"a.eam\"\nfiel = 1").unwrap_err().to_string();
+        assert!(err.contains("unknown field `fiel`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_element_is_reported_by_check_species() {
+        let eam = setfl();
+        let mut s = crystal(false);
+        s.atomic_numbers[5] = 13;
+        let err = crate::potentials::check_species(&eam, &s).unwrap_err().to_string();
+        assert_eq!(err, "element Al (atom 5) is not described by the eam/alloy potential, which knows Ni, Cu");
+    }
 }

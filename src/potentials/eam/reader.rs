@@ -92,7 +92,10 @@ impl<'a> TokenReader<'a> {
 
     fn check_line_consumed(&mut self) -> Result<(), EamFileError> {
         match self.pending.next() {
-            Some(token) => Err(self.error(format!("unexpected extra value '{token}' after the end of a table"))),
+            Some(token) => Err(self.error(format!(
+                "unexpected extra value '{token}' after the end of a table (do the tables hold the Nrho and Nr \
+                 values the grid line announces?)"
+            ))),
             None => Ok(()),
         }
     }
@@ -135,11 +138,17 @@ pub(crate) fn positive(reader: &TokenReader, line: usize, token: &str, name: &st
     }
 }
 
-/// Parses a header field as a table length (an integer ≥ 5, the least LAMMPS's spline can use).
-pub(crate) fn table_length(reader: &TokenReader, line: usize, token: &str, name: &str) -> Result<usize, EamFileError> {
+/// Parses a header field as a table length, an integer ≥ `least`.
+pub(crate) fn table_length(
+    reader: &TokenReader,
+    line: usize,
+    token: &str,
+    name: &str,
+    least: usize,
+) -> Result<usize, EamFileError> {
     match token.parse::<usize>() {
-        Ok(n) if n >= 5 => Ok(n),
-        _ => Err(reader.error_at(line, format!("{name} = {token}: expected an integer of at least 5"))),
+        Ok(n) if n >= least => Ok(n),
+        _ => Err(reader.error_at(line, format!("{name} = {token}: expected an integer of at least {least}"))),
     }
 }
 
@@ -153,13 +162,15 @@ pub(crate) struct GridHeader {
 }
 
 impl GridHeader {
-    pub fn read(reader: &mut TokenReader) -> Result<GridHeader, EamFileError> {
+    /// Reads the grid line; tables need at least `least` points (5 for LAMMPS's spline, 6 for funcfl, whose
+    /// common grid drops one point).
+    pub fn read(reader: &mut TokenReader, least: usize) -> Result<GridHeader, EamFileError> {
         let (line, text) = reader.next_line("the grid line 'Nrho drho Nr dr cutoff'")?;
         let f = fields(reader, line, text, 5, "the grid line 'Nrho drho Nr dr cutoff'")?;
         Ok(GridHeader {
-            nrho: table_length(reader, line, f[0], "Nrho")?,
+            nrho: table_length(reader, line, f[0], "Nrho", least)?,
             drho: positive(reader, line, f[1], "drho")?,
-            nr: table_length(reader, line, f[2], "Nr")?,
+            nr: table_length(reader, line, f[2], "Nr", least)?,
             dr: positive(reader, line, f[3], "dr")?,
             cutoff: positive(reader, line, f[4], "cutoff")?,
         })

@@ -77,7 +77,7 @@ impl Setfl {
             }
             symbols.push((*symbol, z));
         }
-        let grid = GridHeader::read(&mut reader)?;
+        let grid = GridHeader::read(&mut reader, 5)?;
         let mut elements_out = Vec::with_capacity(count);
         for &(symbol, atomic_number) in &symbols {
             let what = format!("the line 'Z mass lattice-constant lattice-type' of {symbol}");
