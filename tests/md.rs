@@ -382,3 +382,117 @@ fn bench_entry_point_reports() {
     assert_eq!(bench.threads, 1);
     assert!(bench.seconds > 0.0 && bench.ns_per_atom_step > 0.0);
 }
+
+/// NVE with EAM Cu (Foiles `Cu_u3.eam`, LAMMPS `pair_style eam`): fcc a = 3.615 Å, 4×4×4 = 256 atoms, 1 fs,
+/// 10 ps from 600 K: the total energy drifts by less than 1e-4 eV/atom.
+#[test]
+fn nve_energy_drift_eam_copper() {
+    let path = Path::new("../shared/reference/eam/Cu_u3.eam");
+    if !path.exists() {
+        println!("skipped: {} not found (the shared reference folder is absent)", path.display());
+        return;
+    }
+    let eam = mdrun::potentials::eam::Eam::read_funcfl(&[path]).unwrap();
+    let a = 3.615;
+    let mut unit = System::new(Cell::orthorhombic(a, a, a).unwrap());
+    for f in [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]] {
+        unit.push_with_mass(29, Vector3::new(f[0] * a, f[1] * a, f[2] * a), 63.546);
+    }
+    let mut system = unit.supercell([4, 4, 4]);
+    let mut evaluator = Evaluator::new(Arc::new(eam), 1.0);
+    let dir = tempfile::tempdir().unwrap();
+    let stage = settings("timestep_fs = 1.0\nduration_ps = 10\ninitial_temperature_k = 600\nthermo_every = 100\n");
+    let report = stage.run(&mut system, &mut evaluator, dir.path(), 17, QUIET).unwrap();
+    assert_eq!(report.steps, 10_000);
+    // Step 0 is the perfect crystal, whose energy LAMMPS gives as −906.24000058 eV.
+    let text = std::fs::read_to_string(dir.path().join("thermo.csv")).unwrap();
+    let first: Vec<f64> = text.lines().nth(1).unwrap().split(',').map(|x| x.parse().unwrap()).collect();
+    assert!((first[3] + 906.240_000_58).abs() < 1e-5, "E_pot(0) = {}", first[3]);
+    println!(
+        "NVE EAM Cu 256 atoms, 10 ps from 600 K: drift {:.3e} eV/atom, <T> = {:.1} K, {} rebuilds, {:.3e} atom-steps/s",
+        report.conserved_energy_drift_ev_per_atom,
+        report.mean_temperature_k,
+        report.neighbor_rebuilds,
+        report.atom_steps_per_second
+    );
+    assert!(
+        report.conserved_energy_drift_ev_per_atom.abs() < 1e-4,
+        "drift {} eV/atom",
+        report.conserved_energy_drift_ev_per_atom
+    );
+    let totals: Vec<f64> = text.lines().skip(1).map(|l| l.split(',').nth(5).unwrap().parse().unwrap()).collect();
+    let spread = totals.iter().cloned().fold(f64::MIN, f64::max) - totals.iter().cloned().fold(f64::MAX, f64::min);
+    assert!(spread / 256.0 < 1e-4, "total-energy spread {} eV/atom", spread / 256.0);
+    // Roughly half the initial kinetic energy goes into the potential energy of the harmonic-like crystal.
+    assert!((report.mean_temperature_k - 300.0).abs() < 60.0, "<T> = {}", report.mean_temperature_k);
+}
+
+/// A potential that reports one extrapolation warning per atom closer than 3.3 Å to a neighbour (a stand-in for
+/// a neural-network potential leaving its training range), on top of Lennard-Jones argon.
+struct CloseContactWarnings(mdrun::potentials::lj::LennardJones);
+
+impl mdrun::potentials::Potential for CloseContactWarnings {
+    fn name(&self) -> &str {
+        "lj+warnings"
+    }
+    fn cutoff(&self) -> f64 {
+        self.0.cutoff()
+    }
+    fn species(&self) -> Vec<u8> {
+        self.0.species()
+    }
+    fn compute(&self, system: &System, neighbors: &mdrun::neighbors::NeighborList) -> mdrun::potentials::Evaluation {
+        let mut evaluation = self.0.compute(system, neighbors);
+        let mut count = 0;
+        let mut first = Vec::new();
+        for i in 0..system.len() {
+            let close = neighbors
+                .indices(i)
+                .iter()
+                .zip(neighbors.shifts(i))
+                .any(|(&j, shift)| (system.positions[j as usize] - system.positions[i] + shift).norm() < 3.3);
+            if close {
+                count += 1;
+                first.push(mdrun::potentials::ExtrapolationEvent {
+                    atom: i,
+                    atomic_number: 18,
+                    function: 0,
+                    value: 0.0,
+                    min: 3.3,
+                    max: 8.5,
+                });
+            }
+        }
+        evaluation.extrapolation = Some(mdrun::potentials::Extrapolation { counts: vec![(18, count)], first });
+        evaluation
+    }
+}
+
+/// Extrapolation warnings are counted per step and summed; past `max_extrapolations` the run stops with an error.
+#[test]
+fn extrapolation_guard_stops_the_run() {
+    let stage = |limit: &str| {
+        settings(&format!(
+            "timestep_fs = 5.0\nthermostat = {{ kind = \"langevin\", damping_fs = 100 }}\ntemperature_k = 300\nsteps = 300\ninitial_temperature_k = 300\n{limit}"
+        ))
+    };
+    let potential = || Arc::new(CloseContactWarnings(mdrun::md::bench::argon_potential()));
+    let dir = tempfile::tempdir().unwrap();
+    let mut system = argon(2, 5.4);
+    let mut evaluator = Evaluator::new(potential(), 1.0);
+    let report = stage("").run(&mut system, &mut evaluator, dir.path(), 3, QUIET).unwrap();
+    assert!(report.extrapolations_total > 20, "the test needs warnings: {}", report.extrapolations_total);
+    let csv = std::fs::read_to_string(dir.path().join("thermo.csv")).unwrap();
+    assert!(csv.lines().skip(1).any(|l| !l.ends_with(",0")), "thermo.csv shows the warnings");
+
+    let limit = report.extrapolations_total / 2;
+    let mut system = argon(2, 5.4);
+    let error = stage(&format!("max_extrapolations = {limit}"))
+        .run(&mut system, &mut evaluator, dir.path(), 3, QUIET)
+        .unwrap_err();
+    let Some(MdError::Extrapolation { step, total, .. }) = error.downcast_ref::<MdError>() else {
+        panic!("expected the extrapolation guard, got {error}");
+    };
+    assert!(*total > limit && *step < 300, "{error}");
+    assert!(error.to_string().contains(&format!("max_extrapolations = {limit}")), "{error}");
+}
