@@ -278,6 +278,14 @@ impl MdSettings {
     ) -> anyhow::Result<MdReport> {
         self.validate("md").map_err(anyhow::Error::from)?;
         let schedule = self.schedule("md")?;
+        if let Some(i) = system.masses.iter().position(|m| !(*m > 0.0 && m.is_finite())) {
+            anyhow::bail!(
+                "atom {} ({}) has mass {} amu: MD needs a positive mass for every atom",
+                i + 1,
+                system.symbol(i),
+                system.masses[i]
+            );
+        }
         std::fs::create_dir_all(output_dir).with_context(|| format!("cannot create {}", output_dir.display()))?;
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         if let Some(t) = self.initial_temperature_k {
@@ -445,7 +453,7 @@ impl MdSettings {
             mean_temperature_k: mean_temperature,
             std_temperature_k: variance.sqrt(),
             mean_potential_energy_ev: acc.sum_potential_energy / samples,
-            mean_pressure_bar: acc.sum_pressure / samples,
+            mean_pressure_bar: if system.cell.is_infinite() { f64::NAN } else { acc.sum_pressure / samples },
             conserved_energy_drift_ev_per_atom: (row.conserved_energy - acc.initial_conserved_energy)
                 / system.len() as f64,
             neighbor_rebuilds: acc.neighbor_rebuilds,
@@ -524,7 +532,9 @@ impl State {
         acc.sum_temperature += row.temperature_k;
         acc.sum_temperature_squared += row.temperature_k * row.temperature_k;
         acc.sum_potential_energy += row.potential_energy;
-        acc.sum_pressure += row.pressure_bar;
+        if row.pressure_bar.is_finite() {
+            acc.sum_pressure += row.pressure_bar;
+        }
         acc.extrapolations += row.extrapolations as u64;
         acc.max_extrapolations_in_step = acc.max_extrapolations_in_step.max(row.extrapolations as u64);
     }
