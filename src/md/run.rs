@@ -627,7 +627,13 @@ impl Outputs {
         Ok(())
     }
 
+    /// Writes a trajectory frame of `system` wrapped into the cell (a copy: between neighbour rebuilds the
+    /// integrated positions may stray up to half the skin outside; images are adjusted so the unwrapped
+    /// positions are unchanged).
     fn frame(&mut self, row: &ThermoRow, system: &System) -> anyhow::Result<()> {
+        let mut wrapped = system.clone();
+        wrapped.wrap();
+        let system = &wrapped;
         if let Some(writer) = &mut self.h5md {
             let observables = Observables {
                 potential_energy: row.potential_energy,
