@@ -13,7 +13,8 @@
 //!   `value` ([F]; eV, eV, eV, K, bar).
 //!
 //! Every dataset with a frame axis is chunked and resizable along it; the file is flushed after each frame.
-//! Unwrapped positions are position + image·box.
+//! `value` datasets carry a `unit` attribute, `time` datasets `fs`. Unwrapped positions are position + image·box.
+//! [`read`] loads a whole file; [`H5mdReader`] reads frame by frame.
 
 use super::IoError;
 use crate::system::{Cell, System};
@@ -25,6 +26,9 @@ use std::str::FromStr;
 
 /// Names of the scalar observables, in the order of [`Observables::values`].
 pub const OBSERVABLES: [&str; 5] = ["potential_energy", "kinetic_energy", "total_energy", "temperature", "pressure"];
+
+/// Units of [`OBSERVABLES`] (H5MD `unit` attributes).
+pub const OBSERVABLE_UNITS: [&str; 5] = ["eV", "eV", "eV", "K", "bar"];
 
 /// Scalar observables written with each frame.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -55,14 +59,20 @@ struct Element {
 }
 
 impl Element {
-    fn create<T: hdf5::H5Type>(group: &hdf5::Group, per_frame: &[usize]) -> hdf5::Result<Element> {
+    /// A new element in `group`: scalar per frame (`per_frame = []`) or an [a, b] array per frame; `unit` is
+    /// stored as the H5MD `unit` attribute of `value` (none for dimensionless data).
+    fn create<T: hdf5::H5Type>(group: &hdf5::Group, per_frame: &[usize], unit: Option<&str>) -> hdf5::Result<Element> {
         let step = group.new_dataset::<i64>().shape((0..,)).chunk((256,)).create("step")?;
         let time = group.new_dataset::<f64>().shape((0..,)).chunk((256,)).create("time")?;
+        time.new_attr::<VarLenUnicode>().create("unit")?.write_scalar(&unicode("fs")?)?;
         let value = match per_frame {
             [] => group.new_dataset::<T>().shape((0..,)).chunk((256,)).create("value")?,
             [a, b] => group.new_dataset::<T>().shape((0.., *a, *b)).chunk((1, (*a).max(1), *b)).create("value")?,
             _ => unreachable!("elements are scalars or [N, 3] / [3, 3] arrays"),
         };
+        if let Some(unit) = unit {
+            value.new_attr::<VarLenUnicode>().create("unit")?.write_scalar(&unicode(unit)?)?;
+        }
         Ok(Element { step, time, value })
     }
 
@@ -148,9 +158,10 @@ impl H5mdWriter {
         let species: Vec<i32> = system.atomic_numbers.iter().map(|&z| z as i32).collect();
         all.new_dataset::<i32>().shape(n).create("species")?.write(ArrayView1::from(&species[..]))?;
         all.new_dataset::<f64>().shape(n).create("mass")?.write(ArrayView1::from(&system.masses[..]))?;
-        let position = Element::create::<f64>(&all.create_group("position")?, &[n, 3])?;
-        let image = Element::create::<i32>(&all.create_group("image")?, &[n, 3])?;
-        let velocity = Element::create::<f64>(&all.create_group("velocity")?, &[n, 3])?;
+        all.dataset("mass")?.new_attr::<VarLenUnicode>().create("unit")?.write_scalar(&unicode("amu")?)?;
+        let position = Element::create::<f64>(&all.create_group("position")?, &[n, 3], Some("angstrom"))?;
+        let image = Element::create::<i32>(&all.create_group("image")?, &[n, 3], None)?;
+        let velocity = Element::create::<f64>(&all.create_group("velocity")?, &[n, 3], Some("angstrom fs-1"))?;
         let box_group = all.create_group("box")?;
         box_group.new_attr::<i32>().create("dimension")?.write_scalar(&3)?;
         let boundary: Vec<VarLenUnicode> = system
@@ -160,11 +171,12 @@ impl H5mdWriter {
             .map(|&p| unicode(if p { "periodic" } else { "none" }))
             .collect::<hdf5::Result<_>>()?;
         box_group.new_attr::<VarLenUnicode>().shape(3).create("boundary")?.write(ArrayView1::from(&boundary[..]))?;
-        let edges = Element::create::<f64>(&box_group.create_group("edges")?, &[3, 3])?;
+        let edges = Element::create::<f64>(&box_group.create_group("edges")?, &[3, 3], Some("angstrom"))?;
         let observables_group = file.create_group("observables")?;
         let observables = OBSERVABLES
             .iter()
-            .map(|name| Element::create::<f64>(&observables_group.create_group(name)?, &[]))
+            .zip(OBSERVABLE_UNITS)
+            .map(|(name, unit)| Element::create::<f64>(&observables_group.create_group(name)?, &[], Some(unit)))
             .collect::<hdf5::Result<Vec<_>>>()?;
         file.flush()?;
         Ok(H5mdWriter {
@@ -326,6 +338,138 @@ impl H5mdTrajectory {
     }
 }
 
+/// Frame-by-frame access to an H5MD trajectory, for files too large to hold in memory: the per-atom constants
+/// and the frame times are read on opening, positions, images, velocities and box on demand.
+pub struct H5mdReader {
+    path: PathBuf,
+    atomic_numbers: Vec<u8>,
+    masses: Vec<f64>,
+    periodic: [bool; 3],
+    steps: Vec<i64>,
+    times_fs: Vec<f64>,
+    position: hdf5::Dataset,
+    image: Option<hdf5::Dataset>,
+    velocity: Option<hdf5::Dataset>,
+    edges: hdf5::Dataset,
+    file: hdf5::File,
+}
+
+impl H5mdReader {
+    /// Opens `path` and reads its constants and frame times.
+    pub fn open(path: &Path) -> Result<H5mdReader, IoError> {
+        if !path.exists() {
+            return Err(IoError::open(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
+        }
+        let open = || -> hdf5::Result<H5mdReader> {
+            let file = hdf5::File::open(path)?;
+            let all = file.group("particles/all")?;
+            let atomic_numbers = all.dataset("species")?.read_raw::<i32>()?.iter().map(|&z| z as u8).collect();
+            let masses = all.dataset("mass")?.read_raw::<f64>()?;
+            let position_group = all.group("position")?;
+            let steps = position_group.dataset("step")?.read_raw::<i64>()?;
+            let times_fs = position_group.dataset("time")?.read_raw::<f64>()?;
+            let box_group = all.group("box")?;
+            let periodic = read_boundary(&box_group)?;
+            Ok(H5mdReader {
+                path: path.to_path_buf(),
+                atomic_numbers,
+                masses,
+                periodic,
+                steps,
+                times_fs,
+                position: position_group.dataset("value")?,
+                image: all.dataset("image/value").ok(),
+                velocity: all.dataset("velocity/value").ok(),
+                edges: box_group.dataset("edges/value")?,
+                file,
+            })
+        };
+        open().map_err(h5_error(path))
+    }
+
+    /// Number of frames.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// True when there is no frame.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// Step of each frame.
+    pub fn steps(&self) -> &[i64] {
+        &self.steps
+    }
+
+    /// Time of each frame (fs).
+    pub fn times_fs(&self) -> &[f64] {
+        &self.times_fs
+    }
+
+    /// Atomic numbers [N].
+    pub fn atomic_numbers(&self) -> &[u8] {
+        &self.atomic_numbers
+    }
+
+    /// Masses [N] (amu).
+    pub fn masses(&self) -> &[f64] {
+        &self.masses
+    }
+
+    /// Frame `index` as a [`System`] (positions wrapped, with images and velocities).
+    pub fn read_frame(&self, index: usize) -> Result<System, IoError> {
+        if index >= self.len() {
+            return Err(IoError::format(&self.path, format!("frame {index} requested, the file has {}", self.len())));
+        }
+        let read = || -> hdf5::Result<System> {
+            let positions: ndarray::Array2<f64> = self.position.read_slice((index, .., ..))?;
+            let edges: ndarray::Array2<f64> = self.edges.read_slice((index, .., ..))?;
+            let matrix = Matrix3::from_fn(|r, c| edges[(r, c)]);
+            let cell = if self.periodic == [false; 3] && matrix == Matrix3::zeros() {
+                Cell::infinite()
+            } else {
+                Cell::from_matrix(matrix, self.periodic).ok_or_else(|| hdf5::Error::from("a box has zero volume"))?
+            };
+            let mut system = System::new(cell);
+            for (i, row) in positions.outer_iter().enumerate() {
+                system.push_with_mass(self.atomic_numbers[i], Vector3::new(row[0], row[1], row[2]), self.masses[i]);
+            }
+            if let Some(image) = &self.image {
+                let images: ndarray::Array2<i32> = image.read_slice((index, .., ..))?;
+                for (i, row) in images.outer_iter().enumerate() {
+                    system.images[i] = [row[0], row[1], row[2]];
+                }
+            }
+            if let Some(velocity) = &self.velocity {
+                let velocities: ndarray::Array2<f64> = velocity.read_slice((index, .., ..))?;
+                for (i, row) in velocities.outer_iter().enumerate() {
+                    system.velocities[i] = Vector3::new(row[0], row[1], row[2]);
+                }
+            }
+            Ok(system)
+        };
+        read().map_err(h5_error(&self.path))
+    }
+
+    /// The values of observable `name` per frame, if the file has it.
+    pub fn observable(&self, name: &str) -> Result<Option<Vec<f64>>, IoError> {
+        match self.file.dataset(&format!("observables/{name}/value")) {
+            Ok(dataset) => dataset.read_raw::<f64>().map(Some).map_err(h5_error(&self.path)),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+fn read_boundary(box_group: &hdf5::Group) -> hdf5::Result<[bool; 3]> {
+    let boundary: Vec<VarLenUnicode> = box_group.attr("boundary")?.read_raw()?;
+    let mut periodic = [false; 3];
+    for (k, b) in boundary.iter().take(3).enumerate() {
+        periodic[k] = b.as_str() == "periodic";
+    }
+    Ok(periodic)
+}
+
 fn vectors(flat: &[f64]) -> Vec<Vector3<f64>> {
     flat.chunks_exact(3).map(|c| Vector3::new(c[0], c[1], c[2])).collect()
 }
@@ -365,11 +509,7 @@ pub fn read(path: &Path) -> Result<H5mdTrajectory, IoError> {
             Err(_) => vec![vec![Vector3::zeros(); n]; frames],
         };
         let box_group = all.group("box")?;
-        let boundary: Vec<VarLenUnicode> = box_group.attr("boundary")?.read_raw()?;
-        let mut periodic = [false; 3];
-        for (k, b) in boundary.iter().take(3).enumerate() {
-            periodic[k] = b.as_str() == "periodic";
-        }
+        let periodic = read_boundary(&box_group)?;
         let cells: Vec<Matrix3<f64>> =
             box_group.dataset("edges/value")?.read_raw::<f64>()?.chunks_exact(9).map(Matrix3::from_row_slice).collect();
         let mut observables = Vec::new();
@@ -451,6 +591,21 @@ mod tests {
         assert_eq!(trajectory.frame(2), sample(3));
         let err = H5mdWriter::open_truncated(&path, 10).err().expect("too few frames must be an error");
         assert!(err.to_string().contains("fewer than"), "{err}");
+
+        // Frame-by-frame reading agrees with the bulk reader.
+        let reader = H5mdReader::open(&path).unwrap();
+        assert_eq!(reader.len(), 3);
+        assert_eq!(reader.steps(), &[0, 10, 99]);
+        for k in 0..3 {
+            assert_eq!(reader.read_frame(k).unwrap(), trajectory.frame(k));
+        }
+        assert_eq!(reader.observable("temperature").unwrap().unwrap(), trajectory.observable("temperature").unwrap());
+        assert!(reader.observable("density").unwrap().is_none());
+        assert!(reader.read_frame(3).unwrap_err().to_string().contains("frame 3 requested, the file has 3"));
+        let file = hdf5::File::open(&path).unwrap();
+        let unit: VarLenUnicode =
+            file.dataset("particles/all/velocity/value").unwrap().attr("unit").unwrap().read_scalar().unwrap();
+        assert_eq!(unit.as_str(), "angstrom fs-1");
     }
 
     #[test]
