@@ -58,3 +58,43 @@ impl Langevin {
         -self.heat_in
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::system::Cell;
+    use nalgebra::Vector3;
+    use rand::SeedableRng;
+
+    /// For free particles the O step is the exact Ornstein–Uhlenbeck process: starting at rest, the kinetic
+    /// energy of the 3N − 3 internal degrees of freedom relaxes as K(t) = (N_f/2) k_B T (1 − e^{−2γt}), and the
+    /// heat put in equals the kinetic energy gained.
+    #[test]
+    fn relaxes_free_particles_as_ornstein_uhlenbeck() {
+        let mut system = System::new(Cell::orthorhombic(50.0, 50.0, 50.0).unwrap());
+        for i in 0..3000 {
+            system.push_with_mass(
+                if i % 2 == 0 { 3 } else { 18 },
+                Vector3::zeros(),
+                if i % 2 == 0 { 6.94 } else { 39.948 },
+            );
+        }
+        let (temperature, damping, dt) = (500.0, 100.0, 5.0);
+        let mut langevin = Langevin::new(damping);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(12);
+        let nf = system.degrees_of_freedom() as f64;
+        let equilibrium = 0.5 * nf * BOLTZMANN_EV_PER_K * temperature;
+        for step in 1..=60 {
+            langevin.ornstein_uhlenbeck(&mut system, temperature, dt, &mut rng);
+            if step % 20 == 0 {
+                let t = step as f64 * dt;
+                let expected = equilibrium * (1.0 - (-2.0 * t / damping).exp());
+                // K is a sum of ~9000 squared Gaussians: relative standard deviation ≈ √(2/9000) = 1.5 %.
+                let kinetic = system.kinetic_energy();
+                assert!((kinetic / expected - 1.0).abs() < 0.05, "t = {t} fs: K = {kinetic}, expected {expected}");
+            }
+        }
+        assert!(system.momentum().norm() < 1e-9);
+        assert!((langevin.reservoir_energy() + system.kinetic_energy()).abs() < 1e-9);
+    }
+}
