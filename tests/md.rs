@@ -540,7 +540,7 @@ fn isolated_cluster_runs_and_resumes() {
     assert_eq!(trajectory.frame(6), straight, "without a cell nothing is wrapped");
 }
 
-/// Atoms without a mass are refused before any step.
+/// Atoms without a mass, or no atoms at all, are refused before any step.
 #[test]
 fn massless_atoms_are_refused() {
     let mut system = argon(1, 5.26);
@@ -550,4 +550,9 @@ fn massless_atoms_are_refused() {
         .run(&mut system, &mut lj_evaluator(true), dir.path(), 1, QUIET)
         .unwrap_err();
     assert_eq!(error.to_string(), "atom 3 (Ar) has mass 0 amu: MD needs a positive mass for every atom");
+    let mut empty = System::new(Cell::orthorhombic(5.0, 5.0, 5.0).unwrap());
+    let error = settings("timestep_fs = 1\nsteps = 3\n")
+        .run(&mut empty, &mut lj_evaluator(true), dir.path(), 1, QUIET)
+        .unwrap_err();
+    assert_eq!(error.to_string(), "the system has no atoms: nothing to integrate");
 }

@@ -278,6 +278,9 @@ impl MdSettings {
     ) -> anyhow::Result<MdReport> {
         self.validate("md").map_err(anyhow::Error::from)?;
         let schedule = self.schedule("md")?;
+        if system.is_empty() {
+            anyhow::bail!("the system has no atoms: nothing to integrate");
+        }
         if let Some(i) = system.masses.iter().position(|m| !(*m > 0.0 && m.is_finite())) {
             anyhow::bail!(
                 "atom {} ({}) has mass {} amu: MD needs a positive mass for every atom",
