@@ -5,12 +5,12 @@
 //! - `/h5md` (attr `version = [1, 1]`), `/h5md/author` (attr `name`), `/h5md/creator` (attrs `name = "mdrun"`,
 //!   `version`);
 //! - `/particles/all/{position, image, velocity}` and `/particles/all/box/edges`: time-dependent elements, each a
-//!   group with `step` (int64 [F]), `time` (float64 [F], fs) and `value` (position float64 [F, N, 3] Å wrapped
-//!   into the cell; image int32 [F, N, 3]; velocity float64 [F, N, 3] Å/fs; edges float64 [F, 3, 3] with rows =
+//!   group with `step` (int64 \[F\]), `time` (float64 \[F\], fs) and `value` (position float64 \[F, N, 3\] Å wrapped
+//!   into the cell; image int32 \[F, N, 3\]; velocity float64 \[F, N, 3\] Å/fs; edges float64 \[F, 3, 3\] with rows =
 //!   lattice vectors, Å); the `box` group has attrs `dimension = 3`, `boundary = ["periodic"|"none"; 3]`;
-//! - `/particles/all/species` (int32 [N], atomic numbers) and `/particles/all/mass` (float64 [N], amu);
+//! - `/particles/all/species` (int32 \[N\], atomic numbers) and `/particles/all/mass` (float64 \[N\], amu);
 //! - `/observables/{potential_energy, kinetic_energy, total_energy, temperature, pressure}`: `step`, `time`,
-//!   `value` ([F]; eV, eV, eV, K, bar).
+//!   `value` (\[F\]; eV, eV, eV, K, bar).
 //!
 //! Every dataset with a frame axis is chunked and resizable along it; the file is flushed after each frame.
 //! `value` datasets carry a `unit` attribute, `time` datasets `fs`. Unwrapped positions are position + image·box.
@@ -24,7 +24,7 @@ use ndarray::{ArrayView1, ArrayView2};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-/// Names of the scalar observables, in the order of [`Observables::values`].
+/// Names of the scalar observables (groups under `/observables`), in the order of the [`Observables`] fields.
 pub const OBSERVABLES: [&str; 5] = ["potential_energy", "kinetic_energy", "total_energy", "temperature", "pressure"];
 
 /// Units of [`OBSERVABLES`] (H5MD `unit` attributes).
@@ -278,9 +278,9 @@ impl H5mdWriter {
 /// A whole H5MD trajectory in memory.
 #[derive(Clone, Debug, PartialEq)]
 pub struct H5mdTrajectory {
-    /// Atomic numbers [N].
+    /// Atomic numbers \[N\].
     pub atomic_numbers: Vec<u8>,
-    /// Masses [N] (amu).
+    /// Masses \[N\] (amu).
     pub masses: Vec<f64>,
     /// Periodicity along a, b, c (from the `boundary` attribute).
     pub periodic: [bool; 3],
@@ -407,12 +407,12 @@ impl H5mdReader {
         &self.times_fs
     }
 
-    /// Atomic numbers [N].
+    /// Atomic numbers \[N\].
     pub fn atomic_numbers(&self) -> &[u8] {
         &self.atomic_numbers
     }
 
-    /// Masses [N] (amu).
+    /// Masses \[N\] (amu).
     pub fn masses(&self) -> &[f64] {
         &self.masses
     }
