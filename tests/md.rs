@@ -556,3 +556,39 @@ fn massless_atoms_are_refused() {
         .unwrap_err();
     assert_eq!(error.to_string(), "the system has no atoms: nothing to integrate");
 }
+
+/// The schedule drives the thermostat: with strong Langevin coupling the temperature follows a hold–ramp–hold
+/// schedule (100 K, then 100 → 300 K at 0.1 K/fs, then 300 K).
+#[test]
+fn temperature_follows_the_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut system = argon(3, 5.3);
+    let mut evaluator = lj_evaluator(true);
+    let stage = settings(
+        r#"
+        timestep_fs = 5.0
+        thermostat = { kind = "langevin", damping_fs = 25 }
+        initial_temperature_k = 100
+        thermo_every = 1
+        schedule = [
+          { temperature_k = 100, duration_ps = 2 },
+          { from_k = 100, to_k = 300, rate_k_per_fs = 0.1 },
+          { temperature_k = 300, duration_ps = 2 },
+        ]
+        "#,
+    );
+    let report = stage.run(&mut system, &mut evaluator, dir.path(), 8, QUIET).unwrap();
+    assert_eq!(report.steps, 400 + 400 + 400);
+    let text = std::fs::read_to_string(dir.path().join("thermo.csv")).unwrap();
+    let temperatures: Vec<f64> = text.lines().skip(1).map(|l| l.split(',').nth(2).unwrap().parse().unwrap()).collect();
+    assert_eq!(temperatures.len(), 1201);
+    let mean = |range: std::ops::Range<usize>| temperatures[range.clone()].iter().sum::<f64>() / range.len() as f64;
+    // Windows of 200 steps (1 ps, 40 damping times): σ of the mean ≈ σ_T/√(200·Δt/τ_K) ≈ 2–4 %.
+    let hold_low = mean(200..400);
+    let mid_ramp = mean(500..700); // targets 150–250 K, mean 200 K (minus the lag γ⁻¹·rate ≈ 2.5 K)
+    let hold_high = mean(1000..1200);
+    println!("holds and ramp: {hold_low:.1} K, {mid_ramp:.1} K, {hold_high:.1} K");
+    assert!((hold_low / 100.0 - 1.0).abs() < 0.08, "{hold_low}");
+    assert!((mid_ramp / 197.5 - 1.0).abs() < 0.08, "{mid_ramp}");
+    assert!((hold_high / 300.0 - 1.0).abs() < 0.08, "{hold_high}");
+}
