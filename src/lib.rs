@@ -5,6 +5,7 @@
 
 pub mod input;
 pub mod io;
+pub mod md;
 pub mod neighbors;
 pub mod potentials;
 pub mod study;

@@ -24,6 +24,14 @@ struct Cli {
     /// No progress bars or thermo table on screen.
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// Continue an interrupted run in the output folder: completed stages are kept, an MD stage resumes from its
+    /// last checkpoint (ending bit-identical to an uninterrupted run), later stages run.
+    #[arg(long)]
+    restart: bool,
+    /// Interrupt an MD stage once it has done STEP steps, as a wall-clock limit would, and stop the run (for
+    /// jobs run in pieces: continue with --restart).
+    #[arg(long, value_name = "STEP")]
+    stop_after_step: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -63,7 +71,7 @@ fn run(cli: Cli) -> Result<()> {
     }
     match cli.command {
         Some(Command::Check { input }) => {
-            let study = study::settings::load(&input)?;
+            let study = study::settings::load(&input, Path::new("runs"))?;
             let system = study::load_system(&study.system)?;
             let potential = study::build_potential(&study.potential).with_context(|| format!("{}", input.display()))?;
             mdrun::potentials::check_species(potential.as_ref(), &system)
@@ -87,12 +95,15 @@ fn run(cli: Cli) -> Result<()> {
                 anyhow::bail!("no study file given: run `mdrun INPUT.toml`, or see `mdrun --help`");
             };
             let output = cli.output.unwrap_or_else(|| default_output(&input));
-            let summary = study::run(&input, &RunOptions { output: output.clone(), quiet: cli.quiet })?;
-            println!(
-                "{} stage(s) completed; results in {}",
-                summary.stages.len(),
-                output.join("summary.json").display()
-            );
+            let options = RunOptions {
+                output: output.clone(),
+                quiet: cli.quiet,
+                restart: cli.restart,
+                stop_after_step: cli.stop_after_step,
+            };
+            let summary = study::run(&input, &options)?;
+            let completed = summary.stages.iter().filter(|s| s.status == "completed").count();
+            println!("{} stage(s) completed; results in {}", completed, output.join("summary.json").display());
             Ok(())
         }
     }

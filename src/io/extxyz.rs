@@ -289,6 +289,8 @@ pub struct FrameExtras<'a> {
     pub forces: Option<&'a [Vector3<f64>]>,
     pub velocities: bool,
     pub images: bool,
+    /// Write each atom's mass (amu) as a `masses` column.
+    pub masses: bool,
     /// Extra comment-line entries, written as given (`key=value`).
     pub info: Vec<(String, String)>,
 }
@@ -316,6 +318,9 @@ pub fn format_frame(system: &System, extras: &FrameExtras) -> String {
     }
     if extras.images {
         properties.push_str(":image:I:3");
+    }
+    if extras.masses {
+        properties.push_str(":masses:R:1");
     }
     if !system.cell.is_infinite() {
         let m = system.cell.matrix();
@@ -351,6 +356,9 @@ pub fn format_frame(system: &System, extras: &FrameExtras) -> String {
             let n = system.images[i];
             write!(out, " {} {} {}", n[0], n[1], n[2]).unwrap();
         }
+        if extras.masses {
+            write!(out, " {}", real(system.masses[i])).unwrap();
+        }
         out.push('\n');
     }
     out
@@ -375,6 +383,7 @@ mod tests {
         s.push(8, Vector3::new(1.0 / 3.0, 2.5, 5.9));
         s.velocities[1] = Vector3::new(0.01, -0.02, 0.003);
         s.images[0] = [1, -2, 0];
+        s.masses[0] = 6.015;
         let forces = vec![Vector3::new(1.0, 2.0, 3.0), Vector3::new(-0.1, 1e-9, 7.0)];
         let text = format_frame(
             &s,
@@ -383,6 +392,7 @@ mod tests {
                 forces: Some(&forces),
                 velocities: true,
                 images: true,
+                masses: true,
                 ..Default::default()
             },
         );

@@ -4,6 +4,7 @@
 //! file and line); chemfiles for everything else it reads (CIF, LAMMPS data, PDB, ...).
 
 pub mod extxyz;
+pub mod h5md;
 pub mod n2p2;
 pub mod poscar;
 

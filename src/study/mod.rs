@@ -8,8 +8,9 @@
 pub mod settings;
 
 use crate::io::{self, extxyz};
+use crate::md::RunControl;
 use crate::neighbors::NeighborList;
-use crate::potentials::{check_species, lj::LennardJones, Evaluator, Potential};
+use crate::potentials::{check_species, eam::Eam, lj::LennardJones, Evaluator, Potential};
 use crate::system::{elements, System};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -30,12 +31,29 @@ pub struct RunOptions {
     pub output: PathBuf,
     /// Hide progress bars and the thermo table.
     pub quiet: bool,
+    /// Continue an interrupted run in `output`: completed stages are kept (the system is reloaded from the last
+    /// one's `final.xyz`), an MD stage with a checkpoint resumes from it, later stages run.
+    pub restart: bool,
+    /// Interrupt an MD stage once it has done this many steps, as a job killed by a wall-clock limit would be
+    /// (its checkpoints stay; `restart` continues it). The run stops there.
+    pub stop_after_step: Option<u64>,
 }
+
+/// How a stage ended.
+enum StageEnd {
+    Completed(Value),
+    Interrupted(Value),
+}
+
+/// File each completed stage leaves in its folder: the system as the stage left it (extended XYZ with
+/// velocities, image flags and masses), from which a restart continues.
+pub const FINAL_STRUCTURE: &str = "final.xyz";
 
 /// Builds the potential described by `[potential]`.
 pub fn build_potential(settings: &PotentialSettings) -> Result<Arc<dyn Potential>> {
     Ok(match settings {
         PotentialSettings::Lj(config) => Arc::new(LennardJones::from_config(config)?),
+        PotentialSettings::Eam(config) => Arc::new(Eam::from_config(config, "potential")?),
     })
 }
 
@@ -147,12 +165,13 @@ pub fn describe_system(system: &System) -> Value {
 
 /// Runs a study file.
 pub fn run(path: &Path, options: &RunOptions) -> Result<Summary> {
-    let study = settings::load(path)?;
+    let study = settings::load(path, &options.output)?;
     let mut system = load_system(&study.system)?;
     let potential = build_potential(&study.potential).with_context(|| format!("{}", path.display()))?;
     check_species(potential.as_ref(), &system).with_context(|| format!("{}", study.system.structure.display()))?;
     std::fs::create_dir_all(&options.output)
         .with_context(|| format!("cannot create the output folder {}", options.output.display()))?;
+    let previous = if options.restart { previous_stages(&options.output)? } else { Vec::new() };
     let mut evaluator = Evaluator::new(potential.clone(), study.system.neighbor_skin_a);
     let mut summary = Summary {
         mdrun_version: env!("CARGO_PKG_VERSION").into(),
@@ -166,15 +185,39 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<Summary> {
         stages: Vec::new(),
     };
     summary.write(&options.output)?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut last_trajectory: Option<PathBuf> = None;
     for (index, stage) in study.stages.iter().enumerate() {
         let directory = format!("{index:02}-{}", stage.kind());
         let stage_dir = options.output.join(&directory);
+        if let Some(done) = previous.get(index).filter(|r| r.status == "completed" && r.kind == stage.kind()) {
+            let final_structure = stage_dir.join(FINAL_STRUCTURE);
+            if final_structure.exists() {
+                system = extxyz::read_frames(&final_structure)?.swap_remove(0).system;
+                if !options.quiet {
+                    println!(
+                        "== stage {index} ({}) completed earlier: continuing from {}",
+                        stage.kind(),
+                        final_structure.display()
+                    );
+                }
+                last_trajectory = trajectory_of(&stage_dir).or(last_trajectory);
+                summary.stages.push(done.clone());
+                continue;
+            }
+        }
         std::fs::create_dir_all(&stage_dir).with_context(|| format!("cannot create {}", stage_dir.display()))?;
         if !options.quiet {
             println!("== stage {index} ({}) -> {}", stage.kind(), stage_dir.display());
         }
         let started = Instant::now();
-        let context = StageContext { stage_dir: &stage_dir, seed: stage_seed(study.system.seed, index), options };
+        let context = StageContext {
+            stage_dir: &stage_dir,
+            base,
+            seed: stage_seed(study.system.seed, index),
+            options,
+            last_trajectory: last_trajectory.as_deref(),
+        };
         let outcome = run_stage(stage, &mut system, &mut evaluator, &context);
         let mut record = StageRecord {
             index,
@@ -186,7 +229,23 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<Summary> {
             error: None,
         };
         match outcome {
-            Ok(result) => {
+            Ok(StageEnd::Interrupted(result)) => {
+                record.status = "interrupted".into();
+                record.result = result;
+                summary.stages.push(record);
+                summary.write(&options.output)?;
+                if !options.quiet {
+                    println!("stage {index} ({}) interrupted: continue with --restart", stage.kind());
+                }
+                return Ok(summary);
+            }
+            Ok(StageEnd::Completed(result)) => {
+                let text = extxyz::format_frame(
+                    &system,
+                    &extxyz::FrameExtras { velocities: true, images: true, masses: true, ..Default::default() },
+                );
+                io::write_atomically(&stage_dir.join(FINAL_STRUCTURE), text.as_bytes())?;
+                last_trajectory = trajectory_of(&stage_dir).or(last_trajectory);
                 record.result = result;
                 summary.stages.push(record);
                 summary.write(&options.output)?;
@@ -203,11 +262,46 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<Summary> {
     Ok(summary)
 }
 
+/// The stage records of an earlier run's summary.json in `output` (none if there is no such file).
+fn previous_stages(output: &Path) -> Result<Vec<StageRecord>> {
+    let path = output.join("summary.json");
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let value: Value = serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))?;
+    let stages = value.get("stages").and_then(Value::as_array).cloned().unwrap_or_default();
+    Ok(stages
+        .into_iter()
+        .filter_map(|s| {
+            Some(StageRecord {
+                index: s.get("index")?.as_u64()? as usize,
+                kind: s.get("kind")?.as_str()?.to_string(),
+                directory: s.get("directory")?.as_str()?.to_string(),
+                status: s.get("status")?.as_str()?.to_string(),
+                wall_time_s: s.get("wall_time_s")?.as_f64()?,
+                result: s.get("result").cloned().unwrap_or(Value::Null),
+                error: None,
+            })
+        })
+        .collect())
+}
+
+/// The trajectory a stage wrote, if any (H5MD preferred over extended XYZ).
+fn trajectory_of(stage_dir: &Path) -> Option<PathBuf> {
+    ["trajectory.h5", "trajectory.xyz"].iter().map(|name| stage_dir.join(name)).find(|p| p.exists())
+}
+
 /// What every stage gets besides the system and the evaluator.
 struct StageContext<'a> {
+    /// The stage's own output folder.
     stage_dir: &'a Path,
+    /// The study file's folder, against which relative paths in stage settings are resolved.
+    base: &'a Path,
     seed: u64,
     options: &'a RunOptions,
+    /// The trajectory written by the latest stage that wrote one.
+    last_trajectory: Option<&'a Path>,
 }
 
 fn run_stage(
@@ -215,11 +309,28 @@ fn run_stage(
     system: &mut System,
     evaluator: &mut Evaluator,
     context: &StageContext,
-) -> Result<Value> {
-    let _ = (context.seed, context.options.quiet);
-    match stage {
-        StageSettings::SinglePoint(settings) => single_point(settings, system, evaluator, context.stage_dir),
-    }
+) -> Result<StageEnd> {
+    let _ = (context.base, context.last_trajectory);
+    let dir = context.stage_dir;
+    let control = RunControl { quiet: context.options.quiet, stop_after_step: context.options.stop_after_step };
+    Ok(StageEnd::Completed(match stage {
+        StageSettings::SinglePoint(settings) => single_point(settings, system, evaluator, dir)?,
+        StageSettings::Md(settings) => {
+            let checkpoint = dir.join(crate::md::run::CHECKPOINT_FILE);
+            let report = if context.options.restart && checkpoint.exists() {
+                if !context.options.quiet {
+                    println!("resuming from {}", checkpoint.display());
+                }
+                settings.resume(&checkpoint, system, evaluator, dir, control)?
+            } else {
+                settings.run(system, evaluator, dir, context.seed, control)?
+            };
+            if report.interrupted {
+                return Ok(StageEnd::Interrupted(serde_json::to_value(report)?));
+            }
+            serde_json::to_value(report)?
+        }
+    }))
 }
 
 fn single_point(

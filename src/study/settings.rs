@@ -2,6 +2,8 @@
 //! (`deny_unknown_fields` everywhere) and then validated, so that every error is reported before any work.
 
 use crate::input::{self, InvalidValue};
+use crate::md::MdSettings;
+use crate::potentials::eam::EamConfig;
 use crate::potentials::lj::LennardJonesConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -57,15 +59,26 @@ fn default_skin() -> f64 {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum PotentialSettings {
+    /// Lennard-Jones 12-6 (LAMMPS `lj/cut`).
     Lj(LennardJonesConfig),
+    /// Embedded-atom method from a LAMMPS funcfl or setfl file.
+    Eam(EamConfig),
 }
 
 impl PotentialSettings {
     /// Makes relative file paths relative to `base` (the study file's folder).
     pub fn resolve_paths(&mut self, base: &Path) {
-        let _ = base;
         match self {
             PotentialSettings::Lj(_) => {}
+            PotentialSettings::Eam(config) => config.file = base.join(&config.file),
+        }
+    }
+
+    /// Checks every value of `[potential]` that can be checked without reading files.
+    pub fn validate(&self) -> Result<(), InvalidValue> {
+        match self {
+            PotentialSettings::Lj(_) => Ok(()),
+            PotentialSettings::Eam(config) => config.validate("potential"),
         }
     }
 }
@@ -77,6 +90,9 @@ pub enum StageSettings {
     /// Energy, forces and stress of the current structure (LAMMPS `run 0`).
     #[serde(rename = "single_point")]
     SinglePoint(SinglePointSettings),
+    /// Molecular dynamics: NVE or NVT, constant temperature or a schedule (docs/md.md).
+    #[serde(rename = "md")]
+    Md(MdSettings),
 }
 
 impl StageSettings {
@@ -84,6 +100,7 @@ impl StageSettings {
     pub fn kind(&self) -> &'static str {
         match self {
             StageSettings::SinglePoint(_) => "single_point",
+            StageSettings::Md(_) => "md",
         }
     }
 
@@ -91,6 +108,7 @@ impl StageSettings {
     pub fn validate(&self, key: &str) -> Result<(), InvalidValue> {
         match self {
             StageSettings::SinglePoint(settings) => settings.validate(key),
+            StageSettings::Md(settings) => settings.validate(key),
         }
     }
 }
@@ -153,15 +171,22 @@ pub enum StudyFileError {
     Invalid { path: PathBuf, invalid: InvalidValue },
 }
 
-/// Reads, parses and validates a study file, resolving relative paths against its folder.
-pub fn load(path: &Path) -> Result<StudyFile, StudyFileError> {
+/// The placeholder for the run's output folder in study-file strings, so that a stage can name a file an
+/// earlier stage wrote, e.g. `barrier_table = "{output}/02-migration/barriers.csv"`.
+pub const OUTPUT_PLACEHOLDER: &str = "{output}";
+
+/// Reads, parses and validates a study file, resolving relative paths against its folder and replacing
+/// [`OUTPUT_PLACEHOLDER`] by `output`.
+pub fn load(path: &Path, output: &Path) -> Result<StudyFile, StudyFileError> {
     let text = std::fs::read_to_string(path).map_err(|reason| StudyFileError::Read { path: path.into(), reason })?;
+    let text = text.replace(OUTPUT_PLACEHOLDER, &output.display().to_string());
     let mut study: StudyFile = parse(path, &text)?;
     let base = path.parent().unwrap_or(Path::new("."));
     study.system.structure = base.join(&study.system.structure);
     study.potential.resolve_paths(base);
     let invalid = |invalid| StudyFileError::Invalid { path: path.into(), invalid };
     study.system.validate().map_err(invalid)?;
+    study.potential.validate().map_err(invalid)?;
     for (index, stage) in study.stages.iter().enumerate() {
         stage.validate(&format!("stage[{index}]")).map_err(invalid)?;
     }
@@ -173,10 +198,11 @@ pub fn load_potential(path: &Path) -> Result<PotentialSettings, StudyFileError> 
     let text = std::fs::read_to_string(path).map_err(|reason| StudyFileError::Read { path: path.into(), reason })?;
     let table: toml::Table = parse(path, &text)?;
     if table.contains_key("system") || table.contains_key("stage") {
-        return Ok(load(path)?.potential);
+        return Ok(load(path, Path::new("runs"))?.potential);
     }
     let mut potential = parse::<PotentialFile>(path, &text)?.potential;
     potential.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+    potential.validate().map_err(|invalid| StudyFileError::Invalid { path: path.into(), invalid })?;
     Ok(potential)
 }
 
