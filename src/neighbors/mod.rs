@@ -36,6 +36,8 @@ struct Grid {
     bin_of_atom: Vec<[usize; 3]>,
     bin_start: Vec<usize>,
     atoms_by_bin: Vec<u32>,
+    /// Wrapped positions in the order of `atoms_by_bin`, so a bin's atoms are contiguous in memory.
+    binned_positions: Vec<Vector3<f64>>,
     /// Positions translated into the binning box (periodic directions wrapped).
     wrapped: Vec<Vector3<f64>>,
     /// Image of each atom: `position = wrapped + translation(image)`.
@@ -134,22 +136,46 @@ impl NeighborList {
         let radius = self.list_cutoff();
         let radius2 = radius * radius;
         let grid = Grid::new(system, radius);
-        let per_atom: Vec<(Vec<u32>, Vec<Vector3<f64>>)> =
-            (0..n).into_par_iter().map(|i| grid.neighbors_of(i, radius2)).collect();
+        // Fixed-size chunks of atoms, each filling its own buffers (no allocation per atom), concatenated
+        // in atom order: the same list whatever the number of threads.
+        let chunks: Vec<ChunkList> = (0..n.div_ceil(BUILD_CHUNK))
+            .into_par_iter()
+            .map(|chunk| {
+                let atoms = chunk * BUILD_CHUNK..((chunk + 1) * BUILD_CHUNK).min(n);
+                let expected = self.indices.len() / n.max(1) + 8;
+                let mut counts = Vec::with_capacity(atoms.len());
+                let mut indices = Vec::with_capacity(atoms.len() * expected);
+                let mut shifts = Vec::with_capacity(atoms.len() * expected);
+                for i in atoms {
+                    let before = indices.len();
+                    grid.neighbors_of(i, radius2, &mut indices, &mut shifts);
+                    counts.push(indices.len() - before);
+                }
+                (counts, indices, shifts)
+            })
+            .collect();
         self.offsets.clear();
         self.offsets.push(0);
         self.indices.clear();
         self.shifts.clear();
-        for (indices, shifts) in per_atom {
+        for (counts, indices, shifts) in chunks {
+            for count in counts {
+                self.offsets.push(self.offsets.last().unwrap() + count);
+            }
             self.indices.extend_from_slice(&indices);
             self.shifts.extend_from_slice(&shifts);
-            self.offsets.push(self.indices.len());
         }
         self.reference_positions.clone_from(&system.positions);
         self.reference_cell = Some(*system.cell.matrix());
         self.builds += 1;
     }
 }
+
+/// Atoms per parallel work item when building.
+const BUILD_CHUNK: usize = 256;
+
+/// The neighbours of one chunk of atoms: count per atom, then indices and shifts of all of them in order.
+type ChunkList = (Vec<usize>, Vec<u32>, Vec<Vector3<f64>>);
 
 impl Grid {
     fn new(system: &System, radius: f64) -> Grid {
@@ -216,12 +242,12 @@ impl Grid {
             atoms_by_bin[*slot] = i as u32;
             *slot += 1;
         }
-        Grid { bins, reach, periodic, bin_of_atom, bin_start, atoms_by_bin, wrapped, image, cell }
+        let binned_positions = atoms_by_bin.iter().map(|&i| wrapped[i as usize]).collect();
+        Grid { bins, reach, periodic, bin_of_atom, bin_start, atoms_by_bin, binned_positions, wrapped, image, cell }
     }
 
-    fn neighbors_of(&self, i: usize, radius2: f64) -> (Vec<u32>, Vec<Vector3<f64>>) {
-        let mut indices = Vec::new();
-        let mut shifts = Vec::new();
+    /// Appends the neighbours of atom `i` within sqrt(`radius2`) to `indices` and `shifts`.
+    fn neighbors_of(&self, i: usize, radius2: f64, indices: &mut Vec<u32>, shifts: &mut Vec<Vector3<f64>>) {
         let home = self.bin_of_atom[i];
         let ri = self.wrapped[i];
         let img_i = self.image[i];
@@ -233,14 +259,16 @@ impl Grid {
                 for dz in span(2) {
                     let Some((bz, sz)) = self.neighbor_bin(2, home[2], dz) else { continue };
                     let translation = self.cell.shift([sx, sy, sz]);
+                    let origin = ri - translation;
                     let b = (bx * self.bins[1] + by) * self.bins[2] + bz;
-                    for &j in &self.atoms_by_bin[self.bin_start[b]..self.bin_start[b + 1]] {
-                        let j = j as usize;
-                        if j == i && sx == 0 && sy == 0 && sz == 0 {
-                            continue;
-                        }
-                        let d = self.wrapped[j] + translation - ri;
+                    let slots = self.bin_start[b]..self.bin_start[b + 1];
+                    for (&j, rj) in self.atoms_by_bin[slots.clone()].iter().zip(&self.binned_positions[slots]) {
+                        let d = rj - origin;
                         if d.norm_squared() < radius2 {
+                            let j = j as usize;
+                            if j == i && sx == 0 && sy == 0 && sz == 0 {
+                                continue;
+                            }
                             let img_j = self.image[j];
                             let total = [sx - img_j[0] + img_i[0], sy - img_j[1] + img_i[1], sz - img_j[2] + img_i[2]];
                             indices.push(j as u32);
@@ -250,7 +278,6 @@ impl Grid {
                 }
             }
         }
-        (indices, shifts)
     }
 
     /// Bin reached from `home` by `offset` along direction `k`, with the periodic image crossed;
