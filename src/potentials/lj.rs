@@ -9,7 +9,7 @@
 use super::{Evaluation, Potential};
 use crate::neighbors::NeighborList;
 use crate::system::{elements, System};
-use nalgebra::{Matrix3, Vector3};
+use nalgebra::Vector3;
 use rayon::prelude::*;
 use serde::Deserialize;
 
@@ -49,7 +49,6 @@ struct PairParameters {
     c6: f64,
     cutoff2: f64,
     shift: f64,
-    active: bool,
 }
 
 /// A Lennard-Jones potential over a set of elements.
@@ -143,7 +142,7 @@ impl LennardJones {
                 let c6 = 4.0 * epsilon * sigma.powi(6);
                 let c12 = 4.0 * epsilon * sigma.powi(12);
                 let shift = if config.shift { c12 / cutoff.powi(12) - c6 / cutoff.powi(6) } else { 0.0 };
-                pairs[a * n + b] = PairParameters { c12, c6, cutoff2: cutoff * cutoff, shift, active: true };
+                pairs[a * n + b] = PairParameters { c12, c6, cutoff2: cutoff * cutoff, shift };
                 max_cutoff = max_cutoff.max(cutoff);
             }
         }
@@ -164,51 +163,65 @@ impl Potential for LennardJones {
         self.species.clone()
     }
 
+    /// Parallel over fixed chunks of atoms (each atom sums over its full neighbour list, so it owns its
+    /// force and energy; the virial is summed per chunk, then over chunks in order): results independent
+    /// of the number of threads.
     fn compute(&self, system: &System, neighbors: &NeighborList) -> Evaluation {
         let n = self.species.len();
-        let types: Vec<usize> = system.atomic_numbers.iter().map(|&z| self.index_of[z as usize]).collect();
-        let per_atom: Vec<(Vector3<f64>, f64, Matrix3<f64>)> = (0..system.len())
-            .into_par_iter()
-            .map(|i| {
-                let ri = system.positions[i];
-                let row = &self.pairs[types[i] * n..(types[i] + 1) * n];
-                let mut force = Vector3::zeros();
-                let mut energy = 0.0;
-                let mut virial = Matrix3::zeros();
-                for (&j, shift) in neighbors.indices(i).iter().zip(neighbors.shifts(i)) {
-                    let j = j as usize;
-                    let p = &row[types[j]];
-                    let d = system.positions[j] - ri + shift;
-                    let r2 = d.norm_squared();
-                    if r2 >= p.cutoff2 || !p.active {
-                        continue;
+        let n_atoms = system.len();
+        let positions = &system.positions;
+        let types: Vec<u8> = system.atomic_numbers.iter().map(|&z| self.index_of[z as usize] as u8).collect();
+        let mut forces = vec![Vector3::zeros(); n_atoms];
+        let mut atom_energies = vec![0.0; n_atoms];
+        let chunk_virials: Vec<[f64; 6]> = forces
+            .par_chunks_mut(CHUNK)
+            .zip(atom_energies.par_chunks_mut(CHUNK))
+            .enumerate()
+            .map(|(chunk, (forces, energies))| {
+                let mut virial = [0.0; 6];
+                for k in 0..forces.len() {
+                    let i = chunk * CHUNK + k;
+                    let ri = positions[i];
+                    let row = &self.pairs[types[i] as usize * n..(types[i] as usize + 1) * n];
+                    let mut force = Vector3::zeros();
+                    let mut energy = 0.0;
+                    let mut w = [0.0; 6];
+                    for (&j, shift) in neighbors.indices(i).iter().zip(neighbors.shifts(i)) {
+                        let j = j as usize;
+                        let p = &row[types[j] as usize];
+                        let d = positions[j] - ri + shift;
+                        let r2 = d.norm_squared();
+                        if r2 >= p.cutoff2 {
+                            continue;
+                        }
+                        let inv_r2 = 1.0 / r2;
+                        let inv_r6 = inv_r2 * inv_r2 * inv_r2;
+                        energy += inv_r6 * (p.c12 * inv_r6 - p.c6) - p.shift;
+                        // (1/r) dE/dr = −(12 c12 r⁻¹² − 6 c6 r⁻⁶)/r²; F_i = Σ_j (1/r) dE/dr · d_ij.
+                        let f = d * (-inv_r6 * (12.0 * p.c12 * inv_r6 - 6.0 * p.c6) * inv_r2);
+                        force += f;
+                        w[0] += d.x * f.x;
+                        w[1] += d.y * f.y;
+                        w[2] += d.z * f.z;
+                        w[3] += d.x * f.y;
+                        w[4] += d.x * f.z;
+                        w[5] += d.y * f.z;
                     }
-                    let inv_r2 = 1.0 / r2;
-                    let inv_r6 = inv_r2 * inv_r2 * inv_r2;
-                    energy += 0.5 * (inv_r6 * (p.c12 * inv_r6 - p.c6) - p.shift);
-                    // (1/r) dE/dr = −(12 c12 r⁻¹² − 6 c6 r⁻⁶)/r²
-                    let de_dr_over_r = -inv_r6 * (12.0 * p.c12 * inv_r6 - 6.0 * p.c6) * inv_r2;
-                    let de_dd = d * de_dr_over_r;
-                    force += de_dd;
-                    virial -= 0.5 * d * de_dd.transpose();
+                    forces[k] = force;
+                    energies[k] = 0.5 * energy;
+                    for (total, part) in virial.iter_mut().zip(w) {
+                        *total -= 0.5 * part;
+                    }
                 }
-                (force, energy, virial)
+                virial
             })
             .collect();
-        let mut evaluation = Evaluation {
-            forces: Vec::with_capacity(system.len()),
-            atom_energies: Vec::with_capacity(system.len()),
-            ..Default::default()
-        };
-        for (force, energy, virial) in per_atom {
-            evaluation.forces.push(force);
-            evaluation.atom_energies.push(energy);
-            evaluation.energy += energy;
-            evaluation.virial += virial;
-        }
-        evaluation
+        super::assemble_evaluation(forces, atom_energies, &chunk_virials)
     }
 }
+
+/// Atoms per parallel work item (fixed, so that partial sums do not depend on the number of threads).
+const CHUNK: usize = 64;
 
 #[cfg(test)]
 mod tests {

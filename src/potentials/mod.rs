@@ -168,6 +168,23 @@ impl Evaluator {
     }
 }
 
+/// Assembles an [`Evaluation`] from per-atom results and per-chunk symmetric virials
+/// [xx, yy, zz, xy, xz, yz], summed in chunk order.
+pub(crate) fn assemble_evaluation(
+    forces: Vec<Vector3<f64>>,
+    atom_energies: Vec<f64>,
+    chunk_virials: &[[f64; 6]],
+) -> Evaluation {
+    let mut w = [0.0; 6];
+    for part in chunk_virials {
+        for (total, value) in w.iter_mut().zip(part) {
+            *total += value;
+        }
+    }
+    let virial = Matrix3::new(w[0], w[3], w[4], w[3], w[1], w[5], w[4], w[5], w[2]);
+    Evaluation { energy: atom_energies.iter().sum(), forces, virial, atom_energies, extrapolation: None }
+}
+
 #[cfg(test)]
 pub(crate) mod testing {
     //! Finite-difference checks shared by every potential's tests.

@@ -434,15 +434,15 @@ impl Potential for Eam {
                         let phi = z2 * recip;
                         let phip = z2p * recip - phi * recip;
                         let psip = fp_i * rhojp + fp[j] * rhoip + phip;
-                        let scale = psip * recip;
-                        force += d * scale;
+                        let f = d * (psip * recip);
+                        force += f;
                         pair_energy += phi;
-                        w[0] += d.x * d.x * scale;
-                        w[1] += d.y * d.y * scale;
-                        w[2] += d.z * d.z * scale;
-                        w[3] += d.x * d.y * scale;
-                        w[4] += d.x * d.z * scale;
-                        w[5] += d.y * d.z * scale;
+                        w[0] += d.x * f.x;
+                        w[1] += d.y * f.y;
+                        w[2] += d.z * f.z;
+                        w[3] += d.x * f.y;
+                        w[4] += d.x * f.z;
+                        w[5] += d.y * f.z;
                     }
                     forces[k] = force;
                     energies[k] = embedding_energy[i] + 0.5 * pair_energy;
@@ -453,21 +453,8 @@ impl Potential for Eam {
                 virial
             })
             .collect();
-        finish(forces, atom_energies, &chunk_virials)
+        super::assemble_evaluation(forces, atom_energies, &chunk_virials)
     }
-}
-
-/// Assembles an [`Evaluation`] from per-atom results and per-chunk symmetric virials
-/// [xx, yy, zz, xy, xz, yz], summed in chunk order.
-pub(crate) fn finish(forces: Vec<Vector3<f64>>, atom_energies: Vec<f64>, chunk_virials: &[[f64; 6]]) -> Evaluation {
-    let mut w = [0.0; 6];
-    for part in chunk_virials {
-        for (total, value) in w.iter_mut().zip(part) {
-            *total += value;
-        }
-    }
-    let virial = nalgebra::Matrix3::new(w[0], w[3], w[4], w[3], w[1], w[5], w[4], w[5], w[2]);
-    Evaluation { energy: atom_energies.iter().sum(), forces, virial, atom_energies, extrapolation: None }
 }
 
 #[cfg(test)]
