@@ -20,9 +20,10 @@ use rayon::prelude::*;
 pub struct NeighborList {
     cutoff: f64,
     skin: f64,
-    offsets: Vec<usize>,
-    indices: Vec<u32>,
-    shifts: Vec<Vector3<f64>>,
+    /// Number of atoms of the last build.
+    atoms: usize,
+    /// The list in chunks of `BUILD_CHUNK` consecutive atoms, kept between builds to reuse their memory.
+    chunks: Vec<ChunkList>,
     reference_positions: Vec<Vector3<f64>>,
     reference_cell: Option<Matrix3<f64>>,
     builds: usize,
@@ -53,9 +54,8 @@ impl NeighborList {
         NeighborList {
             cutoff,
             skin,
-            offsets: vec![0],
-            indices: Vec::new(),
-            shifts: Vec::new(),
+            atoms: 0,
+            chunks: Vec::new(),
             reference_positions: Vec::new(),
             reference_cell: None,
             builds: 0,
@@ -84,7 +84,7 @@ impl NeighborList {
 
     /// Number of atoms the list was built for.
     pub fn len(&self) -> usize {
-        self.offsets.len() - 1
+        self.atoms
     }
 
     /// True before the first build.
@@ -94,17 +94,21 @@ impl NeighborList {
 
     /// Indices of the neighbours of atom `i` (within cutoff + skin at build time).
     pub fn indices(&self, i: usize) -> &[u32] {
-        &self.indices[self.offsets[i]..self.offsets[i + 1]]
+        let chunk = &self.chunks[i / BUILD_CHUNK];
+        let local = i % BUILD_CHUNK;
+        &chunk.indices[chunk.offsets[local]..chunk.offsets[local + 1]]
     }
 
     /// Image shifts of the neighbours of atom `i`, in the order of [`indices`](Self::indices).
     pub fn shifts(&self, i: usize) -> &[Vector3<f64>] {
-        &self.shifts[self.offsets[i]..self.offsets[i + 1]]
+        let chunk = &self.chunks[i / BUILD_CHUNK];
+        let local = i % BUILD_CHUNK;
+        &chunk.shifts[chunk.offsets[local]..chunk.offsets[local + 1]]
     }
 
     /// Total number of stored (directed) pairs.
     pub fn total_pairs(&self) -> usize {
-        self.indices.len()
+        self.chunks.iter().map(|c| c.indices.len()).sum()
     }
 
     /// True when the list must be rebuilt for `system`: first use, a different number of atoms, a changed
@@ -136,35 +140,20 @@ impl NeighborList {
         let radius = self.list_cutoff();
         let radius2 = radius * radius;
         let grid = Grid::new(system, radius);
-        // Fixed-size chunks of atoms, each filling its own buffers (no allocation per atom), concatenated
-        // in atom order: the same list whatever the number of threads.
-        let chunks: Vec<ChunkList> = (0..n.div_ceil(BUILD_CHUNK))
-            .into_par_iter()
-            .map(|chunk| {
-                let atoms = chunk * BUILD_CHUNK..((chunk + 1) * BUILD_CHUNK).min(n);
-                let expected = self.indices.len() / n.max(1) + 8;
-                let mut counts = Vec::with_capacity(atoms.len());
-                let mut indices = Vec::with_capacity(atoms.len() * expected);
-                let mut shifts = Vec::with_capacity(atoms.len() * expected);
-                for i in atoms {
-                    let before = indices.len();
-                    grid.neighbors_of(i, radius2, &mut indices, &mut shifts);
-                    counts.push(indices.len() - before);
-                }
-                (counts, indices, shifts)
-            })
-            .collect();
-        self.offsets.clear();
-        self.offsets.push(0);
-        self.indices.clear();
-        self.shifts.clear();
-        for (counts, indices, shifts) in chunks {
-            for count in counts {
-                self.offsets.push(self.offsets.last().unwrap() + count);
+        // Fixed-size chunks of consecutive atoms, each filling its own buffers (kept from the previous build,
+        // no allocation per atom): the same list whatever the number of threads.
+        self.chunks.resize_with(n.div_ceil(BUILD_CHUNK), ChunkList::default);
+        self.chunks.par_iter_mut().enumerate().for_each(|(chunk, list)| {
+            list.offsets.clear();
+            list.offsets.push(0);
+            list.indices.clear();
+            list.shifts.clear();
+            for i in chunk * BUILD_CHUNK..((chunk + 1) * BUILD_CHUNK).min(n) {
+                grid.neighbors_of(i, radius2, &mut list.indices, &mut list.shifts);
+                list.offsets.push(list.indices.len());
             }
-            self.indices.extend_from_slice(&indices);
-            self.shifts.extend_from_slice(&shifts);
-        }
+        });
+        self.atoms = n;
         self.reference_positions.clone_from(&system.positions);
         self.reference_cell = Some(*system.cell.matrix());
         self.builds += 1;
@@ -174,8 +163,13 @@ impl NeighborList {
 /// Atoms per parallel work item when building.
 const BUILD_CHUNK: usize = 256;
 
-/// The neighbours of one chunk of atoms: count per atom, then indices and shifts of all of them in order.
-type ChunkList = (Vec<usize>, Vec<u32>, Vec<Vector3<f64>>);
+/// The neighbours of one chunk of consecutive atoms: those of its k-th atom are at `offsets[k]..offsets[k+1]`.
+#[derive(Clone, Debug, Default)]
+struct ChunkList {
+    offsets: Vec<usize>,
+    indices: Vec<u32>,
+    shifts: Vec<Vector3<f64>>,
+}
 
 impl Grid {
     fn new(system: &System, radius: f64) -> Grid {
