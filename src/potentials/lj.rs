@@ -6,7 +6,7 @@
 //! Pairs not given explicitly are mixed geometrically (LAMMPS's default `pair_modify mix geometric`):
 //! ε_ij = √(ε_ii ε_jj), σ_ij = √(σ_ii σ_jj), r_c,ij = the larger of the two cutoffs; mixing needs both like pairs.
 
-use super::{Evaluation, Potential};
+use super::{close_neighbors, CloseNeighbor, Evaluation, Potential};
 use crate::neighbors::NeighborList;
 use crate::system::{elements, System};
 use nalgebra::Vector3;
@@ -170,6 +170,7 @@ impl Potential for LennardJones {
         let n = self.species.len();
         let n_atoms = system.len();
         let positions = &system.positions;
+        let max_cutoff2 = self.cutoff * self.cutoff;
         let types: Vec<u8> = system.atomic_numbers.iter().map(|&z| self.index_of[z as usize] as u8).collect();
         let mut forces = vec![Vector3::zeros(); n_atoms];
         let mut atom_energies = vec![0.0; n_atoms];
@@ -179,18 +180,16 @@ impl Potential for LennardJones {
             .enumerate()
             .map(|(chunk, (forces, energies))| {
                 let mut virial = [0.0; 6];
+                let mut close = Vec::new();
                 for k in 0..forces.len() {
                     let i = chunk * CHUNK + k;
-                    let ri = positions[i];
                     let row = &self.pairs[types[i] as usize * n..(types[i] as usize + 1) * n];
                     let mut force = Vector3::zeros();
                     let mut energy = 0.0;
                     let mut w = [0.0; 6];
-                    for (&j, shift) in neighbors.indices(i).iter().zip(neighbors.shifts(i)) {
-                        let j = j as usize;
+                    let count = close_neighbors(positions, neighbors, i, max_cutoff2, &mut close);
+                    for &CloseNeighbor { j, d, r2 } in &close[..count] {
                         let p = &row[types[j] as usize];
-                        let d = positions[j] - ri + shift;
-                        let r2 = d.norm_squared();
                         if r2 >= p.cutoff2 {
                             continue;
                         }

@@ -168,6 +168,41 @@ impl Evaluator {
     }
 }
 
+/// A neighbour within the cutoff: its index, d = r_j − r_i (with the image shift) and |d|².
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CloseNeighbor {
+    pub j: usize,
+    pub d: Vector3<f64>,
+    pub r2: f64,
+}
+
+/// Collects the neighbours of atom `i` closer than √`cutoff2` into `out[..count]` and returns `count`.
+/// Branch-free selection (every list entry is written, the count advances only for close ones), so that
+/// kernels loop over close pairs without a mispredicted branch for each skin entry.
+#[inline]
+pub(crate) fn close_neighbors(
+    positions: &[Vector3<f64>],
+    neighbors: &NeighborList,
+    i: usize,
+    cutoff2: f64,
+    out: &mut Vec<CloseNeighbor>,
+) -> usize {
+    let indices = neighbors.indices(i);
+    if out.len() < indices.len() {
+        out.resize(indices.len(), CloseNeighbor::default());
+    }
+    let ri = positions[i];
+    let mut count = 0;
+    for (&j, shift) in indices.iter().zip(neighbors.shifts(i)) {
+        let j = j as usize;
+        let d = positions[j] - ri + shift;
+        let r2 = d.norm_squared();
+        out[count] = CloseNeighbor { j, d, r2 };
+        count += usize::from(r2 < cutoff2);
+    }
+    count
+}
+
 /// Assembles an [`Evaluation`] from per-atom results and per-chunk symmetric virials
 /// [xx, yy, zz, xy, xz, yz], summed in chunk order.
 pub(crate) fn assemble_evaluation(
