@@ -93,6 +93,7 @@ impl NeighborList {
     }
 
     /// Indices of the neighbours of atom `i` (within cutoff + skin at build time).
+    #[inline]
     pub fn indices(&self, i: usize) -> &[u32] {
         let chunk = &self.chunks[i / BUILD_CHUNK];
         let local = i % BUILD_CHUNK;
@@ -100,6 +101,7 @@ impl NeighborList {
     }
 
     /// Image shifts of the neighbours of atom `i`, in the order of [`indices`](Self::indices).
+    #[inline]
     pub fn shifts(&self, i: usize) -> &[Vector3<f64>] {
         let chunk = &self.chunks[i / BUILD_CHUNK];
         let local = i % BUILD_CHUNK;

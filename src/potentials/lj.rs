@@ -7,6 +7,7 @@
 //! ε_ij = √(ε_ii ε_jj), σ_ij = √(σ_ii σ_jj), r_c,ij = the larger of the two cutoffs; mixing needs both like pairs.
 
 use super::{close_neighbors, CloseNeighbor, Evaluation, Potential};
+use crate::input::{join, positive, InvalidValue};
 use crate::neighbors::NeighborList;
 use crate::system::{elements, System};
 use nalgebra::Vector3;
@@ -24,6 +25,34 @@ pub struct LennardJonesConfig {
     pub shift: bool,
     /// Parameters per species pair.
     pub pairs: Vec<LennardJonesPairConfig>,
+}
+
+impl LennardJonesConfig {
+    /// Checks values without building the table; `key` is the table prefix, e.g. `potential`.
+    pub fn validate(&self, key: &str) -> Result<(), InvalidValue> {
+        positive(key, "cutoff", self.cutoff)?;
+        if self.pairs.is_empty() {
+            return Err(InvalidValue::new(join(key, "pairs"), "[]", "at least one [[potential.pairs]] entry"));
+        }
+        for (index, pair) in self.pairs.iter().enumerate() {
+            let prefix = join(key, &format!("pairs[{index}]"));
+            for symbol in &pair.species {
+                if elements::atomic_number(symbol).is_none() {
+                    return Err(InvalidValue::new(
+                        join(&prefix, "species"),
+                        format!("\"{symbol}\""),
+                        "chemical symbols such as \"Ar\"",
+                    ));
+                }
+            }
+            positive(&prefix, "epsilon", pair.epsilon)?;
+            positive(&prefix, "sigma", pair.sigma)?;
+            if let Some(cutoff) = pair.cutoff {
+                positive(&prefix, "cutoff", cutoff)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One `[[potential.pairs]]` entry.
@@ -285,6 +314,36 @@ mod tests {
         let lj = argon(true);
         assert!(testing::max_force_error(&lj, &s, 1e-5) < 1e-7);
         assert!(testing::max_virial_error(&lj, &s, 1e-6) < 1e-6);
+    }
+
+    #[test]
+    fn validate_names_the_bad_key() {
+        let mut config = LennardJonesConfig {
+            cutoff: 8.5,
+            shift: false,
+            pairs: vec![LennardJonesPairConfig {
+                species: ["Ar".into(), "Ar".into()],
+                epsilon: 0.0103,
+                sigma: 3.405,
+                cutoff: None,
+            }],
+        };
+        assert!(config.validate("potential").is_ok());
+        config.pairs[0].sigma = -1.0;
+        assert_eq!(
+            config.validate("potential").unwrap_err().to_string(),
+            "potential.pairs[0].sigma = -1: expected a positive finite number"
+        );
+        config.pairs[0].species[1] = "Aa".into();
+        assert_eq!(
+            config.validate("potential").unwrap_err().to_string(),
+            "potential.pairs[0].species = \"Aa\": expected chemical symbols such as \"Ar\""
+        );
+        config.cutoff = 0.0;
+        assert_eq!(
+            config.validate("potential").unwrap_err().to_string(),
+            "potential.cutoff = 0: expected a positive finite number"
+        );
     }
 
     #[test]

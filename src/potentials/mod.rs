@@ -179,7 +179,7 @@ pub(crate) struct CloseNeighbor {
 /// Collects the neighbours of atom `i` closer than √`cutoff2` into `out[..count]` and returns `count`.
 /// Branch-free selection (every list entry is written, the count advances only for close ones), so that
 /// kernels loop over close pairs without a mispredicted branch for each skin entry.
-#[inline]
+#[inline(always)]
 pub(crate) fn close_neighbors(
     positions: &[Vector3<f64>],
     neighbors: &NeighborList,
