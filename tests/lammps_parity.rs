@@ -110,6 +110,7 @@ fn cu_u3_perfect_crystal_and_vacancy_formation_energy_match_lammps() {
     vacancy.remove(0);
     let e_vacancy = evaluate(&eam, &vacancy).energy;
     let formation = e_vacancy - 255.0 / 256.0 * e_perfect;
+    println!("perfect {e_perfect:.8} eV, vacancy formation {formation:.6} eV");
     assert!((formation - 1.3165).abs() < 5e-5, "vacancy formation energy {formation}");
 }
 

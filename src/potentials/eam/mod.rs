@@ -27,7 +27,7 @@ pub mod spline;
 pub use funcfl::Funcfl;
 pub use setfl::{Setfl, SetflElement};
 
-use super::{Evaluation, Potential};
+use super::{close_neighbors, CloseNeighbor, Evaluation, Potential};
 use crate::input::{join, InvalidValue};
 use crate::neighbors::NeighborList;
 use crate::system::{elements, System};
@@ -379,19 +379,15 @@ impl Potential for Eam {
         let mut embedding_derivative = vec![0.0; n_atoms];
         embedding_energy.par_chunks_mut(CHUNK).zip(embedding_derivative.par_chunks_mut(CHUNK)).enumerate().for_each(
             |(chunk, (energies, derivatives))| {
+                let mut close = Vec::new();
                 for k in 0..energies.len() {
                     let i = chunk * CHUNK + k;
-                    let ri = positions[i];
+                    let count = close_neighbors(positions, neighbors, i, cutoff2, &mut close);
                     let mut rho = 0.0;
-                    for (&j, shift) in neighbors.indices(i).iter().zip(neighbors.shifts(i)) {
-                        let j = j as usize;
-                        let d = positions[j] - ri + shift;
-                        let r2 = d.norm_squared();
-                        if r2 < cutoff2 {
-                            let (m, p) = self.locate_r(r2.sqrt());
-                            let c = &self.density[types[j] as usize * (self.nr + 1) + m];
-                            rho += ((c[0] * p + c[1]) * p + c[2]) * p + c[3];
-                        }
+                    for neighbor in &close[..count] {
+                        let (m, p) = self.locate_r(neighbor.r2.sqrt());
+                        let c = &self.density[types[neighbor.j] as usize * (self.nr + 1) + m];
+                        rho += ((c[0] * p + c[1]) * p + c[2]) * p + c[3];
                     }
                     (energies[k], derivatives[k]) = self.embed(types[i] as usize, rho);
                 }
@@ -408,21 +404,16 @@ impl Potential for Eam {
             .enumerate()
             .map(|(chunk, (forces, energies))| {
                 let mut virial = [0.0; 6];
+                let mut close = Vec::new();
                 for k in 0..forces.len() {
                     let i = chunk * CHUNK + k;
-                    let ri = positions[i];
                     let fp_i = fp[i];
                     let row = &self.pair[types[i] as usize * n * (self.nr + 1)..];
                     let mut force = Vector3::zeros();
                     let mut pair_energy = 0.0;
                     let mut w = [0.0; 6];
-                    for (&j, shift) in neighbors.indices(i).iter().zip(neighbors.shifts(i)) {
-                        let j = j as usize;
-                        let d = positions[j] - ri + shift;
-                        let r2 = d.norm_squared();
-                        if r2 >= cutoff2 {
-                            continue;
-                        }
+                    let count = close_neighbors(positions, neighbors, i, cutoff2, &mut close);
+                    for &CloseNeighbor { j, d, r2 } in &close[..count] {
                         let r = r2.sqrt();
                         let (m, p) = self.locate_r(r);
                         let c = &row[types[j] as usize * (self.nr + 1) + m];
@@ -434,15 +425,15 @@ impl Potential for Eam {
                         let phi = z2 * recip;
                         let phip = z2p * recip - phi * recip;
                         let psip = fp_i * rhojp + fp[j] * rhoip + phip;
-                        let scale = psip * recip;
-                        force += d * scale;
+                        let f = d * (psip * recip);
+                        force += f;
                         pair_energy += phi;
-                        w[0] += d.x * d.x * scale;
-                        w[1] += d.y * d.y * scale;
-                        w[2] += d.z * d.z * scale;
-                        w[3] += d.x * d.y * scale;
-                        w[4] += d.x * d.z * scale;
-                        w[5] += d.y * d.z * scale;
+                        w[0] += d.x * f.x;
+                        w[1] += d.y * f.y;
+                        w[2] += d.z * f.z;
+                        w[3] += d.x * f.y;
+                        w[4] += d.x * f.z;
+                        w[5] += d.y * f.z;
                     }
                     forces[k] = force;
                     energies[k] = embedding_energy[i] + 0.5 * pair_energy;
@@ -453,21 +444,8 @@ impl Potential for Eam {
                 virial
             })
             .collect();
-        finish(forces, atom_energies, &chunk_virials)
+        super::assemble_evaluation(forces, atom_energies, &chunk_virials)
     }
-}
-
-/// Assembles an [`Evaluation`] from per-atom results and per-chunk symmetric virials
-/// [xx, yy, zz, xy, xz, yz], summed in chunk order.
-pub(crate) fn finish(forces: Vec<Vector3<f64>>, atom_energies: Vec<f64>, chunk_virials: &[[f64; 6]]) -> Evaluation {
-    let mut w = [0.0; 6];
-    for part in chunk_virials {
-        for (total, value) in w.iter_mut().zip(part) {
-            *total += value;
-        }
-    }
-    let virial = nalgebra::Matrix3::new(w[0], w[3], w[4], w[3], w[1], w[5], w[4], w[5], w[2]);
-    Evaluation { energy: atom_energies.iter().sum(), forces, virial, atom_energies, extrapolation: None }
 }
 
 #[cfg(test)]
