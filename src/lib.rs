@@ -3,8 +3,10 @@
 //!
 //! Units everywhere: Å, eV, fs, amu, K (see `docs/units.md`).
 
+pub mod input;
 pub mod io;
 pub mod neighbors;
+pub mod optimize;
 pub mod potentials;
+pub mod relax;
 pub mod system;
-pub mod input;
