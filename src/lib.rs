@@ -5,6 +5,7 @@
 
 pub mod input;
 pub mod io;
+pub mod neb;
 pub mod neighbors;
 pub mod optimize;
 pub mod potentials;

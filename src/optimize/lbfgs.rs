@@ -1,12 +1,14 @@
 //! Limited-memory BFGS (J. Nocedal, Math. Comp. 35, 773 (1980); Nocedal & Wright, *Numerical Optimization*,
-//! algorithm 7.4), in the form of ASE's `ase.optimize.LBFGS`: no line search, initial inverse Hessian
-//! H₀ = 1/α (α = 70 eV/Å²), the step p = −H∇E from the two-loop recursion over the last `memory` pairs
-//! s_k = x_{k+1} − x_k, y_k = ∇E_{k+1} − ∇E_k, ρ_k = 1/(y_k·s_k), then capped so that no triple moves
-//! farther than `max_step`.
+//! algorithm 7.4), close to ASE's `ase.optimize.LBFGS`: no line search, the step p = −H∇E from the
+//! two-loop recursion over the last `memory` pairs s_k = x_{k+1} − x_k, y_k = ∇E_{k+1} − ∇E_k,
+//! ρ_k = 1/(y_k·s_k), capped so that no triple moves farther than `max_step`.
 //!
-//! Two safeguards ASE lacks, needed when the "gradient" is an NEB force that is not the gradient of an
-//! energy: a pair with y·s ≤ 0 (negative curvature) is not stored, since it would make H indefinite; and if
-//! the step is not downhill (p·∇E ≥ 0) the memory is cleared and the step is the steepest descent −H₀∇E.
+//! Differences from ASE, needed when the "gradient" is an NEB force (not the gradient of any energy, and
+//! discontinuous where the tangent switches): the initial inverse Hessian is γ = s·y/y·y from the newest
+//! pair (Nocedal & Wright eq. 7.20; 1/α with α = 70 eV/Å² before the first pair, ASE's fixed value), so the
+//! scale adapts to the curvature; a pair with y·s ≤ 0 (negative curvature) clears the memory instead of
+//! making H indefinite; and a step that is not downhill (p·∇E ≥ 0) clears the memory and falls back to
+//! steepest descent −H₀∇E. On the Müller–Brown NEB without these the band diverges.
 
 use super::{cap_step, Stepper};
 use std::collections::VecDeque;
@@ -43,6 +45,14 @@ impl Lbfgs {
         Lbfgs { parameters, max_step, history: VecDeque::new(), previous: None, resets: 0 }
     }
 
+    /// H₀: γ = s·y/y·y from the newest pair (Nocedal & Wright eq. 7.20), or 1/α before the first pair.
+    fn initial_inverse_hessian(&self) -> f64 {
+        match self.history.back() {
+            Some((s, y, _)) => dot(s, y) / dot(y, y),
+            None => 1.0 / self.parameters.alpha,
+        }
+    }
+
     /// The two-loop recursion: returns −H·gradient.
     fn direction(&self, gradient: &[f64]) -> Vec<f64> {
         let mut q = gradient.to_vec();
@@ -51,7 +61,7 @@ impl Lbfgs {
             a[k] = rho * dot(s, &q);
             q.iter_mut().zip(y).for_each(|(qi, yi)| *qi -= a[k] * yi);
         }
-        let h0 = 1.0 / self.parameters.alpha;
+        let h0 = self.initial_inverse_hessian();
         let mut z: Vec<f64> = q.iter().map(|qi| h0 * qi).collect();
         for (k, (s, y, rho)) in self.history.iter().enumerate() {
             let b = rho * dot(y, &z);
@@ -76,6 +86,9 @@ impl Stepper for Lbfgs {
                 if self.history.len() > self.parameters.memory {
                     self.history.pop_front();
                 }
+            } else {
+                self.history.clear();
+                self.resets += 1;
             }
         }
         let mut p = self.direction(gradient);
