@@ -8,6 +8,7 @@
 //! periodic systems as W = −Σ_pairs d_ij ⊗ ∂E/∂d_ij; the pressure is P = tr(W)/(3V) (plus the kinetic
 //! part in MD); the stress (ASE sign, positive under tension) is σ = −W/V.
 
+pub mod eam;
 pub mod lj;
 
 use crate::neighbors::NeighborList;
