@@ -11,6 +11,8 @@
 //! with W = Σ r⊗f the virial (−∂E/∂ε_ab = W_ba for a homogeneous strain ε); the cell coordinates are N·F,
 //! so their "force" is (W − pV I)ᵀ F⁻ᵀ / N, an energy per atom, and converges with the atoms under `fmax`.
 
+pub mod vacancy;
+
 use crate::input::{join, InvalidValue};
 use crate::io::extxyz::{self, FrameExtras};
 use crate::optimize::{self, Algorithm, Convergence, Minimum, Objective};
