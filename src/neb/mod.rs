@@ -7,6 +7,7 @@
 
 pub mod band;
 pub mod idpp;
+pub mod migration;
 pub mod plot;
 pub mod table;
 
