@@ -274,8 +274,10 @@ pub fn histogram(values: &[f64], bin: f64) -> Vec<HistogramBin> {
         .into_iter()
         .enumerate()
         .map(|(k, count)| {
-            let low = (first + k as i64) as f64 * bin;
-            HistogramBin { low_ev: low, high_ev: low + bin, count }
+            // Rounded to 1e-9 eV so that bin edges print as the multiples of `bin` they are.
+            let edge = |m: i64| (m as f64 * bin * 1e9).round() / 1e9;
+            let m = first + k as i64;
+            HistogramBin { low_ev: edge(m), high_ev: edge(m + 1), count }
         })
         .collect()
 }

@@ -60,30 +60,41 @@ pub fn format_table(structure: &str, cell: &Cell, comments: &[String], rows: &[B
     }
     writeln!(out, "{COLUMNS}").unwrap();
     for row in rows {
-        writeln!(
-            out,
-            "{},{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.8},{:.8},{:.8},{:.8},{:.8},{}",
-            row.path_id,
-            row.species,
-            row.from_site,
-            row.to_site,
-            row.from.x,
-            row.from.y,
-            row.from.z,
-            row.to.x,
-            row.to.y,
-            row.to.z,
-            row.hop_distance(),
+        let position = |v: &Vector3<f64>| [v.x, v.y, v.z].map(|c| fixed(c, 6)).join(",");
+        let energies = [
             row.initial_energy_ev,
             row.final_energy_ev,
             row.saddle_energy_ev,
             row.forward_barrier(),
             row.reverse_barrier(),
+        ]
+        .map(|e| fixed(e, 8))
+        .join(",");
+        writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{}",
+            row.path_id,
+            row.species,
+            row.from_site,
+            row.to_site,
+            position(&row.from),
+            position(&row.to),
+            fixed(row.hop_distance(), 6),
+            energies,
             row.converged
         )
         .unwrap();
     }
     out
+}
+
+/// `v` with `decimals` decimals, without a minus sign on a value that rounds to zero.
+fn fixed(v: f64, decimals: usize) -> String {
+    let text = format!("{v:.decimals$}");
+    match text.strip_prefix('-') {
+        Some(rest) if rest.chars().all(|c| c == '0' || c == '.') => rest.to_string(),
+        _ => text,
+    }
 }
 
 #[cfg(test)]
@@ -118,5 +129,7 @@ mod tests {
         assert!((number(10) - (2.1f64 * 2.1 + 0.04 + 0.25).sqrt()).abs() < 1e-6);
         assert!((number(14) - 0.6).abs() < 1e-6 && (number(15) - 0.5).abs() < 1e-6);
         assert_eq!(fields[16], "true");
+        assert_eq!(fixed(-1e-12, 6), "0.000000");
+        assert_eq!(fixed(-0.5, 2), "-0.50");
     }
 }
