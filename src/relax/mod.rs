@@ -100,12 +100,14 @@ impl RelaxSettings {
         Ok(())
     }
 
-    /// Relaxes `system` in place, writing `relax_log.csv` and `relaxed.extxyz` into `output_dir`.
+    /// Relaxes `system` in place, writing `relax_log.csv` and `relaxed.extxyz` into `output_dir`. The seed is
+    /// unused (relaxation is deterministic); it is taken for the same signature as every stage.
     pub fn run(
         &self,
         system: &mut System,
         evaluator: &mut Evaluator,
         output_dir: &Path,
+        _seed: u64,
     ) -> anyhow::Result<RelaxReport> {
         let mut log = String::from("step,energy_ev,fmax_ev_per_a,volume_a3\n");
         let outcome = relax(system, evaluator, self, Some(&mut log))?;
@@ -469,6 +471,28 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn cell_relaxation_under_pressure_reaches_the_target_pressure() {
+        let mut system = fcc(5.26, 3, 18);
+        let mut evaluator = Evaluator::new(argon(), 0.5);
+        let settings = RelaxSettings {
+            relax_cell: true,
+            pressure_bar: 5000.0,
+            fmax_ev_per_a: 1e-5,
+            optimizer: Algorithm::Lbfgs,
+            ..Default::default()
+        };
+        settings.validate("stage[0]").unwrap();
+        let before = system.cell.volume();
+        let relaxed = relax(&mut system, &mut evaluator, &settings, None).unwrap();
+        assert!(relaxed.report.converged);
+        assert!((relaxed.report.final_pressure_bar.unwrap() - 5000.0).abs() < 5.0, "{:?}", relaxed.report);
+        assert!(system.cell.volume() < before);
+        // Stress stays hydrostatic for a cubic crystal.
+        let stress = relaxed.evaluation.stress(system.cell.volume()) * EV_PER_A3_IN_BAR;
+        assert!((stress - Matrix3::identity() * stress[(0, 0)]).abs().max() < 5.0, "{stress}");
+    }
+
+    #[test]
     fn position_relaxation_converges_and_lowers_the_energy() {
         for optimizer in [Algorithm::Fire, Algorithm::Lbfgs] {
             let mut system = fcc(5.26, 3, 18);
@@ -477,7 +501,7 @@ pub(crate) mod tests {
             let mut evaluator = Evaluator::new(argon(), 0.5);
             let settings = RelaxSettings { optimizer, fmax_ev_per_a: 1e-4, ..Default::default() };
             let dir = tempfile::tempdir().unwrap();
-            let report = settings.run(&mut system, &mut evaluator, dir.path()).unwrap();
+            let report = settings.run(&mut system, &mut evaluator, dir.path(), 0).unwrap();
             assert!(report.converged);
             assert!(report.final_energy_ev < report.initial_energy_ev);
             assert!(Evaluator::new(argon(), 0.5).evaluate(&system).max_force() <= 1e-4);

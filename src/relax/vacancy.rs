@@ -518,6 +518,34 @@ mod tests {
     }
 
     #[test]
+    fn chemical_potential_from_a_reference_structure_is_its_relaxed_energy_per_atom() {
+        let dir = tempfile::tempdir().unwrap();
+        // A strained fcc cell: relaxing positions and cell must bring it to the equilibrium energy per atom.
+        let reference = fcc(5.5, 2, 18);
+        let path = dir.path().join("reference.extxyz");
+        std::fs::write(&path, extxyz::format_frame(&reference, &FrameExtras::default())).unwrap();
+        let mut settings: VacancySettings =
+            toml::from_str("indices = [0]\nreference_structure = \"reference.extxyz\"\nfmax_ev_per_a = 1e-5").unwrap();
+        settings.validate("stage[1]").unwrap();
+        settings.resolve_paths(dir.path());
+        let mut system = fcc(5.26, 2, 18);
+        let report = settings.run(&mut system, &mut Evaluator::new(argon(), 0.5), dir.path(), 0).unwrap();
+        let mut expected = fcc(5.5, 2, 18);
+        let cell_settings = RelaxSettings { relax_cell: true, fmax_ev_per_a: 1e-5, ..Default::default() };
+        let relaxed = relax(&mut expected, &mut Evaluator::new(argon(), 0.5), &cell_settings, None).unwrap();
+        let mu = relaxed.evaluation.energy / 32.0;
+        assert!((report.chemical_potential_ev - mu).abs() < 1e-7, "{} vs {mu}", report.chemical_potential_ev);
+        assert!(report.chemical_potential_ev < Evaluator::new(argon(), 0.5).evaluate(&reference).energy / 32.0);
+        assert!(report.chemical_potential_source.starts_with("reference structure"));
+        // A reference holding another element is refused.
+        let mut mixed = reference.clone();
+        mixed.atomic_numbers[3] = 36;
+        std::fs::write(&path, extxyz::format_frame(&mixed, &FrameExtras::default())).unwrap();
+        let err = settings.run(&mut fcc(5.26, 2, 18), &mut Evaluator::new(argon(), 0.5), dir.path(), 0).unwrap_err();
+        assert!(err.to_string().contains("atom 3 is Kr, but μ is wanted for Ar"), "{err}");
+    }
+
+    #[test]
     fn bad_vacancy_input_is_reported() {
         let parse = |text: &str| toml::from_str::<VacancySettings>(text).unwrap();
         let err = parse("indices = [1]\nspecies = \"Li\"").validate("stage[2]").unwrap_err();
