@@ -6,6 +6,7 @@
 //! NEB force over all intermediate images (ASE's `fmax`; LAMMPS's `ftol` is a 2-norm per replica instead).
 
 pub mod band;
+pub mod bench;
 pub mod idpp;
 pub mod migration;
 pub mod plot;
