@@ -214,6 +214,8 @@ fn migration_in_a_crystal_computes_one_path_and_lists_every_hop() {
         assert!((hop - 5.26 / 2f64.sqrt()).abs() < 1e-5, "{row}");
         assert_eq!(f[16], "true");
     }
+    assert!(dir.path().join("barrier_histogram.svg").exists());
+    assert!(dir.path().join("paths/path_0_saddle.extxyz").exists());
     let structure = mdrun::io::read_structure(&dir.path().join("migration_structure.extxyz")).unwrap();
     assert_eq!(structure.len(), 108);
 }

@@ -540,6 +540,10 @@ impl MigrationSettings {
             writeln!(histogram_csv, "{:.6},{:.6},{}", bin.low_ev, bin.high_ev, bin.count).unwrap();
         }
         crate::io::write_atomically(&output_dir.join("barrier_histogram.csv"), histogram_csv.as_bytes())?;
+        let bars: Vec<(f64, f64, usize)> = bins.iter().map(|b| (b.low_ev, b.high_ev, b.count)).collect();
+        let title = format!("{} forward barriers of {} converged hops", self.species, converged_barriers.len());
+        let svg = super::plot::histogram_svg(&bars, "forward barrier (eV)", &title);
+        crate::io::write_atomically(&output_dir.join("barrier_histogram.svg"), svg.as_bytes())?;
         let unconverged = rows.iter().filter(|r| !r.converged).count();
         if unconverged > 0 {
             eprintln!(
