@@ -253,3 +253,36 @@ fn migration_in_a_disordered_cell_keeps_every_hop() {
     assert!((report.mean_barrier_ev.unwrap() - mean).abs() < 1e-9);
     println!("disordered Ar: barriers {barriers:?}");
 }
+
+#[test]
+fn migration_starts_from_a_structure_that_already_has_the_vacancy() {
+    let perfect = fcc_argon(3);
+    let text = "species = \"Ar\"\nhop_cutoff_a = 3.8\nimages = 3\nfmax_ev_per_a = 0.005\noptimizer = \"lbfgs\"";
+    let reference: MigrationSettings = toml::from_str(&format!("{text}\nvacancy_sites = [0]")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let expected = reference.run(&mut perfect.clone(), &mut argon(), dir.path(), 0).unwrap();
+    // The vacancy made (and relaxed) by an earlier stage; its position is the removed atom's.
+    let mut defective = perfect.clone();
+    defective.remove(0);
+    let relax = mdrun::relax::RelaxSettings { fmax_ev_per_a: 0.005, ..Default::default() };
+    mdrun::relax::relax(&mut defective, &mut argon(), &relax, None).unwrap();
+    let settings: MigrationSettings = toml::from_str(&format!("{text}\nvacancy_position_a = [0.0, 0.0, 0.0]")).unwrap();
+    settings.validate("stage[2]").unwrap();
+    let mut system = defective.clone();
+    let report = settings.run(&mut system, &mut argon(), dir.path(), 0).unwrap();
+    assert_eq!(system, defective, "the stage leaves the system unchanged");
+    assert!(report.converged);
+    assert_eq!((report.hops, report.computed_paths), (12, 1));
+    assert_eq!(report.paths[0].to_site, 107, "the vacancy is the added last site");
+    let (a, b) = (report.paths[0].neb.forward_barrier_ev, expected.paths[0].neb.forward_barrier_ev);
+    assert!((a - b).abs() < 2e-3, "{a} vs {b}");
+    let written = mdrun::io::read_structure(&dir.path().join("migration_structure.extxyz")).unwrap();
+    assert_eq!(written.len(), 108);
+    // An occupied position is not a vacancy.
+    let settings: MigrationSettings = toml::from_str(&format!("{text}\nvacancy_position_a = [2.6, 2.6, 0.1]")).unwrap();
+    let err = settings.run(&mut defective.clone(), &mut argon(), dir.path(), 0).unwrap_err().to_string();
+    assert!(err.contains("is only") && err.contains("so the site is not vacant"), "{err}");
+    let both: MigrationSettings =
+        toml::from_str(&format!("{text}\nvacancy_position_a = [0.0, 0.0, 0.0]\nvacancy_sites = [1]")).unwrap();
+    assert_eq!(both.validate("stage[2]").unwrap_err().key, "stage[2].vacancy_position_a");
+}

@@ -175,6 +175,11 @@ pub struct MigrationSettings {
     /// Explicit hops `[[from_site, to_site], ...]`; each must be at most `hop_cutoff_a` long.
     #[serde(default)]
     pub hops: Option<Vec<[usize; 2]>>,
+    /// Cartesian position (Å) of a vacant `species` site in the current structure, which then already holds
+    /// the vacancy: the perfect structure is the current one with a `species` atom added there (as the last
+    /// atom, so the vacancy is site N). Excludes `vacancy_sites` and `hops`.
+    #[serde(default)]
+    pub vacancy_position_a: Option<[f64; 3]>,
     /// Compute one NEB per class of symmetry-equivalent hops (crystals); default true.
     #[serde(default = "default_true")]
     pub deduplicate: bool,
@@ -339,6 +344,19 @@ impl MigrationSettings {
                 ));
             }
         }
+        if let Some(p) = self.vacancy_position_a {
+            let value = format!("[{}, {}, {}]", p[0], p[1], p[2]);
+            if self.vacancy_sites.is_some() || self.hops.is_some() {
+                return Err(InvalidValue::new(
+                    join(key, "vacancy_position_a"),
+                    value,
+                    "either vacancy_position_a (a structure with a vacancy) or vacancy_sites/hops (a perfect structure), not both",
+                ));
+            }
+            if p.iter().any(|c| !c.is_finite()) {
+                return Err(InvalidValue::new(join(key, "vacancy_position_a"), value, "three finite coordinates (Å)"));
+            }
+        }
         if self.vacancy_sites.as_ref().is_some_and(|v| v.is_empty()) {
             return Err(InvalidValue::new(
                 join(key, "vacancy_sites"),
@@ -347,6 +365,37 @@ impl MigrationSettings {
             ));
         }
         validate_options(&self.neb_options(), key)
+    }
+
+    /// The perfect structure and the settings to enumerate its hops: the current structure as it is, or,
+    /// with `vacancy_position_a`, with a `species` atom added at the vacant site (and `vacancy_sites` = that
+    /// atom).
+    pub fn perfect_structure(&self, system: &System) -> anyhow::Result<(System, MigrationSettings)> {
+        let mut settings = self.clone();
+        let Some(p) = self.vacancy_position_a else { return Ok((system.clone(), settings)) };
+        let z = elements::atomic_number(&self.species).expect("validated");
+        let site = Vector3::new(p[0], p[1], p[2]);
+        if let Some((k, d)) = (0..system.len())
+            .map(|k| (k, system.cell.minimum_image(&(system.positions[k] - site)).norm()))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .filter(|&(_, d)| d < 1.0)
+        {
+            bail!(
+                "vacancy_position_a = [{}, {}, {}]: atom {k} ({}) is only {d:.3} Å away, so the site is not vacant",
+                p[0],
+                p[1],
+                p[2],
+                system.symbol(k)
+            );
+        }
+        let mut perfect = system.clone();
+        let mass = (0..system.len())
+            .find(|&k| system.atomic_numbers[k] == z)
+            .map_or(elements::standard_mass(z).unwrap_or(0.0), |k| system.masses[k]);
+        perfect.push_with_mass(z, site, mass);
+        settings.vacancy_position_a = None;
+        settings.vacancy_sites = Some(vec![perfect.len() - 1]);
+        Ok((perfect, settings))
     }
 
     /// The hops to compute, checked against the structure.
@@ -407,7 +456,7 @@ impl MigrationSettings {
 
     /// Runs every distinct NEB (in parallel) and writes `barriers.csv`, `migration_paths.csv`,
     /// `barrier_histogram.csv`, `migration_structure.extxyz` and `paths/path_<id>_*` into `output_dir`.
-    /// The system (the perfect structure) is left unchanged.
+    /// The system is left unchanged.
     pub fn run(
         &self,
         system: &mut System,
@@ -415,7 +464,16 @@ impl MigrationSettings {
         output_dir: &Path,
         _seed: u64,
     ) -> anyhow::Result<MigrationReport> {
-        let perfect = &*system;
+        let (perfect, settings) = self.perfect_structure(system)?;
+        settings.run_on_perfect(&perfect, evaluator, output_dir)
+    }
+
+    fn run_on_perfect(
+        &self,
+        perfect: &System,
+        evaluator: &Evaluator,
+        output_dir: &Path,
+    ) -> anyhow::Result<MigrationReport> {
         let hops = self.hops_for(perfect)?;
         let assignment = if self.deduplicate {
             equivalent_hops(perfect, &hops, self.fingerprint_cutoff_a, self.fingerprint_tolerance_a)

@@ -162,6 +162,8 @@ pub struct VacancySettings {
 pub struct VacancyEntry {
     /// Removed atoms (indices in the bulk).
     pub removed: Vec<usize>,
+    /// Their positions in the bulk (Å): the vacant sites.
+    pub removed_positions_a: Vec<[f64; 3]>,
     pub species: String,
     /// Number of equivalent sites (`distinct`), else 1.
     pub multiplicity: usize,
@@ -369,6 +371,7 @@ impl VacancySettings {
                 let n = removed.len() as f64;
                 let entry = VacancyEntry {
                     removed: removed.clone(),
+                    removed_positions_a: removed.iter().map(|&i| bulk.positions[i].into()).collect(),
                     species: symbol.to_string(),
                     multiplicity: *multiplicity,
                     unrelaxed_energy_ev: unrelaxed,
@@ -511,6 +514,8 @@ mod tests {
         let (a, b, c) = (run(1), run(1), run(2));
         assert_eq!(a.vacancies[0].removed, b.vacancies[0].removed);
         assert_eq!(a.vacancies[0].removed.len(), 2);
+        let first = a.vacancies[0].removed[0];
+        assert_eq!(a.vacancies[0].removed_positions_a[0], <[f64; 3]>::from(bulk.positions[first]));
         assert_ne!(a.vacancies[0].removed, c.vacancies[0].removed);
         let e = &a.vacancies[0];
         assert!((e.formation_energy_ev - (e.relaxed_energy_ev - a.bulk_energy_ev + 2.0 * -0.05)).abs() < 1e-12);
