@@ -77,7 +77,7 @@ pub enum EndpointError {
         "NEB endpoints have different cells (largest difference {difference:.3e} Å): the band needs one fixed cell"
     )]
     Cell { difference: f64 },
-    #[error("NEB endpoints are identical: no path to find")]
+    #[error("NEB endpoints are identical (after relaxation, when relax_endpoints = true): no path to find")]
     Identical,
 }
 
