@@ -6,8 +6,11 @@
 pub mod input;
 pub mod io;
 pub mod md;
+pub mod neb;
 pub mod neighbors;
+pub mod optimize;
 pub mod potentials;
+pub mod relax;
 pub mod study;
 pub mod system;
 pub mod units;

@@ -330,6 +330,14 @@ fn run_stage(
             }
             serde_json::to_value(report)?
         }
+        StageSettings::Relax(settings) => serde_json::to_value(settings.run(system, evaluator, dir, context.seed)?)?,
+        StageSettings::Vacancy(settings) => {
+            serde_json::to_value(settings.run(system, evaluator, dir, context.seed)?)?
+        }
+        StageSettings::Neb(settings) => serde_json::to_value(settings.run(system, evaluator, dir, context.seed)?)?,
+        StageSettings::Migration(settings) => {
+            serde_json::to_value(settings.run(system, evaluator, dir, context.seed)?)?
+        }
     }))
 }
 

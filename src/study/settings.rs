@@ -3,8 +3,10 @@
 
 use crate::input::{self, InvalidValue};
 use crate::md::MdSettings;
+use crate::neb::{migration::MigrationSettings, NebSettings};
 use crate::potentials::eam::EamConfig;
 use crate::potentials::lj::LennardJonesConfig;
+use crate::relax::{vacancy::VacancySettings, RelaxSettings};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -77,7 +79,7 @@ impl PotentialSettings {
     /// Checks every value of `[potential]` that can be checked without reading files.
     pub fn validate(&self) -> Result<(), InvalidValue> {
         match self {
-            PotentialSettings::Lj(_) => Ok(()),
+            PotentialSettings::Lj(config) => config.validate("potential"),
             PotentialSettings::Eam(config) => config.validate("potential"),
         }
     }
@@ -93,6 +95,18 @@ pub enum StageSettings {
     /// Molecular dynamics: NVE or NVT, constant temperature or a schedule (docs/md.md).
     #[serde(rename = "md")]
     Md(MdSettings),
+    /// Minimise the energy: positions, optionally the cell (docs/neb.md).
+    #[serde(rename = "relax")]
+    Relax(RelaxSettings),
+    /// Remove atoms, relax, report formation energies (docs/neb.md).
+    #[serde(rename = "vacancy")]
+    Vacancy(VacancySettings),
+    /// One nudged elastic band between the current (or a given) structure and a final structure (docs/neb.md).
+    #[serde(rename = "neb")]
+    Neb(NebSettings),
+    /// Every hop of a species into a vacancy, one NEB each, and the barrier table (docs/neb.md).
+    #[serde(rename = "migration")]
+    Migration(MigrationSettings),
 }
 
 impl StageSettings {
@@ -101,6 +115,20 @@ impl StageSettings {
         match self {
             StageSettings::SinglePoint(_) => "single_point",
             StageSettings::Md(_) => "md",
+            StageSettings::Relax(_) => "relax",
+            StageSettings::Vacancy(_) => "vacancy",
+            StageSettings::Neb(_) => "neb",
+            StageSettings::Migration(_) => "migration",
+        }
+    }
+
+    /// Makes relative file paths in the stage's settings relative to `base` (the study file's folder).
+    pub fn resolve_paths(&mut self, base: &Path) {
+        match self {
+            StageSettings::Vacancy(settings) => settings.resolve_paths(base),
+            StageSettings::Neb(settings) => settings.resolve_paths(base),
+            StageSettings::SinglePoint(_) | StageSettings::Md(_) | StageSettings::Relax(_) => {}
+            StageSettings::Migration(_) => {}
         }
     }
 
@@ -109,6 +137,10 @@ impl StageSettings {
         match self {
             StageSettings::SinglePoint(settings) => settings.validate(key),
             StageSettings::Md(settings) => settings.validate(key),
+            StageSettings::Relax(settings) => settings.validate(key),
+            StageSettings::Vacancy(settings) => settings.validate(key),
+            StageSettings::Neb(settings) => settings.validate(key),
+            StageSettings::Migration(settings) => settings.validate(key),
         }
     }
 }
@@ -184,6 +216,9 @@ pub fn load(path: &Path, output: &Path) -> Result<StudyFile, StudyFileError> {
     let base = path.parent().unwrap_or(Path::new("."));
     study.system.structure = base.join(&study.system.structure);
     study.potential.resolve_paths(base);
+    for stage in &mut study.stages {
+        stage.resolve_paths(base);
+    }
     let invalid = |invalid| StudyFileError::Invalid { path: path.into(), invalid };
     study.system.validate().map_err(invalid)?;
     study.potential.validate().map_err(invalid)?;

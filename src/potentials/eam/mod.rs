@@ -671,6 +671,9 @@ mod tests {
         let mut s = crystal(false);
         s.atomic_numbers[5] = 13;
         let err = crate::potentials::check_species(&eam, &s).unwrap_err().to_string();
-        assert_eq!(err, "element Al (atom 6, counting from 1) is not described by the eam/alloy potential, which knows Ni, Cu");
+        assert_eq!(
+            err,
+            "element Al (atom 6, counting from 1) is not described by the eam/alloy potential, which knows Ni, Cu"
+        );
     }
 }
