@@ -49,6 +49,22 @@ enum Command {
         /// Structure file (POSCAR, extended XYZ, n2p2 input.data, or any format chemfiles reads).
         structure: PathBuf,
     },
+    /// Speed on standard cases (MD steps, force evaluations, NEB), at 1 thread and at all threads; the numbers are
+    /// printed and written as JSON.
+    Bench {
+        /// Cases to run: md, potentials, neb (default: all).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Small systems, short runs: checks the benchmark runs, measures nothing worth quoting.
+        #[arg(long)]
+        quick: bool,
+        /// Folder holding Cu_u3.eam (LAMMPS's file).
+        #[arg(long, default_value = "../shared/reference/eam")]
+        eam_folder: PathBuf,
+        /// JSON report.
+        #[arg(long, default_value = "bench.json")]
+        json: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -89,6 +105,12 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Eval { input, structure }) => {
             let text = study::evaluate_structure(&input, &structure)?;
             write_stdout(&text)
+        }
+        Some(Command::Bench { only, quick, eam_folder, json }) => {
+            let report = mdrun::bench::run(&mdrun::bench::BenchOptions { only, quick, eam_folder })?;
+            mdrun::bench::write_report(&report, &json)?;
+            println!("written {}", json.display());
+            Ok(())
         }
         None => {
             let Some(input) = cli.input else {
