@@ -298,7 +298,9 @@ pub struct FrameExtras<'a> {
 /// A real number in the shortest form that reads back to the same `f64` (plain notation for ordinary
 /// magnitudes, exponent notation for very small or large ones).
 pub fn real(x: f64) -> String {
-    if x == 0.0 || (1e-5..1e16).contains(&x.abs()) {
+    if x == 0.0 {
+        "0".into()
+    } else if (1e-5..1e16).contains(&x.abs()) {
         format!("{x}")
     } else {
         format!("{x:e}")

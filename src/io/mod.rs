@@ -111,8 +111,14 @@ pub fn read_frames_with_chemfiles(path: &Path, limit: Option<usize>) -> Result<V
     if !path.exists() {
         return Err(IoError::open(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
     }
-    let mut trajectory =
-        chemfiles::Trajectory::open(name, 'r').map_err(|e| IoError::format(path, format!("chemfiles: {e}")))?;
+    silence_chemfiles_warnings();
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let opened = match extension.as_str() {
+        // chemfiles knows LAMMPS data files only by name: the usual extensions.
+        "data" | "lmp" | "lammps" => chemfiles::Trajectory::open_with_format(name, 'r', "LAMMPS Data"),
+        _ => chemfiles::Trajectory::open(name, 'r'),
+    };
+    let mut trajectory = opened.map_err(|e| IoError::format(path, format!("chemfiles: {e}")))?;
     let steps = trajectory.nsteps();
     let count = limit.map_or(steps, |l| l.min(steps));
     if count == 0 {
@@ -127,6 +133,15 @@ pub fn read_frames_with_chemfiles(path: &Path, limit: Option<usize>) -> Result<V
         out.push(system_from_chemfiles(path, &frame)?);
     }
     Ok(out)
+}
+
+/// How close a numeric atom type's mass must be to an element's standard mass to be taken as that element.
+pub const MASS_TOLERANCE_AMU: f64 = 0.05;
+
+/// chemfiles prints its warnings to standard error by itself; our errors already carry its messages.
+fn silence_chemfiles_warnings() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| chemfiles::set_warning_callback(|_| {}));
 }
 
 fn system_from_chemfiles(path: &Path, frame: &chemfiles::Frame) -> Result<System, IoError> {
@@ -145,10 +160,20 @@ fn system_from_chemfiles(path: &Path, frame: &chemfiles::Frame) -> Result<System
     for i in 0..frame.size() {
         let atom = frame.atom(i);
         let symbol = atom.atomic_type();
+        let mass = atom.mass();
         let z = elements::atomic_number(&symbol)
             .or_else(|| elements::atomic_number(&atom.name()))
-            .ok_or_else(|| IoError::format(path, format!("atom {}: unknown element '{}'", i + 1, symbol)))?;
-        let mass = atom.mass();
+            .or_else(|| elements::from_mass(mass, MASS_TOLERANCE_AMU))
+            .ok_or_else(|| {
+                IoError::format(
+                    path,
+                    format!(
+                        "atom {}: type '{symbol}' is not an element symbol, and its mass {mass} amu matches no single \
+                         element within {MASS_TOLERANCE_AMU} amu",
+                        i + 1
+                    ),
+                )
+            })?;
         let mass = if mass > 0.0 { mass } else { elements::standard_mass(z).unwrap_or(0.0) };
         let p = positions[i];
         system.push_with_mass(z, Vector3::new(p[0], p[1], p[2]), mass);

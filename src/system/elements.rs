@@ -137,6 +137,14 @@ pub fn standard_mass(z: u8) -> Option<f64> {
     MASSES.get(z as usize).copied().filter(|&m| m > 0.0)
 }
 
+/// The element whose standard mass is within `tolerance` amu of `mass`, if exactly one is: how LAMMPS data
+/// files, which give numeric atom types and their masses, are mapped to elements.
+pub fn from_mass(mass: f64, tolerance: f64) -> Option<u8> {
+    let mut matches = (1..MASSES.len()).filter(|&z| (MASSES[z] - mass).abs() <= tolerance);
+    let first = matches.next()?;
+    matches.next().is_none().then_some(first as u8)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +159,8 @@ mod tests {
         assert_eq!(atomic_number("LI"), None);
         assert_eq!(standard_mass(29), Some(63.546));
         assert_eq!(standard_mass(0), None);
+        assert_eq!(from_mass(63.546, 0.05), Some(29));
+        assert_eq!(from_mass(6.94, 0.05), Some(3));
+        assert_eq!(from_mass(200.0, 0.05), None);
     }
 }
