@@ -9,7 +9,7 @@
 //! caller accepts them. With a `supercell`, every site and hop is replicated by the lattice translations of
 //! the table's cell (a table computed for the distinct hops of one unit cell then describes the whole crystal).
 
-use super::network::{NetworkBuilder, SiteNetwork};
+use super::network::{PeriodicBuilder, SiteNetwork};
 use crate::system::Cell;
 use anyhow::{bail, Context};
 use nalgebra::Vector3;
@@ -206,8 +206,8 @@ pub fn parse_table(text: &str, name: &str) -> anyhow::Result<BarrierTable> {
 
 fn check_row(row: &BarrierRow, name: &str) -> anyhow::Result<()> {
     let at = format!("{name} line {} (path {})", row.line, row.path_id);
-    if row.from_site == row.to_site {
-        bail!("{at}: from_site = to_site = {}: a hop needs two different sites", row.from_site);
+    if row.from_site == row.to_site && (row.to - row.from).norm() < POSITION_TOLERANCE_A {
+        bail!("{at}: from_site = to_site = {} and to = from: a hop needs two different sites", row.from_site);
     }
     for (column, barrier) in
         [("forward_barrier_ev", row.forward_barrier_ev), ("reverse_barrier_ev", row.reverse_barrier_ev)]
@@ -235,8 +235,9 @@ fn check_row(row: &BarrierRow, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds the ion-hop network of a table (sites are numbered in increasing atom index; the mapping is returned
-/// with the network: `atom_indices[site]` is the atom index of the site in the referenced structure).
+/// Builds the (periodic) ion-hop network of a table, repeated `options.supercell` times. The basis sites of the
+/// unit cell are the table's sites in increasing atom index; the returned `atom_indices[b]` is the atom index of
+/// basis site b, and network site i is basis site i mod B of unit cell i div B (see [`PeriodicBuilder`]).
 pub fn network_from_table(
     table: &BarrierTable,
     options: &TableOptions,
@@ -314,53 +315,32 @@ pub fn network_from_table(
         }
     }
 
-    let [na, nb, nc] = options.supercell;
     if options.supercell.contains(&0) {
         bail!("supercell = {:?}: expected three positive integers", options.supercell);
     }
-    let super_cell = cell.scaled(options.supercell);
-    let mut builder = NetworkBuilder::new(super_cell.clone());
-    let n_unit = atom_indices.len();
-    let images: Vec<[usize; 3]> =
-        (0..na).flat_map(|a| (0..nb).flat_map(move |b| (0..nc).map(move |c| [a, b, c]))).collect();
-    let image_index = |m: [usize; 3]| (m[0] * nb + m[1]) * nc + m[2];
-    for image in &images {
-        let shift = cell.shift(image.map(|x| x as i32));
-        for atom in &atom_indices {
-            let (r, e, _) = sites[atom];
-            builder.add_site(r + shift, e - reference_energy);
-        }
-    }
+    let mut builder = PeriodicBuilder::new(cell.clone(), options.supercell);
     let positions: Vec<Vector3<f64>> = atom_indices.iter().map(|a| sites[a].0).collect();
-    for image in &images {
-        for &(from, to, barrier, vector, line) in &hops {
-            // Which copy of `to` the hop lands on: the lattice translation between the landing point and to.
-            let landing = positions[from] + cell.shift(image.map(|x| x as i32)) + vector;
-            let offset = cell.fractional(&(landing - positions[to]));
-            let m = [0, 1, 2].map(|k| offset[k].round() as i64);
-            if [0, 1, 2].iter().any(|&k| (offset[k] - m[k] as f64).abs() > 0.05) {
-                bail!(
-                    "{name} line {line}: the hop vector of {} → {} does not end on site {} or one of its periodic images",
-                    atom_indices[from],
-                    atom_indices[to],
-                    atom_indices[to]
-                );
-            }
-            let n = [na as i64, nb as i64, nc as i64];
-            let dest = [0, 1, 2].map(|k| m[k].rem_euclid(n[k]) as usize);
-            let origin = format!("{name} line {line}");
-            builder.add_hop(
-                image_index(*image) * n_unit + from,
-                image_index(dest) * n_unit + to,
-                barrier,
-                vector,
-                &origin,
+    for (atom, position) in atom_indices.iter().zip(&positions) {
+        builder.add_site(*position, sites[atom].1 - reference_energy);
+    }
+    for &(from, to, barrier, vector, line) in &hops {
+        // The lattice translation between the hop's landing point and the destination site.
+        let offset = cell.fractional(&(positions[from] + vector - positions[to]));
+        let image = [0, 1, 2].map(|k| offset[k].round() as i64);
+        let landing_error = cell.cartesian(&offset.map(|x| x - x.round())).norm();
+        if landing_error > POSITION_TOLERANCE_A {
+            bail!(
+                "{name} line {line}: the hop vector of {} → {} ends {landing_error:.3} Å away from site {} and its \
+                 periodic images",
+                atom_indices[from],
+                atom_indices[to],
+                atom_indices[to]
             );
         }
+        builder.add_hop(from, to, image, barrier, &format!("{name} line {line}"));
     }
     let network = builder.build().with_context(|| format!("in {name}"))?;
-    let all_atoms = images.iter().flat_map(|_| atom_indices.iter().copied()).collect();
-    Ok((network, all_atoms))
+    Ok((network, atom_indices))
 }
 
 #[cfg(test)]
@@ -382,14 +362,16 @@ path_id,species,from_site,to_site,from_x,from_y,from_z,to_x,to_y,to_z,hop_distan
         let options = TableOptions { supercell: [3, 1, 1], ..TableOptions::default() };
         let (net, atoms) = network_from_table(&table, &options, "b.csv").unwrap();
         assert_eq!(net.len(), 6);
-        assert_eq!(atoms, vec![3, 5, 3, 5, 3, 5]);
+        assert_eq!(atoms, vec![3, 5]);
         assert_eq!(net.hop_count(), 12);
-        assert!((net.site_energies()[1] - 0.1).abs() < 1e-12);
+        assert!((net.site_energy(1) - 0.1).abs() < 1e-12);
+        assert!((net.site_energy(4) - 0.0).abs() < 1e-12);
         // Site 1 (atom 5 in image 0) hops +x into site 2 (atom 3 of image 1) with barrier 0.6.
-        let h = net.hops(1).find(|&h| net.target(h) == 2).unwrap();
-        assert!((net.hop_kinds()[net.kind(h)].barrier_ev - 0.6).abs() < 1e-12);
+        let (_, kind) = net.hops(1).into_iter().find(|&(target, _)| target == 2).unwrap();
+        assert!((net.hop_kinds()[kind].barrier_ev - 0.6).abs() < 1e-12);
+        assert!((net.position(2) - Vector3::new(4.0, 0.0, 0.0)).norm() < 1e-12);
         // And site 5 (atom 5 of the last image) hops +x into site 0 (wrapping around).
-        assert!(net.hops(5).any(|h| net.target(h) == 0 && net.hop_kinds()[net.kind(h)].vector.x > 0.0));
+        assert!(net.hops(5).iter().any(|&(target, kind)| target == 0 && net.hop_kinds()[kind].vector.x > 0.0));
     }
 
     #[test]

@@ -141,16 +141,16 @@ mod tests {
         assert_eq!(net.len(), 64);
         for i in 0..net.len() {
             assert_eq!(net.hops(i).len(), 18);
-            for h in net.hops(i) {
-                let j = net.target(h);
-                let k = net.hop_kinds()[net.kind(h)];
+            for (j, kind) in net.hops(i) {
+                let k = net.hop_kinds()[kind];
                 // The reverse hop has barrier E_b + E_i − E_j (same saddle).
-                let back = net
+                let (_, back) = net
                     .hops(j)
-                    .find(|&g| net.target(g) == i && (net.hop_kinds()[net.kind(g)].vector + k.vector).norm() < 1e-9)
+                    .into_iter()
+                    .find(|&(target, g)| target == i && (net.hop_kinds()[g].vector + k.vector).norm() < 1e-9)
                     .unwrap();
-                let expected = k.barrier_ev + net.site_energies()[i] - net.site_energies()[j];
-                assert!((net.hop_kinds()[net.kind(back)].barrier_ev - expected).abs() < 1e-12);
+                let expected = k.barrier_ev + net.site_energy(i) - net.site_energy(j);
+                assert!((net.hop_kinds()[back].barrier_ev - expected).abs() < 1e-12);
             }
         }
     }

@@ -23,7 +23,7 @@ use anyhow::{bail, Context};
 pub use arrhenius::ArrheniusFit;
 pub use engine::{hop_rate_per_ps, NoEvent, Simulation};
 use nalgebra::Vector3;
-pub use network::{HopKind, Lattice, LatticeKind, NetworkBuilder, SiteNetwork};
+pub use network::{HopKind, Lattice, LatticeKind, NetworkBuilder, PeriodicBuilder, SiteNetwork};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
@@ -364,7 +364,7 @@ impl KmcSettings {
         sim.run(self.equilibration_events).map_err(no_event)?;
         sim.reset_clock(self.site_occupancy);
         // Unwrapped position = initial site + displacement since the start (equilibration included).
-        let start_positions: Vec<Vector3<f64>> = carrier_sites.iter().map(|&s| network.positions()[s]).collect();
+        let start_positions: Vec<Vector3<f64>> = carrier_sites.iter().map(|&s| network.position(s)).collect();
         let carriers = carrier_sites.len() as f64;
         let per_block = self.events / self.blocks;
         let mut blocks = Vec::with_capacity(self.blocks as usize);
@@ -377,9 +377,9 @@ impl KmcSettings {
             let start_ions = sim.ions().map(|ions| ions.displacement.clone());
             let start_time = sim.time_ps();
             match (want_trajectory, self.trajectory_interval_ps) {
-                (true, Some(interval)) => sim.run_observed(events, |s, t_next| {
+                (true, Some(interval)) => sim.run_observed(events, |displacements, t_next| {
                     while next_frame_ps < t_next {
-                        let positions = start_positions.iter().zip(s.displacements()).map(|(r0, d)| r0 + d).collect();
+                        let positions = start_positions.iter().zip(displacements).map(|(r0, d)| r0 + d).collect();
                         frames.push(TrajectoryFrame { time_ps: next_frame_ps, positions });
                         next_frame_ps += interval;
                     }

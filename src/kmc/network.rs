@@ -1,10 +1,15 @@
 //! The site network of a kMC model: sites in a periodic cell and directed hops between them, each with a barrier
 //! and a hop vector (the Cartesian displacement of the hopping particle, periodic image included).
 //!
-//! Hops are stored in compressed-sparse-row form (the hops leaving site i are `offsets[i]..offsets[i+1]`), and
-//! each hop refers to a *hop kind* (barrier, vector) shared by all hops that are translations of each other, so
-//! that a lattice of 10⁶ sites needs only a handful of kinds and rates are computed once per kind and temperature.
+//! Two storages, one interface:
+//! - **periodic**: a unit cell with a few basis sites and their hops, repeated `repeat` times (lattices, and NEB
+//!   barrier tables replicated over a supercell). Nothing is stored per site: a site is (cell coordinates, basis
+//!   index) and its hops are the unit hops of its basis site, translated. The event loop then touches only the
+//!   occupancy arrays, which is what makes 10⁷ events/s on 10⁶ sites possible.
+//! - **explicit**: compressed sparse rows (the hops leaving site i are `offsets[i]..offsets[i+1]`), for arbitrary
+//!   (off-lattice, disordered) networks and catalogues.
 //!
+//! Each hop refers to a *hop kind* (barrier, vector), so rates are computed once per kind and temperature.
 //! Every hop must have its reverse (j→i for i→j, with the opposite vector): microscopic reversibility, without
 //! which detailed balance cannot hold, and what lets the event update find the carriers a hop affects from the
 //! outgoing hops alone.
@@ -15,7 +20,7 @@ use nalgebra::Vector3;
 use std::collections::HashMap;
 use std::path::Path;
 
-/// A barrier and a hop vector shared by translation-equivalent hops.
+/// A barrier and a hop vector.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct HopKind {
     /// Migration barrier E_b of the hop (eV).
@@ -24,140 +29,395 @@ pub struct HopKind {
     pub vector: Vector3<f64>,
 }
 
-/// Sites and directed hops. Build one with [`NetworkBuilder`], a lattice generator ([`Lattice`]),
-/// [`read_catalogue`] or [`crate::kmc::barrier_table::network_from_table`].
+/// Sites and directed hops. Build one with [`NetworkBuilder`] (explicit), [`PeriodicBuilder`], a lattice
+/// generator ([`Lattice`]), [`read_catalogue`] or [`crate::kmc::barrier_table::network_from_table`].
 #[derive(Clone, Debug)]
 pub struct SiteNetwork {
     cell: Cell,
+    hop_kinds: Vec<HopKind>,
+    storage: Storage,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Storage {
+    Explicit(ExplicitTopology),
+    Periodic(PeriodicTopology),
+}
+
+/// How the event loop walks a network: site handles, their index, and the hops leaving a site in a fixed order.
+pub(crate) trait Topology: Sync {
+    type Site: Copy + Send + Sync + std::fmt::Debug;
+    fn site(&self, index: usize) -> Self::Site;
+    fn index(&self, site: Self::Site) -> usize;
+    /// (destination, hop kind) of every hop leaving `site`.
+    fn hops(&self, site: Self::Site) -> impl Iterator<Item = (Self::Site, u32)> + '_;
+}
+
+/// Compressed-sparse-row network.
+#[derive(Clone, Debug)]
+pub(crate) struct ExplicitTopology {
     positions: Vec<Vector3<f64>>,
     site_energies: Vec<f64>,
     offsets: Vec<u32>,
     targets: Vec<u32>,
     kinds: Vec<u32>,
-    hop_kinds: Vec<HopKind>,
+}
+
+impl Topology for ExplicitTopology {
+    type Site = u32;
+
+    #[inline]
+    fn site(&self, index: usize) -> u32 {
+        index as u32
+    }
+
+    #[inline]
+    fn index(&self, site: u32) -> usize {
+        site as usize
+    }
+
+    #[inline]
+    fn hops(&self, site: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let range = self.offsets[site as usize] as usize..self.offsets[site as usize + 1] as usize;
+        self.targets[range.clone()].iter().copied().zip(self.kinds[range].iter().copied())
+    }
+}
+
+/// A site of a periodic network: unit-cell coordinates and basis index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CellSite {
+    cell: [u32; 3],
+    basis: u32,
+}
+
+/// A hop of a basis site: destination basis site, cell offset reduced into [0, repeat), kind.
+#[derive(Clone, Copy, Debug)]
+struct UnitHop {
+    basis: u32,
+    offset: [u32; 3],
+    kind: u32,
+}
+
+/// A unit cell with basis sites and their hops, repeated.
+#[derive(Clone, Debug)]
+pub(crate) struct PeriodicTopology {
+    unit_cell: Cell,
+    repeat: [u32; 3],
+    basis_positions: Vec<Vector3<f64>>,
+    basis_energies: Vec<f64>,
+    unit_offsets: Vec<u32>,
+    unit_hops: Vec<UnitHop>,
+}
+
+impl Topology for PeriodicTopology {
+    type Site = CellSite;
+
+    #[inline]
+    fn site(&self, index: usize) -> CellSite {
+        let basis_count = self.basis_positions.len();
+        let (cell, basis) = (index / basis_count, index % basis_count);
+        let [_, n1, n2] = self.repeat.map(|n| n as usize);
+        let c = [cell / (n1 * n2), (cell / n2) % n1, cell % n2];
+        CellSite { cell: c.map(|x| x as u32), basis: basis as u32 }
+    }
+
+    #[inline]
+    fn index(&self, site: CellSite) -> usize {
+        let [_, n1, n2] = self.repeat.map(|n| n as usize);
+        let c = site.cell.map(|x| x as usize);
+        ((c[0] * n1 + c[1]) * n2 + c[2]) * self.basis_positions.len() + site.basis as usize
+    }
+
+    #[inline]
+    fn hops(&self, site: CellSite) -> impl Iterator<Item = (CellSite, u32)> + '_ {
+        let b = site.basis as usize;
+        let range = self.unit_offsets[b] as usize..self.unit_offsets[b + 1] as usize;
+        self.unit_hops[range].iter().map(move |h| {
+            let mut cell = [0u32; 3];
+            for k in 0..3 {
+                let x = site.cell[k] + h.offset[k];
+                cell[k] = if x >= self.repeat[k] { x - self.repeat[k] } else { x };
+            }
+            (CellSite { cell, basis: h.basis }, h.kind)
+        })
+    }
 }
 
 impl SiteNetwork {
-    /// The periodic cell.
+    /// The periodic cell (the whole supercell for a periodic network).
     pub fn cell(&self) -> &Cell {
         &self.cell
     }
 
+    pub(crate) fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// True for a network stored as a repeated unit cell.
+    pub fn is_periodic(&self) -> bool {
+        matches!(self.storage, Storage::Periodic(_))
+    }
+
     /// Number of sites.
     pub fn len(&self) -> usize {
-        self.positions.len()
+        match &self.storage {
+            Storage::Explicit(t) => t.positions.len(),
+            Storage::Periodic(t) => t.basis_positions.len() * t.repeat.iter().map(|&n| n as usize).product::<usize>(),
+        }
     }
 
     /// True for a network without sites.
     pub fn is_empty(&self) -> bool {
-        self.positions.is_empty()
+        self.len() == 0
     }
 
     /// Number of directed hops.
     pub fn hop_count(&self) -> usize {
-        self.targets.len()
+        match &self.storage {
+            Storage::Explicit(t) => t.targets.len(),
+            Storage::Periodic(t) => t.unit_hops.len() * t.repeat.iter().map(|&n| n as usize).product::<usize>(),
+        }
     }
 
-    /// Site positions (Å).
-    pub fn positions(&self) -> &[Vector3<f64>] {
-        &self.positions
+    /// Position of site `i` (Å).
+    pub fn position(&self, i: usize) -> Vector3<f64> {
+        match &self.storage {
+            Storage::Explicit(t) => t.positions[i],
+            Storage::Periodic(t) => {
+                let s = t.site(i);
+                t.basis_positions[s.basis as usize] + t.unit_cell.shift(s.cell.map(|x| x as i32))
+            }
+        }
     }
 
-    /// Site energies (eV), 0 when the source gave none. Informational: barriers already contain them.
-    pub fn site_energies(&self) -> &[f64] {
-        &self.site_energies
+    /// Energy of site `i` (eV), 0 when the source gave none. Informational: the barriers already contain it.
+    pub fn site_energy(&self, i: usize) -> f64 {
+        match &self.storage {
+            Storage::Explicit(t) => t.site_energies[i],
+            Storage::Periodic(t) => t.basis_energies[i % t.basis_positions.len()],
+        }
     }
 
-    /// The distinct hop kinds.
+    /// The hop kinds.
     pub fn hop_kinds(&self) -> &[HopKind] {
         &self.hop_kinds
     }
 
-    /// Range of hop indices leaving `site`.
-    #[inline]
-    pub fn hops(&self, site: usize) -> std::ops::Range<usize> {
-        self.offsets[site] as usize..self.offsets[site + 1] as usize
-    }
-
-    /// Destination site of hop `h`.
-    #[inline]
-    pub fn target(&self, h: usize) -> usize {
-        self.targets[h] as usize
-    }
-
-    /// Hop kind index of hop `h`.
-    #[inline]
-    pub fn kind(&self, h: usize) -> usize {
-        self.kinds[h] as usize
-    }
-
-    /// CSR arrays (offsets, targets, kinds) for the event loop.
-    pub(crate) fn raw(&self) -> (&[u32], &[u32], &[u32]) {
-        (&self.offsets, &self.targets, &self.kinds)
+    /// (destination site, hop kind) of every hop leaving site `i`, in the order the event loop uses.
+    pub fn hops(&self, i: usize) -> Vec<(usize, usize)> {
+        match &self.storage {
+            Storage::Explicit(t) => t.hops(t.site(i)).map(|(s, k)| (t.index(s), k as usize)).collect(),
+            Storage::Periodic(t) => t.hops(t.site(i)).map(|(s, k)| (t.index(s), k as usize)).collect(),
+        }
     }
 
     /// Number of sites without any hop.
     pub fn isolated_sites(&self) -> usize {
-        (0..self.len()).filter(|&i| self.hops(i).is_empty()).count()
+        match &self.storage {
+            Storage::Explicit(t) => t.offsets.windows(2).filter(|w| w[0] == w[1]).count(),
+            Storage::Periodic(t) => {
+                let cells: usize = t.repeat.iter().map(|&n| n as usize).product();
+                t.unit_offsets.windows(2).filter(|w| w[0] == w[1]).count() * cells
+            }
+        }
     }
 
     /// Bytes held by the network's arrays (capacity, not counting the struct itself).
     pub fn memory_bytes(&self) -> usize {
-        self.positions.capacity() * size_of::<Vector3<f64>>()
-            + self.site_energies.capacity() * size_of::<f64>()
-            + (self.offsets.capacity() + self.targets.capacity() + self.kinds.capacity()) * size_of::<u32>()
-            + self.hop_kinds.capacity() * size_of::<HopKind>()
+        let kinds = self.hop_kinds.capacity() * size_of::<HopKind>();
+        kinds
+            + match &self.storage {
+                Storage::Explicit(t) => {
+                    t.positions.capacity() * size_of::<Vector3<f64>>()
+                        + t.site_energies.capacity() * size_of::<f64>()
+                        + (t.offsets.capacity() + t.targets.capacity() + t.kinds.capacity()) * size_of::<u32>()
+                }
+                Storage::Periodic(t) => {
+                    t.basis_positions.capacity() * size_of::<Vector3<f64>>()
+                        + t.basis_energies.capacity() * size_of::<f64>()
+                        + t.unit_offsets.capacity() * size_of::<u32>()
+                        + t.unit_hops.capacity() * size_of::<UnitHop>()
+                }
+            }
     }
 
     /// The network seen by vacancies: a vacancy at i moves to j exactly when the ion at j hops j→i, with that
-    /// hop's barrier, and is displaced by the opposite vector. (Kinds are kept; their vectors are negated.)
+    /// hop's barrier, and is displaced by the opposite vector. (Kinds keep their index; vectors are negated.)
     pub fn vacancy_network(&self) -> SiteNetwork {
-        let n = self.len();
-        let mut counts = vec![0u32; n + 1];
-        for &t in &self.targets {
-            counts[t as usize + 1] += 1;
-        }
-        for i in 0..n {
-            counts[i + 1] += counts[i];
-        }
-        let offsets = counts.clone();
-        let mut fill = counts;
-        let mut targets = vec![0u32; self.targets.len()];
-        let mut kinds = vec![0u32; self.kinds.len()];
-        for from in 0..n {
-            for h in self.hops(from) {
-                let to = self.targets[h] as usize;
-                let slot = fill[to] as usize;
-                targets[slot] = from as u32;
-                kinds[slot] = self.kinds[h];
-                fill[to] += 1;
-            }
-        }
         let hop_kinds =
             self.hop_kinds.iter().map(|k| HopKind { barrier_ev: k.barrier_ev, vector: -k.vector }).collect();
-        SiteNetwork {
-            cell: self.cell.clone(),
-            positions: self.positions.clone(),
-            site_energies: self.site_energies.clone(),
-            offsets,
-            targets,
-            kinds,
-            hop_kinds,
-        }
+        let storage = match &self.storage {
+            Storage::Explicit(t) => {
+                let n = t.positions.len();
+                let (offsets, targets, kinds) = transpose(n, &t.offsets, |h| (t.targets[h], t.kinds[h]));
+                Storage::Explicit(ExplicitTopology {
+                    positions: t.positions.clone(),
+                    site_energies: t.site_energies.clone(),
+                    offsets,
+                    targets,
+                    kinds,
+                })
+            }
+            Storage::Periodic(t) => {
+                let n = t.basis_positions.len();
+                let (unit_offsets, froms, hops) = transpose(n, &t.unit_offsets, |h| (t.unit_hops[h].basis, h as u32));
+                let unit_hops = froms
+                    .iter()
+                    .zip(&hops)
+                    .map(|(&from, &h)| {
+                        let hop = t.unit_hops[h as usize];
+                        // The reverse of offset o is −o, reduced into [0, repeat).
+                        let offset = [0, 1, 2].map(|k| (t.repeat[k] - hop.offset[k]) % t.repeat[k]);
+                        UnitHop { basis: from, offset, kind: hop.kind }
+                    })
+                    .collect();
+                Storage::Periodic(PeriodicTopology { unit_offsets, unit_hops, ..t.clone() })
+            }
+        };
+        SiteNetwork { cell: self.cell.clone(), hop_kinds, storage }
     }
 }
 
-/// Collects sites and hops, then checks and packs them into a [`SiteNetwork`].
+/// Transposes a CSR adjacency of `n` nodes: for each edge h from i (to `edge(h).0`), an edge from `edge(h).0`
+/// back to i carrying `edge(h).1`. Returns (offsets, sources, payloads), edges grouped by their new origin.
+fn transpose(n: usize, offsets: &[u32], edge: impl Fn(usize) -> (u32, u32)) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+    let edges = offsets[n] as usize;
+    let mut counts = vec![0u32; n + 1];
+    for h in 0..edges {
+        counts[edge(h).0 as usize + 1] += 1;
+    }
+    for i in 0..n {
+        counts[i + 1] += counts[i];
+    }
+    let new_offsets = counts.clone();
+    let mut fill = counts;
+    let mut sources = vec![0u32; edges];
+    let mut payloads = vec![0u32; edges];
+    for from in 0..n {
+        for h in offsets[from] as usize..offsets[from + 1] as usize {
+            let (to, payload) = edge(h);
+            let slot = fill[to as usize] as usize;
+            sources[slot] = from as u32;
+            payloads[slot] = payload;
+            fill[to as usize] += 1;
+        }
+    }
+    (new_offsets, sources, payloads)
+}
+
+/// One hop as collected by a builder.
+#[derive(Clone, Debug)]
+struct PendingHop {
+    from: u32,
+    to: u32,
+    kind: u32,
+    origin: String,
+}
+
+/// Kinds deduplicated by (barrier, vector to 10⁻⁶ Å).
+#[derive(Clone, Debug, Default)]
+struct KindTable {
+    kinds: Vec<HopKind>,
+    index: HashMap<(u64, [i64; 3]), u32>,
+}
+
+impl KindTable {
+    fn get(&mut self, barrier_ev: f64, vector: Vector3<f64>) -> u32 {
+        let key = (barrier_ev.to_bits(), [0, 1, 2].map(|k| (vector[k] * 1e6).round() as i64));
+        let next = self.kinds.len() as u32;
+        let kind = *self.index.entry(key).or_insert(next);
+        if kind == next {
+            self.kinds.push(HopKind { barrier_ev, vector });
+        }
+        kind
+    }
+}
+
+/// Checks hops (both ends among `sites`, barrier finite and ≥ 0, vector finite and non-zero, not onto the same
+/// site, no duplicate (from, to, vector), reverse present) and returns them sorted by origin as CSR
+/// (offsets, indices into `hops`).
+fn check_and_sort(
+    sites: usize,
+    hops: &[PendingHop],
+    kinds: &[HopKind],
+    self_hop: impl Fn(usize, &PendingHop) -> bool,
+) -> anyhow::Result<(Vec<u32>, Vec<usize>)> {
+    if sites == 0 {
+        bail!("the kMC network has no site");
+    }
+    for (h, hop) in hops.iter().enumerate() {
+        let (from, to, origin) = (hop.from, hop.to, &hop.origin);
+        for (end, site) in [("from", from), ("to", to)] {
+            if site as usize >= sites {
+                bail!(
+                    "{origin}: hop {from} → {to}: {end} site {site} does not exist (the network has sites 0..{})",
+                    sites - 1
+                );
+            }
+        }
+        if self_hop(h, hop) {
+            bail!(
+                "{origin}: hop {from} → {to} leads from a site onto itself (or its own periodic image), which no \
+                 carrier can make under site exclusion"
+            );
+        }
+        let k = kinds[hop.kind as usize];
+        if !(k.barrier_ev >= 0.0 && k.barrier_ev.is_finite()) {
+            bail!("{origin}: hop {from} → {to} has barrier {} eV: expected a finite barrier ≥ 0", k.barrier_ev);
+        }
+        if !k.vector.iter().all(|x| x.is_finite()) || k.vector.norm() < 1e-6 {
+            bail!("{origin}: hop {from} → {to} has hop vector {:?} Å: expected a finite non-zero vector", k.vector);
+        }
+    }
+    let vector_key = |v: &Vector3<f64>| [0, 1, 2].map(|k| (v[k] * 1e4).round() as i64);
+    let mut by_ends: HashMap<(u32, u32, [i64; 3]), usize> = HashMap::with_capacity(hops.len());
+    for (h, hop) in hops.iter().enumerate() {
+        let key = (hop.from, hop.to, vector_key(&kinds[hop.kind as usize].vector));
+        if let Some(&first) = by_ends.get(&key) {
+            bail!(
+                "{}: hop {} → {} with the same hop vector is already defined by {}",
+                hop.origin,
+                hop.from,
+                hop.to,
+                hops[first].origin
+            );
+        }
+        by_ends.insert(key, h);
+    }
+    for hop in hops {
+        let reverse = (hop.to, hop.from, vector_key(&-kinds[hop.kind as usize].vector));
+        if !by_ends.contains_key(&reverse) {
+            bail!(
+                "{}: hop {} → {} has no reverse hop {} → {} with the opposite vector; every hop needs its reverse \
+                 (microscopic reversibility)",
+                hop.origin,
+                hop.from,
+                hop.to,
+                hop.to,
+                hop.from
+            );
+        }
+    }
+    let mut order: Vec<usize> = (0..hops.len()).collect();
+    order.sort_by_key(|&h| hops[h].from);
+    let mut offsets = vec![0u32; sites + 1];
+    for hop in hops {
+        offsets[hop.from as usize + 1] += 1;
+    }
+    for i in 0..sites {
+        offsets[i + 1] += offsets[i];
+    }
+    Ok((offsets, order))
+}
+
+/// Collects sites and hops of an explicit network, then checks and packs them into a [`SiteNetwork`].
 #[derive(Clone, Debug)]
 pub struct NetworkBuilder {
     cell: Cell,
     positions: Vec<Vector3<f64>>,
     site_energies: Vec<f64>,
-    hops: Vec<(u32, u32, u32)>,
-    hop_kinds: Vec<HopKind>,
-    kind_index: HashMap<(u64, [i64; 3]), u32>,
-    /// Description of where each hop came from (e.g. `barriers.csv line 7`), for error messages.
-    origins: Vec<String>,
+    hops: Vec<PendingHop>,
+    kinds: KindTable,
 }
 
 impl NetworkBuilder {
@@ -168,9 +428,7 @@ impl NetworkBuilder {
             positions: Vec::new(),
             site_energies: Vec::new(),
             hops: Vec::new(),
-            hop_kinds: Vec::new(),
-            kind_index: HashMap::new(),
-            origins: Vec::new(),
+            kinds: KindTable::default(),
         }
     }
 
@@ -187,92 +445,118 @@ impl NetworkBuilder {
     }
 
     /// Adds the directed hop `from → to` with barrier `barrier_ev` and hop vector `vector` (Å). `origin` says
-    /// where it was defined, for error messages. Hops with the same barrier and vector (to 10⁻⁶ Å) share a kind.
+    /// where it was defined, for error messages. Hops with the same barrier and vector share a kind.
     pub fn add_hop(&mut self, from: usize, to: usize, barrier_ev: f64, vector: Vector3<f64>, origin: &str) {
-        let key = (barrier_ev.to_bits(), [0, 1, 2].map(|k| (vector[k] * 1e6).round() as i64));
-        let next = self.hop_kinds.len() as u32;
-        let kind = *self.kind_index.entry(key).or_insert(next);
-        if kind == next {
-            self.hop_kinds.push(HopKind { barrier_ev, vector });
-        }
-        self.hops.push((from as u32, to as u32, kind));
-        self.origins.push(origin.to_string());
+        let kind = self.kinds.get(barrier_ev, vector);
+        let clamp = |s: usize| s.min(u32::MAX as usize) as u32;
+        self.hops.push(PendingHop { from: clamp(from), to: clamp(to), kind, origin: origin.to_string() });
     }
 
-    /// Checks every hop (both ends exist, barrier finite and ≥ 0, not a self-hop with zero vector, no duplicate,
-    /// reverse present with the opposite vector) and packs the network.
+    /// Checks every hop and packs the network.
     pub fn build(self) -> anyhow::Result<SiteNetwork> {
         let n = self.positions.len();
-        if n == 0 {
-            bail!("the kMC network has no site");
-        }
-        if n > u32::MAX as usize - 1 {
+        if n >= u32::MAX as usize {
             bail!("the kMC network has {n} sites; at most {} are supported", u32::MAX - 1);
         }
-        for (h, &(from, to, kind)) in self.hops.iter().enumerate() {
-            let origin = &self.origins[h];
-            for (end, site) in [("from", from), ("to", to)] {
-                if site as usize >= n {
-                    bail!(
-                        "{origin}: hop {from} → {to}: {end} site {site} does not exist (the network has sites 0..{})",
-                        n - 1
-                    );
-                }
-            }
-            if from == to {
-                bail!("{origin}: hop {from} → {to} leads from a site to (an image of) itself, which no carrier can make under site exclusion");
-            }
-            let k = self.hop_kinds[kind as usize];
-            if !(k.barrier_ev >= 0.0 && k.barrier_ev.is_finite()) {
-                bail!("{origin}: hop {from} → {to} has barrier {} eV: expected a finite barrier ≥ 0", k.barrier_ev);
-            }
-            if !k.vector.iter().all(|x| x.is_finite()) || k.vector.norm() < 1e-6 {
-                bail!("{origin}: hop {from} → {to} has hop vector {:?} Å: expected a finite non-zero vector", k.vector);
-            }
-        }
-        // Index the hops by (from, to, vector) to find duplicates and reverses.
-        let vector_key = |v: &Vector3<f64>| [0, 1, 2].map(|k| (v[k] * 1e4).round() as i64);
-        let mut by_ends: HashMap<(u32, u32, [i64; 3]), usize> = HashMap::with_capacity(self.hops.len());
-        for (h, &(from, to, kind)) in self.hops.iter().enumerate() {
-            let key = (from, to, vector_key(&self.hop_kinds[kind as usize].vector));
-            if let Some(&first) = by_ends.get(&key) {
-                bail!(
-                    "{}: hop {from} → {to} with the same hop vector is already defined by {}",
-                    self.origins[h],
-                    self.origins[first]
-                );
-            }
-            by_ends.insert(key, h);
-        }
-        for (h, &(from, to, kind)) in self.hops.iter().enumerate() {
-            let reverse = (to, from, vector_key(&-self.hop_kinds[kind as usize].vector));
-            if !by_ends.contains_key(&reverse) {
-                bail!(
-                    "{}: hop {from} → {to} has no reverse hop {to} → {from} with the opposite vector; every hop \
-                     needs its reverse (microscopic reversibility)",
-                    self.origins[h]
-                );
-            }
-        }
-        let mut order: Vec<usize> = (0..self.hops.len()).collect();
-        order.sort_by_key(|&h| self.hops[h].0);
-        let mut offsets = vec![0u32; n + 1];
-        for &(from, _, _) in &self.hops {
-            offsets[from as usize + 1] += 1;
-        }
-        for i in 0..n {
-            offsets[i + 1] += offsets[i];
-        }
-        let targets = order.iter().map(|&h| self.hops[h].1).collect();
-        let kinds = order.iter().map(|&h| self.hops[h].2).collect();
+        let (offsets, order) = check_and_sort(n, &self.hops, &self.kinds.kinds, |_, h| h.from == h.to)?;
+        let targets = order.iter().map(|&h| self.hops[h].to).collect();
+        let kinds = order.iter().map(|&h| self.hops[h].kind).collect();
         Ok(SiteNetwork {
             cell: self.cell,
-            positions: self.positions,
-            site_energies: self.site_energies,
-            offsets,
-            targets,
-            kinds,
-            hop_kinds: self.hop_kinds,
+            hop_kinds: self.kinds.kinds,
+            storage: Storage::Explicit(ExplicitTopology {
+                positions: self.positions,
+                site_energies: self.site_energies,
+                offsets,
+                targets,
+                kinds,
+            }),
+        })
+    }
+}
+
+/// Collects the basis sites of a unit cell and their hops (to a basis site in a neighbouring cell), then checks
+/// and packs them into a periodic [`SiteNetwork`] of `repeat` unit cells. Sites are numbered cell by cell (a
+/// slowest, c fastest), basis site fastest of all: site = ((i·n_b + j)·n_c + k)·B + basis.
+#[derive(Clone, Debug)]
+pub struct PeriodicBuilder {
+    unit_cell: Cell,
+    repeat: [usize; 3],
+    positions: Vec<Vector3<f64>>,
+    energies: Vec<f64>,
+    hops: Vec<(PendingHop, [i64; 3])>,
+    kinds: KindTable,
+}
+
+impl PeriodicBuilder {
+    /// An empty unit cell to be repeated `repeat` times.
+    pub fn new(unit_cell: Cell, repeat: [usize; 3]) -> PeriodicBuilder {
+        PeriodicBuilder {
+            unit_cell,
+            repeat,
+            positions: Vec::new(),
+            energies: Vec::new(),
+            hops: Vec::new(),
+            kinds: KindTable::default(),
+        }
+    }
+
+    /// Adds a basis site (position in the unit cell, Å) and returns its basis index.
+    pub fn add_site(&mut self, position: Vector3<f64>, energy_ev: f64) -> usize {
+        self.positions.push(position);
+        self.energies.push(energy_ev);
+        self.positions.len() - 1
+    }
+
+    /// Adds the hop from basis site `from` to basis site `to` in the unit cell displaced by `image` (lattice
+    /// vectors), with barrier `barrier_ev`. The hop vector is r_to + image·cell − r_from.
+    pub fn add_hop(&mut self, from: usize, to: usize, image: [i64; 3], barrier_ev: f64, origin: &str) {
+        let vector = match (self.positions.get(from), self.positions.get(to)) {
+            (Some(a), Some(b)) => b + self.unit_cell.shift(image.map(|x| x as i32)) - a,
+            _ => Vector3::new(f64::NAN, f64::NAN, f64::NAN),
+        };
+        let kind = self.kinds.get(barrier_ev, vector);
+        let clamp = |s: usize| s.min(u32::MAX as usize) as u32;
+        self.hops.push((PendingHop { from: clamp(from), to: clamp(to), kind, origin: origin.to_string() }, image));
+    }
+
+    /// Checks every hop (as [`NetworkBuilder::build`]) and packs the network.
+    pub fn build(self) -> anyhow::Result<SiteNetwork> {
+        if self.repeat.contains(&0) {
+            bail!("repeat = {:?}: expected three positive integers", self.repeat);
+        }
+        let total = self.repeat.iter().product::<usize>().saturating_mul(self.positions.len());
+        if total >= u32::MAX as usize || self.repeat.iter().any(|&n| n > u32::MAX as usize / 2) {
+            bail!("{total} sites (repeat {:?}): at most {} are supported", self.repeat, u32::MAX - 1);
+        }
+        let repeat = self.repeat.map(|n| n as i64);
+        let pending: Vec<PendingHop> = self.hops.iter().map(|(h, _)| h.clone()).collect();
+        let (unit_offsets, order) = check_and_sort(self.positions.len(), &pending, &self.kinds.kinds, |h, hop| {
+            let image = self.hops[h].1;
+            hop.from == hop.to && (0..3).all(|k| image[k].rem_euclid(repeat[k]) == 0)
+        })?;
+        let unit_hops = order
+            .iter()
+            .map(|&h| {
+                let (hop, image) = &self.hops[h];
+                UnitHop {
+                    basis: hop.to,
+                    offset: [0, 1, 2].map(|k| image[k].rem_euclid(repeat[k]) as u32),
+                    kind: hop.kind,
+                }
+            })
+            .collect();
+        Ok(SiteNetwork {
+            cell: self.unit_cell.scaled(self.repeat),
+            hop_kinds: self.kinds.kinds,
+            storage: Storage::Periodic(PeriodicTopology {
+                unit_cell: self.unit_cell,
+                repeat: self.repeat.map(|n| n as u32),
+                basis_positions: self.positions,
+                basis_energies: self.energies,
+                unit_offsets,
+                unit_hops,
+            }),
         })
     }
 }
@@ -318,9 +602,6 @@ impl LatticeKind {
     }
 }
 
-/// A nearest neighbour of a basis site: destination basis site, cell offset, vector.
-type Neighbour = (usize, [i64; 3], Vector3<f64>);
-
 /// A cubic lattice of `repeat` conventional cells with lattice constant `lattice_constant_a` and a single
 /// nearest-neighbour barrier.
 #[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
@@ -328,7 +609,7 @@ type Neighbour = (usize, [i64; 3], Vector3<f64>);
 pub struct Lattice {
     /// Lattice type: `simple_cubic`, `body_centred_cubic` or `face_centred_cubic`.
     pub kind: LatticeKind,
-    /// Number of conventional cells along a, b, c.
+    /// Number of conventional cells along a, b, c (each ≥ 2).
     pub repeat: [usize; 3],
     /// Conventional cubic lattice constant (Å).
     pub lattice_constant_a: f64,
@@ -337,7 +618,7 @@ pub struct Lattice {
 }
 
 impl Lattice {
-    /// Builds the network. Sites are numbered cell by cell (a slowest), basis site fastest.
+    /// Builds the (periodic) network. Sites are numbered cell by cell (a slowest), basis site fastest.
     pub fn build(&self) -> anyhow::Result<SiteNetwork> {
         let a = self.lattice_constant_a;
         if !(a > 0.0 && a.is_finite()) {
@@ -349,58 +630,23 @@ impl Lattice {
                 self.repeat
             );
         }
-        let [na, nb, nc] = self.repeat;
+        let cell = Cell::orthorhombic(a, a, a).context("lattice: invalid cell")?;
         let basis = self.kind.basis();
-        let sites = na * nb * nc * basis.len();
-        if sites >= u32::MAX as usize {
-            bail!("lattice.repeat = {:?} gives {sites} sites; at most {} are supported", self.repeat, u32::MAX - 1);
-        }
-        let cell = Cell::orthorhombic(a * na as f64, a * nb as f64, a * nc as f64).context("lattice: invalid cell")?;
-        // Nearest-neighbour vectors from each basis site: (destination basis site, cell offset, vector).
         let d_nn = self.kind.nearest_neighbour_distance(a);
-        let mut neighbours: Vec<Vec<Neighbour>> = vec![Vec::new(); basis.len()];
+        let mut builder = PeriodicBuilder::new(cell, self.repeat);
+        for frac in &basis {
+            builder.add_site(Vector3::from_fn(|x, _| frac[x] * a), 0.0);
+        }
         for (b, from) in basis.iter().enumerate() {
             for (b2, to) in basis.iter().enumerate() {
                 for i in -1..=1i64 {
                     for j in -1..=1i64 {
                         for k in -1..=1i64 {
-                            let offset = [i, j, k];
-                            let v = Vector3::from_fn(|x, _| (to[x] + offset[x] as f64 - from[x]) * a);
+                            let image = [i, j, k];
+                            let v = Vector3::from_fn(|x, _| (to[x] + image[x] as f64 - from[x]) * a);
                             if (v.norm() - d_nn).abs() < 1e-9 * a {
-                                neighbours[b].push((b2, offset, v));
+                                builder.add_hop(b, b2, image, self.barrier_ev, "lattice");
                             }
-                        }
-                    }
-                }
-            }
-            debug_assert_eq!(neighbours[b].len(), self.kind.coordination());
-        }
-        let mut builder = NetworkBuilder::new(cell);
-        builder.positions.reserve(sites);
-        builder.hops.reserve(sites * self.kind.coordination());
-        let n = [na as i64, nb as i64, nc as i64];
-        let index = |c: [i64; 3], b: usize| (((c[0] * n[1] + c[1]) * n[2] + c[2]) as usize) * basis.len() + b;
-        for i in 0..n[0] {
-            for j in 0..n[1] {
-                for k in 0..n[2] {
-                    for frac in &basis {
-                        let r =
-                            Vector3::new((i as f64 + frac[0]) * a, (j as f64 + frac[1]) * a, (k as f64 + frac[2]) * a);
-                        builder.add_site(r, 0.0);
-                    }
-                }
-            }
-        }
-        for i in 0..n[0] {
-            for j in 0..n[1] {
-                for k in 0..n[2] {
-                    for b in 0..basis.len() {
-                        let from = index([i, j, k], b);
-                        for &(b2, offset, v) in &neighbours[b] {
-                            let c = [i, j, k];
-                            let dest = [0, 1, 2].map(|x| (c[x] + offset[x]).rem_euclid(n[x]));
-                            let to = index(dest, b2);
-                            builder.add_hop(from, to, self.barrier_ev, v, "lattice");
                         }
                     }
                 }
@@ -532,15 +778,17 @@ mod tests {
             assert_eq!(net.len(), 60 * kind.basis().len());
             for site in 0..net.len() {
                 assert_eq!(net.hops(site).len(), kind.coordination());
-                for h in net.hops(site) {
-                    let v = net.hop_kinds()[net.kind(h)].vector;
+                for (target, k) in net.hops(site) {
+                    let v = net.hop_kinds()[k].vector;
                     assert!((v.norm() - kind.nearest_neighbour_distance(2.0)).abs() < 1e-12);
                     // The destination really is at the end of the hop vector, modulo the cell.
-                    let d = net.cell().minimum_image(&(net.positions()[site] + v - net.positions()[net.target(h)]));
+                    let d = net.cell().minimum_image(&(net.position(site) + v - net.position(target)));
                     assert!(d.norm() < 1e-9);
                 }
             }
             assert_eq!(net.hop_kinds().len(), kind.coordination());
+            assert!(net.is_periodic());
+            assert_eq!(net.hop_count(), net.len() * kind.coordination());
         }
     }
 
@@ -550,12 +798,40 @@ mod tests {
         let net = parse_catalogue(text, "t").unwrap();
         let vac = net.vacancy_network();
         // Ion hop 0→1 has barrier 0.5; so the vacancy move 1→0 has barrier 0.5 and vector (−2, 0, 0).
-        let h = vac.hops(1).start;
-        assert_eq!(vac.target(h), 0);
-        assert!((vac.hop_kinds()[vac.kind(h)].barrier_ev - 0.5).abs() < 1e-12);
-        assert!((vac.hop_kinds()[vac.kind(h)].vector - Vector3::new(-2.0, 0.0, 0.0)).norm() < 1e-12);
-        let h = vac.hops(0).start;
-        assert!((vac.hop_kinds()[vac.kind(h)].barrier_ev - 0.4).abs() < 1e-12);
+        let (target, h) = vac.hops(1)[0];
+        assert_eq!(target, 0);
+        assert!((vac.hop_kinds()[h].barrier_ev - 0.5).abs() < 1e-12);
+        assert!((vac.hop_kinds()[h].vector - Vector3::new(-2.0, 0.0, 0.0)).norm() < 1e-12);
+        let (_, h) = vac.hops(0)[0];
+        assert!((vac.hop_kinds()[h].barrier_ev - 0.4).abs() < 1e-12);
+    }
+
+    #[test]
+    fn periodic_vacancy_network_is_the_transpose() {
+        // A body-centred lattice with repeat 2 along one axis (where +a and −a images reach the same site).
+        let net = Lattice {
+            kind: LatticeKind::BodyCentredCubic,
+            repeat: [2, 3, 4],
+            lattice_constant_a: 3.0,
+            barrier_ev: 0.2,
+        }
+        .build()
+        .unwrap();
+        let vac = net.vacancy_network();
+        let mut forward: Vec<(usize, usize, [i64; 3])> = Vec::new();
+        let mut backward: Vec<(usize, usize, [i64; 3])> = Vec::new();
+        let key = |v: Vector3<f64>| [0, 1, 2].map(|k| (v[k] * 1e6).round() as i64);
+        for i in 0..net.len() {
+            for (j, k) in net.hops(i) {
+                forward.push((j, i, key(-net.hop_kinds()[k].vector)));
+            }
+            for (j, k) in vac.hops(i) {
+                backward.push((i, j, key(vac.hop_kinds()[k].vector)));
+            }
+        }
+        forward.sort();
+        backward.sort();
+        assert_eq!(forward, backward);
     }
 
     #[test]

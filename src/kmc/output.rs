@@ -63,8 +63,9 @@ pub fn write_occupancy(
     occupancy: &[f64],
 ) -> anyhow::Result<()> {
     let mut text = format!("# temperature_k: {temperature_k}\nsite,x_a,y_a,z_a,site_energy_ev,occupancy\n");
-    for (s, (r, f)) in network.positions().iter().zip(occupancy).enumerate() {
-        let _ = writeln!(text, "{s},{:.6},{:.6},{:.6},{:.6},{:.8e}", r.x, r.y, r.z, network.site_energies()[s], f);
+    for (s, f) in occupancy.iter().enumerate() {
+        let r = network.position(s);
+        let _ = writeln!(text, "{s},{:.6},{:.6},{:.6},{:.6},{:.8e}", r.x, r.y, r.z, network.site_energy(s), f);
     }
     write(path, text)
 }
