@@ -23,8 +23,13 @@ pub struct BenchResult {
     pub carriers: usize,
     pub hops: usize,
     pub events: u64,
+    /// Wall-clock time of the timed events and events per wall-clock second.
     pub seconds: f64,
     pub events_per_second: f64,
+    /// CPU time the thread actually ran (Linux /proc/thread-self/schedstat) and events per CPU second: on a
+    /// shared, loaded machine this is the better measure of the loop itself.
+    pub cpu_seconds: Option<f64>,
+    pub events_per_cpu_second: Option<f64>,
     /// Network plus simulation state, per site (bytes).
     pub memory_bytes_per_site: f64,
 }
@@ -84,6 +89,11 @@ pub fn disordered_network(n: usize, seed: u64) -> anyhow::Result<SiteNetwork> {
     builder.build()
 }
 
+/// Nanoseconds the calling thread has run on a CPU (first field of /proc/thread-self/schedstat), if available.
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
+}
+
 fn time_case(
     case: &str,
     network: &SiteNetwork,
@@ -99,10 +109,15 @@ fn time_case(
     carrier_sites.sort_unstable();
     let mut sim = Simulation::new(&carrier_network, 600.0, 1e13, &carrier_sites, track_ions, rng);
     sim.run(events / 10)?;
+    let cpu_start = thread_cpu_ns();
     let start = Instant::now();
     sim.run(events)?;
     let seconds = start.elapsed().as_secs_f64();
-    let bytes = carrier_network.memory_bytes() + simulation_bytes(sites, carriers, track_ions);
+    let cpu_seconds = match (cpu_start, thread_cpu_ns()) {
+        (Some(a), Some(b)) if b > a => Some((b - a) as f64 * 1e-9),
+        _ => None,
+    };
+    let bytes = carrier_network.memory_bytes() + simulation_bytes(sites, carrier_network.hop_kinds().len(), carriers, track_ions);
     Ok(BenchResult {
         case: case.to_string(),
         sites,
@@ -111,6 +126,8 @@ fn time_case(
         events,
         seconds,
         events_per_second: events as f64 / seconds,
+        cpu_seconds,
+        events_per_cpu_second: cpu_seconds.map(|t| events as f64 / t),
         memory_bytes_per_site: bytes as f64 / sites as f64,
     })
 }

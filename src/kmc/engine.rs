@@ -7,9 +7,9 @@
 //! 1. draw u₁ ∈ [0, 1): the carrier is the leaf where u₁·R lands (R = Σ_p R_p), in O(log P);
 //! 2. the hop is found by walking that carrier's free hops with the remainder, in O(z);
 //! 3. time advances by Δt = −ln(u₂)/R, u₂ ∈ (0, 1] (the residence time of the current state);
-//! 4. the carrier moves and the R of the carriers whose free hops changed — those one hop away from its old
-//!    site (itself included: it is now on one of them) and from its new site — are recomputed from scratch in a
-//!    fixed hop order, so results are reproducible bit for bit; O(z² + z log P) per event.
+//! 4. the carrier moves and the R of the carriers whose free hops changed — itself and those one hop away from
+//!    its old and its new site — are recomputed from scratch in a fixed hop order, so results are reproducible
+//!    bit for bit; O(z² + z log P) per event.
 //!
 //! Occupancy is kept twice: a bit per site (1.25 × 10⁵ bytes for 10⁶ sites, so it stays in cache and the free /
 //! blocked tests of step 2 and 4 are cheap) and the carrier index per site, read only for occupied sites.
@@ -17,7 +17,7 @@
 //! vacancies and, optionally, the ions they exchange with are tracked too (each vacancy move i→j moves the ion
 //! on j to i).
 
-use super::network::{SiteNetwork, Storage, Topology};
+use super::network::{HopKind, SiteNetwork, Storage, Topology};
 use super::tree::SumTree;
 use crate::system::BOLTZMANN_EV_PER_K;
 use nalgebra::Vector3;
@@ -59,7 +59,7 @@ pub struct NoEvent {
 struct Engine<'a, T: Topology> {
     topology: &'a T,
     rates: Vec<f64>,
-    vectors: Vec<Vector3<f64>>,
+    hop_kinds: &'a [HopKind],
     occupied: Vec<u64>,
     occupant: Vec<u32>,
     carrier_site: Vec<T::Site>,
@@ -76,7 +76,7 @@ struct Engine<'a, T: Topology> {
 impl<'a, T: Topology> Engine<'a, T> {
     fn new(
         topology: &'a T,
-        network: &SiteNetwork,
+        network: &'a SiteNetwork,
         rates: Vec<f64>,
         carrier_sites: &[usize],
         track_ions: bool,
@@ -108,7 +108,7 @@ impl<'a, T: Topology> Engine<'a, T> {
         let mut engine = Engine {
             topology,
             rates,
-            vectors: network.hop_kinds().iter().map(|k| k.vector).collect(),
+            hop_kinds: network.hop_kinds(),
             occupied,
             occupant,
             carrier_site: carrier_sites.iter().map(|&s| topology.site(s)).collect(),
@@ -145,19 +145,6 @@ impl<'a, T: Topology> Engine<'a, T> {
         total
     }
 
-    /// Recomputes R of the carriers one hop away from `site`.
-    #[inline(always)]
-    fn refresh_neighbours(&mut self, site: T::Site) {
-        let topology = self.topology;
-        for (target, _) in topology.hops(site) {
-            let i = topology.index(target);
-            if !self.is_free(i) {
-                let r = self.carrier_rate(target);
-                self.tree.set(self.occupant[i] as usize, r);
-            }
-        }
-    }
-
     fn run(&mut self, n: u64, mut observe: impl FnMut(&[Vector3<f64>], f64)) -> Result<(), NoEvent> {
         let topology = self.topology;
         for _ in 0..n {
@@ -190,7 +177,7 @@ impl<'a, T: Topology> Engine<'a, T> {
             self.events += 1;
 
             let from_index = topology.index(from);
-            let vector = self.vectors[kind as usize];
+            let vector = self.hop_kinds[kind as usize].vector;
             self.occupant[from_index] = EMPTY;
             self.occupied[from_index >> 6] &= !(1 << (from_index & 63));
             self.occupant[to_index] = p as u32;
@@ -208,9 +195,26 @@ impl<'a, T: Topology> Engine<'a, T> {
                 clock.occupied_time[from_index] += t_next - clock.since[from_index];
                 clock.since[to_index] = t_next;
             }
-            // The carrier itself is on `to`, one hop from `from`, so the first refresh updates it too.
-            self.refresh_neighbours(from);
-            self.refresh_neighbours(to);
+            // Carriers next to the old site (except the mover), then the mover's new rate and the carriers next to
+            // its new site in one pass over the new site's hops (same hop order as `carrier_rate`).
+            for (target, _) in topology.hops(from) {
+                let i = topology.index(target);
+                if i != to_index && !self.is_free(i) {
+                    let r = self.carrier_rate(target);
+                    self.tree.set(self.occupant[i] as usize, r);
+                }
+            }
+            let mut own_rate = 0.0;
+            for (target, kind) in topology.hops(to) {
+                let i = topology.index(target);
+                if self.is_free(i) {
+                    own_rate += self.rates[kind as usize];
+                } else {
+                    let r = self.carrier_rate(target);
+                    self.tree.set(self.occupant[i] as usize, r);
+                }
+            }
+            self.tree.set(p, own_rate);
         }
         Ok(())
     }
@@ -346,13 +350,14 @@ impl<'a> Simulation<'a> {
     }
 }
 
-/// Bytes of a [`Simulation`]'s arrays (occupancy bits and carrier index per site, carrier arrays, sum tree; ion
-/// labels and displacements when tracked), for memory reports.
-pub fn simulation_bytes(sites: usize, carriers: usize, track_ions: bool) -> usize {
+/// Bytes of a [`Simulation`]'s arrays (occupancy bits and carrier index per site, rate per hop kind,
+/// carrier arrays, sum tree; ion labels and displacements when tracked), for memory reports.
+pub fn simulation_bytes(sites: usize, hop_kinds: usize, carriers: usize, track_ions: bool) -> usize {
     let tree = 2 * carriers.max(1).next_power_of_two() * size_of::<f64>();
     let carrier_arrays = carriers * (size_of::<[u32; 4]>() + size_of::<Vector3<f64>>());
     let ions = if track_ions { sites * size_of::<u32>() + (sites - carriers) * size_of::<Vector3<f64>>() } else { 0 };
-    sites.div_ceil(64) * 8 + sites * size_of::<u32>() + tree + carrier_arrays + ions
+    let kinds = hop_kinds * size_of::<f64>();
+    sites.div_ceil(64) * 8 + sites * size_of::<u32>() + kinds + tree + carrier_arrays + ions
 }
 
 #[cfg(test)]

@@ -460,10 +460,24 @@ impl NetworkBuilder {
         }
         let (offsets, order) = check_and_sort(n, &self.hops, &self.kinds.kinds, |_, h| h.from == h.to)?;
         let targets = order.iter().map(|&h| self.hops[h].to).collect();
-        let kinds = order.iter().map(|&h| self.hops[h].kind).collect();
+        // Renumber kinds by first use in row order, so that the rates of one site's hops lie together in memory
+        // (a disordered network has about one kind per hop).
+        let mut renumber = vec![u32::MAX; self.kinds.kinds.len()];
+        let mut hop_kinds = Vec::with_capacity(self.kinds.kinds.len());
+        let kinds = order
+            .iter()
+            .map(|&h| {
+                let old = self.hops[h].kind as usize;
+                if renumber[old] == u32::MAX {
+                    renumber[old] = hop_kinds.len() as u32;
+                    hop_kinds.push(self.kinds.kinds[old]);
+                }
+                renumber[old]
+            })
+            .collect();
         Ok(SiteNetwork {
             cell: self.cell,
-            hop_kinds: self.kinds.kinds,
+            hop_kinds,
             storage: Storage::Explicit(ExplicitTopology {
                 positions: self.positions,
                 site_energies: self.site_energies,
