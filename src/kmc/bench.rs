@@ -117,7 +117,8 @@ fn time_case(
         (Some(a), Some(b)) if b > a => Some((b - a) as f64 * 1e-9),
         _ => None,
     };
-    let bytes = carrier_network.memory_bytes() + simulation_bytes(sites, carrier_network.hop_kinds().len(), carriers, track_ions);
+    let bytes = carrier_network.memory_bytes()
+        + simulation_bytes(sites, carrier_network.hop_kinds().len(), carriers, track_ions);
     Ok(BenchResult {
         case: case.to_string(),
         sites,
