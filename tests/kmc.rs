@@ -12,7 +12,7 @@ fn settings(toml_text: &str) -> KmcSettings {
 
 /// Runs the sweep in the carriers' picture without writing files.
 fn simulate(settings: &KmcSettings, seed: u64) -> (SiteNetwork, Vec<TemperatureResult>) {
-    let (ions, _) = settings.ion_network(Path::new(".")).unwrap();
+    let (ions, _, _) = settings.ion_network(Path::new(".")).unwrap();
     let network = match settings.carrier {
         mdrun::kmc::CarrierKind::Vacancy => ions.vacancy_network(),
         mdrun::kmc::CarrierKind::Ion => ions,
@@ -130,7 +130,7 @@ fn site_occupancies_follow_boltzmann_factors() {
             "temperatures_k = [{t}]\nevents = 2_000_000\nequilibration_events = 1000\ncarrier = \"ion\"\n\
              carriers = {ions}\ncatalogue = \"ring.txt\"\nsite_occupancy = true\n"
         ));
-        let (ion_network, _) = s.ion_network(dir.path()).unwrap();
+        let (ion_network, _, _) = s.ion_network(dir.path()).unwrap();
         let sites = s.initial_carrier_sites(ion_network.len(), 1).unwrap();
         let results = s.simulate(&ion_network, &sites, 1, None).unwrap();
         let occupancy = results[0].site_occupancy.as_ref().unwrap();
@@ -283,4 +283,125 @@ fn bad_input_gives_clear_errors_not_hangs() {
     );
     let err = run("carriers = 1\nbarrier_table = \"unconverged.csv\"\n");
     assert!(err.contains("unconverged.csv line 4") && err.contains("accept_unconverged"), "{err}");
+}
+
+/// NEB rows for the hops of two Li atoms of γ-Li3PO4 (one per Wyckoff orbit, 8d and 4c) are replicated onto every
+/// Li–Li pair of a 2×1×1 supercell by environment matching. The barriers are a synthetic function of the geometry
+/// (site energy and saddle energy from exponentially screened oxygen sums, invariant under every symmetry of the
+/// crystal but computed differently from the matching's distance lists), so each replicated hop can be checked
+/// against the function evaluated on that hop.
+#[test]
+fn symmetry_equivalent_hops_of_gamma_li3po4_are_replicated() {
+    use nalgebra::Vector3;
+    let path = Path::new("../shared/reference/structures/gamma_Li3PO4_mp-2878.vasp");
+    if !path.exists() {
+        println!("skipped: {} not found (the shared reference data is absent)", path.display());
+        return;
+    }
+    let structure = mdrun::io::read_structure(path).unwrap();
+    let oxygen: Vec<Vector3<f64>> =
+        (0..structure.len()).filter(|&i| structure.atomic_numbers[i] == 8).map(|i| structure.positions[i]).collect();
+    let oxygen_sum = |p: Vector3<f64>| -> f64 {
+        let mut sum = 0.0;
+        for r in &oxygen {
+            for i in -3..=3 {
+                for j in -3..=3 {
+                    for k in -2..=2 {
+                        sum += (-(r + structure.cell.shift([i, j, k]) - p).norm()).exp();
+                    }
+                }
+            }
+        }
+        sum
+    };
+    let site_energy = |p: Vector3<f64>| 0.1 * oxygen_sum(p);
+    let saddle = |from: Vector3<f64>, v: Vector3<f64>| 1.0 + 0.2 * oxygen_sum(from + 0.5 * v);
+    let cutoff = 3.5;
+    let lithium: Vec<usize> = (0..structure.len()).filter(|&i| structure.atomic_numbers[i] == 3).collect();
+    assert_eq!(lithium.len(), 12);
+    // Every Li–Li hop of the unit cell up to the cutoff, by brute force over neighbouring images.
+    let hops_from = |i: usize| -> Vec<(usize, Vector3<f64>)> {
+        let mut hops = Vec::new();
+        for &j in &lithium {
+            for a in -1..=1 {
+                for b in -1..=1 {
+                    for c in -1..=1 {
+                        let v = structure.positions[j] + structure.cell.shift([a, b, c]) - structure.positions[i];
+                        if v.norm() > 0.1 && v.norm() <= cutoff {
+                            hops.push((j, v));
+                        }
+                    }
+                }
+            }
+        }
+        hops
+    };
+    let m = structure.cell.matrix();
+    let mut table = format!(
+        "# mdrun barrier table v1\n# structure: {}\n# cell: {} {} {} {} {} {} {} {} {}\n\
+         path_id,species,from_site,to_site,from_x,from_y,from_z,to_x,to_y,to_z,hop_distance_a,initial_energy_ev,\
+         final_energy_ev,saddle_energy_ev,forward_barrier_ev,reverse_barrier_ev,converged\n",
+        path.display(),
+        m[(0, 0)],
+        m[(0, 1)],
+        m[(0, 2)],
+        m[(1, 0)],
+        m[(1, 1)],
+        m[(1, 2)],
+        m[(2, 0)],
+        m[(2, 1)],
+        m[(2, 2)]
+    );
+    let mut path_id = 0;
+    for from in [0usize, 8] {
+        for (to, v) in hops_from(from) {
+            let r = structure.positions[from];
+            let (initial, last, top) = (site_energy(r), site_energy(r + v), saddle(r, v));
+            table.push_str(&format!(
+                "{path_id},Li,{from},{to},{},{},{},{},{},{},{},{initial},{last},{top},{},{},true\n",
+                r.x,
+                r.y,
+                r.z,
+                r.x + v.x,
+                r.y + v.y,
+                r.z + v.z,
+                v.norm(),
+                top - initial,
+                top - last
+            ));
+            path_id += 1;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("barriers.csv"), table).unwrap();
+    let s = settings(&format!(
+        "temperatures_k = [700, 900]\nevents = 20000\nblocks = 10\ncarriers = 1\nbarrier_table = \"barriers.csv\"\n\
+         structure = \"{}\"\nsupercell = [2, 1, 1]\nhop_cutoff_a = {cutoff}\n",
+        std::fs::canonicalize(path).unwrap().display()
+    ));
+    let (network, _, summary) = s.ion_network(dir.path()).unwrap();
+    let summary = summary.unwrap();
+    let pairs_per_cell: usize = lithium.iter().map(|&i| hops_from(i).len()).sum();
+    println!("{path_id} rows, {pairs_per_cell} Li–Li hops per cell, {summary:?}");
+    assert!(path_id < pairs_per_cell / 3, "the table holds a small part of the hops");
+    assert_eq!(summary.unmatched_pairs, 0);
+    assert_eq!(summary.matched_hops, pairs_per_cell);
+    assert_eq!(network.len(), 24);
+    assert_eq!(network.hop_count(), 2 * pairs_per_cell);
+    let mut distinct = Vec::<f64>::new();
+    for site in 0..network.len() {
+        for (_, kind) in network.hops(site) {
+            let hop = network.hop_kinds()[kind];
+            // The synthetic sums are truncated: evaluate them for the same copy of the hop in the unit cell.
+            let r = structure.cell.wrap(&network.position(site)).0;
+            let expected = saddle(r, hop.vector) - site_energy(r);
+            assert!((hop.barrier_ev - expected).abs() < 1e-6, "site {site}: {} vs {expected}", hop.barrier_ev);
+            if !distinct.iter().any(|b| (b - hop.barrier_ev).abs() < 1e-9) {
+                distinct.push(hop.barrier_ev);
+            }
+        }
+    }
+    assert!(distinct.len() > 4, "the synthetic barriers distinguish hop types: {distinct:?}");
+    let report = s.run(dir.path(), &dir.path().join("out"), 1).unwrap();
+    assert_eq!(report.environment_matching, Some(summary));
 }

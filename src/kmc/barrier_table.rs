@@ -235,14 +235,12 @@ fn check_row(row: &BarrierRow, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds the (periodic) ion-hop network of a table, repeated `options.supercell` times. The basis sites of the
-/// unit cell are the table's sites in increasing atom index; the returned `atom_indices[b]` is the atom index of
-/// basis site b, and network site i is basis site i mod B of unit cell i div B (see [`PeriodicBuilder`]).
-pub fn network_from_table(
-    table: &BarrierTable,
+/// The rows of `options.species` (all when `None`), rejecting unconverged rows unless they are accepted.
+pub fn select_rows<'a>(
+    table: &'a BarrierTable,
     options: &TableOptions,
     name: &str,
-) -> anyhow::Result<(SiteNetwork, Vec<usize>)> {
+) -> anyhow::Result<Vec<&'a BarrierRow>> {
     let rows: Vec<&BarrierRow> =
         table.rows.iter().filter(|r| options.species.as_ref().is_none_or(|s| &r.species == s)).collect();
     if rows.is_empty() {
@@ -259,6 +257,18 @@ pub fn network_from_table(
             );
         }
     }
+    Ok(rows)
+}
+
+/// Builds the (periodic) ion-hop network of a table, repeated `options.supercell` times. The basis sites of the
+/// unit cell are the table's sites in increasing atom index; the returned `atom_indices[b]` is the atom index of
+/// basis site b, and network site i is basis site i mod B of unit cell i div B (see [`PeriodicBuilder`]).
+pub fn network_from_table(
+    table: &BarrierTable,
+    options: &TableOptions,
+    name: &str,
+) -> anyhow::Result<(SiteNetwork, Vec<usize>)> {
+    let rows = select_rows(table, options, name)?;
     // Site positions and energies, keyed by atom index (BTreeMap: deterministic numbering).
     let cell = &table.cell;
     let mut sites: BTreeMap<usize, (Vector3<f64>, f64, usize)> = BTreeMap::new();

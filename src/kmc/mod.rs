@@ -14,6 +14,7 @@ pub mod arrhenius;
 pub mod barrier_table;
 pub mod bench;
 pub mod engine;
+pub mod equivalence;
 pub mod network;
 mod output;
 pub mod tree;
@@ -22,6 +23,7 @@ use crate::input::{in_range, join, positive, InvalidValue};
 use anyhow::{bail, Context};
 pub use arrhenius::ArrheniusFit;
 pub use engine::{hop_rate_per_ps, NoEvent, Simulation};
+pub use equivalence::MatchingSummary;
 use nalgebra::Vector3;
 pub use network::{HopKind, Lattice, LatticeKind, NetworkBuilder, PeriodicBuilder, SiteNetwork};
 use rand::SeedableRng;
@@ -84,8 +86,18 @@ pub struct KmcSettings {
     /// Barrier table only: use rows with `converged = false` (default false: such rows are an error).
     #[serde(default)]
     pub accept_unconverged: bool,
-    /// Barrier table only: repeat the table's cell (default [1, 1, 1]).
+    /// Barrier table only: repeat the table's cell (default [1, 1, 1]), or the structure's with `structure`.
     pub supercell: Option<[usize; 3]>,
+    /// Barrier table only: the structure the table's sites refer to (relative to the input file's folder). With
+    /// it, every pair of mobile atoms whose environment matches a tabulated hop gets its barrier (symmetry-
+    /// equivalent hops are replicated, see `equivalence`); without it, only the tabulated hops are used.
+    pub structure: Option<PathBuf>,
+    /// With `structure`: longest hop considered (Å, default: longest tabulated hop + 0.1 Å).
+    pub hop_cutoff_a: Option<f64>,
+    /// With `structure`: radius of the compared environments (Å, default 4.0).
+    pub environment_radius_a: Option<f64>,
+    /// With `structure`: largest difference of matching distances (Å, default 0.02).
+    pub environment_tolerance_a: Option<f64>,
     /// Write carrier positions every this many ps (default: no trajectory).
     pub trajectory_interval_ps: Option<f64>,
     /// Write the fraction of time each site was occupied (default false).
@@ -160,6 +172,8 @@ pub struct KmcReport {
     pub arrhenius: Option<ArrheniusFit>,
     /// Arrhenius fit of the ion tracer D (vacancy carriers with `track_ions`).
     pub arrhenius_ions: Option<ArrheniusFit>,
+    /// Hops assigned by environment matching (barrier table with `structure`).
+    pub environment_matching: Option<MatchingSummary>,
     /// Files written, relative to the output folder.
     pub files: Vec<String>,
 }
@@ -197,10 +211,23 @@ impl KmcSettings {
                 ("species", self.species.is_some()),
                 ("accept_unconverged", self.accept_unconverged),
                 ("supercell", self.supercell.is_some()),
+                ("structure", self.structure.is_some()),
             ] {
                 if given {
                     return Err(InvalidValue::new(join(key, name), "set", "this key only with barrier_table"));
                 }
+            }
+        }
+        for (name, value) in [
+            ("hop_cutoff_a", self.hop_cutoff_a),
+            ("environment_radius_a", self.environment_radius_a),
+            ("environment_tolerance_a", self.environment_tolerance_a),
+        ] {
+            if let Some(value) = value {
+                if self.structure.is_none() {
+                    return Err(InvalidValue::new(join(key, name), value, "this key only with structure"));
+                }
+                positive(key, name, value)?;
             }
         }
         if let Some(n) = self.supercell {
@@ -254,25 +281,53 @@ impl KmcSettings {
         self.carrier == CarrierKind::Vacancy && self.track_ions.unwrap_or(true)
     }
 
-    /// The ion-hop network of the configured source; relative paths are resolved against `base_dir`.
-    pub fn ion_network(&self, base_dir: &Path) -> anyhow::Result<(SiteNetwork, String)> {
+    /// The ion-hop network of the configured source, a description of the source, and the environment-matching
+    /// summary (with `structure`); relative paths are resolved against `base_dir`.
+    pub fn ion_network(&self, base_dir: &Path) -> anyhow::Result<(SiteNetwork, String, Option<MatchingSummary>)> {
         if let Some(lattice) = &self.lattice {
             let name = format!("{:?} lattice {:?}", lattice.kind, lattice.repeat);
-            return Ok((lattice.build()?, name));
+            return Ok((lattice.build()?, name, None));
         }
         if let Some(path) = &self.catalogue {
             let path = base_dir.join(path);
-            return Ok((network::read_catalogue(&path)?, path.display().to_string()));
+            return Ok((network::read_catalogue(&path)?, path.display().to_string(), None));
         }
         let path = base_dir.join(self.barrier_table.as_ref().context("no network source")?);
+        let name = path.display().to_string();
         let table = barrier_table::read_table(&path)?;
         let options = barrier_table::TableOptions {
             species: self.species.clone(),
             accept_unconverged: self.accept_unconverged,
             supercell: self.supercell.unwrap_or([1, 1, 1]),
         };
-        let (network, _) = barrier_table::network_from_table(&table, &options, &path.display().to_string())?;
-        Ok((network, path.display().to_string()))
+        let Some(structure_path) = &self.structure else {
+            let (network, _) = barrier_table::network_from_table(&table, &options, &name)?;
+            return Ok((network, name, None));
+        };
+        let structure_path = base_dir.join(structure_path);
+        let structure = crate::io::read_structure(&structure_path)?;
+        let rows = barrier_table::select_rows(&table, &options, &name)?;
+        let symbol = match &self.species {
+            Some(s) => s.clone(),
+            None => {
+                let first = rows[0].species.clone();
+                if let Some(other) = rows.iter().find(|r| r.species != first) {
+                    bail!("{name}: rows of species {first} and {} (line {}): set species", other.species, other.line);
+                }
+                first
+            }
+        };
+        let species = crate::system::elements::atomic_number(&symbol)
+            .with_context(|| format!("{name}: species '{symbol}' is not a chemical element"))?;
+        let longest = rows.iter().map(|r| (r.to - r.from).norm()).fold(0.0, f64::max);
+        let matching = equivalence::EnvironmentMatching {
+            hop_cutoff_a: self.hop_cutoff_a.unwrap_or(longest + 0.1),
+            radius_a: self.environment_radius_a.unwrap_or(4.0),
+            tolerance_a: self.environment_tolerance_a.unwrap_or(0.02),
+        };
+        let (network, _, summary) =
+            equivalence::network_by_environment(&structure, species, &rows, &matching, options.supercell, &name)?;
+        Ok((network, format!("{name} matched on {}", structure_path.display()), Some(summary)))
     }
 
     /// Initial carrier sites, from the placement stream of `seed`.
@@ -415,7 +470,7 @@ impl KmcSettings {
     /// writes kmc.csv, kmc_arrhenius.svg (≥ 2 temperatures), trajectories and site occupancies into `output_dir`.
     pub fn run(&self, base_dir: &Path, output_dir: &Path, seed: u64) -> anyhow::Result<KmcReport> {
         self.validate("kmc").map_err(|e| anyhow::anyhow!("{e}"))?;
-        let (ion_network, source) = self.ion_network(base_dir)?;
+        let (ion_network, source, environment_matching) = self.ion_network(base_dir)?;
         let network = match self.carrier {
             CarrierKind::Vacancy => ion_network.vacancy_network(),
             CarrierKind::Ion => ion_network,
@@ -476,6 +531,7 @@ impl KmcSettings {
             temperatures,
             arrhenius,
             arrhenius_ions,
+            environment_matching,
             files,
         })
     }
