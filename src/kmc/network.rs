@@ -88,6 +88,7 @@ impl Topology for ExplicitTopology {
 pub(crate) struct CellSite {
     cell: [u32; 3],
     basis: u32,
+    index: u32,
 }
 
 /// A hop of a basis site: destination basis site, cell offset reduced into [0, repeat), kind.
@@ -96,6 +97,25 @@ struct UnitHop {
     basis: u32,
     offset: [u32; 3],
     kind: u32,
+    /// Site-index change when no coordinate wraps: Σ_k offset_k·stride_k + basis − origin basis (mod 2³²).
+    delta: u32,
+}
+
+impl UnitHop {
+    fn new(repeat: [u32; 3], basis_count: usize, from: u32, to: u32, offset: [u32; 3], kind: u32) -> UnitHop {
+        let stride = strides(repeat, basis_count);
+        let mut delta = to.wrapping_sub(from);
+        for k in 0..3 {
+            delta = delta.wrapping_add(offset[k].wrapping_mul(stride[k]));
+        }
+        UnitHop { basis: to, offset, kind, delta }
+    }
+}
+
+/// Site-index strides of the cell coordinates: site = Σ_k c_k·stride_k + basis.
+fn strides(repeat: [u32; 3], basis_count: usize) -> [u32; 3] {
+    let b = basis_count as u32;
+    [repeat[1] * repeat[2] * b, repeat[2] * b, b]
 }
 
 /// A unit cell with basis sites and their hops, repeated.
@@ -107,6 +127,8 @@ pub(crate) struct PeriodicTopology {
     basis_energies: Vec<f64>,
     unit_offsets: Vec<u32>,
     unit_hops: Vec<UnitHop>,
+    /// repeat_k · stride_k: the index change of wrapping coordinate k.
+    wrap_steps: [u32; 3],
 }
 
 impl Topology for PeriodicTopology {
@@ -118,14 +140,12 @@ impl Topology for PeriodicTopology {
         let (cell, basis) = (index / basis_count, index % basis_count);
         let [_, n1, n2] = self.repeat.map(|n| n as usize);
         let c = [cell / (n1 * n2), (cell / n2) % n1, cell % n2];
-        CellSite { cell: c.map(|x| x as u32), basis: basis as u32 }
+        CellSite { cell: c.map(|x| x as u32), basis: basis as u32, index: index as u32 }
     }
 
     #[inline]
     fn index(&self, site: CellSite) -> usize {
-        let [_, n1, n2] = self.repeat.map(|n| n as usize);
-        let c = site.cell.map(|x| x as usize);
-        ((c[0] * n1 + c[1]) * n2 + c[2]) * self.basis_positions.len() + site.basis as usize
+        site.index as usize
     }
 
     #[inline]
@@ -134,11 +154,17 @@ impl Topology for PeriodicTopology {
         let range = self.unit_offsets[b] as usize..self.unit_offsets[b + 1] as usize;
         self.unit_hops[range].iter().map(move |h| {
             let mut cell = [0u32; 3];
+            let mut index = site.index.wrapping_add(h.delta);
             for k in 0..3 {
                 let x = site.cell[k] + h.offset[k];
-                cell[k] = if x >= self.repeat[k] { x - self.repeat[k] } else { x };
+                if x >= self.repeat[k] {
+                    cell[k] = x - self.repeat[k];
+                    index = index.wrapping_sub(self.wrap_steps[k]);
+                } else {
+                    cell[k] = x;
+                }
             }
-            (CellSite { cell, basis: h.basis }, h.kind)
+            (CellSite { cell, basis: h.basis, index }, h.kind)
         })
     }
 }
@@ -268,7 +294,7 @@ impl SiteNetwork {
                         let hop = t.unit_hops[h as usize];
                         // The reverse of offset o is −o, reduced into [0, repeat).
                         let offset = [0, 1, 2].map(|k| (t.repeat[k] - hop.offset[k]) % t.repeat[k]);
-                        UnitHop { basis: from, offset, kind: hop.kind }
+                        UnitHop::new(t.repeat, n, hop.basis, from, offset, hop.kind)
                     })
                     .collect();
                 Storage::Periodic(PeriodicTopology { unit_offsets, unit_hops, ..t.clone() })
@@ -549,27 +575,28 @@ impl PeriodicBuilder {
             let image = self.hops[h].1;
             hop.from == hop.to && (0..3).all(|k| image[k].rem_euclid(repeat[k]) == 0)
         })?;
+        let repeat_u32 = self.repeat.map(|n| n as u32);
+        let basis_count = self.positions.len();
         let unit_hops = order
             .iter()
             .map(|&h| {
                 let (hop, image) = &self.hops[h];
-                UnitHop {
-                    basis: hop.to,
-                    offset: [0, 1, 2].map(|k| image[k].rem_euclid(repeat[k]) as u32),
-                    kind: hop.kind,
-                }
+                let offset = [0, 1, 2].map(|k| image[k].rem_euclid(repeat[k]) as u32);
+                UnitHop::new(repeat_u32, basis_count, hop.from, hop.to, offset, hop.kind)
             })
             .collect();
+        let stride = strides(repeat_u32, basis_count);
         Ok(SiteNetwork {
             cell: self.unit_cell.scaled(self.repeat),
             hop_kinds: self.kinds.kinds,
             storage: Storage::Periodic(PeriodicTopology {
                 unit_cell: self.unit_cell,
-                repeat: self.repeat.map(|n| n as u32),
+                repeat: repeat_u32,
                 basis_positions: self.positions,
                 basis_energies: self.energies,
                 unit_offsets,
                 unit_hops,
+                wrap_steps: [0, 1, 2].map(|k| repeat_u32[k].wrapping_mul(stride[k])),
             }),
         })
     }
