@@ -78,6 +78,44 @@ fn ion_tracer_diffusion_carries_the_correlation_factor() {
     assert!(f_err < 0.003);
 }
 
+/// Many carriers with site exclusion and no other interaction (the symmetric exclusion process): in every
+/// configuration the rate-weighted mean displacement of the centre of mass vanishes (each particle's hops to its z
+/// neighbours cancel, and hops between two occupied sites are the blocked pairs, which cancel pairwise), so the
+/// centre of mass makes a martingale and D_σ = Γ a² (z/6) ⟨free neighbours⟩/z = Γ a² (N − P)/(N − 1) exactly, for
+/// a uniformly random (equilibrium) configuration of P carriers on N sites (Kutner, Phys. Lett. A 81, 239 (1981):
+/// the jump diffusion coefficient of the lattice gas is D₀(1 − c)).
+#[test]
+fn collective_diffusion_of_an_exclusion_lattice_gas_is_exact() {
+    let (a, barrier, t) = (2.0, 0.25, 500.0);
+    for carrier in ["ion", "vacancy"] {
+        let s = settings(&format!(
+            "temperatures_k = [{t}]\nevents = 4_000_000\nblocks = 40_000\ncarrier = \"{carrier}\"\ncarriers = 300\n\
+             track_ions = {}\n\
+             [lattice]\nkind = \"simple_cubic\"\nrepeat = [10, 10, 10]\nlattice_constant_a = {a}\nbarrier_ev = {barrier}\n",
+            carrier == "vacancy"
+        ));
+        let (_, results) = simulate(&s, 11);
+        let r = &results[0];
+        let free_fraction = 700.0 / 999.0;
+        let gamma = rate_per_ps(barrier, t);
+        let expected = gamma * a * a * free_fraction;
+        let d = r.collective.d_a2_per_ps;
+        println!(
+            "{carrier}: D_sigma = {d} ± {}, expected {expected}; tracer {}",
+            r.collective.d_err_a2_per_ps, r.tracer.d_a2_per_ps
+        );
+        assert!((d / expected - 1.0).abs() < 0.02, "{carrier}: D_sigma = {d}, expected {expected}");
+        assert!((r.jump_rate_per_carrier_per_ps / (6.0 * gamma * free_fraction) - 1.0).abs() < 0.01);
+        // Ions exchanged with vacancies: every vacancy move is an ion move, so the ions' jump rate per ion is
+        // 300/700 of the vacancies'; their collective D is not reported, but their tracer D is bounded by the
+        // uncorrelated value (blocks here are far shorter than a correlation time, so it sits close to it).
+        if let Some(ion) = r.ion_tracer {
+            let uncorrelated = expected * 300.0 / 700.0;
+            assert!(ion.d_a2_per_ps < 1.02 * uncorrelated && ion.d_a2_per_ps > 0.8 * uncorrelated);
+        }
+    }
+}
+
 #[test]
 fn arrhenius_fit_over_a_sweep_returns_the_barrier() {
     let (a, barrier) = (3.0, 0.45);
