@@ -59,8 +59,8 @@ pub(crate) struct ExplicitTopology {
     positions: Vec<Vector3<f64>>,
     site_energies: Vec<f64>,
     offsets: Vec<u32>,
-    targets: Vec<u32>,
-    kinds: Vec<u32>,
+    /// (destination, kind) of each hop, rows in site order; kinds are numbered by first use in row order.
+    hops: Vec<[u32; 2]>,
 }
 
 impl Topology for ExplicitTopology {
@@ -79,7 +79,7 @@ impl Topology for ExplicitTopology {
     #[inline]
     fn hops(&self, site: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
         let range = self.offsets[site as usize] as usize..self.offsets[site as usize + 1] as usize;
-        self.targets[range.clone()].iter().copied().zip(self.kinds[range].iter().copied())
+        self.hops[range].iter().map(|h| (h[0], h[1]))
     }
 }
 
@@ -200,7 +200,7 @@ impl SiteNetwork {
     /// Number of directed hops.
     pub fn hop_count(&self) -> usize {
         match &self.storage {
-            Storage::Explicit(t) => t.targets.len(),
+            Storage::Explicit(t) => t.hops.len(),
             Storage::Periodic(t) => t.unit_hops.len() * t.repeat.iter().map(|&n| n as usize).product::<usize>(),
         }
     }
@@ -256,7 +256,8 @@ impl SiteNetwork {
                 Storage::Explicit(t) => {
                     t.positions.capacity() * size_of::<Vector3<f64>>()
                         + t.site_energies.capacity() * size_of::<f64>()
-                        + (t.offsets.capacity() + t.targets.capacity() + t.kinds.capacity()) * size_of::<u32>()
+                        + t.offsets.capacity() * size_of::<u32>()
+                        + t.hops.capacity() * size_of::<[u32; 2]>()
                 }
                 Storage::Periodic(t) => {
                     t.basis_positions.capacity() * size_of::<Vector3<f64>>()
@@ -270,19 +271,21 @@ impl SiteNetwork {
     /// The network seen by vacancies: a vacancy at i moves to j exactly when the ion at j hops j→i, with that
     /// hop's barrier, and is displaced by the opposite vector. (Kinds keep their index; vectors are negated.)
     pub fn vacancy_network(&self) -> SiteNetwork {
-        let hop_kinds =
-            self.hop_kinds.iter().map(|k| HopKind { barrier_ev: k.barrier_ev, vector: -k.vector }).collect();
-        let storage = match &self.storage {
+        let negated = |k: &HopKind| HopKind { barrier_ev: k.barrier_ev, vector: -k.vector };
+        let (hop_kinds, storage) = match &self.storage {
             Storage::Explicit(t) => {
                 let n = t.positions.len();
-                let (offsets, targets, kinds) = transpose(n, &t.offsets, |h| (t.targets[h], t.kinds[h]));
-                Storage::Explicit(ExplicitTopology {
+                let (offsets, targets, kinds) = transpose(n, &t.offsets, |h| (t.hops[h][0], t.hops[h][1]));
+                let (kinds, hop_kinds) =
+                    renumber_kinds(&kinds, &self.hop_kinds.iter().map(negated).collect::<Vec<_>>());
+                let hops = targets.iter().zip(&kinds).map(|(&to, &kind)| [to, kind]).collect();
+                let topology = ExplicitTopology {
                     positions: t.positions.clone(),
                     site_energies: t.site_energies.clone(),
                     offsets,
-                    targets,
-                    kinds,
-                })
+                    hops,
+                };
+                (hop_kinds, Storage::Explicit(topology))
             }
             Storage::Periodic(t) => {
                 let n = t.basis_positions.len();
@@ -297,11 +300,32 @@ impl SiteNetwork {
                         UnitHop::new(t.repeat, n, hop.basis, from, offset, hop.kind)
                     })
                     .collect();
-                Storage::Periodic(PeriodicTopology { unit_offsets, unit_hops, ..t.clone() })
+                let hop_kinds = self.hop_kinds.iter().map(negated).collect();
+                (hop_kinds, Storage::Periodic(PeriodicTopology { unit_offsets, unit_hops, ..t.clone() }))
             }
         };
         SiteNetwork { cell: self.cell.clone(), hop_kinds, storage }
     }
+}
+
+/// Renumbers hop kinds by first use in `kinds` (hops in row order), so that the rates of one site's hops lie
+/// together in memory (a disordered network has about one kind per hop). Returns the new kind of each hop and the
+/// reordered kind table (kinds never used are dropped).
+fn renumber_kinds(kinds: &[u32], table: &[HopKind]) -> (Vec<u32>, Vec<HopKind>) {
+    let mut renumber = vec![u32::MAX; table.len()];
+    let mut reordered = Vec::with_capacity(table.len());
+    let new_kinds = kinds
+        .iter()
+        .map(|&old| {
+            let old = old as usize;
+            if renumber[old] == u32::MAX {
+                renumber[old] = reordered.len() as u32;
+                reordered.push(table[old]);
+            }
+            renumber[old]
+        })
+        .collect();
+    (new_kinds, reordered)
 }
 
 /// Transposes a CSR adjacency of `n` nodes: for each edge h from i (to `edge(h).0`), an edge from `edge(h).0`
@@ -485,22 +509,9 @@ impl NetworkBuilder {
             bail!("the kMC network has {n} sites; at most {} are supported", u32::MAX - 1);
         }
         let (offsets, order) = check_and_sort(n, &self.hops, &self.kinds.kinds, |_, h| h.from == h.to)?;
-        let targets = order.iter().map(|&h| self.hops[h].to).collect();
-        // Renumber kinds by first use in row order, so that the rates of one site's hops lie together in memory
-        // (a disordered network has about one kind per hop).
-        let mut renumber = vec![u32::MAX; self.kinds.kinds.len()];
-        let mut hop_kinds = Vec::with_capacity(self.kinds.kinds.len());
-        let kinds = order
-            .iter()
-            .map(|&h| {
-                let old = self.hops[h].kind as usize;
-                if renumber[old] == u32::MAX {
-                    renumber[old] = hop_kinds.len() as u32;
-                    hop_kinds.push(self.kinds.kinds[old]);
-                }
-                renumber[old]
-            })
-            .collect();
+        let kinds: Vec<u32> = order.iter().map(|&h| self.hops[h].kind).collect();
+        let (kinds, hop_kinds) = renumber_kinds(&kinds, &self.kinds.kinds);
+        let hops = order.iter().zip(&kinds).map(|(&h, &kind)| [self.hops[h].to, kind]).collect();
         Ok(SiteNetwork {
             cell: self.cell,
             hop_kinds,
@@ -508,8 +519,7 @@ impl NetworkBuilder {
                 positions: self.positions,
                 site_energies: self.site_energies,
                 offsets,
-                targets,
-                kinds,
+                hops,
             }),
         })
     }
