@@ -443,3 +443,29 @@ fn symmetry_equivalent_hops_of_gamma_li3po4_are_replicated() {
     let report = s.run(dir.path(), &dir.path().join("out"), 1).unwrap();
     assert_eq!(report.environment_matching, Some(summary));
 }
+
+/// The study runner parses stages as an enum tagged by `kind`; the settings must survive that (integers given for
+/// float keys, nested `lattice` table with its own `kind`, unknown keys still rejected).
+#[test]
+fn settings_parse_inside_a_kind_tagged_stage_list() {
+    #[derive(serde::Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    enum Stage {
+        Kmc(KmcSettings),
+    }
+    #[derive(serde::Deserialize)]
+    struct Study {
+        stage: Vec<Stage>,
+    }
+    let text = "[[stage]]\nkind = \"kmc\"\ntemperatures_k = [500, 600]\nevents = 1000\ncarriers = 1\n\
+                [stage.lattice]\nkind = \"simple_cubic\"\nrepeat = [4, 4, 4]\nlattice_constant_a = 3\nbarrier_ev = 0.5\n";
+    let study: Study = toml::from_str(text).unwrap();
+    let Stage::Kmc(s) = &study.stage[0];
+    s.validate("stage[0]").unwrap();
+    assert_eq!(s.temperatures_k, vec![500.0, 600.0]);
+    assert_eq!(s.attempt_frequency_hz, 1e13);
+    assert_eq!(s.blocks, 100);
+    let unknown = text.replace("carriers = 1", "carriers = 1\nbarier_ev = 0.3");
+    let err = toml::from_str::<Study>(&unknown).err().expect("an unknown key is an error").to_string();
+    assert!(err.contains("barier_ev"), "{err}");
+}
