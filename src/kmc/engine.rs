@@ -197,11 +197,14 @@ impl<'a, T: Topology> Engine<'a, T> {
             }
             // Carriers next to the old site (except the mover), then the mover's new rate and the carriers next to
             // its new site in one pass over the new site's hops (same hop order as `carrier_rate`).
-            for (target, _) in topology.hops(from) {
-                let i = topology.index(target);
-                if i != to_index && !self.is_free(i) {
-                    let r = self.carrier_rate(target);
-                    self.tree.set(self.occupant[i] as usize, r);
+            // (With a single carrier there is nobody else to update.)
+            if self.carrier_site.len() > 1 {
+                for (target, _) in topology.hops(from) {
+                    let i = topology.index(target);
+                    if i != to_index && !self.is_free(i) {
+                        let r = self.carrier_rate(target);
+                        self.tree.set(self.occupant[i] as usize, r);
+                    }
                 }
             }
             let mut own_rate = 0.0;
