@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod input;
 pub mod io;
+pub mod kmc;
 pub mod md;
 pub mod neb;
 pub mod neighbors;

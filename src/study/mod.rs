@@ -165,7 +165,9 @@ pub fn describe_system(system: &System) -> Value {
 
 /// Runs a study file.
 pub fn run(path: &Path, options: &RunOptions) -> Result<Summary> {
-    let study = settings::load(path, &options.output)?;
+    let output = std::path::absolute(&options.output)
+        .with_context(|| format!("output folder {}", options.output.display()))?;
+    let study = settings::load(path, &output)?;
     let mut system = load_system(&study.system)?;
     let potential = build_potential(&study.potential).with_context(|| format!("{}", path.display()))?;
     check_species(potential.as_ref(), &system).with_context(|| format!("{}", study.system.structure.display()))?;
@@ -338,6 +340,7 @@ fn run_stage(
         StageSettings::Migration(settings) => {
             serde_json::to_value(settings.run(system, evaluator, dir, context.seed)?)?
         }
+        StageSettings::Kmc(settings) => serde_json::to_value(settings.run(context.base, dir, context.seed)?)?,
     }))
 }
 

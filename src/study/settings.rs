@@ -2,6 +2,7 @@
 //! (`deny_unknown_fields` everywhere) and then validated, so that every error is reported before any work.
 
 use crate::input::{self, InvalidValue};
+use crate::kmc::KmcSettings;
 use crate::md::MdSettings;
 use crate::neb::{migration::MigrationSettings, NebSettings};
 use crate::potentials::eam::EamConfig;
@@ -107,6 +108,9 @@ pub enum StageSettings {
     /// Every hop of a species into a vacancy, one NEB each, and the barrier table (docs/neb.md).
     #[serde(rename = "migration")]
     Migration(MigrationSettings),
+    /// Kinetic Monte Carlo of hopping over a temperature sweep (docs/kmc.md).
+    #[serde(rename = "kmc")]
+    Kmc(KmcSettings),
 }
 
 impl StageSettings {
@@ -119,6 +123,7 @@ impl StageSettings {
             StageSettings::Vacancy(_) => "vacancy",
             StageSettings::Neb(_) => "neb",
             StageSettings::Migration(_) => "migration",
+            StageSettings::Kmc(_) => "kmc",
         }
     }
 
@@ -129,6 +134,8 @@ impl StageSettings {
             StageSettings::Neb(settings) => settings.resolve_paths(base),
             StageSettings::SinglePoint(_) | StageSettings::Md(_) | StageSettings::Relax(_) => {}
             StageSettings::Migration(_) => {}
+            // kMC resolves its own paths against the study folder when it runs.
+            StageSettings::Kmc(_) => {}
         }
     }
 
@@ -141,6 +148,7 @@ impl StageSettings {
             StageSettings::Vacancy(settings) => settings.validate(key),
             StageSettings::Neb(settings) => settings.validate(key),
             StageSettings::Migration(settings) => settings.validate(key),
+            StageSettings::Kmc(settings) => settings.validate(key),
         }
     }
 }

@@ -1,0 +1,409 @@
+//! Reader of the shared NEB barrier table (`barriers.csv`, "mdrun barrier table v1", written by `src/neb`;
+//! the authoritative description is docs/barrier-table.md) into a kMC [`SiteNetwork`].
+//!
+//! Each row is an ion hop `from_site → to_site` (the ion starts on `from_site` and moves into the vacant
+//! `to_site`) and defines both directions: from → to with `forward_barrier_ev` = E_saddle − E_initial and
+//! to → from with `reverse_barrier_ev` = E_saddle − E_final. The hop vector is (to_x, to_y, to_z) − (from_x,
+//! from_y, from_z). A row computed twice (A→B and B→A) gives the same directed hops; they are merged when the
+//! barriers agree within 10 meV and rejected otherwise. Rows with `converged = false` are rejected unless the
+//! caller accepts them. With a `supercell`, every site and hop is replicated by the lattice translations of
+//! the table's cell (a table computed for the distinct hops of one unit cell then describes the whole crystal).
+
+use super::network::{PeriodicBuilder, SiteNetwork};
+use crate::system::Cell;
+use anyhow::{bail, Context};
+use nalgebra::Vector3;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// Tolerance for the consistency checks of a table (energies in eV).
+const ENERGY_TOLERANCE_EV: f64 = 0.01;
+/// Tolerance for two rows giving the same site at different places (Å).
+const POSITION_TOLERANCE_A: f64 = 0.05;
+
+/// How to turn a table into a network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableOptions {
+    /// Only rows of this species (chemical symbol); all rows when `None`.
+    pub species: Option<String>,
+    /// Use rows marked `converged = false` instead of rejecting the table.
+    pub accept_unconverged: bool,
+    /// Repeat the table's cell this many times along a, b, c.
+    pub supercell: [usize; 3],
+}
+
+impl Default for TableOptions {
+    fn default() -> Self {
+        TableOptions { species: None, accept_unconverged: false, supercell: [1, 1, 1] }
+    }
+}
+
+/// One parsed row of a barrier table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BarrierRow {
+    pub line: usize,
+    pub path_id: i64,
+    pub species: String,
+    pub from_site: usize,
+    pub to_site: usize,
+    pub from: Vector3<f64>,
+    pub to: Vector3<f64>,
+    pub hop_distance_a: f64,
+    pub initial_energy_ev: f64,
+    pub final_energy_ev: f64,
+    pub saddle_energy_ev: f64,
+    pub forward_barrier_ev: f64,
+    pub reverse_barrier_ev: f64,
+    pub converged: bool,
+}
+
+/// A parsed table: header fields and rows.
+#[derive(Clone, Debug)]
+pub struct BarrierTable {
+    /// The `# structure:` header (path or "inline"), if present.
+    pub structure: Option<String>,
+    pub cell: Cell,
+    pub rows: Vec<BarrierRow>,
+}
+
+const COLUMNS: [&str; 17] = [
+    "path_id",
+    "species",
+    "from_site",
+    "to_site",
+    "from_x",
+    "from_y",
+    "from_z",
+    "to_x",
+    "to_y",
+    "to_z",
+    "hop_distance_a",
+    "initial_energy_ev",
+    "final_energy_ev",
+    "saddle_energy_ev",
+    "forward_barrier_ev",
+    "reverse_barrier_ev",
+    "converged",
+];
+
+/// Reads and parses a barrier table file.
+pub fn read_table(path: &Path) -> anyhow::Result<BarrierTable> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read barrier table {}", path.display()))?;
+    parse_table(&text, &path.display().to_string())
+}
+
+/// Parses barrier-table text; `name` is used in error messages.
+pub fn parse_table(text: &str, name: &str) -> anyhow::Result<BarrierTable> {
+    let mut structure = None;
+    let mut cell = None;
+    let mut columns: Option<HashMap<String, usize>> = None;
+    let mut rows = Vec::new();
+    let mut saw_version = false;
+    for (index, raw) in text.lines().enumerate() {
+        let line_no = index + 1;
+        let line = raw.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(comment) = line.strip_prefix('#') {
+            let comment = comment.trim();
+            if comment.starts_with("mdrun barrier table") {
+                if comment != "mdrun barrier table v1" {
+                    bail!("{name} line {line_no}: '{comment}': this reader understands 'mdrun barrier table v1'");
+                }
+                saw_version = true;
+            } else if let Some(value) = comment.strip_prefix("structure:") {
+                structure = Some(value.trim().to_string());
+            } else if let Some(value) = comment.strip_prefix("cell:") {
+                let v: Vec<f64> = value
+                    .split_whitespace()
+                    .map(|x| x.parse::<f64>().ok().filter(|x| x.is_finite()))
+                    .collect::<Option<_>>()
+                    .filter(|v: &Vec<f64>| v.len() == 9)
+                    .with_context(|| {
+                        format!("{name} line {line_no}: '# cell:' needs 9 finite numbers, found '{}'", value.trim())
+                    })?;
+                cell = Some(
+                    Cell::from_vectors(
+                        Vector3::new(v[0], v[1], v[2]),
+                        Vector3::new(v[3], v[4], v[5]),
+                        Vector3::new(v[6], v[7], v[8]),
+                    )
+                    .with_context(|| format!("{name} line {line_no}: the cell vectors are (nearly) coplanar"))?,
+                );
+            }
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let Some(map) = columns.as_ref() else {
+            let map: HashMap<String, usize> = fields.iter().enumerate().map(|(i, f)| (f.to_string(), i)).collect();
+            for column in COLUMNS {
+                if !map.contains_key(column) {
+                    bail!(
+                        "{name} line {line_no}: the header has no column '{column}' (expected {})",
+                        COLUMNS.join(",")
+                    );
+                }
+            }
+            columns = Some(map);
+            continue;
+        };
+        if fields.len() != map.len() {
+            bail!("{name} line {line_no}: {} fields, the header has {}", fields.len(), map.len());
+        }
+        let field = |column: &str| fields[map[column]];
+        let number = |column: &str| -> anyhow::Result<f64> {
+            field(column).parse::<f64>().ok().filter(|x| x.is_finite()).with_context(|| {
+                format!("{name} line {line_no}: {column} = '{}': expected a finite number", field(column))
+            })
+        };
+        let integer = |column: &str| -> anyhow::Result<i64> {
+            field(column)
+                .parse::<i64>()
+                .with_context(|| format!("{name} line {line_no}: {column} = '{}': expected an integer", field(column)))
+        };
+        let site = |column: &str| -> anyhow::Result<usize> {
+            let v = integer(column)?;
+            usize::try_from(v)
+                .ok()
+                .filter(|&s| s < u32::MAX as usize)
+                .with_context(|| format!("{name} line {line_no}: {column} = {v}: expected a site index ≥ 0"))
+        };
+        let converged = match field("converged").to_ascii_lowercase().as_str() {
+            "true" => true,
+            "false" => false,
+            other => bail!("{name} line {line_no}: converged = '{other}': expected true or false"),
+        };
+        let row = BarrierRow {
+            line: line_no,
+            path_id: integer("path_id")?,
+            species: field("species").to_string(),
+            from_site: site("from_site")?,
+            to_site: site("to_site")?,
+            from: Vector3::new(number("from_x")?, number("from_y")?, number("from_z")?),
+            to: Vector3::new(number("to_x")?, number("to_y")?, number("to_z")?),
+            hop_distance_a: number("hop_distance_a")?,
+            initial_energy_ev: number("initial_energy_ev")?,
+            final_energy_ev: number("final_energy_ev")?,
+            saddle_energy_ev: number("saddle_energy_ev")?,
+            forward_barrier_ev: number("forward_barrier_ev")?,
+            reverse_barrier_ev: number("reverse_barrier_ev")?,
+            converged,
+        };
+        check_row(&row, name)?;
+        rows.push(row);
+    }
+    if !saw_version {
+        bail!("{name}: missing the '# mdrun barrier table v1' line");
+    }
+    let cell = cell.with_context(|| format!("{name}: missing the '# cell: ax ay az bx by bz cx cy cz' line"))?;
+    if rows.is_empty() {
+        bail!("{name}: the table has no rows");
+    }
+    Ok(BarrierTable { structure, cell, rows })
+}
+
+fn check_row(row: &BarrierRow, name: &str) -> anyhow::Result<()> {
+    let at = format!("{name} line {} (path {})", row.line, row.path_id);
+    if row.from_site == row.to_site && (row.to - row.from).norm() < POSITION_TOLERANCE_A {
+        bail!("{at}: from_site = to_site = {} and to = from: a hop needs two different sites", row.from_site);
+    }
+    for (column, barrier) in
+        [("forward_barrier_ev", row.forward_barrier_ev), ("reverse_barrier_ev", row.reverse_barrier_ev)]
+    {
+        if barrier < 0.0 {
+            bail!("{at}: {column} = {barrier}: expected a barrier ≥ 0 (the saddle lies below an end point)");
+        }
+    }
+    let forward = row.saddle_energy_ev - row.initial_energy_ev;
+    let reverse = row.saddle_energy_ev - row.final_energy_ev;
+    if (forward - row.forward_barrier_ev).abs() > ENERGY_TOLERANCE_EV
+        || (reverse - row.reverse_barrier_ev).abs() > ENERGY_TOLERANCE_EV
+    {
+        bail!(
+            "{at}: forward/reverse barriers {} / {} eV disagree with saddle − initial = {forward:.4} and saddle − final \
+             = {reverse:.4} eV",
+            row.forward_barrier_ev,
+            row.reverse_barrier_ev
+        );
+    }
+    let distance = (row.to - row.from).norm();
+    if (distance - row.hop_distance_a).abs() > POSITION_TOLERANCE_A {
+        bail!("{at}: hop_distance_a = {} but |to − from| = {distance:.4} Å", row.hop_distance_a);
+    }
+    Ok(())
+}
+
+/// The rows of `options.species` (all when `None`), rejecting unconverged rows unless they are accepted.
+pub fn select_rows<'a>(
+    table: &'a BarrierTable,
+    options: &TableOptions,
+    name: &str,
+) -> anyhow::Result<Vec<&'a BarrierRow>> {
+    let rows: Vec<&BarrierRow> =
+        table.rows.iter().filter(|r| options.species.as_ref().is_none_or(|s| &r.species == s)).collect();
+    if rows.is_empty() {
+        bail!("{name}: no row has species {:?}", options.species.as_deref().unwrap_or(""));
+    }
+    if !options.accept_unconverged {
+        if let Some(row) = rows.iter().find(|r| !r.converged) {
+            let count = rows.iter().filter(|r| !r.converged).count();
+            bail!(
+                "{name} line {} (path {}): converged = false ({count} unconverged rows); rerun the NEB or set \
+                 accept_unconverged = true to use them",
+                row.line,
+                row.path_id
+            );
+        }
+    }
+    Ok(rows)
+}
+
+/// Builds the (periodic) ion-hop network of a table, repeated `options.supercell` times. The basis sites of the
+/// unit cell are the table's sites in increasing atom index; the returned `atom_indices[b]` is the atom index of
+/// basis site b, and network site i is basis site i mod B of unit cell i div B (see [`PeriodicBuilder`]).
+pub fn network_from_table(
+    table: &BarrierTable,
+    options: &TableOptions,
+    name: &str,
+) -> anyhow::Result<(SiteNetwork, Vec<usize>)> {
+    let rows = select_rows(table, options, name)?;
+    // Site positions and energies, keyed by atom index (BTreeMap: deterministic numbering).
+    let cell = &table.cell;
+    let mut sites: BTreeMap<usize, (Vector3<f64>, f64, usize)> = BTreeMap::new();
+    let mut place = |atom: usize, position: Vector3<f64>, energy: f64, line: usize| -> anyhow::Result<()> {
+        let (wrapped, _) = cell.wrap(&position);
+        match sites.get(&atom) {
+            None => {
+                sites.insert(atom, (wrapped, energy, line));
+            }
+            Some(&(known, _, first_line)) => {
+                let d = cell.minimum_image(&(wrapped - known)).norm();
+                if d > POSITION_TOLERANCE_A {
+                    bail!(
+                        "{name} line {line}: site {atom} is {d:.3} Å away from where line {first_line} puts it; the \
+                         rows must refer to one structure"
+                    );
+                }
+            }
+        }
+        Ok(())
+    };
+    for row in &rows {
+        place(row.from_site, row.from, row.initial_energy_ev, row.line)?;
+        place(row.to_site, row.to, row.final_energy_ev, row.line)?;
+    }
+    let atom_indices: Vec<usize> = sites.keys().copied().collect();
+    let index_of: HashMap<usize, usize> = atom_indices.iter().enumerate().map(|(i, &a)| (a, i)).collect();
+    let reference_energy = sites.values().map(|s| s.1).fold(f64::INFINITY, f64::min);
+
+    // Directed hops of the unit (table) cell: (from, to, barrier, vector, line), merging repeated rows.
+    let mut hops: Vec<(usize, usize, f64, Vector3<f64>, usize)> = Vec::new();
+    let mut seen: HashMap<(usize, usize, [i64; 3]), usize> = HashMap::new();
+    for row in &rows {
+        let vector = row.to - row.from;
+        let (i, j) = (index_of[&row.from_site], index_of[&row.to_site]);
+        for (from, to, barrier, v) in [(i, j, row.forward_barrier_ev, vector), (j, i, row.reverse_barrier_ev, -vector)]
+        {
+            let key = (from, to, [0, 1, 2].map(|k| (v[k] * 100.0).round() as i64));
+            if let Some(&previous) = seen.get(&key) {
+                let (_, _, known, _, line) = hops[previous];
+                if (known - barrier).abs() > ENERGY_TOLERANCE_EV {
+                    bail!(
+                        "{name} line {}: hop {} → {} has barrier {barrier} eV, but line {line} gives {known} eV for \
+                         the same hop",
+                        row.line,
+                        atom_indices[from],
+                        atom_indices[to]
+                    );
+                }
+                continue;
+            }
+            seen.insert(key, hops.len());
+            hops.push((from, to, barrier, v, row.line));
+        }
+    }
+
+    if options.supercell.contains(&0) {
+        bail!("supercell = {:?}: expected three positive integers", options.supercell);
+    }
+    let mut builder = PeriodicBuilder::new(cell.clone(), options.supercell);
+    let positions: Vec<Vector3<f64>> = atom_indices.iter().map(|a| sites[a].0).collect();
+    for (atom, position) in atom_indices.iter().zip(&positions) {
+        builder.add_site(*position, sites[atom].1 - reference_energy);
+    }
+    for &(from, to, barrier, vector, line) in &hops {
+        // The lattice translation between the hop's landing point and the destination site.
+        let offset = cell.fractional(&(positions[from] + vector - positions[to]));
+        let image = [0, 1, 2].map(|k| offset[k].round() as i64);
+        let landing_error = cell.cartesian(&offset.map(|x| x - x.round())).norm();
+        if landing_error > POSITION_TOLERANCE_A {
+            bail!(
+                "{name} line {line}: the hop vector of {} → {} ends {landing_error:.3} Å away from site {} and its \
+                 periodic images",
+                atom_indices[from],
+                atom_indices[to],
+                atom_indices[to]
+            );
+        }
+        builder.add_hop(from, to, image, barrier, &format!("{name} line {line}"));
+    }
+    let network = builder.build().with_context(|| format!("in {name}"))?;
+    Ok((network, atom_indices))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "# mdrun barrier table v1\n# structure: inline\n# cell: 4 0 0 0 4 0 0 0 4\n\
+path_id,species,from_site,to_site,from_x,from_y,from_z,to_x,to_y,to_z,hop_distance_a,initial_energy_ev,final_energy_ev,saddle_energy_ev,forward_barrier_ev,reverse_barrier_ev,converged\n";
+
+    #[test]
+    fn a_table_becomes_a_replicated_network() {
+        // Two sites per cell (atoms 3 and 5): 3 at the origin, 5 at (2,0,0); hops 3→5 and 5→3' (across the
+        // boundary), asymmetric: site 5 is 0.1 eV higher.
+        let text = format!(
+            "{HEADER}0,Li,3,5,0,0,0,2,0,0,2.0,-10.0,-9.9,-9.5,0.5,0.4,true\n\
+             1,Li,5,3,2,0,0,4,0,0,2.0,-9.9,-10.0,-9.3,0.6,0.7,true\n"
+        );
+        let table = parse_table(&text, "b.csv").unwrap();
+        let options = TableOptions { supercell: [3, 1, 1], ..TableOptions::default() };
+        let (net, atoms) = network_from_table(&table, &options, "b.csv").unwrap();
+        assert_eq!(net.len(), 6);
+        assert_eq!(atoms, vec![3, 5]);
+        assert_eq!(net.hop_count(), 12);
+        assert!((net.site_energy(1) - 0.1).abs() < 1e-12);
+        assert!((net.site_energy(4) - 0.0).abs() < 1e-12);
+        // Site 1 (atom 5 in image 0) hops +x into site 2 (atom 3 of image 1) with barrier 0.6.
+        let (_, kind) = net.hops(1).into_iter().find(|&(target, _)| target == 2).unwrap();
+        assert!((net.hop_kinds()[kind].barrier_ev - 0.6).abs() < 1e-12);
+        assert!((net.position(2) - Vector3::new(4.0, 0.0, 0.0)).norm() < 1e-12);
+        // And site 5 (atom 5 of the last image) hops +x into site 0 (wrapping around).
+        assert!(net.hops(5).iter().any(|&(target, kind)| target == 0 && net.hop_kinds()[kind].vector.x > 0.0));
+    }
+
+    #[test]
+    fn unconverged_rows_are_rejected_unless_accepted() {
+        let text = format!("{HEADER}7,Li,0,1,0,0,0,2,0,0,2.0,-10.0,-10.0,-9.5,0.5,0.5,false\n");
+        let table = parse_table(&text, "b.csv").unwrap();
+        let err = network_from_table(&table, &TableOptions::default(), "b.csv").unwrap_err().to_string();
+        assert!(err.contains("line 5") && err.contains("converged = false") && err.contains("accept_unconverged"));
+        let options = TableOptions { accept_unconverged: true, supercell: [2, 1, 1], ..TableOptions::default() };
+        assert!(network_from_table(&table, &options, "b.csv").is_ok());
+    }
+
+    #[test]
+    fn inconsistent_and_malformed_rows_are_errors() {
+        let negative = format!("{HEADER}0,Li,0,1,0,0,0,2,0,0,2.0,-10.0,-9.0,-9.5,0.5,-0.5,true\n");
+        let err = parse_table(&negative, "b.csv").unwrap_err().to_string();
+        assert!(err.contains("reverse_barrier_ev = -0.5"), "{err}");
+        let mismatch = format!("{HEADER}0,Li,0,1,0,0,0,2,0,0,2.0,-10.0,-10.0,-9.5,0.3,0.5,true\n");
+        assert!(parse_table(&mismatch, "b.csv").unwrap_err().to_string().contains("disagree"));
+        let short = format!("{HEADER}0,Li,0,1,0,0,0,2,0,0\n");
+        assert!(parse_table(&short, "b.csv").unwrap_err().to_string().contains("line 5: 10 fields"));
+        let no_cell = "# mdrun barrier table v1\npath_id\n";
+        assert!(parse_table(no_cell, "b.csv").is_err());
+    }
+}

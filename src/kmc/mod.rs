@@ -1,0 +1,572 @@
+//! Kinetic Monte Carlo of ion hopping: site networks from NEB barrier tables, catalogues or lattices;
+//! Arrhenius rates k = ν·exp(−E_b/k_B T); the rejection-free residence-time loop ([`engine`]); temperature
+//! sweeps run in parallel with independent seeded streams; tracer and collective diffusion coefficients with
+//! block uncertainties; an Arrhenius fit over the sweep. The `kind = "kmc"` stage is [`KmcSettings`]; keys and
+//! files are documented in docs/kmc.md.
+//!
+//! Diffusion coefficients (Einstein relation, as in the a-Li3PO4 study: D = (1/6) lim ⟨|r(t₀+Δt) − r(t₀)|²⟩/Δt):
+//! the production run is cut into B blocks of equal event count; block b lasts t_b and displaces carrier p by
+//! Δr_{p,b}. Tracer: D* = Σ_b M_b / (6 Σ_b t_b) with M_b = (1/P) Σ_p |Δr_{p,b}|². Collective (centre of mass,
+//! "jump" diffusion): D_σ = Σ_b |Σ_p Δr_{p,b}|² / (6 P Σ_b t_b). The standard error is that of a ratio estimator
+//! over independent blocks: σ² = Σ_b (M_b − 6 D t_b)² / (B (B − 1) (6 t̄)²).
+
+pub mod arrhenius;
+pub mod barrier_table;
+pub mod bench;
+pub mod engine;
+pub mod equivalence;
+pub mod network;
+mod output;
+pub mod tree;
+
+use crate::input::{in_range, join, positive, InvalidValue};
+use anyhow::{bail, Context};
+pub use arrhenius::ArrheniusFit;
+pub use engine::{hop_rate_per_ps, NoEvent, Simulation};
+pub use equivalence::MatchingSummary;
+use nalgebra::Vector3;
+pub use network::{HopKind, Lattice, LatticeKind, NetworkBuilder, PeriodicBuilder, SiteNetwork};
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// 1 Å²/ps in cm²/s.
+pub const CM2_PER_S_PER_A2_PER_PS: f64 = 1e-4;
+
+/// What hops: vacancies exchanging with ions (the ions' barriers, seen from the vacancy) or the ions themselves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CarrierKind {
+    /// Carriers are vacancies in a fully occupied ion sublattice; a vacancy at i moves to j when the ion on j
+    /// makes the hop j → i.
+    #[default]
+    Vacancy,
+    /// Carriers are mobile ions; an ion hops to an empty site.
+    Ion,
+}
+
+/// Settings of a `kind = "kmc"` stage. Exactly one network source (`lattice`, `barrier_table`, `catalogue`) and
+/// exactly one of `carriers`, `carrier_fraction`, `carrier_sites`.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KmcSettings {
+    /// Temperatures of the sweep (K), each simulated independently.
+    pub temperatures_k: Vec<f64>,
+    /// Production events per temperature.
+    pub events: u64,
+    /// Events before production, discarded (default 0).
+    #[serde(default)]
+    pub equilibration_events: u64,
+    /// Blocks the production run is cut into for the uncertainties (default 100, ≥ 2).
+    #[serde(default = "default_blocks")]
+    pub blocks: u64,
+    /// Attempt frequency ν (Hz = s⁻¹, default 10¹³).
+    #[serde(default = "default_attempt_frequency")]
+    pub attempt_frequency_hz: f64,
+    /// `vacancy` (default) or `ion`.
+    #[serde(default)]
+    pub carrier: CarrierKind,
+    /// Number of carriers, placed on random distinct sites (seeded).
+    pub carriers: Option<usize>,
+    /// Fraction of sites holding a carrier (0 < x < 1), rounded to the nearest count ≥ 1.
+    pub carrier_fraction: Option<f64>,
+    /// Explicit initial carrier sites (network site indices).
+    pub carrier_sites: Option<Vec<usize>>,
+    /// With `carrier = "vacancy"`: also follow the ions (tracer D of the ions; default true).
+    pub track_ions: Option<bool>,
+    /// A generated cubic lattice.
+    pub lattice: Option<Lattice>,
+    /// An NEB barrier table (`barriers.csv`, docs/barrier-table.md); relative to the input file's folder.
+    pub barrier_table: Option<PathBuf>,
+    /// A kMC catalogue (docs/kmc.md); relative to the input file's folder.
+    pub catalogue: Option<PathBuf>,
+    /// Barrier table only: use only rows of this species (default: all rows).
+    pub species: Option<String>,
+    /// Barrier table only: use rows with `converged = false` (default false: such rows are an error).
+    #[serde(default)]
+    pub accept_unconverged: bool,
+    /// Barrier table only: repeat the table's cell (default [1, 1, 1]), or the structure's with `structure`.
+    pub supercell: Option<[usize; 3]>,
+    /// Barrier table only: the structure the table's sites refer to (relative to the input file's folder). With
+    /// it, every pair of mobile atoms whose environment matches a tabulated hop gets its barrier (symmetry-
+    /// equivalent hops are replicated, see `equivalence`); without it, only the tabulated hops are used.
+    pub structure: Option<PathBuf>,
+    /// With `structure`: longest hop considered (Å, default: longest tabulated hop + 0.1 Å).
+    pub hop_cutoff_a: Option<f64>,
+    /// With `structure`: radius of the compared environments (Å, default 4.0).
+    pub environment_radius_a: Option<f64>,
+    /// With `structure`: largest difference of matching distances (Å, default 0.02).
+    pub environment_tolerance_a: Option<f64>,
+    /// Write carrier positions every this many ps (default: no trajectory).
+    pub trajectory_interval_ps: Option<f64>,
+    /// Write the fraction of time each site was occupied (default false).
+    #[serde(default)]
+    pub site_occupancy: bool,
+}
+
+fn default_blocks() -> u64 {
+    100
+}
+
+fn default_attempt_frequency() -> f64 {
+    1e13
+}
+
+/// A diffusion coefficient with its standard error.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Diffusion {
+    pub d_a2_per_ps: f64,
+    pub d_err_a2_per_ps: f64,
+    pub d_cm2_per_s: f64,
+    pub d_err_cm2_per_s: f64,
+}
+
+impl Diffusion {
+    fn new(d: f64, err: f64) -> Diffusion {
+        Diffusion {
+            d_a2_per_ps: d,
+            d_err_a2_per_ps: err,
+            d_cm2_per_s: d * CM2_PER_S_PER_A2_PER_PS,
+            d_err_cm2_per_s: err * CM2_PER_S_PER_A2_PER_PS,
+        }
+    }
+}
+
+/// Results at one temperature.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct TemperatureResult {
+    pub temperature_k: f64,
+    /// Index of the temperature in the sweep; its random stream is the stage seed's stream jumped index + 1
+    /// times (xoshiro256++ jump, 2¹²⁸ steps apart).
+    pub index: usize,
+    /// Production events and simulated production time (ps).
+    pub events: u64,
+    pub simulated_time_ps: f64,
+    pub blocks: u64,
+    /// Carrier tracer D* and collective D_σ.
+    pub tracer: Diffusion,
+    pub collective: Diffusion,
+    /// Tracer D of the ions exchanged with vacancies (vacancy carriers with `track_ions`).
+    pub ion_tracer: Option<Diffusion>,
+    /// Events per carrier per ps of production.
+    pub jump_rate_per_carrier_per_ps: f64,
+    /// Fraction of the production time each site held a carrier (with `site_occupancy`); not in summary.json.
+    #[serde(skip)]
+    pub site_occupancy: Option<Vec<f64>>,
+}
+
+/// What a kMC stage reports for summary.json.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct KmcReport {
+    pub network_source: String,
+    pub sites: usize,
+    pub hops: usize,
+    pub hop_kinds: usize,
+    pub isolated_sites: usize,
+    pub carrier: CarrierKind,
+    pub carriers: usize,
+    pub attempt_frequency_hz: f64,
+    pub temperatures: Vec<TemperatureResult>,
+    /// Arrhenius fit of the carrier tracer D over the sweep (≥ 2 temperatures).
+    pub arrhenius: Option<ArrheniusFit>,
+    /// Arrhenius fit of the ion tracer D (vacancy carriers with `track_ions`).
+    pub arrhenius_ions: Option<ArrheniusFit>,
+    /// Hops assigned by environment matching (barrier table with `structure`).
+    pub environment_matching: Option<MatchingSummary>,
+    /// Files written, relative to the output folder.
+    pub files: Vec<String>,
+}
+
+impl KmcSettings {
+    /// Checks every value; `key` is the stage prefix, e.g. `stage[3]`.
+    pub fn validate(&self, key: &str) -> Result<(), InvalidValue> {
+        if self.temperatures_k.is_empty() {
+            return Err(InvalidValue::new(join(key, "temperatures_k"), "[]", "at least one temperature"));
+        }
+        for (i, &t) in self.temperatures_k.iter().enumerate() {
+            positive(key, &format!("temperatures_k[{i}]"), t)?;
+        }
+        if self.blocks < 2 {
+            return Err(InvalidValue::new(join(key, "blocks"), self.blocks, "an integer ≥ 2"));
+        }
+        if self.events < self.blocks {
+            return Err(InvalidValue::new(
+                join(key, "events"),
+                self.events,
+                format!("at least one event per block (blocks = {})", self.blocks),
+            ));
+        }
+        positive(key, "attempt_frequency_hz", self.attempt_frequency_hz)?;
+        let sources = [self.lattice.is_some(), self.barrier_table.is_some(), self.catalogue.is_some()];
+        if sources.iter().filter(|&&s| s).count() != 1 {
+            return Err(InvalidValue::new(
+                join(key, "lattice/barrier_table/catalogue"),
+                format!("{} given", sources.iter().filter(|&&s| s).count()),
+                "exactly one network source: lattice, barrier_table or catalogue",
+            ));
+        }
+        if self.barrier_table.is_none() {
+            for (name, given) in [
+                ("species", self.species.is_some()),
+                ("accept_unconverged", self.accept_unconverged),
+                ("supercell", self.supercell.is_some()),
+                ("structure", self.structure.is_some()),
+            ] {
+                if given {
+                    return Err(InvalidValue::new(join(key, name), "set", "this key only with barrier_table"));
+                }
+            }
+        }
+        for (name, value) in [
+            ("hop_cutoff_a", self.hop_cutoff_a),
+            ("environment_radius_a", self.environment_radius_a),
+            ("environment_tolerance_a", self.environment_tolerance_a),
+        ] {
+            if let Some(value) = value {
+                if self.structure.is_none() {
+                    return Err(InvalidValue::new(join(key, name), value, "this key only with structure"));
+                }
+                positive(key, name, value)?;
+            }
+        }
+        if let Some(n) = self.supercell {
+            if n.contains(&0) {
+                return Err(InvalidValue::new(join(key, "supercell"), format!("{n:?}"), "three positive integers"));
+            }
+        }
+        if let Some(lattice) = &self.lattice {
+            let prefix = join(key, "lattice");
+            positive(&prefix, "lattice_constant_a", lattice.lattice_constant_a)?;
+            if !(lattice.barrier_ev >= 0.0 && lattice.barrier_ev.is_finite()) {
+                return Err(InvalidValue::new(join(&prefix, "barrier_ev"), lattice.barrier_ev, "a finite barrier ≥ 0"));
+            }
+            if lattice.repeat.iter().any(|&n| n < 2) {
+                return Err(InvalidValue::new(
+                    join(&prefix, "repeat"),
+                    format!("{:?}", lattice.repeat),
+                    "three integers ≥ 2",
+                ));
+            }
+        }
+        let placements = [self.carriers.is_some(), self.carrier_fraction.is_some(), self.carrier_sites.is_some()];
+        if placements.iter().filter(|&&s| s).count() != 1 {
+            return Err(InvalidValue::new(
+                join(key, "carriers/carrier_fraction/carrier_sites"),
+                format!("{} given", placements.iter().filter(|&&s| s).count()),
+                "exactly one of carriers, carrier_fraction, carrier_sites",
+            ));
+        }
+        if self.carriers == Some(0) {
+            return Err(InvalidValue::new(join(key, "carriers"), 0, "at least one carrier"));
+        }
+        if let Some(x) = self.carrier_fraction {
+            in_range(key, "carrier_fraction", x, f64::MIN_POSITIVE, 1.0 - f64::EPSILON)?;
+        }
+        if let Some(sites) = &self.carrier_sites {
+            if sites.is_empty() {
+                return Err(InvalidValue::new(join(key, "carrier_sites"), "[]", "at least one site"));
+            }
+        }
+        if self.carrier == CarrierKind::Ion && self.track_ions == Some(true) {
+            return Err(InvalidValue::new(join(key, "track_ions"), true, "track_ions only with carrier = \"vacancy\""));
+        }
+        if let Some(dt) = self.trajectory_interval_ps {
+            positive(key, "trajectory_interval_ps", dt)?;
+        }
+        Ok(())
+    }
+
+    fn track_ions(&self) -> bool {
+        self.carrier == CarrierKind::Vacancy && self.track_ions.unwrap_or(true)
+    }
+
+    /// The ion-hop network of the configured source, a description of the source, and the environment-matching
+    /// summary (with `structure`); relative paths are resolved against `base_dir`.
+    pub fn ion_network(&self, base_dir: &Path) -> anyhow::Result<(SiteNetwork, String, Option<MatchingSummary>)> {
+        if let Some(lattice) = &self.lattice {
+            let name = format!("{:?} lattice {:?}", lattice.kind, lattice.repeat);
+            return Ok((lattice.build()?, name, None));
+        }
+        if let Some(path) = &self.catalogue {
+            let path = base_dir.join(path);
+            return Ok((network::read_catalogue(&path)?, path.display().to_string(), None));
+        }
+        let path = base_dir.join(self.barrier_table.as_ref().context("no network source")?);
+        let name = path.display().to_string();
+        let table = barrier_table::read_table(&path)?;
+        let options = barrier_table::TableOptions {
+            species: self.species.clone(),
+            accept_unconverged: self.accept_unconverged,
+            supercell: self.supercell.unwrap_or([1, 1, 1]),
+        };
+        let Some(structure_path) = &self.structure else {
+            let (network, _) = barrier_table::network_from_table(&table, &options, &name)?;
+            return Ok((network, name, None));
+        };
+        let structure_path = base_dir.join(structure_path);
+        let structure = crate::io::read_structure(&structure_path)?;
+        let rows = barrier_table::select_rows(&table, &options, &name)?;
+        let symbol = match &self.species {
+            Some(s) => s.clone(),
+            None => {
+                let first = rows[0].species.clone();
+                if let Some(other) = rows.iter().find(|r| r.species != first) {
+                    bail!("{name}: rows of species {first} and {} (line {}): set species", other.species, other.line);
+                }
+                first
+            }
+        };
+        let species = crate::system::elements::atomic_number(&symbol)
+            .with_context(|| format!("{name}: species '{symbol}' is not a chemical element"))?;
+        let longest = rows.iter().map(|r| (r.to - r.from).norm()).fold(0.0, f64::max);
+        let matching = equivalence::EnvironmentMatching {
+            hop_cutoff_a: self.hop_cutoff_a.unwrap_or(longest + 0.1),
+            radius_a: self.environment_radius_a.unwrap_or(4.0),
+            tolerance_a: self.environment_tolerance_a.unwrap_or(0.02),
+        };
+        let (network, _, summary) =
+            equivalence::network_by_environment(&structure, species, &rows, &matching, options.supercell, &name)?;
+        Ok((network, format!("{name} matched on {}", structure_path.display()), Some(summary)))
+    }
+
+    /// Initial carrier sites, from the placement stream of `seed`.
+    pub fn initial_carrier_sites(&self, sites: usize, seed: u64) -> anyhow::Result<Vec<usize>> {
+        let count = match (self.carriers, self.carrier_fraction, &self.carrier_sites) {
+            (_, _, Some(explicit)) => {
+                let mut seen = vec![false; sites];
+                for &s in explicit {
+                    if s >= sites {
+                        bail!("carrier_sites: site {s} does not exist (the network has sites 0..{})", sites - 1);
+                    }
+                    if std::mem::replace(&mut seen[s], true) {
+                        bail!("carrier_sites: site {s} is listed twice");
+                    }
+                }
+                explicit.len()
+            }
+            (Some(n), _, _) => n,
+            (_, Some(x), _) => ((x * sites as f64).round() as usize).max(1),
+            _ => bail!("no carrier placement given"),
+        };
+        if count >= sites {
+            bail!("{count} carriers on {sites} sites: at least one site must stay free for a hop to be possible");
+        }
+        if let Some(explicit) = &self.carrier_sites {
+            return Ok(explicit.clone());
+        }
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut chosen = rand::seq::index::sample(&mut rng, sites, count).into_vec();
+        chosen.sort_unstable();
+        Ok(chosen)
+    }
+
+    /// Runs the sweep on `network` (already in the carriers' picture, see [`SiteNetwork::vacancy_network`])
+    /// without writing files. Temperatures run in parallel; each one's result depends only on `seed` and its index.
+    pub fn simulate(
+        &self,
+        network: &SiteNetwork,
+        carrier_sites: &[usize],
+        seed: u64,
+        mut trajectory: Option<&mut TrajectorySink>,
+    ) -> anyhow::Result<Vec<TemperatureResult>> {
+        let want_trajectory = trajectory.is_some() && self.trajectory_interval_ps.is_some();
+        let results: Vec<anyhow::Result<(TemperatureResult, Vec<TrajectoryFrame>)>> = self
+            .temperatures_k
+            .par_iter()
+            .enumerate()
+            .map(|(index, &t)| self.simulate_temperature(network, carrier_sites, seed, index, t, want_trajectory))
+            .collect();
+        let mut out = Vec::with_capacity(results.len());
+        for result in results {
+            let (result, frames) = result?;
+            if let Some(write) = trajectory.as_mut() {
+                if want_trajectory {
+                    write(result.index, &frames);
+                }
+            }
+            out.push(result);
+        }
+        Ok(out)
+    }
+
+    fn simulate_temperature(
+        &self,
+        network: &SiteNetwork,
+        carrier_sites: &[usize],
+        seed: u64,
+        index: usize,
+        temperature_k: f64,
+        want_trajectory: bool,
+    ) -> anyhow::Result<(TemperatureResult, Vec<TrajectoryFrame>)> {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        for _ in 0..=index {
+            rng.jump();
+        }
+        let track_ions = self.track_ions();
+        let mut sim =
+            Simulation::new(network, temperature_k, self.attempt_frequency_hz, carrier_sites, track_ions, rng);
+        let no_event = |e: NoEvent| {
+            anyhow::anyhow!(
+                "kMC at {temperature_k} K: {e} ({} carriers, {} sites, {} hops, {} isolated sites; a disconnected \
+                 network, blocked carriers or rates that underflow at this temperature)",
+                carrier_sites.len(),
+                network.len(),
+                network.hop_count(),
+                network.isolated_sites()
+            )
+        };
+        sim.run(self.equilibration_events).map_err(no_event)?;
+        sim.reset_clock(self.site_occupancy);
+        // Unwrapped position = initial site + displacement since the start (equilibration included).
+        let start_positions: Vec<Vector3<f64>> = carrier_sites.iter().map(|&s| network.position(s)).collect();
+        let carriers = carrier_sites.len() as f64;
+        let per_block = self.events / self.blocks;
+        let mut blocks = Vec::with_capacity(self.blocks as usize);
+        let mut frames = Vec::new();
+        let mut next_frame_ps = 0.0;
+        for b in 0..self.blocks {
+            let events = if b + 1 == self.blocks { self.events - per_block * (self.blocks - 1) } else { per_block };
+            let start = sim.displacements().to_vec();
+            let start_collective = sim.collective_displacement();
+            let start_ions = sim.ions().map(|ions| ions.displacement.clone());
+            let start_time = sim.time_ps();
+            match (want_trajectory, self.trajectory_interval_ps) {
+                (true, Some(interval)) => sim.run_observed(events, |displacements, t_next| {
+                    while next_frame_ps < t_next {
+                        let positions = start_positions.iter().zip(displacements).map(|(r0, d)| r0 + d).collect();
+                        frames.push(TrajectoryFrame { time_ps: next_frame_ps, positions });
+                        next_frame_ps += interval;
+                    }
+                }),
+                _ => sim.run(events),
+            }
+            .map_err(no_event)?;
+            let msd = squared_sum(sim.displacements(), &start) / carriers;
+            let collective = (sim.collective_displacement() - start_collective).norm_squared() / carriers;
+            let ion_msd = match (sim.ions(), &start_ions) {
+                (Some(ions), Some(start)) => squared_sum(&ions.displacement, start) / ions.displacement.len() as f64,
+                _ => 0.0,
+            };
+            blocks.push(Block { time_ps: sim.time_ps() - start_time, msd, collective, ion_msd });
+        }
+        let time = sim.time_ps();
+        let result = TemperatureResult {
+            temperature_k,
+            index,
+            events: self.events,
+            simulated_time_ps: time,
+            blocks: self.blocks,
+            tracer: block_estimate(&blocks, |b| b.msd),
+            collective: block_estimate(&blocks, |b| b.collective),
+            ion_tracer: track_ions.then(|| block_estimate(&blocks, |b| b.ion_msd)),
+            jump_rate_per_carrier_per_ps: self.events as f64 / time / carriers,
+            site_occupancy: sim.site_occupancy(),
+        };
+        Ok((result, frames))
+    }
+
+    /// Runs the stage: builds the network (relative paths against `base_dir`), runs the sweep with `seed`, and
+    /// writes kmc.csv, kmc_arrhenius.svg (≥ 2 temperatures), trajectories and site occupancies into `output_dir`.
+    pub fn run(&self, base_dir: &Path, output_dir: &Path, seed: u64) -> anyhow::Result<KmcReport> {
+        self.validate("kmc").map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (ion_network, source, environment_matching) = self.ion_network(base_dir)?;
+        let network = match self.carrier {
+            CarrierKind::Vacancy => ion_network.vacancy_network(),
+            CarrierKind::Ion => ion_network,
+        };
+        let carrier_sites = self.initial_carrier_sites(network.len(), seed)?;
+        std::fs::create_dir_all(output_dir)
+            .with_context(|| format!("cannot create output folder {}", output_dir.display()))?;
+        let mut files = Vec::new();
+        let mut write_error = None;
+        let mut write_trajectory = |index: usize, frames: &[TrajectoryFrame]| {
+            let name = format!("kmc_trajectory_{index}.csv");
+            match output::write_trajectory(&output_dir.join(&name), self.temperatures_k[index], frames) {
+                Ok(()) => files.push(name),
+                Err(e) => write_error = Some(e),
+            }
+        };
+        let temperatures = self.simulate(&network, &carrier_sites, seed, Some(&mut write_trajectory))?;
+        if let Some(e) = write_error {
+            return Err(e);
+        }
+        let fit_of = |select: &dyn Fn(&TemperatureResult) -> Option<Diffusion>| {
+            let points: Option<Vec<_>> = temperatures
+                .iter()
+                .map(|r| select(r).map(|d| (r.temperature_k, d.d_a2_per_ps, d.d_err_a2_per_ps)))
+                .collect();
+            points.and_then(|p| arrhenius::fit(&p))
+        };
+        let arrhenius = fit_of(&|r| Some(r.tracer));
+        let arrhenius_ions = fit_of(&|r| r.ion_tracer);
+        output::write_csv(&output_dir.join("kmc.csv"), &temperatures)?;
+        files.push("kmc.csv".into());
+        if let Some(fit) = &arrhenius {
+            output::write_arrhenius_svg(
+                &output_dir.join("kmc_arrhenius.svg"),
+                &temperatures,
+                fit,
+                arrhenius_ions.as_ref(),
+            )?;
+            files.push("kmc_arrhenius.svg".into());
+        }
+        for r in &temperatures {
+            if let Some(occupancy) = &r.site_occupancy {
+                let name = format!("kmc_site_occupancy_{}.csv", r.index);
+                output::write_occupancy(&output_dir.join(&name), &network, r.temperature_k, occupancy)?;
+                files.push(name);
+            }
+        }
+        files.sort();
+        Ok(KmcReport {
+            network_source: source,
+            sites: network.len(),
+            hops: network.hop_count(),
+            hop_kinds: network.hop_kinds().len(),
+            isolated_sites: network.isolated_sites(),
+            carrier: self.carrier,
+            carriers: carrier_sites.len(),
+            attempt_frequency_hz: self.attempt_frequency_hz,
+            temperatures,
+            arrhenius,
+            arrhenius_ions,
+            environment_matching,
+            files,
+        })
+    }
+}
+
+/// Receives the trajectory frames of the temperature with the given index.
+pub type TrajectorySink<'a> = dyn FnMut(usize, &[TrajectoryFrame]) + 'a;
+
+/// Carrier positions (unwrapped, Å) at one time of a trajectory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrajectoryFrame {
+    pub time_ps: f64,
+    pub positions: Vec<Vector3<f64>>,
+}
+
+/// Per-block sums for the diffusion estimates.
+struct Block {
+    time_ps: f64,
+    msd: f64,
+    collective: f64,
+    ion_msd: f64,
+}
+
+fn squared_sum(now: &[Vector3<f64>], start: &[Vector3<f64>]) -> f64 {
+    now.iter().zip(start).map(|(a, b)| (a - b).norm_squared()).sum()
+}
+
+/// D = Σ M_b / (6 Σ t_b) and the ratio-estimator standard error over blocks (see the module docs).
+fn block_estimate(blocks: &[Block], value: impl Fn(&Block) -> f64) -> Diffusion {
+    let n = blocks.len() as f64;
+    let total_time: f64 = blocks.iter().map(|b| b.time_ps).sum();
+    let total: f64 = blocks.iter().map(&value).sum();
+    let d = total / (6.0 * total_time);
+    let mean_time = total_time / n;
+    let scatter: f64 = blocks.iter().map(|b| (value(b) - 6.0 * d * b.time_ps).powi(2)).sum();
+    let err = (scatter / (n * (n - 1.0))).sqrt() / (6.0 * mean_time);
+    Diffusion::new(d, err)
+}
