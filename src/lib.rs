@@ -8,3 +8,4 @@ pub mod neighbors;
 pub mod potentials;
 pub mod system;
 pub mod input;
+pub mod analysis;
