@@ -3,9 +3,9 @@
 //!
 //! Units everywhere: Å, eV, fs, amu, K (see `docs/units.md`).
 
+pub mod analysis;
+pub mod input;
 pub mod io;
 pub mod neighbors;
 pub mod potentials;
 pub mod system;
-pub mod input;
-pub mod analysis;

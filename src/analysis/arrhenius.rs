@@ -54,7 +54,10 @@ pub fn fit_arrhenius(points: &[ArrheniusPoint]) -> Result<ArrheniusFit, String> 
             return Err(format!("point {k}: temperature {} K must be positive", p.temperature_k));
         }
         if !(p.value > 0.0 && p.value.is_finite()) {
-            return Err(format!("point {k} at {} K: value {} must be positive for a logarithm", p.temperature_k, p.value));
+            return Err(format!(
+                "point {k} at {} K: value {} must be positive for a logarithm",
+                p.temperature_k, p.value
+            ));
         }
         if !(p.sigma >= 0.0 && p.sigma.is_finite()) {
             return Err(format!("point {k} at {} K: uncertainty {} must be ≥ 0", p.temperature_k, p.sigma));
@@ -72,8 +75,7 @@ pub fn fit_arrhenius(points: &[ArrheniusPoint]) -> Result<ArrheniusFit, String> 
     }
     let xs: Vec<f64> = points.iter().map(|p| 1.0 / (BOLTZMANN_EV_PER_K * p.temperature_k)).collect();
     let ys: Vec<f64> = points.iter().map(|p| p.value.ln()).collect();
-    let ws: Vec<f64> =
-        points.iter().map(|p| if weighted { (p.value / p.sigma).powi(2) } else { 1.0 }).collect();
+    let ws: Vec<f64> = points.iter().map(|p| if weighted { (p.value / p.sigma).powi(2) } else { 1.0 }).collect();
     let (s, sx, sxx, sy, sxy) = xs.iter().zip(&ys).zip(&ws).fold((0.0, 0.0, 0.0, 0.0, 0.0), |acc, ((x, y), w)| {
         (acc.0 + w, acc.1 + w * x, acc.2 + w * x * x, acc.3 + w * y, acc.4 + w * x * y)
     });

@@ -1,23 +1,26 @@
 //! Tracer diffusion coefficient from the MSD, with an uncertainty that accounts for the strong correlation
 //! between MSD points at different lags.
 //!
-//! Model: MSD(t) = 6 D t + c over a fit window. The MSD values at lags a ≤ b (in frames), averaged over all
-//! K ≈ N − b origins and n independent atoms, are correlated; for a random walk the covariance is exactly
+//! Model: MSD(t) = 6 D t + c over a fit window. The MSD at lag a (frames) is averaged over the K_a = N − a
+//! origins of a trajectory of N frames and over n independent atoms. For a Gaussian random walk the covariance
+//! of two such averages is exact and finite-size aware (per Cartesian direction, step variance σ²):
 //!
-//!   Σ_ab = V_a^{1/2} V_b^{1/2} / (a b) · g(a, b) / (K n),
-//!   g(a, b) = (b − a + 1) a² + (a − 1) a (2a − 1) / 3     (Σ_d overlap² of the two displacement windows),
+//!   Cov(MSD_a, MSD_b) = 2σ⁴ / (K_a K_b) Σ_d c_ab(d) w_ab(d)²,
+//!   w_ab(d) = max(0, min(a, d + b) − max(0, d))          (overlap of the displacement windows [s, s+a), [s+d, s+d+b)),
+//!   c_ab(d) = max(0, min(K_a, K_b − d) − max(0, −d))     (number of origin pairs at offset d),
 //!
-//! (implemented as variances with K_a = N − a origins times the random-walk correlation
-//! g(a, b)/√(g(a, a) g(b, b)), which keeps Σ positive definite),
+//! since Cov(X², Y²) = 2 Cov(X, Y)² for jointly Gaussian increments (for K ≫ a this is the
+//! 2σ⁴(2a³ + a)/(3K) variance of Qian, Sheetz & Elson, Biophys. J. 60, 910 (1991)). The fit uses
+//! Σ_ab = s_a s_b R_ab: the random-walk correlation R_ab = C_ab / √(C_aa C_bb) (C the double sum above), and
+//! variances s_a² = κ_a MSD_model(a)² C_aa / (a² n), where κ_a = V_a / MSD_a² with V_a = ⟨Δr⁴⟩ − ⟨Δr²⟩² the
+//! measured variance of one squared displacement (κ = 2/3 for Gaussian displacements; hopping, non-Gaussian
+//! motion raises it and widens the error bar as it should). The scale MSD_model is the fitted line, not the
+//! noisy data, as in kinisi: variances taken from the data themselves bias the slope low.
 //!
-//! where V_a = ⟨Δr⁴(a)⟩ − ⟨Δr²(a)⟩² is the variance of a single squared displacement, measured from the data
-//! (so non-Gaussian, hopping motion widens the error bars as it should). For a = b this reduces to
-//! Var(MSD_a) = V_a (2a² + 1) / (3 a K n), the discrete form of the result of Qian, Sheetz & Elson, Biophys. J.
-//! 60, 910 (1991). The slope is then found by generalised least squares with this covariance,
-//!   β = (Xᵀ Σ⁻¹ X)⁻¹ Xᵀ Σ⁻¹ y,   Cov(β) = (Xᵀ Σ⁻¹ X)⁻¹,
-//! as in kinisi (McCluskey, Coles, Morgan, J. Chem. Theory Comput. 20, 2024; Bullerjahn, von Bülow, Hummer,
-//! J. Chem. Phys. 153, 024116 (2020)): the ordinary least-squares error bar, which treats the points as
-//! independent, is too small by an order of magnitude.
+//! The slope is found by generalised least squares, β = (Xᵀ Σ⁻¹ X)⁻¹ Xᵀ Σ⁻¹ y, Cov(β) = (Xᵀ Σ⁻¹ X)⁻¹, iterated
+//! until the model line settles (kinisi: McCluskey, Coles, Morgan, J. Chem. Theory Comput. 20, 2024;
+//! Bullerjahn, von Bülow, Hummer, J. Chem. Phys. 153, 024116 (2020)). The ordinary least-squares error bar,
+//! which treats the points as independent, is too small several times over; it is reported for comparison.
 
 use nalgebra::{DMatrix, DVector};
 
@@ -32,9 +35,8 @@ pub fn fit_lags(first: usize, last: usize, max_points: usize) -> Vec<usize> {
     }
     let span = last - first;
     let points = max_points.max(2).min(span + 1);
-    let mut lags: Vec<usize> = (0..points)
-        .map(|j| first + ((j as f64) * span as f64 / (points - 1).max(1) as f64).round() as usize)
-        .collect();
+    let mut lags: Vec<usize> =
+        (0..points).map(|j| first + ((j as f64) * span as f64 / (points - 1).max(1) as f64).round() as usize).collect();
     lags.dedup();
     lags
 }
@@ -77,31 +79,32 @@ pub struct DiffusionFit {
     pub d_ols_naive_sigma_a2_per_ps: f64,
 }
 
-/// g(a, b) = Σ_d overlap(d)² of displacement windows of a and b frames (a ≤ b).
-fn overlap_sum(a: usize, b: usize) -> f64 {
-    let (a, b) = (a.min(b) as f64, a.max(b) as f64);
-    (b - a + 1.0) * a * a + (a - 1.0) * a * (2.0 * a - 1.0) / 3.0
+/// C_ab = 1/(K_a K_b) Σ_d c_ab(d) w_ab(d)² for lags a, b (frames) in a trajectory of `frames` frames.
+fn overlap_sum(a: usize, b: usize, frames: usize) -> f64 {
+    let (a, b) = (a as i64, b as i64);
+    let (ka, kb) = ((frames as i64 - a).max(1), (frames as i64 - b).max(1));
+    let mut total = 0.0;
+    for d in (1 - b)..a {
+        let overlap = (a.min(d + b) - d.max(0)).max(0) as f64;
+        let pairs = (ka.min(kb - d) - (-d).max(0)).max(0) as f64;
+        total += pairs * overlap * overlap;
+    }
+    total / (ka as f64 * kb as f64)
 }
 
-/// The model covariance of the MSD points (Å⁴): Σ_ab = s_a s_b R_ab with the variances
-/// s_a² = V_a (2a² + 1) / (3 a (N − a) n) and the random-walk correlation R_ab = g(a, b) / √(g(a, a) g(b, b)),
-/// which is positive definite by construction.
+/// The model covariance of the MSD points (Å⁴), Σ_ab = s_a s_b R_ab with s_a² = V_a C_aa / (a² n) and
+/// R_ab = C_ab / √(C_aa C_bb); positive definite by construction. `displacement_variance` holds V_a.
 pub fn msd_covariance(input: &FitInput) -> DMatrix<f64> {
     let n = input.lags.len();
-    let floor = 1e-300;
+    let c = DMatrix::from_fn(n, n, |j, k| overlap_sum(input.lags[j], input.lags[k], input.frames));
     let sd: Vec<f64> = (0..n)
         .map(|j| {
-            let a = input.lags[j];
-            let origins = input.frames.saturating_sub(a).max(1) as f64;
-            let v = input.displacement_variance[j].max(floor);
-            (v * overlap_sum(a, a) / (a as f64 * a as f64 * origins * input.atoms.max(1) as f64)).sqrt()
+            let a = input.lags[j] as f64;
+            let v = input.displacement_variance[j].max(1e-300);
+            (v * c[(j, j)] / (a * a * input.atoms.max(1) as f64)).sqrt()
         })
         .collect();
-    DMatrix::from_fn(n, n, |j, k| {
-        let (a, b) = (input.lags[j], input.lags[k]);
-        let correlation = overlap_sum(a, b) / (overlap_sum(a, a) * overlap_sum(b, b)).sqrt();
-        sd[j] * sd[k] * correlation
-    })
+    DMatrix::from_fn(n, n, |j, k| sd[j] * sd[k] * c[(j, k)] / (c[(j, j)] * c[(k, k)]).sqrt())
 }
 
 /// Fits MSD = 6 D t + c by generalised least squares with the covariance of [`msd_covariance`].
@@ -126,21 +129,31 @@ pub fn fit_diffusion(input: &FitInput) -> Result<DiffusionFit, String> {
     let s2 = residual.norm_squared() / (n - 2) as f64;
     let ols_sigma_slope = (s2 * xtx_inv[(1, 1)]).sqrt();
 
-    // Generalised least squares: scale Σ to unit diagonal for a well-conditioned Cholesky factorisation.
-    let sigma = msd_covariance(input);
-    let scale: Vec<f64> = (0..n).map(|j| sigma[(j, j)].sqrt()).collect();
-    let correlation = DMatrix::from_fn(n, n, |j, k| sigma[(j, k)] / (scale[j] * scale[k]));
-    let cholesky = correlation
-        .cholesky()
-        .ok_or("the MSD covariance is not positive definite (too many or too close fit points)")?;
-    let xs = DMatrix::from_fn(n, 2, |j, k| x[(j, k)] / scale[j]);
-    let ys = DVector::from_fn(n, |j, _| y[j] / scale[j]);
-    let x_white = cholesky.l().solve_lower_triangular(&xs).ok_or("singular covariance")?;
-    let y_white = cholesky.l().solve_lower_triangular(&ys).ok_or("singular covariance")?;
-    let normal = x_white.transpose() * &x_white;
-    let covariance = normal.try_inverse().ok_or("the generalised normal equations are singular")?;
-    let beta = &covariance * x_white.transpose() * &y_white;
-    let chi2 = (&y_white - &x_white * &beta).norm_squared();
+    // Generalised least squares. The variance of each point is κ_a · MSD_model(a)², with the shape factor
+    // κ_a = V_a / MSD_a² measured from the data and the MSD taken from the current line, not from the noisy
+    // data (otherwise points that fluctuate low get small error bars and pull the slope down). Iterated from
+    // the ordinary least-squares line until the slope settles.
+    // κ is pooled over the window: per-lag estimates are noisy, and noise in the diagonal of a nearly singular
+    // correlation matrix would spoil the generalised fit.
+    let kappa_mean =
+        (0..n).map(|j| input.displacement_variance[j] / input.msd[j].powi(2).max(1e-300)).sum::<f64>() / n as f64;
+    let kappa = vec![kappa_mean; n];
+    let mut beta = beta_ols.clone();
+    let mut covariance = xtx_inv.clone();
+    let mut chi2 = 0.0;
+    for _ in 0..20 {
+        let model: Vec<f64> = (0..n).map(|j| (beta[0] + beta[1] * times[j]).max(1e-3 * input.msd[j].abs())).collect();
+        let variances: Vec<f64> = (0..n).map(|j| kappa[j] * model[j] * model[j]).collect();
+        let sigma = msd_covariance(&FitInput { displacement_variance: &variances, ..input.clone() });
+        let (next_beta, next_covariance, next_chi2) = generalised_least_squares(&x, &y, &sigma)?;
+        let change = (next_beta[1] - beta[1]).abs();
+        beta = next_beta;
+        covariance = next_covariance;
+        chi2 = next_chi2;
+        if change <= 1e-10 * beta[1].abs().max(1e-300) {
+            break;
+        }
+    }
 
     let d = beta[1] / 6.0;
     let d_sigma = covariance[(1, 1)].max(0.0).sqrt() / 6.0;
@@ -159,9 +172,39 @@ pub fn fit_diffusion(input: &FitInput) -> Result<DiffusionFit, String> {
     })
 }
 
+/// β = (Xᵀ Σ⁻¹ X)⁻¹ Xᵀ Σ⁻¹ y with Cov(β) = (Xᵀ Σ⁻¹ X)⁻¹ and χ² = rᵀ Σ⁻¹ r, through the Cholesky factor of Σ
+/// scaled to unit diagonal (well conditioned).
+fn generalised_least_squares(
+    x: &DMatrix<f64>,
+    y: &DVector<f64>,
+    sigma: &DMatrix<f64>,
+) -> Result<(DVector<f64>, DMatrix<f64>, f64), String> {
+    let n = y.len();
+    let scale: Vec<f64> = (0..n).map(|j| sigma[(j, j)].sqrt()).collect();
+    let correlation = DMatrix::from_fn(n, n, |j, k| sigma[(j, k)] / (scale[j] * scale[k]));
+    let cholesky = correlation
+        .cholesky()
+        .ok_or("the MSD covariance is not positive definite (too many or too close fit points)")?;
+    let xs = DMatrix::from_fn(n, x.ncols(), |j, k| x[(j, k)] / scale[j]);
+    let ys = DVector::from_fn(n, |j, _| y[j] / scale[j]);
+    let x_white = cholesky.l().solve_lower_triangular(&xs).ok_or("singular covariance")?;
+    let y_white = cholesky.l().solve_lower_triangular(&ys).ok_or("singular covariance")?;
+    let normal = x_white.transpose() * &x_white;
+    let covariance = normal.try_inverse().ok_or("the generalised normal equations are singular")?;
+    let beta = &covariance * x_white.transpose() * &y_white;
+    let chi2 = (&y_white - &x_white * &beta).norm_squared();
+    Ok((beta, covariance, chi2))
+}
+
 /// Nernst–Einstein conductivity σ = n q² e² D / (k_B T) of one species in S/cm, from N atoms of charge
 /// `charge` (e) in volume V (Å³), D in Å²/ps, T in K. (Tracer D, Haven ratio 1.)
-pub fn nernst_einstein_s_per_cm(atoms: usize, charge: f64, volume_a3: f64, d_a2_per_ps: f64, temperature_k: f64) -> f64 {
+pub fn nernst_einstein_s_per_cm(
+    atoms: usize,
+    charge: f64,
+    volume_a3: f64,
+    d_a2_per_ps: f64,
+    temperature_k: f64,
+) -> f64 {
     let elementary_charge = 1.602_176_634e-19;
     let density_per_m3 = atoms as f64 / (volume_a3 * 1e-30);
     let d_m2_per_s = d_a2_per_ps * 1e-8;
@@ -175,18 +218,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn overlap_sum_matches_brute_force() {
+    fn overlap_sum_matches_brute_force_covariance_of_origin_averages() {
+        let frames = 12;
         for a in 1..6 {
             for b in a..9 {
+                // Σ over origin pairs of the squared overlap of [s, s+a) and [u, u+b).
                 let mut total = 0.0;
-                for d in -20i64..20 {
-                    // Window [0, a) against [d, d + b).
-                    let lo = 0i64.max(d);
-                    let hi = (a as i64).min(d + b as i64);
-                    let overlap = (hi - lo).max(0) as f64;
-                    total += overlap * overlap;
+                for s in 0..frames - a {
+                    for u in 0..frames - b {
+                        let overlap = ((s + a).min(u + b) as f64 - s.max(u) as f64).max(0.0);
+                        total += overlap * overlap;
+                    }
                 }
-                assert_eq!(overlap_sum(a, b), total, "a={a} b={b}");
+                let expected = total / ((frames - a) * (frames - b)) as f64;
+                assert!((overlap_sum(a, b, frames) - expected).abs() < 1e-12, "a={a} b={b}");
+                assert!((overlap_sum(b, a, frames) - expected).abs() < 1e-12, "a={a} b={b}");
             }
         }
     }

@@ -164,7 +164,11 @@ impl AnalyzeSettings {
             }
         }
         self.drift_reference().map_err(|_| {
-            InvalidValue::new(join(key, "remove_drift"), &self.remove_drift, "\"none\", \"system\" or an element symbol")
+            InvalidValue::new(
+                join(key, "remove_drift"),
+                &self.remove_drift,
+                "\"none\", \"system\" or an element symbol",
+            )
         })?;
         crate::input::non_negative(key, "skip_ps", self.skip_ps)?;
         if self.stride == 0 {
@@ -232,9 +236,8 @@ impl AnalyzeSettings {
         output_dir: &Path,
     ) -> anyhow::Result<AnalysisReport> {
         let inputs: Vec<TrajectoryInput> = if self.trajectories.is_empty() {
-            let path = default_trajectory.context(
-                "analyze: no `trajectories` listed and no trajectory from an earlier stage to analyse",
-            )?;
+            let path = default_trajectory
+                .context("analyze: no `trajectories` listed and no trajectory from an earlier stage to analyse")?;
             vec![TrajectoryInput { path: path.to_path_buf(), temperature_k: None, frame_interval_fs: None }]
         } else {
             self.trajectories.clone()
@@ -243,7 +246,8 @@ impl AnalyzeSettings {
         let mut report = AnalysisReport::default();
         for (k, input) in inputs.iter().enumerate() {
             let path = if input.path.is_absolute() { input.path.clone() } else { input_dir.join(&input.path) };
-            let dir = if inputs.len() == 1 { output_dir.to_path_buf() } else { output_dir.join(format!("trajectory_{k}")) };
+            let dir =
+                if inputs.len() == 1 { output_dir.to_path_buf() } else { output_dir.join(format!("trajectory_{k}")) };
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
             let options = ReadOptions {
                 unwrap: self.unwrap,
@@ -340,7 +344,12 @@ impl AnalyzeSettings {
                 }
                 _ => None,
             };
-            diffusion.push(SpeciesDiffusion { species: symbol.to_string(), atoms: atoms.len(), fit, conductivity_s_per_cm: conductivity });
+            diffusion.push(SpeciesDiffusion {
+                species: symbol.to_string(),
+                atoms: atoms.len(),
+                fit,
+                conductivity_s_per_cm: conductivity,
+            });
             msd_columns.push((symbol.to_string(), msd));
         }
         let mut files = Vec::new();
@@ -350,9 +359,15 @@ impl AnalyzeSettings {
             match trajectory.mean_volume() {
                 Some(_) => {
                     let count = self.rdf.max_frames.min(n);
-                    let frames: Vec<_> = (0..count).map(|k| trajectory.frame_system(k * (n - 1) / (count - 1).max(1))).collect();
-                    let rdf = rdf::compute_rdf(&frames, self.rdf.r_max_a, self.rdf.bin_width_a, self.rdf.coordination_cutoff_a)
-                        .map_err(|e| anyhow::anyhow!(e))?;
+                    let frames: Vec<_> =
+                        (0..count).map(|k| trajectory.frame_system(k * (n - 1) / (count - 1).max(1))).collect();
+                    let rdf = rdf::compute_rdf(
+                        &frames,
+                        self.rdf.r_max_a,
+                        self.rdf.bin_width_a,
+                        self.rdf.coordination_cutoff_a,
+                    )
+                    .map_err(|e| anyhow::anyhow!(e))?;
                     write_rdf(dir, &rdf, &mut files)?;
                     Some(rdf)
                 }
@@ -368,7 +383,10 @@ impl AnalyzeSettings {
         let vdos = if self.vdos.enabled {
             let max_lag = self.vdos.max_lag_ps.map_or(n / 4, |ps| (ps * 1e3 / dt_fs).round() as usize);
             if max_lag >= n {
-                anyhow::bail!("vdos.max_lag_ps = {} is not shorter than the trajectory ({duration_ps} ps)", self.vdos.max_lag_ps.unwrap_or(0.0));
+                anyhow::bail!(
+                    "vdos.max_lag_ps = {} is not shorter than the trajectory ({duration_ps} ps)",
+                    self.vdos.max_lag_ps.unwrap_or(0.0)
+                );
             }
             let vdos = vdos::compute_vdos(trajectory, max_lag, block).map_err(|e| anyhow::anyhow!(e))?;
             write_vdos(dir, &vdos, &mut files)?;
@@ -407,7 +425,11 @@ impl AnalyzeSettings {
                 continue;
             };
             for d in &t.diffusion {
-                writeln!(table, "{},{},{:e},{:e}", d.species, temperature_k, d.fit.d_a2_per_ps, d.fit.d_sigma_a2_per_ps)?;
+                writeln!(
+                    table,
+                    "{},{},{:e},{:e}",
+                    d.species, temperature_k, d.fit.d_a2_per_ps, d.fit.d_sigma_a2_per_ps
+                )?;
                 if d.fit.d_a2_per_ps > 0.0 {
                     by_species.entry(d.species.clone()).or_default().push(ArrheniusPoint {
                         temperature_k,
@@ -415,7 +437,10 @@ impl AnalyzeSettings {
                         sigma: d.fit.d_sigma_a2_per_ps,
                     });
                 } else {
-                    report.notes.push(format!("{}: D({}) ≤ 0 at {temperature_k} K, left out of the Arrhenius fit", t.path, d.species));
+                    report.notes.push(format!(
+                        "{}: D({}) ≤ 0 at {temperature_k} K, left out of the Arrhenius fit",
+                        t.path, d.species
+                    ));
                 }
             }
         }
@@ -434,7 +459,11 @@ impl AnalyzeSettings {
             writeln!(
                 fits,
                 "{species},{},{},{:e},{:e},{}",
-                fit.activation_energy_ev, fit.activation_energy_sigma_ev, fit.prefactor, fit.prefactor_sigma, fit.chi2_per_dof
+                fit.activation_energy_ev,
+                fit.activation_energy_sigma_ev,
+                fit.prefactor,
+                fit.prefactor_sigma,
+                fit.chi2_per_dof
             )?;
             let extrapolated = self.extrapolate_to_k.map(|t| {
                 let (d, sigma) = fit.predict(t);
@@ -604,7 +633,10 @@ fn write_msd(
         plot.series.push(Series {
             label: format!("{symbol} fit D = {:.3e} ± {:.1e} Å²/ps", d.fit.d_a2_per_ps, d.fit.d_sigma_a2_per_ps),
             x: vec![t0, t1],
-            y: vec![d.fit.intercept_a2 + 6.0 * d.fit.d_a2_per_ps * t0, d.fit.intercept_a2 + 6.0 * d.fit.d_a2_per_ps * t1],
+            y: vec![
+                d.fit.intercept_a2 + 6.0 * d.fit.d_a2_per_ps * t0,
+                d.fit.intercept_a2 + 6.0 * d.fit.d_a2_per_ps * t1,
+            ],
             y_error: None,
             style: Style::Dashed,
         });
@@ -632,7 +664,11 @@ fn write_rdf(dir: &Path, rdf: &rdf::Rdf, files: &mut Vec<String>) -> anyhow::Res
         title: "Radial distribution functions".into(),
         x_label: "r (Å)".into(),
         y_label: "g(r)".into(),
-        series: rdf.pairs.iter().map(|p| Series::line(format!("{}–{}", p.center, p.neighbor), rdf.r_a.clone(), p.g.clone())).collect(),
+        series: rdf
+            .pairs
+            .iter()
+            .map(|p| Series::line(format!("{}–{}", p.center, p.neighbor), rdf.r_a.clone(), p.g.clone()))
+            .collect(),
         ..Default::default()
     };
     write_text(&dir.join("rdf.svg"), &plot.to_svg())?;
@@ -690,7 +726,10 @@ fn arrhenius_plot(species: &str, fit: &ArrheniusFit) -> String {
     let line_x: Vec<f64> = (0..=20).map(|k| lo + (hi - lo) * k as f64 / 20.0).collect();
     let line_y: Vec<f64> = line_x.iter().map(|&x| fit.predict(1000.0 / x).0).collect();
     Plot {
-        title: format!("Arrhenius plot, {species}: Ea = {:.3} ± {:.3} eV", fit.activation_energy_ev, fit.activation_energy_sigma_ev),
+        title: format!(
+            "Arrhenius plot, {species}: Ea = {:.3} ± {:.3} eV",
+            fit.activation_energy_ev, fit.activation_energy_sigma_ev
+        ),
         x_label: "1000 / T (1/K)".into(),
         y_label: "D (Å²/ps)".into(),
         y_log: true,
@@ -725,7 +764,10 @@ mod tests {
         assert!(s.rdf.enabled && s.vdos.enabled);
         assert!(s.validate("stage[1]").is_ok());
         let s = parse("species = [\"Xx\"]").unwrap();
-        assert_eq!(s.validate("stage[1]").unwrap_err().to_string(), "stage[1].species[0] = Xx: expected an element symbol");
+        assert_eq!(
+            s.validate("stage[1]").unwrap_err().to_string(),
+            "stage[1].species[0] = Xx: expected an element symbol"
+        );
         let s = parse("fit_start_ps = 5.0\nfit_end_ps = 2.0").unwrap();
         assert!(s.validate("stage[0]").unwrap_err().to_string().starts_with("stage[0].fit_end_ps = 2"));
         let s = parse("remove_drift = \"frame\"").unwrap();

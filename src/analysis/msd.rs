@@ -80,7 +80,12 @@ impl Autocorrelator {
 
 /// Σ over `series` (each a vector series of length N) of the unnormalised lag sums Σ_t a(t)·a(t+m), by FFT.
 /// Series are processed in blocks of `block` in parallel; deterministic.
-pub fn autocorrelation_sums(n: usize, count: usize, block: usize, series: impl Fn(usize) -> Vec<Vector3<f64>> + Sync) -> Vec<f64> {
+pub fn autocorrelation_sums(
+    n: usize,
+    count: usize,
+    block: usize,
+    series: impl Fn(usize) -> Vec<Vector3<f64>> + Sync,
+) -> Vec<f64> {
     let block = block.max(1);
     let blocks: Vec<(usize, usize)> = (0..count).step_by(block).map(|s| (s, (s + block).min(count))).collect();
     let partial: Vec<Vec<f64>> = blocks

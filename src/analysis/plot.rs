@@ -138,10 +138,8 @@ impl Plot {
             let errors = s.y_error.clone().unwrap_or_else(|| vec![0.0; s.y.len()]);
             s.y.iter().zip(errors).flat_map(|(y, e)| [y - e, *y, y + e]).collect::<Vec<f64>>()
         });
-        let y_axis = Axis::new(
-            y_values.filter(|v| !self.y_log || *v > 0.0).collect::<Vec<_>>().into_iter(),
-            self.y_log,
-        );
+        let y_axis =
+            Axis::new(y_values.filter(|v| !self.y_log || *v > 0.0).collect::<Vec<_>>().into_iter(), self.y_log);
         let plot_w = WIDTH - LEFT - RIGHT;
         let plot_h = HEIGHT - TOP - BOTTOM;
         let px = |x: f64| x_axis.fraction(x).map(|f| LEFT + f * plot_w);
@@ -153,11 +151,18 @@ impl Plot {
         )
         .unwrap();
         writeln!(svg, r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#).unwrap();
-        writeln!(svg, r#"<text x="{}" y="30" text-anchor="middle" font-size="16">{}</text>"#, WIDTH / 2.0, escape(&self.title)).unwrap();
+        writeln!(
+            svg,
+            r#"<text x="{}" y="30" text-anchor="middle" font-size="16">{}</text>"#,
+            WIDTH / 2.0,
+            escape(&self.title)
+        )
+        .unwrap();
         // Grid, ticks and tick labels.
         for &tick in &x_axis.ticks {
             let x = LEFT + (tick - x_axis.lo) / (x_axis.hi - x_axis.lo) * plot_w;
-            writeln!(svg, r##"<line x1="{x:.2}" y1="{TOP}" x2="{x:.2}" y2="{}" stroke="#e0e0e0"/>"##, TOP + plot_h).unwrap();
+            writeln!(svg, r##"<line x1="{x:.2}" y1="{TOP}" x2="{x:.2}" y2="{}" stroke="#e0e0e0"/>"##, TOP + plot_h)
+                .unwrap();
             writeln!(
                 svg,
                 r#"<text x="{x:.2}" y="{}" text-anchor="middle">{}</text>"#,
@@ -168,15 +173,19 @@ impl Plot {
         }
         for &tick in &y_axis.ticks {
             let y = TOP + (1.0 - (tick - y_axis.lo) / (y_axis.hi - y_axis.lo)) * plot_h;
-            writeln!(svg, r##"<line x1="{LEFT}" y1="{y:.2}" x2="{}" y2="{y:.2}" stroke="#e0e0e0"/>"##, LEFT + plot_w).unwrap();
-            writeln!(svg, r#"<text x="{}" y="{:.2}" text-anchor="end">{}</text>"#, LEFT - 8.0, y + 4.0, y_axis.label(tick))
+            writeln!(svg, r##"<line x1="{LEFT}" y1="{y:.2}" x2="{}" y2="{y:.2}" stroke="#e0e0e0"/>"##, LEFT + plot_w)
                 .unwrap();
+            writeln!(
+                svg,
+                r#"<text x="{}" y="{:.2}" text-anchor="end">{}</text>"#,
+                LEFT - 8.0,
+                y + 4.0,
+                y_axis.label(tick)
+            )
+            .unwrap();
         }
-        writeln!(
-            svg,
-            r#"<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="black"/>"#
-        )
-        .unwrap();
+        writeln!(svg, r#"<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="black"/>"#)
+            .unwrap();
         writeln!(
             svg,
             r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
@@ -298,7 +307,9 @@ mod tests {
         };
         let svg = plot.to_svg();
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-        assert!(svg.contains("MSD &lt;Li&gt;") && svg.contains("t (ps)") && svg.contains(">Li<") && svg.contains(">fit<"));
+        assert!(
+            svg.contains("MSD &lt;Li&gt;") && svg.contains("t (ps)") && svg.contains(">Li<") && svg.contains(">fit<")
+        );
         assert_eq!(svg.matches("<polyline").count(), 1);
         // Two drawable markers in the plot plus one legend marker; the NaN point is skipped.
         assert_eq!(svg.matches("<circle").count(), 3);

@@ -470,7 +470,9 @@ pub fn read_h5md(path: &Path, options: &ReadOptions) -> Result<Trajectory, IoErr
                 time_fs: Some(times[f]),
                 cell: cell_of(f)?,
                 positions: vectors(&positions),
-                images: images.as_ref().map(|a| (0..n_atoms).map(|i| [a[[k, i, 0]], a[[k, i, 1]], a[[k, i, 2]]]).collect()),
+                images: images
+                    .as_ref()
+                    .map(|a| (0..n_atoms).map(|i| [a[[k, i, 0]], a[[k, i, 1]], a[[k, i, 2]]]).collect()),
                 velocities: velocities.as_ref().map(vectors),
             });
         }
@@ -500,7 +502,11 @@ pub fn write_h5md(path: &Path, frames: &[System], dt_fs: f64) -> Result<(), IoEr
     h5md.new_attr_builder().with_data(&[1i32, 1]).create("version").map_err(|err| e("version", err))?;
     let creator = h5md.create_group("creator").map_err(|err| e("creator", err))?;
     let name: hdf5::types::VarLenUnicode = "mdrun".parse().expect("ascii");
-    creator.new_attr::<hdf5::types::VarLenUnicode>().create("name").and_then(|a| a.write_scalar(&name)).map_err(|err| e("creator name", err))?;
+    creator
+        .new_attr::<hdf5::types::VarLenUnicode>()
+        .create("name")
+        .and_then(|a| a.write_scalar(&name))
+        .map_err(|err| e("creator name", err))?;
     let all = file.create_group("particles/all").map_err(|err| e("particles/all", err))?;
     let steps: Vec<i64> = (0..n_frames as i64).collect();
     let times: Vec<f64> = (0..n_frames).map(|k| k as f64 * dt_fs).collect();
@@ -602,8 +608,7 @@ mod tests {
                 velocities: None,
             })
             .collect();
-        let t = Trajectory::from_frames(Path::new("x"), vec![3], vec![6.94], frames, &ReadOptions::default())
-            .unwrap();
+        let t = Trajectory::from_frames(Path::new("x"), vec![3], vec![6.94], frames, &ReadOptions::default()).unwrap();
         for (k, r) in truth.iter().enumerate() {
             assert!((t.frame_positions(k)[0] - (r - truth[0] + t.frame_positions(0)[0])).norm() < 1e-9);
         }

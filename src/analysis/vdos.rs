@@ -94,14 +94,11 @@ pub fn compute_vdos(trajectory: &Trajectory, max_lag_frames: usize, block: usize
             let w = weight(i);
             velocity_series(trajectory, i).into_iter().map(|v| v * w).collect()
         });
-        let normaliser: f64 = if mass_weighted {
-            atoms.iter().map(|&i| trajectory.masses[i]).sum()
-        } else {
-            atoms.len() as f64
-        };
+        let normaliser: f64 =
+            if mass_weighted { atoms.iter().map(|&i| trajectory.masses[i]).sum() } else { atoms.len() as f64 };
         let vacf_raw: Vec<f64> = (0..lags).map(|m| sums[m] / ((n - m) as f64 * normaliser)).collect();
         let c0 = vacf_raw[0];
-        if !(c0 > 0.0) {
+        if c0.is_nan() || c0 <= 0.0 {
             return Err(format!("species {name}: all velocities are zero, no VDOS"));
         }
         let vdos = windowed_spectrum(&vacf_raw, padded, dt_fs);
@@ -163,7 +160,7 @@ mod tests {
                 let omega = 2.0 * std::f64::consts::PI * f_thz * 1e-3; // rad/fs
                 let dir = Vector3::new(rng.gen_range(-1.0..1.0), rng.gen_range(-1.0..1.0), rng.gen_range(-1.0..1.0));
                 let base = Vector3::new(rng.gen_range(0.0..9.0), rng.gen_range(0.0..9.0), rng.gen_range(0.0..9.0));
-                (omega, dir.normalize() * rng.gen_range(0.05..0.2), rng.gen_range(0.0..6.28), base)
+                (omega, dir.normalize() * rng.gen_range(0.05..0.2), rng.gen_range(0.0..std::f64::consts::TAU), base)
             })
             .collect();
         let cell = Cell::orthorhombic(9.0, 9.0, 9.0).unwrap();

@@ -1,0 +1,331 @@
+//! Whole-workflow tests of trajectory analysis: known diffusion coefficients, unwrapping equivalence across
+//! formats and cells, Arrhenius over several runs, coordination in fcc copper.
+
+use mdrun::analysis::diffusion::{fit_diffusion, fit_lags, FitInput};
+use mdrun::analysis::trajectory::{read_trajectory, write_h5md, RawFrame, ReadOptions, Trajectory};
+use mdrun::analysis::{displacement_variances, species_msd, AnalyzeSettings};
+use mdrun::io::extxyz::{format_frame, FrameExtras};
+use mdrun::system::{Cell, System, BOLTZMANN_EV_PER_K};
+use nalgebra::Vector3;
+use rand::SeedableRng;
+use rand_distr::{Distribution, Normal};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use std::path::Path;
+
+/// Frames of a Gaussian random walk with diffusion coefficient `d` (Å²/ps) sampled every `dt_fs`:
+/// per-frame step σ² = 2 D Δt per Cartesian direction. Positions are wrapped into `cell`, image counters kept.
+fn random_walk(cell: &Cell, species: &[u8], frames: usize, dt_fs: f64, d: f64, seed: u64) -> Vec<System> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let sigma = (2.0 * d * dt_fs * 1e-3).sqrt();
+    let step = Normal::new(0.0, sigma).unwrap();
+    let uniform = rand::distributions::Uniform::new(0.0, 1.0);
+    let mut system = System::new(cell.clone());
+    for &z in species {
+        let s = Vector3::new(uniform.sample(&mut rng), uniform.sample(&mut rng), uniform.sample(&mut rng));
+        system.push(z, cell.cartesian(&s));
+    }
+    let mut out = Vec::with_capacity(frames);
+    for _ in 0..frames {
+        out.push(system.clone());
+        for r in system.positions.iter_mut() {
+            *r += Vector3::new(step.sample(&mut rng), step.sample(&mut rng), step.sample(&mut rng));
+        }
+        system.wrap();
+    }
+    out
+}
+
+fn trajectory_of(frames: &[System], dt_fs: f64) -> Trajectory {
+    let raw = frames
+        .iter()
+        .enumerate()
+        .map(|(k, s)| RawFrame {
+            time_fs: Some(k as f64 * dt_fs),
+            cell: s.cell.clone(),
+            positions: s.positions.clone(),
+            images: Some(s.images.clone()),
+            velocities: None,
+        })
+        .collect();
+    let first = &frames[0];
+    Trajectory::from_frames(
+        Path::new("walk"),
+        first.atomic_numbers.clone(),
+        first.masses.clone(),
+        raw,
+        &ReadOptions::default(),
+    )
+    .unwrap()
+}
+
+/// D and σ_D of all atoms of a trajectory with the default window (10 %–50 % of the duration).
+fn fitted_d(trajectory: &Trajectory) -> (f64, f64) {
+    let n = trajectory.n_frames();
+    let atoms: Vec<usize> = (0..trajectory.n_atoms()).collect();
+    let msd = species_msd(trajectory, &atoms, None, 8);
+    let lags = fit_lags((0.1 * (n - 1) as f64).ceil() as usize, (0.5 * (n - 1) as f64) as usize, 40);
+    let variances = displacement_variances(trajectory, &atoms, None, &lags);
+    let msd_at: Vec<f64> = lags.iter().map(|&m| msd[m]).collect();
+    let fit = fit_diffusion(&FitInput {
+        lags: &lags,
+        msd: &msd_at,
+        displacement_variance: &variances,
+        frames: n,
+        atoms: atoms.len(),
+        frame_interval_fs: trajectory.frame_interval_fs(),
+    })
+    .unwrap();
+    (fit.d_a2_per_ps, fit.d_sigma_a2_per_ps)
+}
+
+#[test]
+fn random_walk_d_is_recovered_and_its_uncertainty_is_honest() {
+    let cell = Cell::orthorhombic(8.0, 8.0, 8.0).unwrap();
+    let d_true = 0.5; // Å²/ps
+    let dt = 10.0; // fs
+                   // One long walk: D within the reported uncertainty's reach, and a tight error bar.
+    let frames = random_walk(&cell, &[3; 100], 4000, dt, d_true, 7);
+    let (d, sigma) = fitted_d(&trajectory_of(&frames, dt));
+    assert!((d - d_true).abs() < 3.0 * sigma, "D = {d} ± {sigma}, true {d_true}");
+    assert!(sigma < 0.05 * d_true, "σ = {sigma}");
+
+    // Coverage: over many independent short walks the true D lies within ±1σ about 68 % of the time
+    // (binomial standard error of the fraction for 400 walks ≈ 2.3 %).
+    let walks = 400;
+    let mut inside = 0;
+    let mut z_squared = 0.0;
+    for seed in 0..walks {
+        let frames = random_walk(&cell, &[3; 10], 300, dt, d_true, 1000 + seed);
+        let (d, sigma) = fitted_d(&trajectory_of(&frames, dt));
+        let z = (d - d_true) / sigma;
+        z_squared += z * z;
+        if z.abs() < 1.0 {
+            inside += 1;
+        }
+    }
+    let fraction = inside as f64 / walks as f64;
+    let rms_z = (z_squared / walks as f64).sqrt();
+    println!("coverage of ±1σ: {fraction:.3}, rms of (D − D_true)/σ: {rms_z:.3}");
+    assert!((0.61..=0.75).contains(&fraction), "coverage {fraction}");
+    assert!((0.85..=1.2).contains(&rms_z), "rms z {rms_z}");
+}
+
+#[test]
+fn naive_least_squares_error_bar_is_far_too_small() {
+    // The reason for the generalised fit: treating correlated MSD points as independent understates σ.
+    let cell = Cell::orthorhombic(8.0, 8.0, 8.0).unwrap();
+    let trajectory = trajectory_of(&random_walk(&cell, &[3; 10], 1000, 10.0, 0.5, 3), 10.0);
+    let atoms: Vec<usize> = (0..10).collect();
+    let msd = species_msd(&trajectory, &atoms, None, 4);
+    let lags = fit_lags(100, 500, 40);
+    let variances = displacement_variances(&trajectory, &atoms, None, &lags);
+    let msd_at: Vec<f64> = lags.iter().map(|&m| msd[m]).collect();
+    let fit = fit_diffusion(&FitInput {
+        lags: &lags,
+        msd: &msd_at,
+        displacement_variance: &variances,
+        frames: 1000,
+        atoms: 10,
+        frame_interval_fs: 10.0,
+    })
+    .unwrap();
+    assert!(fit.d_sigma_a2_per_ps > 2.0 * fit.d_ols_naive_sigma_a2_per_ps, "{fit:?}");
+}
+
+fn write_xyz(path: &Path, frames: &[System], dt: f64, images: bool, unwrapped: bool) {
+    let mut text = String::new();
+    for (k, s) in frames.iter().enumerate() {
+        let mut s = s.clone();
+        if unwrapped {
+            s.positions = s.unwrapped_positions();
+            s.images = vec![[0; 3]; s.len()];
+        }
+        text.push_str(&format_frame(
+            &s,
+            &FrameExtras { images, info: vec![("time_fs".into(), format!("{}", k as f64 * dt))], ..Default::default() },
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn wrapped_unwrapped_and_h5md_inputs_give_the_same_msd_in_a_triclinic_cell() {
+    let cell =
+        Cell::from_vectors(Vector3::new(6.0, 0.0, 0.0), Vector3::new(2.0, 5.5, 0.0), Vector3::new(-1.0, 1.5, 6.5))
+            .unwrap();
+    // Fast diffusion: atoms cross the cell many times (steps ≈ 0.45 Å, well below half a cell width).
+    let frames = random_walk(&cell, &[3, 3, 3, 8, 8, 8, 8], 400, 5.0, 20.0, 11);
+    let truth: Vec<Vec<Vector3<f64>>> = frames.iter().map(|s| s.unwrapped_positions()).collect();
+    let crossings = frames.last().unwrap().images.iter().flatten().map(|n| n.abs()).sum::<i32>();
+    assert!(crossings > 10, "the walk should cross boundaries ({crossings})");
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        ("unwrapped.xyz", false, true),
+        ("wrapped_no_images.xyz", false, false),
+        ("wrapped_with_images.xyz", true, false),
+    ];
+    let mut msds = Vec::new();
+    for (name, images, unwrapped) in files {
+        let path = dir.path().join(name);
+        write_xyz(&path, &frames, 5.0, images, unwrapped);
+        let t = read_trajectory(&path, &ReadOptions::default()).unwrap();
+        assert_eq!(t.unwrapped_with_images, images, "{name}");
+        // Continuous paths agree with the truth up to each atom's starting image.
+        for (f, positions) in truth.iter().enumerate() {
+            for i in 0..positions.len() {
+                let got = t.frame_positions(f)[i] - t.frame_positions(0)[i];
+                let expected = positions[i] - truth[0][i];
+                assert!((got - expected).norm() < 1e-9, "{name} frame {f} atom {i}");
+            }
+        }
+        msds.push(species_msd(&t, &t.atoms_of(3), None, 2));
+    }
+    let h5 = dir.path().join("trajectory.h5");
+    write_h5md(&h5, &frames, 5.0).unwrap();
+    let t = read_trajectory(&h5, &ReadOptions::default()).unwrap();
+    assert!(t.unwrapped_with_images);
+    msds.push(species_msd(&t, &t.atoms_of(3), None, 2));
+    let min_image = read_trajectory(
+        &h5,
+        &ReadOptions { unwrap: mdrun::analysis::trajectory::UnwrapMethod::MinimumImage, ..Default::default() },
+    )
+    .unwrap();
+    msds.push(species_msd(&min_image, &min_image.atoms_of(3), None, 2));
+    for msd in &msds[1..] {
+        for m in 0..400 {
+            assert!((msd[m] - msds[0][m]).abs() < 1e-8 * msds[0][m].max(1.0), "lag {m}");
+        }
+    }
+}
+
+#[test]
+fn drift_removal_cancels_a_uniform_flow() {
+    let cell = Cell::orthorhombic(10.0, 10.0, 10.0).unwrap();
+    let mut frames = random_walk(&cell, &[3; 20], 200, 10.0, 0.2, 5);
+    // Add a uniform drift of 0.05 Å per frame to every atom.
+    for (k, s) in frames.iter_mut().enumerate() {
+        let shift = Vector3::new(0.05, -0.02, 0.01) * k as f64;
+        s.positions = s.unwrapped_positions().iter().map(|r| r + shift).collect();
+        s.images = vec![[0; 3]; s.len()];
+        s.wrap();
+    }
+    let drifting = trajectory_of(&frames, 10.0);
+    let atoms: Vec<usize> = (0..20).collect();
+    let drift = mdrun::analysis::drift_series(&drifting, mdrun::analysis::DriftReference::System);
+    let corrected = species_msd(&drifting, &atoms, drift.as_deref(), 4);
+    let raw = species_msd(&drifting, &atoms, None, 4);
+    // With drift: MSD grows ∝ m² (0.0030 Å²/frame² · m²); corrected MSD ≈ 6 D t (1 − 1/N) ≈ 0.0114 Å²/frame.
+    assert!(raw[100] > 25.0, "raw {}", raw[100]);
+    let expected = 6.0 * 0.2 * 1e-3 * 1000.0 * (1.0 - 1.0 / 20.0);
+    assert!((corrected[100] - expected).abs() < 0.35 * expected, "corrected {} vs {expected}", corrected[100]);
+}
+
+#[test]
+fn analyze_stage_writes_files_and_fits_arrhenius_over_temperatures() {
+    let cell = Cell::orthorhombic(9.0, 9.0, 9.0).unwrap();
+    let (ea, d0) = (0.3, 40.0); // eV, Å²/ps
+    let dir = tempfile::tempdir().unwrap();
+    let temperatures = [600.0, 800.0, 1000.0, 1300.0];
+    let mut entries = Vec::new();
+    for (k, &t) in temperatures.iter().enumerate() {
+        let d = d0 * (-ea / (BOLTZMANN_EV_PER_K * t)).exp();
+        // Li diffuse, O vibrate around fixed sites (tiny D), 2000 frames of 20 fs.
+        let mut species = vec![3u8; 24];
+        species.extend([8u8; 8]);
+        let li = random_walk(&cell, &species[..24], 2000, 20.0, d, 100 + k as u64);
+        let o = random_walk(&cell, &species[24..], 2000, 20.0, 1e-6, 200 + k as u64);
+        let frames: Vec<System> = li
+            .iter()
+            .zip(&o)
+            .map(|(a, b)| {
+                let mut s = a.clone();
+                for i in 0..b.len() {
+                    s.push(8, b.positions[i]);
+                    let last = s.len() - 1;
+                    s.images[last] = b.images[i];
+                }
+                s
+            })
+            .collect();
+        let name = format!("run_{t}.h5");
+        write_h5md(&dir.path().join(&name), &frames, 20.0).unwrap();
+        entries.push(format!("{{ path = \"{name}\", temperature_k = {t:.1} }}"));
+    }
+    let text = format!(
+        "trajectories = [{}]\nspecies = [\"Li\"]\ncharges = {{ Li = 1.0 }}\nextrapolate_to_k = 300.0\n\
+         [rdf]\nmax_frames = 5\n[vdos]\nenabled = false\n",
+        entries.join(", ")
+    );
+    let settings: AnalyzeSettings = toml::from_str(&text).unwrap();
+    settings.validate("stage[0]").unwrap();
+    let out = dir.path().join("analysis");
+    let report = settings.run(dir.path(), None, &out).unwrap();
+    assert_eq!(report.trajectories.len(), 4);
+    for (t, &temperature) in report.trajectories.iter().zip(&temperatures) {
+        let fit = &t.diffusion[0].fit;
+        let d = d0 * (-ea / (BOLTZMANN_EV_PER_K * temperature)).exp();
+        assert!((fit.d_a2_per_ps - d).abs() < 4.0 * fit.d_sigma_a2_per_ps, "{temperature} K: {fit:?} vs {d}");
+        assert!(t.conductivity_s_per_cm.unwrap() > 0.0);
+        assert_eq!(t.unwrapped_with, "images");
+        for file in ["msd.csv", "msd.svg", "rdf.csv", "rdf.svg"] {
+            assert!(out
+                .join(format!("trajectory_{}", temperatures.iter().position(|&x| x == temperature).unwrap()))
+                .join(file)
+                .exists());
+        }
+    }
+    let arrhenius = &report.arrhenius[0];
+    assert_eq!(arrhenius.species, "Li");
+    let fit = &arrhenius.fit;
+    assert!((fit.activation_energy_ev - ea).abs() < 3.0 * fit.activation_energy_sigma_ev.max(1e-3), "{fit:?}");
+    assert!(fit.activation_energy_sigma_ev < 0.03, "{fit:?}");
+    let extrapolated = arrhenius.extrapolated.as_ref().unwrap();
+    let d300 = d0 * (-ea / (BOLTZMANN_EV_PER_K * 300.0)).exp();
+    assert!(
+        (extrapolated.d_a2_per_ps - d300).abs() < 3.0 * extrapolated.d_sigma_a2_per_ps,
+        "{extrapolated:?} vs {d300}"
+    );
+    for file in ["arrhenius.csv", "arrhenius_points.csv", "arrhenius_Li.svg", "analysis.json"] {
+        assert!(out.join(file).exists(), "{file}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("analysis.json")).unwrap()).unwrap();
+    assert!(json["arrhenius"][0]["fit"]["activation_energy_ev"].as_f64().is_some());
+}
+
+#[test]
+fn rattled_fcc_copper_has_twelve_first_neighbours() {
+    let path = Path::new("../shared/reference/eam/Cu_u3_rattled_256.extxyz");
+    if !path.exists() {
+        println!("skipped: {} not found (shared reference data absent)", path.display());
+        return;
+    }
+    let frames = mdrun::io::extxyz::read_frames(path).unwrap();
+    let systems: Vec<System> = frames.into_iter().map(|f| f.system).collect();
+    let rdf = mdrun::analysis::rdf::compute_rdf(&systems, 6.0, 0.02, None).unwrap();
+    let pair = &rdf.pairs[0];
+    let cn = pair.coordination_number.unwrap();
+    assert!((cn - 12.0).abs() < 0.05, "Cu–Cu coordination {cn}, cutoff {:?}", pair.coordination_cutoff_a);
+    // First shell of fcc Cu at a/√2 ≈ 2.55 Å.
+    assert!((pair.first_peak_a.unwrap() - 2.55).abs() < 0.1, "{:?}", pair.first_peak_a);
+}
+
+#[test]
+fn bad_input_is_reported_with_file_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("short.xyz");
+    let cell = Cell::orthorhombic(5.0, 5.0, 5.0).unwrap();
+    let frames = random_walk(&cell, &[3; 2], 3, 1.0, 0.1, 1);
+    let mut text = String::new();
+    for s in &frames {
+        text.push_str(&format_frame(s, &FrameExtras::default()));
+    }
+    std::fs::write(&path, text).unwrap();
+    let settings: AnalyzeSettings =
+        toml::from_str(&format!("trajectories = [{{ path = \"{}\" }}]", path.display())).unwrap();
+    let err = format!("{:#}", settings.run(dir.path(), None, &dir.path().join("out")).unwrap_err());
+    assert!(err.contains("short.xyz") && err.contains("frame_interval_fs"), "{err}");
+    let settings: AnalyzeSettings = toml::from_str("").unwrap();
+    let err = settings.run(dir.path(), None, &dir.path().join("out")).unwrap_err().to_string();
+    assert!(err.contains("no `trajectories`"), "{err}");
+}
