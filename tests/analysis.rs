@@ -2,8 +2,10 @@
 //! formats and cells, Arrhenius over several runs, coordination in fcc copper.
 
 use mdrun::analysis::diffusion::{fit_diffusion, fit_lags, FitInput};
-use mdrun::analysis::trajectory::{read_trajectory, write_h5md, RawFrame, ReadOptions, Trajectory};
-use mdrun::analysis::{displacement_variances, species_msd, AnalyzeSettings};
+use mdrun::analysis::trajectory::{
+    read_trajectory, write_h5md, H5mdTrajectory, RawFrame, ReadOptions, Trajectory, TrajectoryData,
+};
+use mdrun::analysis::{displacement_variances, species_msd, AnalyzeSettings, BlockLayout};
 use mdrun::io::extxyz::{format_frame, FrameExtras};
 use mdrun::system::{Cell, System, BOLTZMANN_EV_PER_K};
 use nalgebra::Vector3;
@@ -62,9 +64,10 @@ fn trajectory_of(frames: &[System], dt_fs: f64) -> Trajectory {
 fn fitted_d(trajectory: &Trajectory) -> (f64, f64) {
     let n = trajectory.n_frames();
     let atoms: Vec<usize> = (0..trajectory.n_atoms()).collect();
-    let msd = species_msd(trajectory, &atoms, None, 8);
+    let layout = BlockLayout { load_atoms: 1000, fft_block: 8 };
+    let msd = species_msd(trajectory, &atoms, None, &layout).unwrap();
     let lags = fit_lags((0.1 * (n - 1) as f64).ceil() as usize, (0.5 * (n - 1) as f64) as usize, 40);
-    let variances = displacement_variances(trajectory, &atoms, None, &lags);
+    let variances = displacement_variances(trajectory, &atoms, None, &lags, &layout).unwrap();
     let msd_at: Vec<f64> = lags.iter().map(|&m| msd[m]).collect();
     let fit = fit_diffusion(&FitInput {
         lags: &lags,
@@ -116,9 +119,10 @@ fn naive_least_squares_error_bar_is_far_too_small() {
     let cell = Cell::orthorhombic(8.0, 8.0, 8.0).unwrap();
     let trajectory = trajectory_of(&random_walk(&cell, &[3; 10], 1000, 10.0, 0.5, 3), 10.0);
     let atoms: Vec<usize> = (0..10).collect();
-    let msd = species_msd(&trajectory, &atoms, None, 4);
+    let layout = BlockLayout { load_atoms: 4, fft_block: 2 };
+    let msd = species_msd(&trajectory, &atoms, None, &layout).unwrap();
     let lags = fit_lags(100, 500, 40);
-    let variances = displacement_variances(&trajectory, &atoms, None, &lags);
+    let variances = displacement_variances(&trajectory, &atoms, None, &lags, &layout).unwrap();
     let msd_at: Vec<f64> = lags.iter().map(|&m| msd[m]).collect();
     let fit = fit_diffusion(&FitInput {
         lags: &lags,
@@ -131,6 +135,9 @@ fn naive_least_squares_error_bar_is_far_too_small() {
     .unwrap();
     assert!(fit.d_sigma_a2_per_ps > 2.0 * fit.d_ols_naive_sigma_a2_per_ps, "{fit:?}");
 }
+
+/// Small blocks, so that block boundaries are exercised.
+const SMALL: BlockLayout = BlockLayout { load_atoms: 3, fft_block: 2 };
 
 fn write_xyz(path: &Path, frames: &[System], dt: f64, images: bool, unwrapped: bool) {
     let mut text = String::new();
@@ -178,19 +185,19 @@ fn wrapped_unwrapped_and_h5md_inputs_give_the_same_msd_in_a_triclinic_cell() {
                 assert!((got - expected).norm() < 1e-9, "{name} frame {f} atom {i}");
             }
         }
-        msds.push(species_msd(&t, &t.atoms_of(3), None, 2));
+        msds.push(species_msd(&t, &t.atoms_of(3), None, &SMALL).unwrap());
     }
     let h5 = dir.path().join("trajectory.h5");
     write_h5md(&h5, &frames, 5.0).unwrap();
     let t = read_trajectory(&h5, &ReadOptions::default()).unwrap();
     assert!(t.unwrapped_with_images);
-    msds.push(species_msd(&t, &t.atoms_of(3), None, 2));
+    msds.push(species_msd(&t, &t.atoms_of(3), None, &SMALL).unwrap());
     let min_image = read_trajectory(
         &h5,
         &ReadOptions { unwrap: mdrun::analysis::trajectory::UnwrapMethod::MinimumImage, ..Default::default() },
     )
     .unwrap();
-    msds.push(species_msd(&min_image, &min_image.atoms_of(3), None, 2));
+    msds.push(species_msd(&min_image, &min_image.atoms_of(3), None, &SMALL).unwrap());
     for msd in &msds[1..] {
         for m in 0..400 {
             assert!((msd[m] - msds[0][m]).abs() < 1e-8 * msds[0][m].max(1.0), "lag {m}");
@@ -211,9 +218,9 @@ fn drift_removal_cancels_a_uniform_flow() {
     }
     let drifting = trajectory_of(&frames, 10.0);
     let atoms: Vec<usize> = (0..20).collect();
-    let drift = mdrun::analysis::drift_series(&drifting, mdrun::analysis::DriftReference::System);
-    let corrected = species_msd(&drifting, &atoms, drift.as_deref(), 4);
-    let raw = species_msd(&drifting, &atoms, None, 4);
+    let drift = mdrun::analysis::drift_series(&drifting, mdrun::analysis::DriftReference::System, &SMALL).unwrap();
+    let corrected = species_msd(&drifting, &atoms, drift.as_deref(), &SMALL).unwrap();
+    let raw = species_msd(&drifting, &atoms, None, &SMALL).unwrap();
     // With drift: MSD grows ∝ m² (0.0030 Å²/frame² · m²); corrected MSD ≈ 6 D t (1 − 1/N) ≈ 0.0114 Å²/frame.
     assert!(raw[100] > 25.0, "raw {}", raw[100]);
     let expected = 6.0 * 0.2 * 1e-3 * 1000.0 * (1.0 - 1.0 / 20.0);
@@ -328,4 +335,70 @@ fn bad_input_is_reported_with_file_and_reason() {
     let settings: AnalyzeSettings = toml::from_str("").unwrap();
     let err = settings.run(dir.path(), None, &dir.path().join("out")).unwrap_err().to_string();
     assert!(err.contains("no `trajectories`"), "{err}");
+}
+
+#[test]
+fn h5md_read_block_by_block_equals_in_memory_with_skip_and_stride() {
+    let cell =
+        Cell::from_vectors(Vector3::new(7.0, 0.0, 0.0), Vector3::new(1.0, 6.5, 0.0), Vector3::new(0.5, -1.0, 7.5))
+            .unwrap();
+    let mut frames = random_walk(&cell, &[3, 8, 3, 8, 3, 3, 8, 3], 300, 4.0, 10.0, 21);
+    for (k, s) in frames.iter_mut().enumerate() {
+        s.velocities = (0..s.len()).map(|i| Vector3::new(k as f64, i as f64, 1.0)).collect();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.h5");
+    write_h5md(&path, &frames, 4.0).unwrap();
+    for unwrap in
+        [mdrun::analysis::trajectory::UnwrapMethod::Images, mdrun::analysis::trajectory::UnwrapMethod::MinimumImage]
+    {
+        let options = ReadOptions { skip_fs: 40.0, stride: 3, unwrap, ..Default::default() };
+        let streamed = H5mdTrajectory::open(&path, &options).unwrap();
+        let loaded = read_trajectory(&path, &options).unwrap();
+        assert_eq!(streamed.n_frames(), loaded.n_frames());
+        assert_eq!(streamed.times_fs()[0], 40.0);
+        assert_eq!(streamed.frame_interval_fs(), 12.0);
+        let li = loaded.atoms_of(3);
+        let a = species_msd(&streamed, &li, None, &SMALL).unwrap();
+        let b = species_msd(&loaded, &li, None, &BlockLayout { load_atoms: 100, fft_block: 64 }).unwrap();
+        for m in 0..a.len() {
+            assert!((a[m] - b[m]).abs() < 1e-9 * b[m].max(1.0), "lag {m}");
+        }
+        let v = streamed.velocity_block(&[1, 6]).unwrap().unwrap();
+        assert_eq!(v[1][2], Vector3::new((10 + 2 * 3) as f64, 6.0, 1.0));
+        let system = streamed.frame_system(1).unwrap();
+        assert!((system.positions[4] - frames[13].positions[4]).norm() < 1e-12);
+    }
+}
+
+#[test]
+fn analysis_under_a_tiny_memory_budget_streams_and_agrees() {
+    let cell = Cell::orthorhombic(8.0, 8.0, 8.0).unwrap();
+    let mut frames = random_walk(&cell, &[3; 12], 500, 10.0, 0.4, 77);
+    // Velocities: forward differences of the unwrapped path.
+    for k in 0..frames.len() - 1 {
+        let (now, next) = (frames[k].unwrapped_positions(), frames[k + 1].unwrapped_positions());
+        frames[k].velocities = now.iter().zip(&next).map(|(a, b)| (b - a) / 10.0).collect();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_h5md(&dir.path().join("t.h5"), &frames, 10.0).unwrap();
+    let run = |budget_mb: f64, out: &str| {
+        let text = format!(
+            "trajectories = [{{ path = \"t.h5\", temperature_k = 500.0 }}]\nmemory_budget_mb = {budget_mb}\n\
+             remove_drift = \"system\"\n[rdf]\nmax_frames = 3\n"
+        );
+        let settings: AnalyzeSettings = toml::from_str(&text).unwrap();
+        settings.validate("stage[0]").unwrap();
+        settings.run(dir.path(), None, &dir.path().join(out)).unwrap()
+    };
+    let streamed = run(0.05, "small");
+    let in_memory = run(1000.0, "large");
+    assert!(streamed.trajectories[0].streamed_from_file);
+    assert!(!in_memory.trajectories[0].streamed_from_file);
+    let (a, b) = (&streamed.trajectories[0].diffusion[0].fit, &in_memory.trajectories[0].diffusion[0].fit);
+    assert!((a.d_a2_per_ps - b.d_a2_per_ps).abs() < 1e-9 * b.d_a2_per_ps, "{a:?} vs {b:?}");
+    assert!((a.d_sigma_a2_per_ps - b.d_sigma_a2_per_ps).abs() < 1e-9 * b.d_sigma_a2_per_ps);
+    let (va, vb) = (streamed.trajectories[0].vdos.as_ref().unwrap(), in_memory.trajectories[0].vdos.as_ref().unwrap());
+    assert_eq!(va.velocities, "recorded");
+    assert!((va.species[0].vacf_zero_a2_per_fs2 - vb.species[0].vacf_zero_a2_per_fs2).abs() < 1e-12);
 }

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use trajectory::{read_trajectory, ReadOptions, Trajectory, UnwrapMethod};
+use trajectory::{open_trajectory, ReadOptions, TrajectoryData, UnwrapMethod};
 
 /// One trajectory to analyse.
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -255,10 +255,10 @@ impl AnalyzeSettings {
                 stride: self.stride,
                 skip_fs: self.skip_ps * 1e3,
             };
-            let trajectory = read_trajectory(&path, &options)?;
-            let temperature = input.temperature_k.or(trajectory.recorded_temperature_k);
+            let trajectory = open_trajectory(&path, &options, self.budget_bytes())?;
+            let temperature = input.temperature_k.or(trajectory.recorded_temperature_k());
             let result = self
-                .analyze(&trajectory, temperature, &dir, &mut report.notes)
+                .analyze(trajectory.as_ref(), temperature, &dir, &mut report.notes)
                 .with_context(|| format!("analysing {}", path.display()))?;
             report.trajectories.push(result);
         }
@@ -267,22 +267,19 @@ impl AnalyzeSettings {
         Ok(report)
     }
 
-    fn memory_block(&self, frames: usize) -> usize {
-        // Per atom in flight: its series (24 B/frame), three centred components (24 B/frame) and FFT buffers.
-        let per_atom = 48 * frames + 2 * 16 * msd::fft_length(2 * frames) / 3;
-        let threads = rayon::current_num_threads().max(1);
-        ((self.memory_budget_mb * 1e6) as usize / (per_atom * threads)).clamp(1, 64)
+    fn budget_bytes(&self) -> usize {
+        (self.memory_budget_mb * 1e6) as usize
     }
 
     /// Analyses one trajectory, writing its files into `dir`.
     pub fn analyze(
         &self,
-        trajectory: &Trajectory,
+        trajectory: &dyn TrajectoryData,
         temperature_k: Option<f64>,
         dir: &Path,
         notes: &mut Vec<String>,
     ) -> anyhow::Result<TrajectoryReport> {
-        let source = trajectory.source.display().to_string();
+        let source = trajectory.source().display().to_string();
         let species: Vec<u8> = if self.species.is_empty() {
             trajectory.species()
         } else {
@@ -305,8 +302,9 @@ impl AnalyzeSettings {
                 anyhow::bail!("remove_drift = {}: no such atoms in {source}", self.remove_drift);
             }
         }
-        let drift = drift_series(trajectory, reference);
         let n = trajectory.n_frames();
+        let layout = BlockLayout::for_budget(self.budget_bytes(), n);
+        let drift = drift_series(trajectory, reference, &layout)?;
         let dt_fs = trajectory.frame_interval_fs();
         let duration_ps = (n - 1) as f64 * dt_fs * 1e-3;
         let start_ps = self.fit_start_ps.unwrap_or(0.1 * duration_ps);
@@ -317,15 +315,14 @@ impl AnalyzeSettings {
         let first = (start_ps * 1e3 / dt_fs).ceil() as usize;
         let last = ((end_ps * 1e3 / dt_fs).floor() as usize).min(n - 2);
         let lags = fit_lags(first, last, self.fit_points);
-        let block = self.memory_block(n);
 
         let mut msd_columns = Vec::new();
         let mut diffusion = Vec::new();
         for &z in &species {
             let atoms = trajectory.atoms_of(z);
             let symbol = elements::symbol(z);
-            let msd = species_msd(trajectory, &atoms, drift.as_deref(), block);
-            let variances = displacement_variances(trajectory, &atoms, drift.as_deref(), &lags);
+            let msd = species_msd(trajectory, &atoms, drift.as_deref(), &layout)?;
+            let variances = displacement_variances(trajectory, &atoms, drift.as_deref(), &lags, &layout)?;
             let msd_at: Vec<f64> = lags.iter().map(|&m| msd[m]).collect();
             let fit = fit_diffusion(&FitInput {
                 lags: &lags,
@@ -359,8 +356,9 @@ impl AnalyzeSettings {
             match trajectory.mean_volume() {
                 Some(_) => {
                     let count = self.rdf.max_frames.min(n);
-                    let frames: Vec<_> =
-                        (0..count).map(|k| trajectory.frame_system(k * (n - 1) / (count - 1).max(1))).collect();
+                    let frames = (0..count)
+                        .map(|k| trajectory.frame_system(k * (n - 1) / (count - 1).max(1)))
+                        .collect::<Result<Vec<_>, _>>()?;
                     let rdf = rdf::compute_rdf(
                         &frames,
                         self.rdf.r_max_a,
@@ -388,7 +386,8 @@ impl AnalyzeSettings {
                     self.vdos.max_lag_ps.unwrap_or(0.0)
                 );
             }
-            let vdos = vdos::compute_vdos(trajectory, max_lag, block).map_err(|e| anyhow::anyhow!(e))?;
+            let vdos = vdos::compute_vdos(trajectory, max_lag, layout.load_atoms, layout.fft_block)
+                .map_err(|e| anyhow::anyhow!(e))?;
             write_vdos(dir, &vdos, &mut files)?;
             Some(vdos)
         } else {
@@ -402,7 +401,8 @@ impl AnalyzeSettings {
             atoms: trajectory.n_atoms(),
             frame_interval_fs: dt_fs,
             duration_ps,
-            unwrapped_with: if trajectory.unwrapped_with_images { "images" } else { "minimum_image" }.into(),
+            unwrapped_with: if trajectory.unwrapped_with_images() { "images" } else { "minimum_image" }.into(),
+            streamed_from_file: !trajectory.is_in_memory(),
             drift_removed: self.remove_drift.clone(),
             mean_volume_a3: trajectory.mean_volume(),
             diffusion,
@@ -477,62 +477,131 @@ impl AnalyzeSettings {
     }
 }
 
+/// How many atoms are loaded at once and how many are Fourier-transformed together, from a memory budget:
+/// half of it for loaded position series (24 B per atom and frame), half for the FFT working sets of all
+/// threads (per atom: its series, three centred components and a share of the complex buffers).
+#[derive(Clone, Copy, Debug)]
+pub struct BlockLayout {
+    pub load_atoms: usize,
+    pub fft_block: usize,
+}
+
+impl BlockLayout {
+    pub fn for_budget(budget_bytes: usize, frames: usize) -> BlockLayout {
+        let load_atoms = (budget_bytes / 2 / (24 * frames.max(1))).max(1);
+        let per_atom = 48 * frames + 2 * 16 * msd::fft_length(2 * frames) / 3;
+        let threads = rayon::current_num_threads().max(1);
+        let fft_block = (budget_bytes / 2 / (per_atom * threads)).clamp(1, 64);
+        BlockLayout { load_atoms, fft_block }
+    }
+}
+
 /// The per-frame centre-of-mass displacement COM(t) − COM(0) of the reference atoms (None for no correction).
-pub fn drift_series(trajectory: &Trajectory, reference: DriftReference) -> Option<Vec<Vector3<f64>>> {
+pub fn drift_series(
+    trajectory: &dyn TrajectoryData,
+    reference: DriftReference,
+    layout: &BlockLayout,
+) -> Result<Option<Vec<Vector3<f64>>>, crate::io::IoError> {
     let atoms: Vec<usize> = match reference {
-        DriftReference::None => return None,
+        DriftReference::None => return Ok(None),
         DriftReference::System => (0..trajectory.n_atoms()).collect(),
         DriftReference::Species(z) => trajectory.atoms_of(z),
     };
-    let total: f64 = atoms.iter().map(|&i| trajectory.masses[i]).sum();
-    let com = |f: usize| {
-        let r = trajectory.frame_positions(f);
-        atoms.iter().map(|&i| r[i] * trajectory.masses[i]).sum::<Vector3<f64>>() / total
-    };
-    let origin = com(0);
-    Some((0..trajectory.n_frames()).map(|f| com(f) - origin).collect())
+    let masses = trajectory.masses();
+    let total: f64 = atoms.iter().map(|&i| masses[i]).sum();
+    let mut com = vec![Vector3::zeros(); trajectory.n_frames()];
+    for chunk in atoms.chunks(layout.load_atoms) {
+        let block = trajectory.position_block(chunk)?;
+        for (series, &i) in block.iter().zip(chunk) {
+            for (c, r) in com.iter_mut().zip(series) {
+                *c += r * (masses[i] / total);
+            }
+        }
+    }
+    let origin = com[0];
+    Ok(Some(com.iter().map(|c| c - origin).collect()))
 }
 
-fn position_series(trajectory: &Trajectory, i: usize, drift: Option<&[Vector3<f64>]>) -> Vec<Vector3<f64>> {
-    (0..trajectory.n_frames())
-        .map(|f| trajectory.frame_positions(f)[i] - drift.map_or(Vector3::zeros(), |d| d[f]))
-        .collect()
+/// Loads the unwrapped, drift-corrected position series of `atoms`.
+fn corrected_block(
+    trajectory: &dyn TrajectoryData,
+    atoms: &[usize],
+    drift: Option<&[Vector3<f64>]>,
+) -> Result<Vec<Vec<Vector3<f64>>>, crate::io::IoError> {
+    let mut block = trajectory.position_block(atoms)?;
+    if let Some(drift) = drift {
+        for series in block.iter_mut() {
+            for (r, d) in series.iter_mut().zip(drift) {
+                *r -= d;
+            }
+        }
+    }
+    Ok(block)
 }
 
-/// MSD(m) of `atoms` averaged over atoms and all time origins (Å²), m = 0..N−1, by FFT.
-pub fn species_msd(trajectory: &Trajectory, atoms: &[usize], drift: Option<&[Vector3<f64>]>, block: usize) -> Vec<f64> {
+/// MSD(m) of `atoms` averaged over atoms and all time origins (Å²), m = 0..N−1, by FFT, loading
+/// `layout.load_atoms` atoms at a time.
+pub fn species_msd(
+    trajectory: &dyn TrajectoryData,
+    atoms: &[usize],
+    drift: Option<&[Vector3<f64>]>,
+    layout: &BlockLayout,
+) -> Result<Vec<f64>, crate::io::IoError> {
     let n = trajectory.n_frames();
-    let sums = msd::msd_sums(n, atoms.len(), block, |a| position_series(trajectory, atoms[a], drift));
-    sums.iter().map(|s| s / atoms.len() as f64).collect()
+    let mut total = vec![0.0; n];
+    for chunk in atoms.chunks(layout.load_atoms) {
+        let block = corrected_block(trajectory, chunk, drift)?;
+        let sums = msd::msd_sums(n, chunk.len(), layout.fft_block, |a| block[a].clone());
+        for (t, s) in total.iter_mut().zip(sums) {
+            *t += s;
+        }
+    }
+    Ok(total.iter().map(|s| s / atoms.len() as f64).collect())
 }
 
 /// Variance of one squared displacement, V(m) = ⟨Δr⁴(m)⟩ − ⟨Δr²(m)⟩², over `atoms` and up to 256 evenly spaced
 /// origins per lag (direct sums; parallel over lags, deterministic).
 pub fn displacement_variances(
-    trajectory: &Trajectory,
+    trajectory: &dyn TrajectoryData,
     atoms: &[usize],
     drift: Option<&[Vector3<f64>]>,
     lags: &[usize],
-) -> Vec<f64> {
+    layout: &BlockLayout,
+) -> Result<Vec<f64>, crate::io::IoError> {
     let n = trajectory.n_frames();
-    let at = |f: usize, i: usize| trajectory.frame_positions(f)[i] - drift.map_or(Vector3::zeros(), |d| d[f]);
-    lags.par_iter()
-        .map(|&m| {
-            let origins = n - m;
-            let step = (origins / 256).max(1);
-            let (mut s2, mut s4, mut count) = (0.0, 0.0, 0.0);
-            for t in (0..origins).step_by(step) {
-                for &i in atoms {
-                    let d2 = (at(t + m, i) - at(t, i)).norm_squared();
-                    s2 += d2;
-                    s4 += d2 * d2;
-                    count += 1.0;
+    let mut moments = vec![(0.0, 0.0, 0.0); lags.len()];
+    for chunk in atoms.chunks(layout.load_atoms) {
+        let block = corrected_block(trajectory, chunk, drift)?;
+        let partial: Vec<(f64, f64, f64)> = lags
+            .par_iter()
+            .map(|&m| {
+                let origins = n - m;
+                let step = (origins / 256).max(1);
+                let (mut s2, mut s4, mut count) = (0.0, 0.0, 0.0);
+                for series in &block {
+                    for t in (0..origins).step_by(step) {
+                        let d2 = (series[t + m] - series[t]).norm_squared();
+                        s2 += d2;
+                        s4 += d2 * d2;
+                        count += 1.0;
+                    }
                 }
-            }
+                (s2, s4, count)
+            })
+            .collect();
+        for (total, p) in moments.iter_mut().zip(partial) {
+            total.0 += p.0;
+            total.1 += p.1;
+            total.2 += p.2;
+        }
+    }
+    Ok(moments
+        .iter()
+        .map(|&(s2, s4, count)| {
             let mean = s2 / count;
             (s4 / count - mean * mean).max(0.0)
         })
-        .collect()
+        .collect())
 }
 
 /// Key numbers of a finished analysis (the stage's entry in summary.json).
@@ -555,6 +624,8 @@ pub struct TrajectoryReport {
     pub duration_ps: f64,
     /// "images" or "minimum_image".
     pub unwrapped_with: String,
+    /// True when the trajectory was read from the file block by block of atoms (larger than the memory budget).
+    pub streamed_from_file: bool,
     pub drift_removed: String,
     pub mean_volume_a3: Option<f64>,
     pub diffusion: Vec<SpeciesDiffusion>,
@@ -600,7 +671,7 @@ fn write_text(path: &Path, text: &str) -> anyhow::Result<()> {
 
 fn write_msd(
     dir: &Path,
-    trajectory: &Trajectory,
+    trajectory: &dyn TrajectoryData,
     columns: &[(String, Vec<f64>)],
     diffusion: &[SpeciesDiffusion],
     files: &mut Vec<String>,
@@ -620,7 +691,9 @@ fn write_msd(
         csv.push('\n');
     }
     write_text(&dir.join("msd.csv"), &csv)?;
-    let times: Vec<f64> = (0..n).map(|m| m as f64 * dt_ps).collect();
+    // At most ~2000 points per curve in the plot.
+    let shown: Vec<usize> = (0..n).step_by((n / 2000).max(1)).collect();
+    let times: Vec<f64> = shown.iter().map(|&m| m as f64 * dt_ps).collect();
     let mut plot = Plot {
         title: "Mean squared displacement".into(),
         x_label: "lag time (ps)".into(),
@@ -628,7 +701,7 @@ fn write_msd(
         ..Default::default()
     };
     for ((symbol, msd), d) in columns.iter().zip(diffusion) {
-        plot.series.push(Series::line(symbol.clone(), times.clone(), msd.clone()));
+        plot.series.push(Series::line(symbol.clone(), times.clone(), shown.iter().map(|&m| msd[m]).collect()));
         let (t0, t1) = (d.fit.fit_start_ps, d.fit.fit_end_ps);
         plot.series.push(Series {
             label: format!("{symbol} fit D = {:.3e} ± {:.1e} Å²/ps", d.fit.d_a2_per_ps, d.fit.d_sigma_a2_per_ps),

@@ -90,39 +90,11 @@ impl Trajectory {
             return Err(err("the trajectory has no frame".into()));
         }
         let has_images = frames.iter().any(|f| f.images.is_some());
-        let use_images = match options.unwrap {
-            UnwrapMethod::Auto => has_images,
-            UnwrapMethod::Images if !has_images => {
-                return Err(err("unwrap = \"images\" but the file has no image counters".into()))
-            }
-            UnwrapMethod::Images => true,
-            UnwrapMethod::MinimumImage => false,
-        };
+        let use_images = choose_unwrapping(source, has_images, options)?;
         let has_velocities = frames.iter().all(|f| f.velocities.is_some());
-        let stride = options.stride.max(1);
-
-        let mut times = Vec::with_capacity(frames.len());
-        for (k, frame) in frames.iter().enumerate() {
-            times.push(match (frame.time_fs, options.frame_interval_fs) {
-                (Some(t), None) => t,
-                (Some(t), Some(dt)) => {
-                    let expected = frames[0].time_fs.unwrap_or(0.0) + k as f64 * dt;
-                    if (t - expected).abs() > 1e-6 * dt.max(t.abs()) {
-                        return Err(err(format!(
-                            "frame {k} has time {t} fs but frame_interval_fs = {dt} gives {expected} fs; \
-                             remove frame_interval_fs (the file has times) or fix it"
-                        )));
-                    }
-                    t
-                }
-                (None, Some(dt)) => k as f64 * dt,
-                (None, None) => {
-                    return Err(err(format!(
-                        "frame {k} has no time (H5MD `time`, extended XYZ `time_fs=`): set frame_interval_fs"
-                    )))
-                }
-            });
-        }
+        let file_times: Vec<Option<f64>> = frames.iter().map(|f| f.time_fs).collect();
+        let times = frame_times(source, &file_times, options)?;
+        let selected = select_frames(source, &times, options)?;
 
         let mut out_times = Vec::new();
         let mut cells = Vec::new();
@@ -130,9 +102,11 @@ impl Trajectory {
         let mut velocities = if has_velocities { Some(Vec::new()) } else { None };
         let mut previous_raw: Vec<Vector3<f64>> = Vec::new();
         let mut current: Vec<Vector3<f64>> = Vec::new();
-        let start_time = times[0] + options.skip_fs;
-        let mut kept = 0usize;
+        let mut next = 0;
         for (k, frame) in frames.into_iter().enumerate() {
+            if next == selected.len() {
+                break;
+            }
             if frame.positions.len() != n_atoms {
                 return Err(err(format!("frame {k} has {} atoms, the first has {n_atoms}", frame.positions.len())));
             }
@@ -148,42 +122,18 @@ impl Trajectory {
                 }
             }
             previous_raw = frame.positions;
-            if times[k] < start_time - 1e-9 * start_time.abs().max(1.0) {
+            if selected[next] != k {
                 continue;
             }
-            if kept % stride == 0 {
-                out_times.push(times[k]);
-                cells.push(frame.cell.clone());
-                positions.extend_from_slice(&current);
-                if let (Some(v), Some(fv)) = (velocities.as_mut(), frame.velocities) {
-                    if fv.len() != n_atoms {
-                        return Err(err(format!("frame {k} has {} velocities for {n_atoms} atoms", fv.len())));
-                    }
-                    v.extend_from_slice(&fv);
+            next += 1;
+            out_times.push(times[k]);
+            cells.push(frame.cell.clone());
+            positions.extend_from_slice(&current);
+            if let (Some(v), Some(fv)) = (velocities.as_mut(), frame.velocities) {
+                if fv.len() != n_atoms {
+                    return Err(err(format!("frame {k} has {} velocities for {n_atoms} atoms", fv.len())));
                 }
-            }
-            kept += 1;
-        }
-        if out_times.len() < 2 {
-            return Err(err(format!(
-                "only {} frame(s) left after skip_fs = {} and stride = {stride}; at least 2 are needed",
-                out_times.len(),
-                options.skip_fs
-            )));
-        }
-        let dt = out_times[1] - out_times[0];
-        if dt <= 0.0 || !dt.is_finite() {
-            return Err(err(format!("frame times must increase: {} fs then {} fs", out_times[0], out_times[1])));
-        }
-        for k in 1..out_times.len() {
-            let step = out_times[k] - out_times[k - 1];
-            if (step - dt).abs() > 1e-6 * dt {
-                return Err(err(format!(
-                    "frames are not evenly spaced in time: {} fs between frames {} and {k} but {dt} fs between \
-                     the first two (MSD and VACF need a uniform time grid)",
-                    step,
-                    k - 1
-                )));
+                v.extend_from_slice(&fv);
             }
         }
         Ok(Trajectory {
@@ -199,40 +149,123 @@ impl Trajectory {
         })
     }
 
-    /// Number of frames.
-    pub fn n_frames(&self) -> usize {
-        self.times_fs.len()
-    }
-
-    /// Number of atoms.
-    pub fn n_atoms(&self) -> usize {
-        self.atomic_numbers.len()
-    }
-
-    /// Time between frames (fs).
-    pub fn frame_interval_fs(&self) -> f64 {
-        self.times_fs[1] - self.times_fs[0]
-    }
-
     /// Unwrapped positions of frame `f`.
     pub fn frame_positions(&self, f: usize) -> &[Vector3<f64>] {
-        let n = self.n_atoms();
+        let n = self.atomic_numbers.len();
         &self.positions[f * n..(f + 1) * n]
     }
 
     /// Velocities of frame `f` (Å/fs), when the file has them.
     pub fn frame_velocities(&self, f: usize) -> Option<&[Vector3<f64>]> {
-        let n = self.n_atoms();
+        let n = self.atomic_numbers.len();
         self.velocities.as_ref().map(|v| &v[f * n..(f + 1) * n])
     }
+}
 
-    /// True when velocities were read.
-    pub fn has_velocities(&self) -> bool {
-        self.velocities.is_some()
+/// Per-atom access to a trajectory, in blocks of atoms, whether it is held in memory ([`Trajectory`]) or read
+/// from an H5MD file block by block ([`H5mdTrajectory`], for trajectories larger than the memory budget).
+pub trait TrajectoryData: Sync {
+    /// Where it was read from (for messages).
+    fn source(&self) -> &Path;
+    /// Time of every frame (fs), uniformly spaced.
+    fn times_fs(&self) -> &[f64];
+    fn atomic_numbers(&self) -> &[u8];
+    /// Masses (amu).
+    fn masses(&self) -> &[f64];
+    /// Cell of every frame.
+    fn cells(&self) -> &[Cell];
+    /// Mean of the recorded temperature (K), when the file records one.
+    fn recorded_temperature_k(&self) -> Option<f64>;
+    /// True when positions were unwrapped with image counters, false for minimum-image steps.
+    fn unwrapped_with_images(&self) -> bool;
+    /// True when velocities were recorded.
+    fn has_velocities(&self) -> bool;
+    /// True when positions are held in memory, false when they are read from the file block by block.
+    fn is_in_memory(&self) -> bool;
+    /// Unwrapped positions of `atoms` (increasing indices): one series over all frames per atom.
+    fn position_block(&self, atoms: &[usize]) -> Result<Vec<Vec<Vector3<f64>>>, IoError>;
+    /// Recorded velocities (Å/fs) of `atoms` (increasing indices), one series per atom; `None` without velocities.
+    fn velocity_block(&self, atoms: &[usize]) -> Result<Option<Vec<Vec<Vector3<f64>>>>, IoError>;
+    /// Frame `f` as a `System` (positions wrapped into the cell, image counters set).
+    fn frame_system(&self, f: usize) -> Result<System, IoError>;
+
+    /// Number of frames.
+    fn n_frames(&self) -> usize {
+        self.times_fs().len()
     }
 
-    /// Frame `f` as a `System` (positions wrapped into the cell, velocities when present).
-    pub fn frame_system(&self, f: usize) -> System {
+    /// Number of atoms.
+    fn n_atoms(&self) -> usize {
+        self.atomic_numbers().len()
+    }
+
+    /// Time between frames (fs).
+    fn frame_interval_fs(&self) -> f64 {
+        self.times_fs()[1] - self.times_fs()[0]
+    }
+
+    /// Indices of the atoms of atomic number `z`.
+    fn atoms_of(&self, z: u8) -> Vec<usize> {
+        (0..self.n_atoms()).filter(|&i| self.atomic_numbers()[i] == z).collect()
+    }
+
+    /// The distinct atomic numbers, sorted.
+    fn species(&self) -> Vec<u8> {
+        let mut s = self.atomic_numbers().to_vec();
+        s.sort_unstable();
+        s.dedup();
+        s
+    }
+
+    /// Mean cell volume (Å³); `None` unless every frame is fully periodic.
+    fn mean_volume(&self) -> Option<f64> {
+        if self.cells().iter().any(|c| !c.is_fully_periodic()) {
+            return None;
+        }
+        Some(self.cells().iter().map(|c| c.volume()).sum::<f64>() / self.cells().len() as f64)
+    }
+}
+
+impl TrajectoryData for Trajectory {
+    fn source(&self) -> &Path {
+        &self.source
+    }
+    fn times_fs(&self) -> &[f64] {
+        &self.times_fs
+    }
+    fn atomic_numbers(&self) -> &[u8] {
+        &self.atomic_numbers
+    }
+    fn masses(&self) -> &[f64] {
+        &self.masses
+    }
+    fn cells(&self) -> &[Cell] {
+        &self.cells
+    }
+    fn recorded_temperature_k(&self) -> Option<f64> {
+        self.recorded_temperature_k
+    }
+    fn unwrapped_with_images(&self) -> bool {
+        self.unwrapped_with_images
+    }
+    fn has_velocities(&self) -> bool {
+        self.velocities.is_some()
+    }
+    fn is_in_memory(&self) -> bool {
+        true
+    }
+    fn position_block(&self, atoms: &[usize]) -> Result<Vec<Vec<Vector3<f64>>>, IoError> {
+        Ok(atoms.iter().map(|&i| (0..self.n_frames()).map(|f| self.frame_positions(f)[i]).collect()).collect())
+    }
+    fn velocity_block(&self, atoms: &[usize]) -> Result<Option<Vec<Vec<Vector3<f64>>>>, IoError> {
+        Ok(self.velocities.as_ref().map(|_| {
+            atoms
+                .iter()
+                .map(|&i| (0..self.n_frames()).map(|f| self.frame_velocities(f).expect("velocities")[i]).collect())
+                .collect()
+        }))
+    }
+    fn frame_system(&self, f: usize) -> Result<System, IoError> {
         let mut system = System::new(self.cells[f].clone());
         for (i, r) in self.frame_positions(f).iter().enumerate() {
             system.push_with_mass(self.atomic_numbers[i], *r, self.masses[i]);
@@ -241,29 +274,86 @@ impl Trajectory {
             system.velocities.copy_from_slice(v);
         }
         system.wrap();
-        system
+        Ok(system)
     }
+}
 
-    /// Indices of the atoms of atomic number `z`.
-    pub fn atoms_of(&self, z: u8) -> Vec<usize> {
-        (0..self.n_atoms()).filter(|&i| self.atomic_numbers[i] == z).collect()
+/// Whether image counters are used for unwrapping.
+fn choose_unwrapping(source: &Path, has_images: bool, options: &ReadOptions) -> Result<bool, IoError> {
+    match options.unwrap {
+        UnwrapMethod::Auto => Ok(has_images),
+        UnwrapMethod::Images if !has_images => Err(IoError::Format {
+            path: source.to_path_buf(),
+            message: "unwrap = \"images\" but the file has no image counters".into(),
+        }),
+        UnwrapMethod::Images => Ok(true),
+        UnwrapMethod::MinimumImage => Ok(false),
     }
+}
 
-    /// The distinct atomic numbers, sorted.
-    pub fn species(&self) -> Vec<u8> {
-        let mut s = self.atomic_numbers.clone();
-        s.sort_unstable();
-        s.dedup();
-        s
+/// Frame times (fs): from the file, or k · frame_interval_fs when the file has none (both given: must agree).
+fn frame_times(source: &Path, file_times: &[Option<f64>], options: &ReadOptions) -> Result<Vec<f64>, IoError> {
+    let err = |message: String| IoError::Format { path: source.to_path_buf(), message };
+    let mut times = Vec::with_capacity(file_times.len());
+    for (k, time) in file_times.iter().enumerate() {
+        times.push(match (*time, options.frame_interval_fs) {
+            (Some(t), None) => t,
+            (Some(t), Some(dt)) => {
+                let expected = file_times[0].unwrap_or(0.0) + k as f64 * dt;
+                if (t - expected).abs() > 1e-6 * dt.max(t.abs()) {
+                    return Err(err(format!(
+                        "frame {k} has time {t} fs but frame_interval_fs = {dt} gives {expected} fs; \
+                         remove frame_interval_fs (the file has times) or fix it"
+                    )));
+                }
+                t
+            }
+            (None, Some(dt)) => k as f64 * dt,
+            (None, None) => {
+                return Err(err(format!(
+                    "frame {k} has no time (H5MD `time`, extended XYZ `time_fs=`): set frame_interval_fs"
+                )))
+            }
+        });
     }
+    Ok(times)
+}
 
-    /// Mean cell volume (Å³); `None` for non-periodic trajectories.
-    pub fn mean_volume(&self) -> Option<f64> {
-        if self.cells.iter().any(|c| c.is_infinite()) {
-            return None;
+/// Indices of the frames kept after `skip_fs` and `stride`; checks that at least two remain and that they are
+/// evenly spaced in time (MSD and VACF by FFT need a uniform grid).
+fn select_frames(source: &Path, times: &[f64], options: &ReadOptions) -> Result<Vec<usize>, IoError> {
+    let err = |message: String| IoError::Format { path: source.to_path_buf(), message };
+    let stride = options.stride.max(1);
+    let start_time = times[0] + options.skip_fs;
+    let selected: Vec<usize> = (0..times.len())
+        .filter(|&k| times[k] >= start_time - 1e-9 * start_time.abs().max(1.0))
+        .step_by(stride)
+        .collect();
+    if selected.len() < 2 {
+        return Err(err(format!(
+            "only {} frame(s) left after skip_fs = {} and stride = {stride}; at least 2 are needed",
+            selected.len(),
+            options.skip_fs
+        )));
+    }
+    let dt = times[selected[1]] - times[selected[0]];
+    if dt <= 0.0 || !dt.is_finite() {
+        return Err(err(format!(
+            "frame times must increase: {} fs then {} fs",
+            times[selected[0]], times[selected[1]]
+        )));
+    }
+    for w in selected.windows(2) {
+        let step = times[w[1]] - times[w[0]];
+        if (step - dt).abs() > 1e-6 * dt {
+            return Err(err(format!(
+                "frames are not evenly spaced in time: {step} fs between frames {} and {} but {dt} fs between \
+                 the first two (MSD and VACF need a uniform time grid)",
+                w[0], w[1]
+            )));
         }
-        Some(self.cells.iter().map(|c| c.volume()).sum::<f64>() / self.cells.len() as f64)
     }
+    Ok(selected)
 }
 
 /// Trajectory formats read for analysis.
@@ -392,103 +482,312 @@ fn h5md_boundary(path: &Path, group: &hdf5::Group) -> Result<[bool; 3], IoError>
     Ok(periodic)
 }
 
-/// H5MD 1.1 as written by mdrun (`/particles/all/{position, image, velocity, box/edges}` with `step`, `time`,
-/// `value`; `species`, `mass` time-independent; `/observables/temperature`). Frames are read in chunks so the
-/// peak memory stays close to one copy of the positions.
-pub fn read_h5md(path: &Path, options: &ReadOptions) -> Result<Trajectory, IoError> {
-    let file = hdf5::File::open(path).map_err(|e| h5_error(path, "cannot open", e))?;
-    let particles = file.group("particles/all").map_err(|e| h5_error(path, "group /particles/all", e))?;
-    let dataset = |name: &str| particles.dataset(name).map_err(|e| h5_error(path, name, e));
-    let position = dataset("position/value")?;
-    let shape = position.shape();
-    if shape.len() != 3 || shape[2] != 3 {
-        return Err(h5_error(path, "position/value", format!("shape {shape:?}, expected [frames, atoms, 3]")));
-    }
-    let (n_frames, n_atoms) = (shape[0], shape[1]);
-    let species: Vec<i32> = dataset("species")?.read_raw().map_err(|e| h5_error(path, "species", e))?;
-    if species.len() != n_atoms {
-        return Err(h5_error(path, "species", format!("{} entries for {n_atoms} atoms", species.len())));
-    }
-    let atomic_numbers: Vec<u8> = species
-        .iter()
-        .map(|&z| u8::try_from(z).ok().filter(|&z| z > 0 && z <= 118))
-        .collect::<Option<_>>()
-        .ok_or_else(|| h5_error(path, "species", "atomic numbers must lie in 1..=118"))?;
-    let masses: Vec<f64> = if particles.link_exists("mass") {
-        dataset("mass")?.read_raw().map_err(|e| h5_error(path, "mass", e))?
-    } else {
-        atomic_numbers.iter().map(|&z| crate::system::elements::standard_mass(z).unwrap_or(0.0)).collect()
-    };
-    let times: Vec<f64> = dataset("position/time")?.read_raw().map_err(|e| h5_error(path, "position/time", e))?;
-    if times.len() != n_frames {
-        return Err(h5_error(path, "position/time", format!("{} times for {n_frames} frames", times.len())));
-    }
-    let box_group = particles.group("box").map_err(|e| h5_error(path, "group box", e))?;
-    let periodic = h5md_boundary(path, &box_group)?;
-    let edges_over_time = box_group.link_exists("edges/value");
-    let edges = if edges_over_time { box_group.dataset("edges/value") } else { box_group.dataset("edges") }
-        .map_err(|e| h5_error(path, "box/edges", e))?;
-    let edges: Vec<f64> = edges.read_raw().map_err(|e| h5_error(path, "box/edges", e))?;
-    let expected_edges = if edges_over_time { 9 * n_frames } else { 9 };
-    if edges.len() != expected_edges {
-        return Err(h5_error(path, "box/edges", format!("{} values, expected {expected_edges}", edges.len())));
-    }
-    let cell_of = |f: usize| -> Result<Cell, IoError> {
-        let o = if edges_over_time { 9 * f } else { 0 };
-        let m = Matrix3::from_row_slice(&edges[o..o + 9]);
-        Cell::from_matrix(m, periodic).ok_or_else(|| h5_error(path, "box/edges", format!("frame {f}: zero volume")))
-    };
-    let image = particles.link_exists("image/value").then(|| dataset("image/value")).transpose()?;
-    let velocity = particles.link_exists("velocity/value").then(|| dataset("velocity/value")).transpose()?;
+/// An H5MD 1.1 trajectory as written by mdrun (`/particles/all/{position, image, velocity, box/edges}` with
+/// `step`, `time`, `value`; `species`, `mass` time-independent; `/observables/temperature`), read block by
+/// block of atoms: only times, cells and species are held in memory, positions are read (in chunks of frames)
+/// for the atoms asked for and unwrapped on the fly. The file is reopened for every block.
+#[derive(Clone, Debug)]
+pub struct H5mdTrajectory {
+    path: PathBuf,
+    file_frames: usize,
+    /// Cells of every frame in the file (needed for minimum-image unwrapping through skipped frames).
+    file_cells: Vec<Cell>,
+    /// Indices of the kept frames.
+    selected: Vec<usize>,
+    times_fs: Vec<f64>,
+    cells: Vec<Cell>,
+    atomic_numbers: Vec<u8>,
+    masses: Vec<f64>,
+    use_images: bool,
+    has_velocities: bool,
+    recorded_temperature_k: Option<f64>,
+}
 
-    let chunk = (1 << 22) / (3 * n_atoms).max(1) + 1;
-    let mut raw = Vec::with_capacity(n_frames);
-    let mut start = 0;
-    while start < n_frames {
-        let end = (start + chunk).min(n_frames);
-        let read_f64 = |d: &hdf5::Dataset, what: &str| -> Result<ndarray::Array3<f64>, IoError> {
-            d.read_slice::<f64, _, ndarray::Ix3>((start..end, .., ..)).map_err(|e| h5_error(path, what, e))
-        };
-        let positions = read_f64(&position, "position/value")?;
-        let images = match &image {
-            Some(d) => Some(
-                d.read_slice::<i32, _, ndarray::Ix3>((start..end, .., ..))
-                    .map_err(|e| h5_error(path, "image/value", e))?,
-            ),
-            None => None,
-        };
-        let velocities = match &velocity {
-            Some(d) => Some(read_f64(d, "velocity/value")?),
-            None => None,
-        };
-        for f in start..end {
-            let k = f - start;
-            let vectors = |a: &ndarray::Array3<f64>| -> Vec<Vector3<f64>> {
-                (0..n_atoms).map(|i| Vector3::new(a[[k, i, 0]], a[[k, i, 1]], a[[k, i, 2]])).collect()
-            };
-            raw.push(RawFrame {
-                time_fs: Some(times[f]),
-                cell: cell_of(f)?,
-                positions: vectors(&positions),
-                images: images
-                    .as_ref()
-                    .map(|a| (0..n_atoms).map(|i| [a[[k, i, 0]], a[[k, i, 1]], a[[k, i, 2]]]).collect()),
-                velocities: velocities.as_ref().map(vectors),
-            });
+/// Frames per hyperslab read: about 32 MB of positions.
+fn frames_per_read(width: usize) -> usize {
+    ((32usize << 20) / (24 * width.max(1))).max(1)
+}
+
+impl H5mdTrajectory {
+    /// Opens the file and reads its metadata, checking shapes, species, times and cells.
+    pub fn open(path: &Path, options: &ReadOptions) -> Result<H5mdTrajectory, IoError> {
+        let file = hdf5::File::open(path).map_err(|e| h5_error(path, "cannot open", e))?;
+        let particles = file.group("particles/all").map_err(|e| h5_error(path, "group /particles/all", e))?;
+        let dataset = |name: &str| particles.dataset(name).map_err(|e| h5_error(path, name, e));
+        let shape = dataset("position/value")?.shape();
+        if shape.len() != 3 || shape[2] != 3 {
+            return Err(h5_error(path, "position/value", format!("shape {shape:?}, expected [frames, atoms, 3]")));
         }
-        start = end;
-    }
-    let mut trajectory = Trajectory::from_frames(path, atomic_numbers, masses, raw, options)?;
-    if file.link_exists("observables/temperature/value") {
-        let t: Vec<f64> = file
-            .dataset("observables/temperature/value")
-            .and_then(|d| d.read_raw())
-            .map_err(|e| h5_error(path, "observables/temperature/value", e))?;
-        if !t.is_empty() {
-            trajectory.recorded_temperature_k = Some(t.iter().sum::<f64>() / t.len() as f64);
+        let (file_frames, n_atoms) = (shape[0], shape[1]);
+        if file_frames == 0 || n_atoms == 0 {
+            return Err(h5_error(path, "position/value", format!("shape {shape:?} holds no data")));
         }
+        let species: Vec<i32> = dataset("species")?.read_raw().map_err(|e| h5_error(path, "species", e))?;
+        if species.len() != n_atoms {
+            return Err(h5_error(path, "species", format!("{} entries for {n_atoms} atoms", species.len())));
+        }
+        let atomic_numbers: Vec<u8> = species
+            .iter()
+            .map(|&z| u8::try_from(z).ok().filter(|&z| z > 0 && z <= 118))
+            .collect::<Option<_>>()
+            .ok_or_else(|| h5_error(path, "species", "atomic numbers must lie in 1..=118"))?;
+        let masses: Vec<f64> = if particles.link_exists("mass") {
+            dataset("mass")?.read_raw().map_err(|e| h5_error(path, "mass", e))?
+        } else {
+            atomic_numbers.iter().map(|&z| crate::system::elements::standard_mass(z).unwrap_or(0.0)).collect()
+        };
+        if masses.len() != n_atoms {
+            return Err(h5_error(path, "mass", format!("{} entries for {n_atoms} atoms", masses.len())));
+        }
+        let file_times: Vec<f64> =
+            dataset("position/time")?.read_raw().map_err(|e| h5_error(path, "position/time", e))?;
+        if file_times.len() != file_frames {
+            return Err(h5_error(
+                path,
+                "position/time",
+                format!("{} times for {file_frames} frames", file_times.len()),
+            ));
+        }
+        let box_group = particles.group("box").map_err(|e| h5_error(path, "group box", e))?;
+        let periodic = h5md_boundary(path, &box_group)?;
+        let edges_over_time = box_group.link_exists("edges/value");
+        let edges = if edges_over_time { box_group.dataset("edges/value") } else { box_group.dataset("edges") }
+            .map_err(|e| h5_error(path, "box/edges", e))?;
+        let edges: Vec<f64> = edges.read_raw().map_err(|e| h5_error(path, "box/edges", e))?;
+        let expected_edges = if edges_over_time { 9 * file_frames } else { 9 };
+        if edges.len() != expected_edges {
+            return Err(h5_error(path, "box/edges", format!("{} values, expected {expected_edges}", edges.len())));
+        }
+        let file_cells = (0..file_frames)
+            .map(|f| {
+                let o = if edges_over_time { 9 * f } else { 0 };
+                Cell::from_matrix(Matrix3::from_row_slice(&edges[o..o + 9]), periodic)
+                    .ok_or_else(|| h5_error(path, "box/edges", format!("frame {f}: zero volume")))
+            })
+            .collect::<Result<Vec<Cell>, IoError>>()?;
+        let use_images = choose_unwrapping(path, particles.link_exists("image/value"), options)?;
+        let has_velocities = particles.link_exists("velocity/value");
+        let options_times: Vec<Option<f64>> = file_times.iter().map(|&t| Some(t)).collect();
+        let times = frame_times(path, &options_times, options)?;
+        let selected = select_frames(path, &times, options)?;
+        let recorded_temperature_k = if file.link_exists("observables/temperature/value") {
+            let t: Vec<f64> = file
+                .dataset("observables/temperature/value")
+                .and_then(|d| d.read_raw())
+                .map_err(|e| h5_error(path, "observables/temperature/value", e))?;
+            (!t.is_empty()).then(|| t.iter().sum::<f64>() / t.len() as f64)
+        } else {
+            None
+        };
+        Ok(H5mdTrajectory {
+            path: path.to_path_buf(),
+            file_frames,
+            times_fs: selected.iter().map(|&k| times[k]).collect(),
+            cells: selected.iter().map(|&k| file_cells[k].clone()).collect(),
+            file_cells,
+            selected,
+            atomic_numbers,
+            masses,
+            use_images,
+            has_velocities,
+            recorded_temperature_k,
+        })
     }
-    Ok(trajectory)
+
+    /// Bytes the positions (and velocities) of the kept frames take in memory.
+    pub fn in_memory_bytes(&self) -> usize {
+        let per_frame = 24 * self.atomic_numbers.len();
+        self.times_fs.len() * per_frame * if self.has_velocities { 2 } else { 1 }
+    }
+
+    /// Reads everything into memory.
+    pub fn load(&self) -> Result<Trajectory, IoError> {
+        let n = self.atomic_numbers.len();
+        let frames = self.times_fs.len();
+        let all: Vec<usize> = (0..n).collect();
+        let mut positions = vec![Vector3::zeros(); frames * n];
+        let mut velocities = self.has_velocities.then(|| vec![Vector3::zeros(); frames * n]);
+        // Blocks of atoms keep the transposition's temporary copy small.
+        for block in all.chunks(((64usize << 20) / (24 * frames)).max(1)) {
+            let series = self.position_block(block)?;
+            for (k, &i) in block.iter().enumerate() {
+                for f in 0..frames {
+                    positions[f * n + i] = series[k][f];
+                }
+            }
+            if let (Some(v), Some(series)) = (velocities.as_mut(), self.velocity_block(block)?) {
+                for (k, &i) in block.iter().enumerate() {
+                    for f in 0..frames {
+                        v[f * n + i] = series[k][f];
+                    }
+                }
+            }
+        }
+        Ok(Trajectory {
+            source: self.path.clone(),
+            times_fs: self.times_fs.clone(),
+            atomic_numbers: self.atomic_numbers.clone(),
+            masses: self.masses.clone(),
+            cells: self.cells.clone(),
+            positions,
+            velocities,
+            recorded_temperature_k: self.recorded_temperature_k,
+            unwrapped_with_images: self.use_images,
+        })
+    }
+
+    fn particles(&self) -> Result<hdf5::Group, IoError> {
+        let file = hdf5::File::open(&self.path).map_err(|e| h5_error(&self.path, "cannot open", e))?;
+        file.group("particles/all").map_err(|e| h5_error(&self.path, "group /particles/all", e))
+    }
+
+    /// Reads `name` (a [frames, atoms, 3] dataset) for frames f0..f1 and atoms lo..hi.
+    fn slab<T: hdf5::H5Type>(
+        &self,
+        group: &hdf5::Group,
+        name: &str,
+        frames: std::ops::Range<usize>,
+        atoms: std::ops::Range<usize>,
+    ) -> Result<ndarray::Array3<T>, IoError> {
+        group
+            .dataset(name)
+            .and_then(|d| d.read_slice::<T, _, ndarray::Ix3>((frames, atoms, ..)))
+            .map_err(|e| h5_error(&self.path, name, e))
+    }
+}
+
+impl TrajectoryData for H5mdTrajectory {
+    fn source(&self) -> &Path {
+        &self.path
+    }
+    fn times_fs(&self) -> &[f64] {
+        &self.times_fs
+    }
+    fn atomic_numbers(&self) -> &[u8] {
+        &self.atomic_numbers
+    }
+    fn masses(&self) -> &[f64] {
+        &self.masses
+    }
+    fn cells(&self) -> &[Cell] {
+        &self.cells
+    }
+    fn recorded_temperature_k(&self) -> Option<f64> {
+        self.recorded_temperature_k
+    }
+    fn unwrapped_with_images(&self) -> bool {
+        self.use_images
+    }
+    fn has_velocities(&self) -> bool {
+        self.has_velocities
+    }
+    fn is_in_memory(&self) -> bool {
+        false
+    }
+
+    fn position_block(&self, atoms: &[usize]) -> Result<Vec<Vec<Vector3<f64>>>, IoError> {
+        let Some((&lo, &last)) = atoms.first().zip(atoms.last()) else {
+            return Ok(Vec::new());
+        };
+        let hi = last + 1;
+        let particles = self.particles()?;
+        let mut out: Vec<Vec<Vector3<f64>>> = vec![Vec::with_capacity(self.selected.len()); atoms.len()];
+        let mut current = vec![Vector3::zeros(); atoms.len()];
+        let mut previous = vec![Vector3::zeros(); atoms.len()];
+        let end = self.selected.last().map_or(0, |&k| k + 1).min(self.file_frames);
+        let step = frames_per_read(hi - lo);
+        let mut next = 0;
+        for f0 in (0..end).step_by(step) {
+            let f1 = (f0 + step).min(end);
+            let positions = self.slab::<f64>(&particles, "position/value", f0..f1, lo..hi)?;
+            let images =
+                if self.use_images { Some(self.slab::<i32>(&particles, "image/value", f0..f1, lo..hi)?) } else { None };
+            for f in f0..f1 {
+                let cell = &self.file_cells[f];
+                for (k, &i) in atoms.iter().enumerate() {
+                    let (t, a) = (f - f0, i - lo);
+                    let r = Vector3::new(positions[[t, a, 0]], positions[[t, a, 1]], positions[[t, a, 2]]);
+                    current[k] = match &images {
+                        Some(n) => r + cell.shift([n[[t, a, 0]], n[[t, a, 1]], n[[t, a, 2]]]),
+                        None if f == 0 => r,
+                        None => current[k] + cell.minimum_image(&(r - previous[k])),
+                    };
+                    previous[k] = r;
+                }
+                if next < self.selected.len() && self.selected[next] == f {
+                    next += 1;
+                    for (series, r) in out.iter_mut().zip(&current) {
+                        series.push(*r);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn velocity_block(&self, atoms: &[usize]) -> Result<Option<Vec<Vec<Vector3<f64>>>>, IoError> {
+        if !self.has_velocities {
+            return Ok(None);
+        }
+        let Some((&lo, &last)) = atoms.first().zip(atoms.last()) else {
+            return Ok(Some(Vec::new()));
+        };
+        let hi = last + 1;
+        let particles = self.particles()?;
+        let mut out: Vec<Vec<Vector3<f64>>> = vec![Vec::with_capacity(self.selected.len()); atoms.len()];
+        let step = frames_per_read(hi - lo);
+        let mut start = 0;
+        while start < self.selected.len() {
+            let f0 = self.selected[start];
+            let f1 = (f0 + step).min(self.file_frames);
+            let velocities = self.slab::<f64>(&particles, "velocity/value", f0..f1, lo..hi)?;
+            while start < self.selected.len() && self.selected[start] < f1 {
+                let t = self.selected[start] - f0;
+                for (k, &i) in atoms.iter().enumerate() {
+                    let a = i - lo;
+                    out[k].push(Vector3::new(velocities[[t, a, 0]], velocities[[t, a, 1]], velocities[[t, a, 2]]));
+                }
+                start += 1;
+            }
+        }
+        Ok(Some(out))
+    }
+
+    fn frame_system(&self, f: usize) -> Result<System, IoError> {
+        let particles = self.particles()?;
+        let k = self.selected[f];
+        let n = self.atomic_numbers.len();
+        let positions = self.slab::<f64>(&particles, "position/value", k..k + 1, 0..n)?;
+        let mut system = System::new(self.cells[f].clone());
+        for i in 0..n {
+            let r = Vector3::new(positions[[0, i, 0]], positions[[0, i, 1]], positions[[0, i, 2]]);
+            system.push_with_mass(self.atomic_numbers[i], r, self.masses[i]);
+        }
+        system.wrap();
+        Ok(system)
+    }
+}
+
+/// Reads a whole H5MD trajectory into memory.
+pub fn read_h5md(path: &Path, options: &ReadOptions) -> Result<Trajectory, IoError> {
+    H5mdTrajectory::open(path, options)?.load()
+}
+
+/// Opens a trajectory for analysis: in memory when its positions and velocities fit in `budget_bytes` (or it
+/// is not H5MD), otherwise as an [`H5mdTrajectory`] read block by block of atoms.
+pub fn open_trajectory(
+    path: &Path,
+    options: &ReadOptions,
+    budget_bytes: usize,
+) -> Result<Box<dyn TrajectoryData>, IoError> {
+    if TrajectoryFormat::guess(path) == TrajectoryFormat::H5md {
+        let streamed = H5mdTrajectory::open(path, options)?;
+        if streamed.in_memory_bytes() > budget_bytes {
+            return Ok(Box::new(streamed));
+        }
+        return Ok(Box::new(streamed.load()?));
+    }
+    Ok(Box::new(read_trajectory(path, options)?))
 }
 
 /// Writes a trajectory in the mdrun H5MD layout (used by tests and by tools that convert trajectories).

@@ -9,7 +9,7 @@
 //! 1 THz = 4.135 667 696 meV = 33.356 409 5 cm⁻¹.
 
 use super::msd::{autocorrelation_sums, fft_length};
-use super::trajectory::Trajectory;
+use super::trajectory::TrajectoryData;
 use crate::system::elements;
 use nalgebra::Vector3;
 use rustfft::{num_complex::Complex, FftPlanner};
@@ -53,49 +53,48 @@ pub struct Vdos {
     pub species: Vec<SpeciesVdos>,
 }
 
-/// Velocity series of atom `i` over all frames: recorded, or central differences of unwrapped positions
-/// (one-sided at the ends).
-fn velocity_series(trajectory: &Trajectory, i: usize) -> Vec<Vector3<f64>> {
-    let n = trajectory.n_frames();
-    if trajectory.has_velocities() {
-        return (0..n).map(|f| trajectory.frame_velocities(f).expect("velocities")[i]).collect();
+/// Velocity series of `atoms`: recorded, or central differences of unwrapped positions (one-sided at the ends).
+fn velocity_series(trajectory: &dyn TrajectoryData, atoms: &[usize]) -> Result<Vec<Vec<Vector3<f64>>>, String> {
+    if let Some(v) = trajectory.velocity_block(atoms).map_err(|e| e.to_string())? {
+        return Ok(v);
     }
+    let n = trajectory.n_frames();
     let dt = trajectory.frame_interval_fs();
-    let r = |f: usize| trajectory.frame_positions(f)[i];
-    (0..n)
-        .map(|f| {
-            let (a, b) = (f.saturating_sub(1), (f + 1).min(n - 1));
-            (r(b) - r(a)) / ((b - a) as f64 * dt)
+    let positions = trajectory.position_block(atoms).map_err(|e| e.to_string())?;
+    Ok(positions
+        .iter()
+        .map(|r| {
+            (0..n)
+                .map(|f: usize| {
+                    let (a, b) = (f.saturating_sub(1), (f + 1).min(n - 1));
+                    (r[b] - r[a]) / ((b - a) as f64 * dt)
+                })
+                .collect()
         })
-        .collect()
+        .collect())
 }
 
 /// Computes VACFs and VDOS with correlation times up to `max_lag_frames` (clamped to the trajectory length).
-pub fn compute_vdos(trajectory: &Trajectory, max_lag_frames: usize, block: usize) -> Result<Vdos, String> {
+/// Atoms are loaded `load_atoms` at a time and transformed `fft_block` at a time.
+pub fn compute_vdos(
+    trajectory: &dyn TrajectoryData,
+    max_lag_frames: usize,
+    load_atoms: usize,
+    fft_block: usize,
+) -> Result<Vdos, String> {
     let n = trajectory.n_frames();
     if n < 4 {
         return Err(format!("{n} frames are too few for a VACF (need at least 4)"));
     }
     let lags = max_lag_frames.clamp(2, n);
     let dt_fs = trajectory.frame_interval_fs();
-    let mut groups: Vec<(String, Vec<usize>, bool)> = trajectory
-        .species()
-        .into_iter()
-        .map(|z| (elements::symbol(z).to_string(), trajectory.atoms_of(z), false))
-        .collect();
-    groups.push(("total".to_string(), (0..trajectory.n_atoms()).collect(), true));
+    let masses = trajectory.masses();
     let padded = fft_length(4 * lags);
     let frequencies_thz: Vec<f64> = (0..=padded / 2).map(|k| k as f64 / (padded as f64 * dt_fs) * 1e3).collect();
+    let mut total_sums = vec![0.0; n];
+    let mut total_mass = 0.0;
     let mut species = Vec::new();
-    for (name, atoms, mass_weighted) in groups {
-        let weight = |i: usize| if mass_weighted { trajectory.masses[i].sqrt() } else { 1.0 };
-        let sums = autocorrelation_sums(n, atoms.len(), block, |a| {
-            let i = atoms[a];
-            let w = weight(i);
-            velocity_series(trajectory, i).into_iter().map(|v| v * w).collect()
-        });
-        let normaliser: f64 =
-            if mass_weighted { atoms.iter().map(|&i| trajectory.masses[i]).sum() } else { atoms.len() as f64 };
+    let entry = |name: String, sums: &[f64], normaliser: f64| -> Result<SpeciesVdos, String> {
         let vacf_raw: Vec<f64> = (0..lags).map(|m| sums[m] / ((n - m) as f64 * normaliser)).collect();
         let c0 = vacf_raw[0];
         if c0.is_nan() || c0 <= 0.0 {
@@ -103,14 +102,33 @@ pub fn compute_vdos(trajectory: &Trajectory, max_lag_frames: usize, block: usize
         }
         let vdos = windowed_spectrum(&vacf_raw, padded, dt_fs);
         let peak = (1..vdos.len()).max_by(|&a, &b| vdos[a].total_cmp(&vdos[b])).unwrap_or(0);
-        species.push(SpeciesVdos {
+        Ok(SpeciesVdos {
             species: name,
             peak_frequency_thz: frequencies_thz[peak],
             vacf_zero_a2_per_fs2: c0,
             vacf: vacf_raw.iter().map(|c| c / c0).collect(),
             vdos,
-        });
+        })
+    };
+    for z in trajectory.species() {
+        let atoms = trajectory.atoms_of(z);
+        let mut sums = vec![0.0; n];
+        for chunk in atoms.chunks(load_atoms.max(1)) {
+            let series = velocity_series(trajectory, chunk)?;
+            let plain = autocorrelation_sums(n, chunk.len(), fft_block, |a| series[a].clone());
+            let weighted = autocorrelation_sums(n, chunk.len(), fft_block, |a| {
+                let w = masses[chunk[a]].sqrt();
+                series[a].iter().map(|v| v * w).collect()
+            });
+            for m in 0..n {
+                sums[m] += plain[m];
+                total_sums[m] += weighted[m];
+            }
+        }
+        total_mass += atoms.iter().map(|&i| masses[i]).sum::<f64>();
+        species.push(entry(elements::symbol(z).to_string(), &sums, atoms.len() as f64)?);
     }
+    species.push(entry("total".to_string(), &total_sums, total_mass)?);
     Ok(Vdos {
         max_lag_ps: lags as f64 * dt_fs * 1e-3,
         resolution_thz: 1e3 / (lags as f64 * dt_fs),
@@ -142,7 +160,7 @@ fn windowed_spectrum(vacf: &[f64], padded: usize, dt_fs: f64) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::trajectory::{RawFrame, ReadOptions};
+    use crate::analysis::trajectory::{RawFrame, ReadOptions, Trajectory};
     use crate::system::Cell;
     use rand::{Rng, SeedableRng};
     use std::path::Path;
@@ -184,7 +202,7 @@ mod tests {
     #[test]
     fn vdos_peaks_at_the_oscillator_frequencies() {
         for with_velocities in [true, false] {
-            let vdos = compute_vdos(&oscillators(with_velocities), 500, 4).unwrap();
+            let vdos = compute_vdos(&oscillators(with_velocities), 500, 4, 2).unwrap();
             assert!(vdos.resolution_thz <= 1.0);
             let li = vdos.species.iter().find(|s| s.species == "Li").unwrap();
             let o = vdos.species.iter().find(|s| s.species == "O").unwrap();
