@@ -402,3 +402,86 @@ fn analysis_under_a_tiny_memory_budget_streams_and_agrees() {
     assert_eq!(va.velocities, "recorded");
     assert!((va.species[0].vacf_zero_a2_per_fs2 - vb.species[0].vacf_zero_a2_per_fs2).abs() < 1e-12);
 }
+
+#[test]
+fn lammps_dump_through_chemfiles_needs_a_frame_interval_and_unwraps_by_minimum_image() {
+    let cell = Cell::orthorhombic(6.0, 6.0, 6.0).unwrap();
+    let frames = random_walk(&cell, &[3, 3, 8], 60, 2.0, 15.0, 9);
+    let mut text = String::new();
+    for (k, s) in frames.iter().enumerate() {
+        text.push_str(&format!(
+            "ITEM: TIMESTEP\n{k}\nITEM: NUMBER OF ATOMS\n{}\nITEM: BOX BOUNDS pp pp pp\n0 6\n0 6\n0 6\n\
+             ITEM: ATOMS id element x y z\n",
+            s.len()
+        ));
+        for i in 0..s.len() {
+            let r = s.positions[i];
+            text.push_str(&format!("{} {} {:.12} {:.12} {:.12}\n", i + 1, s.symbol(i), r.x, r.y, r.z));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dump.lammpstrj");
+    std::fs::write(&path, text).unwrap();
+    let err = read_trajectory(&path, &ReadOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("dump.lammpstrj") && err.contains("frame_interval_fs"), "{err}");
+    let t = read_trajectory(&path, &ReadOptions { frame_interval_fs: Some(2.0), ..Default::default() }).unwrap();
+    assert!(!t.unwrapped_with_images);
+    assert_eq!(t.times_fs[5], 10.0);
+    for (f, s) in frames.iter().enumerate() {
+        let truth = s.unwrapped_positions();
+        let start = frames[0].unwrapped_positions();
+        for i in 0..3 {
+            let got = t.frame_positions(f)[i] - t.frame_positions(0)[i];
+            assert!((got - (truth[i] - start[i])).norm() < 1e-8, "frame {f} atom {i}");
+        }
+    }
+}
+
+#[test]
+fn kmc_carrier_trajectory_in_the_kmc_csv_format_is_analysed() {
+    // Lattice random walk of 30 carriers: hops of 2 Å along ±x, ±y, ±z at rate Γ = 5 /ps each:
+    // D = Γ a² / 6 = 3.333 Å²/ps. Sampled every 0.1 ps, as the kMC stage writes `kmc_trajectory_<i>.csv`.
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(4);
+    let (rate, hop, dt_ps, frames) = (5.0, 2.0, 0.1, 1500);
+    let exponential = rand_distr::Exp::new(rate).unwrap();
+    let mut text = String::from("# mdrun kmc trajectory v1\n# temperature_k: 450\ntime_ps,carrier,x_a,y_a,z_a\n");
+    let carriers = 30;
+    let mut positions = vec![Vector3::<f64>::zeros(); carriers];
+    let mut next_hop: Vec<f64> = (0..carriers).map(|_| exponential.sample(&mut rng)).collect();
+    for k in 0..frames {
+        let t = k as f64 * dt_ps;
+        for c in 0..carriers {
+            while next_hop[c] < t {
+                let direction = rand::Rng::gen_range(&mut rng, 0..6);
+                let sign = if direction % 2 == 0 { 1.0 } else { -1.0 };
+                positions[c][direction / 2] += sign * hop;
+                next_hop[c] += exponential.sample(&mut rng);
+            }
+            let r = positions[c];
+            text.push_str(&format!("{:.8e},{c},{:.6},{:.6},{:.6}\n", t, r.x, r.y, r.z));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("kmc_trajectory_0.csv"), text).unwrap();
+    let settings: AnalyzeSettings = toml::from_str(
+        "trajectories = [{ path = \"kmc_trajectory_0.csv\", carrier_species = \"Na\" }]\ncharges = { Na = 1.0 }\n\
+         [vdos]\nenabled = false\n",
+    )
+    .unwrap();
+    settings.validate("stage[2]").unwrap();
+    let report = settings.run(dir.path(), None, &dir.path().join("out")).unwrap();
+    let t = &report.trajectories[0];
+    assert_eq!(t.temperature_k, Some(450.0));
+    assert_eq!(t.diffusion[0].species, "Na");
+    let fit = &t.diffusion[0].fit;
+    let d_true = rate * hop * hop / 6.0;
+    assert!((fit.d_a2_per_ps - d_true).abs() < 3.0 * fit.d_sigma_a2_per_ps, "{fit:?} vs {d_true}");
+    assert!(t.rdf.is_none() && t.conductivity_s_per_cm.is_none());
+    assert!(report.notes.iter().any(|n| n.contains("g(r) skipped")), "{:?}", report.notes);
+    assert!(report.notes.iter().any(|n| n.contains("no conductivity")), "{:?}", report.notes);
+
+    std::fs::write(dir.path().join("bad.csv"), "# mdrun kmc trajectory v1\ntime_ps,carrier,x_a,y_a,z_a\n0,1,0,0,0\n")
+        .unwrap();
+    let err = read_trajectory(&dir.path().join("bad.csv"), &ReadOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("bad.csv:3") && err.contains("carrier 1 out of order"), "{err}");
+}

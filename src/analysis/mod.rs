@@ -37,6 +37,8 @@ pub struct TrajectoryInput {
     pub temperature_k: Option<f64>,
     /// Time between frames (fs), for files without times (LAMMPS dumps, XYZ without `time_fs`).
     pub frame_interval_fs: Option<f64>,
+    /// Element of the carriers of a kMC trajectory (`*.csv`, which stores no species); default "Li".
+    pub carrier_species: Option<String>,
 }
 
 /// Pair distribution settings (`[stage.rdf]`).
@@ -157,6 +159,11 @@ impl AnalyzeSettings {
             if let Some(v) = t.frame_interval_fs {
                 positive(&prefix, "frame_interval_fs", v)?;
             }
+            if let Some(symbol) = &t.carrier_species {
+                if elements::atomic_number(symbol).is_none() {
+                    return Err(InvalidValue::new(join(&prefix, "carrier_species"), symbol, "an element symbol"));
+                }
+            }
         }
         for (k, s) in self.species.iter().enumerate() {
             if elements::atomic_number(s).is_none() {
@@ -238,7 +245,12 @@ impl AnalyzeSettings {
         let inputs: Vec<TrajectoryInput> = if self.trajectories.is_empty() {
             let path = default_trajectory
                 .context("analyze: no `trajectories` listed and no trajectory from an earlier stage to analyse")?;
-            vec![TrajectoryInput { path: path.to_path_buf(), temperature_k: None, frame_interval_fs: None }]
+            vec![TrajectoryInput {
+                path: path.to_path_buf(),
+                temperature_k: None,
+                frame_interval_fs: None,
+                carrier_species: None,
+            }]
         } else {
             self.trajectories.clone()
         };
@@ -254,6 +266,7 @@ impl AnalyzeSettings {
                 frame_interval_fs: input.frame_interval_fs,
                 stride: self.stride,
                 skip_fs: self.skip_ps * 1e3,
+                carrier_species: input.carrier_species.as_deref().and_then(elements::atomic_number),
             };
             let trajectory = open_trajectory(&path, &options, self.budget_bytes())?;
             let temperature = input.temperature_k.or(trajectory.recorded_temperature_k());
@@ -339,6 +352,10 @@ impl AnalyzeSettings {
                     notes.push(format!("{source}: no temperature, so no conductivity for {symbol}"));
                     None
                 }
+                (Some(_), _, None) => {
+                    notes.push(format!("{source}: not periodic (no volume), so no conductivity for {symbol}"));
+                    None
+                }
                 _ => None,
             };
             diffusion.push(SpeciesDiffusion {
@@ -386,10 +403,16 @@ impl AnalyzeSettings {
                     self.vdos.max_lag_ps.unwrap_or(0.0)
                 );
             }
-            let vdos = vdos::compute_vdos(trajectory, max_lag, layout.load_atoms, layout.fft_block)
-                .map_err(|e| anyhow::anyhow!(e))?;
-            write_vdos(dir, &vdos, &mut files)?;
-            Some(vdos)
+            match vdos::compute_vdos(trajectory, max_lag, layout.load_atoms, layout.fft_block) {
+                Ok(vdos) => {
+                    write_vdos(dir, &vdos, &mut files)?;
+                    Some(vdos)
+                }
+                Err(e) => {
+                    notes.push(format!("{source}: VDOS skipped: {e}"));
+                    None
+                }
+            }
         } else {
             None
         };

@@ -38,6 +38,8 @@ pub struct ReadOptions {
     pub stride: usize,
     /// Drop frames with time < first time + `skip_fs` (equilibration).
     pub skip_fs: f64,
+    /// Element of the carriers in a kMC trajectory (which stores no species); `None` = Li.
+    pub carrier_species: Option<u8>,
 }
 
 /// A trajectory held in memory, with unwrapped positions.
@@ -363,6 +365,8 @@ pub enum TrajectoryFormat {
     H5md,
     /// `*.xyz`, `*.extxyz`: extended XYZ (MD `trajectory.xyz`, kMC carrier trajectories).
     ExtendedXyz,
+    /// `*.csv`: kMC carrier trajectory (`# mdrun kmc trajectory v1`, rows `time_ps,carrier,x_a,y_a,z_a`).
+    KmcCsv,
     /// Anything else chemfiles reads (LAMMPS `*.lammpstrj`/`*.dump`, DCD, XTC, ...).
     Chemfiles,
 }
@@ -373,6 +377,7 @@ impl TrajectoryFormat {
         match ext.as_str() {
             "h5" | "h5md" | "hdf5" => TrajectoryFormat::H5md,
             "xyz" | "extxyz" => TrajectoryFormat::ExtendedXyz,
+            "csv" => TrajectoryFormat::KmcCsv,
             _ => TrajectoryFormat::Chemfiles,
         }
     }
@@ -383,6 +388,7 @@ pub fn read_trajectory(path: &Path, options: &ReadOptions) -> Result<Trajectory,
     match TrajectoryFormat::guess(path) {
         TrajectoryFormat::H5md => read_h5md(path, options),
         TrajectoryFormat::ExtendedXyz => read_extxyz(path, options),
+        TrajectoryFormat::KmcCsv => read_kmc_csv(path, options),
         TrajectoryFormat::Chemfiles => read_chemfiles(path, options),
     }
 }
@@ -427,6 +433,93 @@ pub fn read_extxyz(path: &Path, options: &ReadOptions) -> Result<Trajectory, IoE
         });
     }
     Trajectory::from_frames(path, atomic_numbers, masses, raw, options)
+}
+
+/// kMC carrier trajectory written by the kMC stage (`kmc_trajectory_<i>.csv`): comment lines
+/// `# mdrun kmc trajectory v1` and `# temperature_k: T`, a header `time_ps,carrier,x_a,y_a,z_a`, then one row
+/// per carrier per frame with unwrapped positions (Å). There is no cell (positions are continuous), so the
+/// trajectory is non-periodic; the carriers are `options.carrier_species` (default Li).
+pub fn read_kmc_csv(path: &Path, options: &ReadOptions) -> Result<Trajectory, IoError> {
+    let text = std::fs::read_to_string(path).map_err(|e| IoError::open(path, e))?;
+    let mut temperature = None;
+    let mut header_seen = false;
+    let mut frames: Vec<(f64, Vec<Vector3<f64>>)> = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line_no = index + 1;
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(comment) = line.strip_prefix('#') {
+            if let Some(value) = comment.trim().strip_prefix("temperature_k:") {
+                temperature = Some(value.trim().parse::<f64>().map_err(|_| {
+                    IoError::syntax(path, line_no, format!("temperature_k '{}' is not a number", value.trim()))
+                })?);
+            }
+            continue;
+        }
+        if !header_seen {
+            if line != "time_ps,carrier,x_a,y_a,z_a" {
+                return Err(IoError::syntax(
+                    path,
+                    line_no,
+                    format!("expected the header 'time_ps,carrier,x_a,y_a,z_a', found '{line}'"),
+                ));
+            }
+            header_seen = true;
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.len() != 5 {
+            return Err(IoError::syntax(
+                path,
+                line_no,
+                format!("expected 5 comma-separated values, found {}", fields.len()),
+            ));
+        }
+        let number = |k: usize| -> Result<f64, IoError> {
+            fields[k].trim().parse::<f64>().map_err(|_| {
+                IoError::syntax(path, line_no, format!("'{}' in column {} is not a number", fields[k], k + 1))
+            })
+        };
+        let time_ps = number(0)?;
+        let carrier: usize = fields[1].trim().parse().map_err(|_| {
+            IoError::syntax(path, line_no, format!("carrier index '{}' is not a non-negative integer", fields[1]))
+        })?;
+        let r = Vector3::new(number(2)?, number(3)?, number(4)?);
+        let new_frame = frames.last().is_none_or(|(t, _)| *t != time_ps);
+        if new_frame {
+            frames.push((time_ps, Vec::new()));
+        }
+        let positions = &mut frames.last_mut().expect("a frame").1;
+        if carrier != positions.len() {
+            return Err(IoError::syntax(
+                path,
+                line_no,
+                format!("carrier {carrier} out of order at {time_ps} ps (expected carrier {})", positions.len()),
+            ));
+        }
+        positions.push(r);
+    }
+    let Some(first) = frames.first() else {
+        return Err(IoError::format(path, "no carrier positions found".into()));
+    };
+    let n = first.1.len();
+    let z = options.carrier_species.unwrap_or(3);
+    let mass = crate::system::elements::standard_mass(z).unwrap_or(0.0);
+    let raw = frames
+        .into_iter()
+        .map(|(t, positions)| RawFrame {
+            time_fs: Some(t * 1e3),
+            cell: Cell::infinite(),
+            positions,
+            images: None,
+            velocities: None,
+        })
+        .collect();
+    let mut trajectory = Trajectory::from_frames(path, vec![z; n], vec![mass; n], raw, options)?;
+    trajectory.recorded_temperature_k = temperature;
+    Ok(trajectory)
 }
 
 /// Any chemfiles format; chemfiles gives no times, so `frame_interval_fs` is required.
