@@ -760,9 +760,11 @@ fn write_rdf(dir: &Path, rdf: &rdf::Rdf, files: &mut Vec<String>) -> anyhow::Res
         title: "Radial distribution functions".into(),
         x_label: "r (Å)".into(),
         y_label: "g(r)".into(),
+        // g_ab = g_ba: each unordered pair once.
         series: rdf
             .pairs
             .iter()
+            .filter(|p| elements::atomic_number(&p.center) <= elements::atomic_number(&p.neighbor))
             .map(|p| Series::line(format!("{}–{}", p.center, p.neighbor), rdf.r_a.clone(), p.g.clone()))
             .collect(),
         ..Default::default()

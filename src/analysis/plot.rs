@@ -96,7 +96,13 @@ impl Axis {
 
     fn label(&self, tick: f64) -> String {
         if self.log {
-            format!("1e{}", tick as i32)
+            let exponent = tick as i32;
+            if (-3..=3).contains(&exponent) {
+                let text = format!("{:.3}", 10f64.powi(exponent));
+                text.trim_end_matches('0').trim_end_matches('.').to_string()
+            } else {
+                format!("1e{exponent}")
+            }
         } else {
             let text = format!("{:.6}", tick);
             let text = text.trim_end_matches('0').trim_end_matches('.').to_string();
@@ -250,25 +256,41 @@ impl Plot {
             }
         }
         svg.push_str("</g>\n");
-        // Legend.
-        for (k, series) in self.series.iter().enumerate() {
-            let color = COLORS[k % COLORS.len()];
-            let y = TOP + 18.0 + 18.0 * k as f64;
-            let x = LEFT + plot_w - 170.0;
-            match series.style {
-                Style::Markers => {
-                    writeln!(svg, r#"<circle cx="{:.2}" cy="{:.2}" r="4" fill="{color}"/>"#, x + 12.0, y - 4.0).unwrap()
+        // Legend in the top right corner, on a white box sized to the longest label (≈ 7 px per character).
+        if !self.series.is_empty() {
+            let longest = self.series.iter().map(|s| s.label.chars().count()).max().unwrap_or(0) as f64;
+            let width = 40.0 + 7.0 * longest;
+            let x = (LEFT + plot_w - width - 8.0).max(LEFT + 4.0);
+            let height = 8.0 + 18.0 * self.series.len() as f64;
+            writeln!(
+                svg,
+                r##"<rect x="{x:.2}" y="{:.2}" width="{width:.2}" height="{height:.2}" fill="white" fill-opacity="0.85" stroke="#cccccc"/>"##,
+                TOP + 6.0
+            )
+            .unwrap();
+            for (k, series) in self.series.iter().enumerate() {
+                let color = COLORS[k % COLORS.len()];
+                let y = TOP + 24.0 + 18.0 * k as f64;
+                match series.style {
+                    Style::Markers => {
+                        writeln!(svg, r#"<circle cx="{:.2}" cy="{:.2}" r="4" fill="{color}"/>"#, x + 18.0, y - 4.0)
+                            .unwrap()
+                    }
+                    Style::Line | Style::Dashed => {
+                        let dash = if series.style == Style::Dashed { r#" stroke-dasharray="6 4""# } else { "" };
+                        writeln!(
+                            svg,
+                            r#"<line x1="{:.2}" y1="{:.2}" x2="{:.2}" y2="{:.2}" stroke="{color}" stroke-width="2"{dash}/>"#,
+                            x + 6.0,
+                            y - 4.0,
+                            x + 30.0,
+                            y - 4.0
+                        )
+                        .unwrap()
+                    }
                 }
-                _ => writeln!(
-                    svg,
-                    r#"<line x1="{x:.2}" y1="{:.2}" x2="{:.2}" y2="{:.2}" stroke="{color}" stroke-width="2"/>"#,
-                    y - 4.0,
-                    x + 24.0,
-                    y - 4.0
-                )
-                .unwrap(),
+                writeln!(svg, r#"<text x="{:.2}" y="{y:.2}">{}</text>"#, x + 36.0, escape(&series.label)).unwrap();
             }
-            writeln!(svg, r#"<text x="{:.2}" y="{y:.2}">{}</text>"#, x + 30.0, escape(&series.label)).unwrap();
         }
         svg.push_str("</svg>\n");
         svg
@@ -326,6 +348,15 @@ mod tests {
         };
         let svg = plot.to_svg();
         for label in ["1e-6", "1e-5", "1e-4"] {
+            assert!(svg.contains(&format!(">{label}<")), "{label} missing");
+        }
+        let svg = Plot {
+            y_log: true,
+            series: vec![Series::line("D", vec![1.0, 2.0], vec![0.05, 20.0])],
+            ..Default::default()
+        }
+        .to_svg();
+        for label in ["0.01", "0.1", "1", "10", "100"] {
             assert!(svg.contains(&format!(">{label}<")), "{label} missing");
         }
     }
