@@ -485,3 +485,52 @@ fn kmc_carrier_trajectory_in_the_kmc_csv_format_is_analysed() {
     let err = read_trajectory(&dir.path().join("bad.csv"), &ReadOptions::default()).unwrap_err().to_string();
     assert!(err.contains("bad.csv:3") && err.contains("carrier 1 out of order"), "{err}");
 }
+
+/// Carriers hopping between lattice sites 2 Å apart at rate Γ (D = Γ a²/6) while vibrating about their site
+/// (Gaussian, 0.3 Å per direction): non-Gaussian displacements and a vibrational MSD offset, as in a solid.
+fn hopping_trajectory(carriers: usize, frames: usize, dt_ps: f64, rate: f64, seed: u64) -> Trajectory {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let exponential = rand_distr::Exp::new(rate).unwrap();
+    let rattle = Normal::new(0.0, 0.3).unwrap();
+    let mut sites = vec![Vector3::<f64>::zeros(); carriers];
+    let mut next_hop: Vec<f64> = (0..carriers).map(|_| exponential.sample(&mut rng)).collect();
+    let raw = (0..frames)
+        .map(|k| {
+            let t = k as f64 * dt_ps;
+            let positions = (0..carriers)
+                .map(|c| {
+                    while next_hop[c] < t {
+                        let direction = rand::Rng::gen_range(&mut rng, 0..6);
+                        sites[c][direction / 2] += if direction % 2 == 0 { 2.0 } else { -2.0 };
+                        next_hop[c] += exponential.sample(&mut rng);
+                    }
+                    sites[c] + Vector3::new(rattle.sample(&mut rng), rattle.sample(&mut rng), rattle.sample(&mut rng))
+                })
+                .collect();
+            RawFrame { time_fs: Some(t * 1e3), cell: Cell::infinite(), positions, images: None, velocities: None }
+        })
+        .collect();
+    Trajectory::from_frames(Path::new("hops"), vec![3; carriers], vec![6.94; carriers], raw, &ReadOptions::default())
+        .unwrap()
+}
+
+#[test]
+fn hopping_with_vibrations_gets_an_honest_uncertainty_too() {
+    let (rate, dt_ps) = (2.0, 0.1);
+    let d_true = rate * 4.0 / 6.0;
+    let walks = 300;
+    let (mut inside, mut z_squared) = (0, 0.0);
+    for seed in 0..walks {
+        let (d, sigma) = fitted_d(&hopping_trajectory(10, 300, dt_ps, rate, 5000 + seed));
+        let z = (d - d_true) / sigma;
+        z_squared += z * z;
+        if z.abs() < 1.0 {
+            inside += 1;
+        }
+    }
+    let fraction = inside as f64 / walks as f64;
+    let rms_z = (z_squared / walks as f64).sqrt();
+    println!("hopping: coverage of ±1σ {fraction:.3}, rms z {rms_z:.3}");
+    assert!((0.58..=0.78).contains(&fraction), "coverage {fraction}");
+    assert!((0.8..=1.25).contains(&rms_z), "rms z {rms_z}");
+}
