@@ -128,7 +128,9 @@ pub struct AnalyzeSettings {
     pub charges: BTreeMap<String, f64>,
     /// Temperature (K) at which Arrhenius fits are extrapolated (e.g. 300).
     pub extrapolate_to_k: Option<f64>,
-    /// Working memory for the MSD and VACF (MB), default 1024; sets how many atoms are transformed at once.
+    /// Memory budget (MB), default 1024: an H5MD trajectory whose positions and velocities exceed half of it is
+    /// read block by block of atoms; what the trajectory leaves sets how many atoms are loaded and transformed
+    /// at once.
     #[serde(default = "default_memory_budget_mb")]
     pub memory_budget_mb: f64,
     #[serde(default)]
@@ -316,7 +318,9 @@ impl AnalyzeSettings {
             }
         }
         let n = trajectory.n_frames();
-        let layout = BlockLayout::for_budget(self.budget_bytes(), n);
+        // What the loaded trajectory leaves of the budget goes to blocks (at least a quarter of it).
+        let free = self.budget_bytes().saturating_sub(trajectory.resident_bytes()).max(self.budget_bytes() / 4);
+        let layout = BlockLayout::for_budget(free, n);
         let drift = drift_series(trajectory, reference, &layout)?;
         let dt_fs = trajectory.frame_interval_fs();
         let duration_ps = (n - 1) as f64 * dt_fs * 1e-3;

@@ -184,6 +184,8 @@ pub trait TrajectoryData: Sync {
     fn has_velocities(&self) -> bool;
     /// True when positions are held in memory, false when they are read from the file block by block.
     fn is_in_memory(&self) -> bool;
+    /// Bytes of positions and velocities held in memory.
+    fn resident_bytes(&self) -> usize;
     /// Unwrapped positions of `atoms` (increasing indices): one series over all frames per atom.
     fn position_block(&self, atoms: &[usize]) -> Result<Vec<Vec<Vector3<f64>>>, IoError>;
     /// Recorded velocities (Å/fs) of `atoms` (increasing indices), one series per atom; `None` without velocities.
@@ -255,6 +257,9 @@ impl TrajectoryData for Trajectory {
     }
     fn is_in_memory(&self) -> bool {
         true
+    }
+    fn resident_bytes(&self) -> usize {
+        24 * (self.positions.len() + self.velocities.as_ref().map_or(0, |v| v.len()))
     }
     fn position_block(&self, atoms: &[usize]) -> Result<Vec<Vec<Vector3<f64>>>, IoError> {
         Ok(atoms.iter().map(|&i| (0..self.n_frames()).map(|f| self.frame_positions(f)[i]).collect()).collect())
@@ -693,28 +698,14 @@ impl H5mdTrajectory {
         self.times_fs.len() * per_frame * if self.has_velocities { 2 } else { 1 }
     }
 
-    /// Reads everything into memory.
+    /// Reads everything into memory in one pass over the file.
     pub fn load(&self) -> Result<Trajectory, IoError> {
         let n = self.atomic_numbers.len();
-        let frames = self.times_fs.len();
-        let all: Vec<usize> = (0..n).collect();
-        let mut positions = vec![Vector3::zeros(); frames * n];
-        let mut velocities = self.has_velocities.then(|| vec![Vector3::zeros(); frames * n]);
-        // Blocks of atoms keep the transposition's temporary copy small.
-        for block in all.chunks(((64usize << 20) / (24 * frames)).max(1)) {
-            let series = self.position_block(block)?;
-            for (k, &i) in block.iter().enumerate() {
-                for f in 0..frames {
-                    positions[f * n + i] = series[k][f];
-                }
-            }
-            if let (Some(v), Some(series)) = (velocities.as_mut(), self.velocity_block(block)?) {
-                for (k, &i) in block.iter().enumerate() {
-                    for f in 0..frames {
-                        v[f * n + i] = series[k][f];
-                    }
-                }
-            }
+        let mut positions = Vec::with_capacity(self.selected.len() * n);
+        self.scan_positions(0, n, |_, frame| positions.extend_from_slice(frame))?;
+        let mut velocities = self.has_velocities.then(|| Vec::with_capacity(self.selected.len() * n));
+        if let Some(v) = velocities.as_mut() {
+            self.scan_velocities(0, n, |_, frame| v.extend_from_slice(frame))?;
         }
         Ok(Trajectory {
             source: self.path.clone(),
@@ -727,6 +718,75 @@ impl H5mdTrajectory {
             recorded_temperature_k: self.recorded_temperature_k,
             unwrapped_with_images: self.use_images,
         })
+    }
+
+    /// Visits the unwrapped positions of atoms lo..hi at every kept frame, in order (k = kept-frame index),
+    /// reading hyperslabs of about 32 MB and unwrapping through every frame of the file.
+    fn scan_positions(
+        &self,
+        lo: usize,
+        hi: usize,
+        mut visit: impl FnMut(usize, &[Vector3<f64>]),
+    ) -> Result<(), IoError> {
+        let particles = self.particles()?;
+        let width = hi - lo;
+        let mut current = vec![Vector3::zeros(); width];
+        let mut previous = vec![Vector3::zeros(); width];
+        let end = self.selected.last().map_or(0, |&k| k + 1).min(self.file_frames);
+        let step = frames_per_read(width);
+        let mut next = 0;
+        for f0 in (0..end).step_by(step) {
+            let f1 = (f0 + step).min(end);
+            let positions = self.slab::<f64>(&particles, "position/value", f0..f1, lo..hi)?;
+            let images =
+                if self.use_images { Some(self.slab::<i32>(&particles, "image/value", f0..f1, lo..hi)?) } else { None };
+            for f in f0..f1 {
+                let cell = &self.file_cells[f];
+                let t = f - f0;
+                for a in 0..width {
+                    let r = Vector3::new(positions[[t, a, 0]], positions[[t, a, 1]], positions[[t, a, 2]]);
+                    current[a] = match &images {
+                        Some(n) => r + cell.shift([n[[t, a, 0]], n[[t, a, 1]], n[[t, a, 2]]]),
+                        None if f == 0 => r,
+                        None => current[a] + cell.minimum_image(&(r - previous[a])),
+                    };
+                    previous[a] = r;
+                }
+                if next < self.selected.len() && self.selected[next] == f {
+                    visit(next, &current);
+                    next += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Visits the velocities of atoms lo..hi at every kept frame, in order.
+    fn scan_velocities(
+        &self,
+        lo: usize,
+        hi: usize,
+        mut visit: impl FnMut(usize, &[Vector3<f64>]),
+    ) -> Result<(), IoError> {
+        let particles = self.particles()?;
+        let width = hi - lo;
+        let step = frames_per_read(width);
+        let mut row = vec![Vector3::zeros(); width];
+        let mut start = 0;
+        while start < self.selected.len() {
+            let f0 = self.selected[start];
+            let f1 = (f0 + step).min(self.file_frames);
+            let velocities = self.slab::<f64>(&particles, "velocity/value", f0..f1, lo..hi)?;
+            while start < self.selected.len() && self.selected[start] < f1 {
+                let t = self.selected[start] - f0;
+                for (a, v) in row.iter_mut().enumerate() {
+                    *v = Vector3::new(velocities[[t, a, 0]], velocities[[t, a, 1]], velocities[[t, a, 2]]);
+                }
+                visit(start, &row);
+                start += 1;
+            }
+        }
+        Ok(())
     }
 
     fn particles(&self) -> Result<hdf5::Group, IoError> {
@@ -777,44 +837,20 @@ impl TrajectoryData for H5mdTrajectory {
     fn is_in_memory(&self) -> bool {
         false
     }
+    fn resident_bytes(&self) -> usize {
+        0
+    }
 
     fn position_block(&self, atoms: &[usize]) -> Result<Vec<Vec<Vector3<f64>>>, IoError> {
         let Some((&lo, &last)) = atoms.first().zip(atoms.last()) else {
             return Ok(Vec::new());
         };
-        let hi = last + 1;
-        let particles = self.particles()?;
         let mut out: Vec<Vec<Vector3<f64>>> = vec![Vec::with_capacity(self.selected.len()); atoms.len()];
-        let mut current = vec![Vector3::zeros(); atoms.len()];
-        let mut previous = vec![Vector3::zeros(); atoms.len()];
-        let end = self.selected.last().map_or(0, |&k| k + 1).min(self.file_frames);
-        let step = frames_per_read(hi - lo);
-        let mut next = 0;
-        for f0 in (0..end).step_by(step) {
-            let f1 = (f0 + step).min(end);
-            let positions = self.slab::<f64>(&particles, "position/value", f0..f1, lo..hi)?;
-            let images =
-                if self.use_images { Some(self.slab::<i32>(&particles, "image/value", f0..f1, lo..hi)?) } else { None };
-            for f in f0..f1 {
-                let cell = &self.file_cells[f];
-                for (k, &i) in atoms.iter().enumerate() {
-                    let (t, a) = (f - f0, i - lo);
-                    let r = Vector3::new(positions[[t, a, 0]], positions[[t, a, 1]], positions[[t, a, 2]]);
-                    current[k] = match &images {
-                        Some(n) => r + cell.shift([n[[t, a, 0]], n[[t, a, 1]], n[[t, a, 2]]]),
-                        None if f == 0 => r,
-                        None => current[k] + cell.minimum_image(&(r - previous[k])),
-                    };
-                    previous[k] = r;
-                }
-                if next < self.selected.len() && self.selected[next] == f {
-                    next += 1;
-                    for (series, r) in out.iter_mut().zip(&current) {
-                        series.push(*r);
-                    }
-                }
+        self.scan_positions(lo, last + 1, |_, frame| {
+            for (series, &i) in out.iter_mut().zip(atoms) {
+                series.push(frame[i - lo]);
             }
-        }
+        })?;
         Ok(out)
     }
 
@@ -825,24 +861,12 @@ impl TrajectoryData for H5mdTrajectory {
         let Some((&lo, &last)) = atoms.first().zip(atoms.last()) else {
             return Ok(Some(Vec::new()));
         };
-        let hi = last + 1;
-        let particles = self.particles()?;
         let mut out: Vec<Vec<Vector3<f64>>> = vec![Vec::with_capacity(self.selected.len()); atoms.len()];
-        let step = frames_per_read(hi - lo);
-        let mut start = 0;
-        while start < self.selected.len() {
-            let f0 = self.selected[start];
-            let f1 = (f0 + step).min(self.file_frames);
-            let velocities = self.slab::<f64>(&particles, "velocity/value", f0..f1, lo..hi)?;
-            while start < self.selected.len() && self.selected[start] < f1 {
-                let t = self.selected[start] - f0;
-                for (k, &i) in atoms.iter().enumerate() {
-                    let a = i - lo;
-                    out[k].push(Vector3::new(velocities[[t, a, 0]], velocities[[t, a, 1]], velocities[[t, a, 2]]));
-                }
-                start += 1;
+        self.scan_velocities(lo, last + 1, |_, frame| {
+            for (series, &i) in out.iter_mut().zip(atoms) {
+                series.push(frame[i - lo]);
             }
-        }
+        })?;
         Ok(Some(out))
     }
 
@@ -866,8 +890,8 @@ pub fn read_h5md(path: &Path, options: &ReadOptions) -> Result<Trajectory, IoErr
     H5mdTrajectory::open(path, options)?.load()
 }
 
-/// Opens a trajectory for analysis: in memory when its positions and velocities fit in `budget_bytes` (or it
-/// is not H5MD), otherwise as an [`H5mdTrajectory`] read block by block of atoms.
+/// Opens a trajectory for analysis: in memory when its positions and velocities take at most half of
+/// `budget_bytes` (or it is not H5MD), otherwise as an [`H5mdTrajectory`] read block by block of atoms.
 pub fn open_trajectory(
     path: &Path,
     options: &ReadOptions,
@@ -875,7 +899,7 @@ pub fn open_trajectory(
 ) -> Result<Box<dyn TrajectoryData>, IoError> {
     if TrajectoryFormat::guess(path) == TrajectoryFormat::H5md {
         let streamed = H5mdTrajectory::open(path, options)?;
-        if streamed.in_memory_bytes() > budget_bytes {
+        if streamed.in_memory_bytes() > budget_bytes / 2 {
             return Ok(Box::new(streamed));
         }
         return Ok(Box::new(streamed.load()?));
