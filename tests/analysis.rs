@@ -534,3 +534,27 @@ fn hopping_with_vibrations_gets_an_honest_uncertainty_too() {
     assert!((0.58..=0.78).contains(&fraction), "coverage {fraction}");
     assert!((0.8..=1.25).contains(&rms_z), "rms z {rms_z}");
 }
+
+#[test]
+fn results_do_not_depend_on_the_number_of_threads() {
+    let cell = Cell::orthorhombic(8.0, 8.0, 8.0).unwrap();
+    let mut frames = random_walk(&cell, &[3, 3, 8, 3, 8, 3, 3, 8, 3, 3, 3, 8, 3], 400, 10.0, 0.4, 31);
+    for k in 0..frames.len() - 1 {
+        let (now, next) = (frames[k].unwrapped_positions(), frames[k + 1].unwrapped_positions());
+        frames[k].velocities = now.iter().zip(&next).map(|(a, b)| (b - a) / 10.0).collect();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_h5md(&dir.path().join("t.h5"), &frames, 10.0).unwrap();
+    let settings: AnalyzeSettings =
+        toml::from_str("trajectories = [{ path = \"t.h5\", temperature_k = 700.0 }]\nremove_drift = \"O\"\n").unwrap();
+    let run = |threads: usize, out: &str| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let report = pool.install(|| settings.run(dir.path(), None, &dir.path().join(out)).unwrap());
+        serde_json::to_string(&report).unwrap().replace(out, "")
+    };
+    assert_eq!(run(1, "one"), run(3, "three"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("one/msd.csv")).unwrap(),
+        std::fs::read_to_string(dir.path().join("three/msd.csv")).unwrap()
+    );
+}

@@ -505,8 +505,8 @@ impl AnalyzeSettings {
 }
 
 /// How many atoms are loaded at once and how many are Fourier-transformed together, from a memory budget:
-/// half of it for loaded position series (24 B per atom and frame), half for the FFT working sets of all
-/// threads (per atom: its series, three centred components and a share of the complex buffers).
+/// half of it for loaded position series (24 B per atom and frame), half for the FFT working sets of up to 16
+/// parallel blocks (per atom: its series, three centred components and a share of the complex buffers).
 #[derive(Clone, Copy, Debug)]
 pub struct BlockLayout {
     pub load_atoms: usize,
@@ -517,8 +517,9 @@ impl BlockLayout {
     pub fn for_budget(budget_bytes: usize, frames: usize) -> BlockLayout {
         let load_atoms = (budget_bytes / 2 / (24 * frames.max(1))).max(1);
         let per_atom = 48 * frames + 2 * 16 * msd::fft_length(2 * frames) / 3;
-        let threads = rayon::current_num_threads().max(1);
-        let fft_block = (budget_bytes / 2 / (per_atom * threads)).clamp(1, 64);
+        // Sized for up to 16 blocks in flight, not for the actual thread count: the blocks fix the order of the
+        // floating-point sums, so results stay bitwise identical whatever the number of threads.
+        let fft_block = (budget_bytes / 2 / (per_atom * 16)).clamp(1, 64);
         BlockLayout { load_atoms, fft_block }
     }
 }

@@ -112,6 +112,9 @@ impl Trajectory {
             if frame.positions.len() != n_atoms {
                 return Err(err(format!("frame {k} has {} atoms, the first has {n_atoms}", frame.positions.len())));
             }
+            if let Some(i) = frame.positions.iter().position(|r| !r.iter().all(|x| x.is_finite())) {
+                return Err(err(format!("frame {k}, atom {}: non-finite position {:?}", i + 1, frame.positions[i])));
+            }
             // Unwrap every frame (also skipped ones) so that minimum-image steps stay short.
             if use_images {
                 let images = frame.images.as_ref().ok_or_else(|| err(format!("frame {k} has no image counters")))?;
