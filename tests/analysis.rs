@@ -558,3 +558,55 @@ fn results_do_not_depend_on_the_number_of_threads() {
         std::fs::read_to_string(dir.path().join("three/msd.csv")).unwrap()
     );
 }
+
+#[test]
+fn md_style_extxyz_with_velocities_gives_vdos_peaks_at_the_oscillator_frequencies() {
+    // Li oscillating at 6 THz, O at 15 THz about their sites, written as the MD engine writes trajectory.xyz
+    // (velocities, images, info keys step and time_fs).
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(12);
+    let cell = Cell::orthorhombic(7.0, 7.0, 7.0).unwrap();
+    let uniform = rand::distributions::Uniform::new(0.0, 7.0);
+    let atoms: Vec<(u8, f64, Vector3<f64>, Vector3<f64>, f64)> = (0..8)
+        .map(|k| {
+            let (z, f_thz) = if k < 4 { (3u8, 6.0) } else { (8u8, 15.0) };
+            let site = Vector3::new(uniform.sample(&mut rng), uniform.sample(&mut rng), uniform.sample(&mut rng));
+            let amplitude =
+                Vector3::new(uniform.sample(&mut rng), uniform.sample(&mut rng), uniform.sample(&mut rng)) * 0.02;
+            (z, 2.0 * std::f64::consts::PI * f_thz * 1e-3, site, amplitude, uniform.sample(&mut rng))
+        })
+        .collect();
+    let mut text = String::new();
+    let dt = 1.0;
+    for k in 0..2000 {
+        let t = k as f64 * dt;
+        let mut system = System::new(cell.clone());
+        for (z, omega, site, amplitude, phase) in &atoms {
+            system.push(*z, site + amplitude * (omega * t + phase).sin());
+            let last = system.len() - 1;
+            system.velocities[last] = amplitude * (omega * (omega * t + phase).cos());
+        }
+        system.wrap();
+        text.push_str(&format_frame(
+            &system,
+            &FrameExtras {
+                velocities: true,
+                images: true,
+                info: vec![("step".into(), k.to_string()), ("time_fs".into(), format!("{t}"))],
+                ..Default::default()
+            },
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("trajectory.xyz"), text).unwrap();
+    let settings: AnalyzeSettings = toml::from_str("[vdos]\nmax_lag_ps = 0.5\n[rdf]\nenabled = false\n").unwrap();
+    let report = settings.run(dir.path(), Some(&dir.path().join("trajectory.xyz")), &dir.path().join("out")).unwrap();
+    let vdos = report.trajectories[0].vdos.as_ref().unwrap();
+    assert_eq!(vdos.velocities, "recorded");
+    let peak = |s: &str| vdos.species.iter().find(|x| x.species == s).unwrap().peak_frequency_thz;
+    assert!((peak("Li") - 6.0).abs() < 0.1, "Li {}", peak("Li"));
+    assert!((peak("O") - 15.0).abs() < 0.1, "O {}", peak("O"));
+    let csv = std::fs::read_to_string(dir.path().join("out/vdos.csv")).unwrap();
+    assert!(
+        csv.starts_with("frequency_thz,energy_mev,wavenumber_cm1,vdos_Li_per_thz,vdos_O_per_thz,vdos_total_per_thz")
+    );
+}

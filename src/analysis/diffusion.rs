@@ -12,8 +12,8 @@
 //! since Cov(X², Y²) = 2 Cov(X, Y)² for jointly Gaussian increments (for K ≫ a this is the
 //! 2σ⁴(2a³ + a)/(3K) variance of Qian, Sheetz & Elson, Biophys. J. 60, 910 (1991)). The fit uses
 //! Σ_ab = s_a s_b R_ab: the random-walk correlation R_ab = C_ab / √(C_aa C_bb) (C the double sum above), and
-//! variances s_a² = κ_a MSD_model(a)² C_aa / (a² n), where κ_a = V_a / MSD_a² with V_a = ⟨Δr⁴⟩ − ⟨Δr²⟩² the
-//! measured variance of one squared displacement (κ = 2/3 for Gaussian displacements; hopping, non-Gaussian
+//! variances s_a² = κ MSD_model(a)² C_aa / (a² n), where κ is the median over the window of V_a / MSD_a², with
+//! V_a = ⟨Δr⁴⟩ − ⟨Δr²⟩² the measured variance of one squared displacement (κ = 2/3 for Gaussian displacements; hopping, non-Gaussian
 //! motion raises it and widens the error bar as it should). The scale MSD_model is the fitted line, not the
 //! noisy data, as in kinisi: variances taken from the data themselves bias the slope low.
 //!
@@ -133,16 +133,25 @@ pub fn fit_diffusion(input: &FitInput) -> Result<DiffusionFit, String> {
     // κ_a = V_a / MSD_a² measured from the data and the MSD taken from the current line, not from the noisy
     // data (otherwise points that fluctuate low get small error bars and pull the slope down). Iterated from
     // the ordinary least-squares line until the slope settles.
-    // κ is pooled over the window: per-lag estimates are noisy, and noise in the diagonal of a nearly singular
-    // correlation matrix would spoil the generalised fit.
-    let kappa_mean =
-        (0..n).map(|j| input.displacement_variance[j] / input.msd[j].powi(2).max(1e-300)).sum::<f64>() / n as f64;
-    let kappa = vec![kappa_mean; n];
+    // κ is pooled over the window as the median of V / MSD² (per-lag ratios are noisy, and blow up where the
+    // MSD of a vibrating atom passes near zero); noise in the diagonal of a nearly singular correlation matrix
+    // would spoil the generalised fit.
+    if input.msd.iter().all(|&m| m == 0.0) {
+        return Err("the MSD is zero over the whole fit window (no motion)".into());
+    }
+    let mut ratios: Vec<f64> = (0..n)
+        .filter(|&j| input.msd[j] > 0.0)
+        .map(|j| input.displacement_variance[j] / (input.msd[j] * input.msd[j]))
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let kappa = vec![ratios[ratios.len() / 2]; n];
     let mut beta = beta_ols.clone();
     let mut covariance = xtx_inv.clone();
     let mut chi2 = 0.0;
     for _ in 0..20 {
-        let model: Vec<f64> = (0..n).map(|j| (beta[0] + beta[1] * times[j]).max(1e-3 * input.msd[j].abs())).collect();
+        // The line, but never below half the measured MSD: for atoms that vibrate without diffusing the line can
+        // dip to zero, which would give some points vanishing error bars.
+        let model: Vec<f64> = (0..n).map(|j| (beta[0] + beta[1] * times[j]).max(0.5 * input.msd[j].abs())).collect();
         let variances: Vec<f64> = (0..n).map(|j| kappa[j] * model[j] * model[j]).collect();
         let sigma = msd_covariance(&FitInput { displacement_variance: &variances, ..input.clone() });
         let (next_beta, next_covariance, next_chi2) = generalised_least_squares(&x, &y, &sigma)?;
