@@ -566,7 +566,9 @@ fn md_style_extxyz_with_velocities_gives_vdos_peaks_at_the_oscillator_frequencie
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(12);
     let cell = Cell::orthorhombic(7.0, 7.0, 7.0).unwrap();
     let uniform = rand::distributions::Uniform::new(0.0, 7.0);
-    let atoms: Vec<(u8, f64, Vector3<f64>, Vector3<f64>, f64)> = (0..8)
+    /// Element, angular frequency (rad/fs), site, amplitude, phase.
+    type Oscillator = (u8, f64, Vector3<f64>, Vector3<f64>, f64);
+    let atoms: Vec<Oscillator> = (0..8)
         .map(|k| {
             let (z, f_thz) = if k < 4 { (3u8, 6.0) } else { (8u8, 15.0) };
             let site = Vector3::new(uniform.sample(&mut rng), uniform.sample(&mut rng), uniform.sample(&mut rng));
