@@ -309,7 +309,7 @@ fn rattled_fcc_copper_has_twelve_first_neighbours() {
     }
     let frames = mdrun::io::extxyz::read_frames(path).unwrap();
     let systems: Vec<System> = frames.into_iter().map(|f| f.system).collect();
-    let rdf = mdrun::analysis::rdf::compute_rdf(&systems, 6.0, 0.02, None).unwrap();
+    let rdf = mdrun::analysis::rdf::compute_rdf(&systems, 6.0, 0.02, |_, _| None).unwrap();
     let pair = &rdf.pairs[0];
     let cn = pair.coordination_number.unwrap();
     assert!((cn - 12.0).abs() < 0.05, "Cu–Cu coordination {cn}, cutoff {:?}", pair.coordination_cutoff_a);

@@ -55,11 +55,21 @@ pub struct RdfSettings {
     pub max_frames: usize,
     /// Coordination cutoff (Å) for every pair; default: each pair's first minimum of g(r).
     pub coordination_cutoff_a: Option<f64>,
+    /// Coordination cutoffs (Å) of given pairs, e.g. { "Li-O" = 2.6 } (applies to Li–O and O–Li); these take
+    /// precedence over `coordination_cutoff_a`.
+    pub coordination_cutoffs_a: BTreeMap<String, f64>,
 }
 
 impl Default for RdfSettings {
     fn default() -> Self {
-        RdfSettings { enabled: true, r_max_a: 6.0, bin_width_a: 0.02, max_frames: 50, coordination_cutoff_a: None }
+        RdfSettings {
+            enabled: true,
+            r_max_a: 6.0,
+            bin_width_a: 0.02,
+            max_frames: 50,
+            coordination_cutoff_a: None,
+            coordination_cutoffs_a: BTreeMap::new(),
+        }
     }
 }
 
@@ -218,6 +228,18 @@ impl AnalyzeSettings {
         }
         if let Some(rc) = self.rdf.coordination_cutoff_a {
             crate::input::in_range(&rdf, "coordination_cutoff_a", rc, self.rdf.bin_width_a, self.rdf.r_max_a)?;
+        }
+        for (pair, &rc) in &self.rdf.coordination_cutoffs_a {
+            if parse_pair(pair).is_none() {
+                return Err(InvalidValue::new(
+                    join(&rdf, "coordination_cutoffs_a"),
+                    format!("\"{pair}\""),
+                    "keys of the form \"Li-O\" (two element symbols)",
+                ));
+            }
+            let key = join(&rdf, &format!("coordination_cutoffs_a.\"{pair}\""));
+            crate::input::in_range(&key, "", rc, self.rdf.bin_width_a, self.rdf.r_max_a)
+                .map_err(|e| InvalidValue::new(key.clone(), e.value, e.expected))?;
         }
         if let Some(v) = self.vdos.max_lag_ps {
             positive(&join(key, "vdos"), "max_lag_ps", v)?;
@@ -380,13 +402,21 @@ impl AnalyzeSettings {
                     let frames = (0..count)
                         .map(|k| trajectory.frame_system(k * (n - 1) / (count - 1).max(1)))
                         .collect::<Result<Vec<_>, _>>()?;
-                    let rdf = rdf::compute_rdf(
-                        &frames,
-                        self.rdf.r_max_a,
-                        self.rdf.bin_width_a,
-                        self.rdf.coordination_cutoff_a,
-                    )
-                    .map_err(|e| anyhow::anyhow!(e))?;
+                    let pairs: Vec<((u8, u8), f64)> = self
+                        .rdf
+                        .coordination_cutoffs_a
+                        .iter()
+                        .filter_map(|(pair, &rc)| parse_pair(pair).map(|p| (p, rc)))
+                        .collect();
+                    let cutoff = |a: u8, b: u8| {
+                        pairs
+                            .iter()
+                            .find(|((x, y), _)| (*x, *y) == (a, b) || (*x, *y) == (b, a))
+                            .map(|(_, rc)| *rc)
+                            .or(self.rdf.coordination_cutoff_a)
+                    };
+                    let rdf = rdf::compute_rdf(&frames, self.rdf.r_max_a, self.rdf.bin_width_a, cutoff)
+                        .map_err(|e| anyhow::anyhow!(e))?;
                     write_rdf(dir, &rdf, &mut files)?;
                     Some(rdf)
                 }
@@ -502,6 +532,12 @@ impl AnalyzeSettings {
         write_text(&output_dir.join("arrhenius.csv"), &fits)?;
         Ok(())
     }
+}
+
+/// Parses a species pair key "Li-O" into atomic numbers.
+fn parse_pair(pair: &str) -> Option<(u8, u8)> {
+    let (a, b) = pair.split_once('-')?;
+    Some((elements::atomic_number(a.trim())?, elements::atomic_number(b.trim())?))
 }
 
 /// How many atoms are loaded at once and how many are Fourier-transformed together, from a memory budget:
@@ -875,6 +911,13 @@ mod tests {
         assert!(s.validate("stage[0]").unwrap_err().to_string().starts_with("stage[0].fit_end_ps = 2"));
         let s = parse("remove_drift = \"frame\"").unwrap();
         assert!(s.validate("s").unwrap_err().to_string().contains("s.remove_drift = frame"));
+        let s = parse("[rdf]\ncoordination_cutoffs_a = { \"Li-Q\" = 2.5 }").unwrap();
+        assert!(s.validate("s").unwrap_err().to_string().starts_with("s.rdf.coordination_cutoffs_a = \"Li-Q\""));
+        let s = parse("[rdf]\ncoordination_cutoffs_a = { \"Li-O\" = 9.5 }").unwrap();
+        assert_eq!(
+            s.validate("s").unwrap_err().to_string(),
+            "s.rdf.coordination_cutoffs_a.\"Li-O\" = 9.5: expected a number between 0.02 and 6"
+        );
         let s = parse("[rdf]\nr_max_a = -1.0").unwrap();
         assert!(s.validate("s").unwrap_err().to_string().starts_with("s.rdf.r_max_a = -1"));
         let s = parse("trajectories = [{ path = \"a.h5\", temperature_k = 0.0 }]").unwrap();

@@ -46,9 +46,14 @@ pub struct Rdf {
 }
 
 /// Computes partial RDFs from `frames` (periodic systems with the same atoms), with bins of `bin_width` up
-/// to `r_max`. `cutoff` overrides the first-minimum coordination cutoff. Frames are processed in parallel;
+/// to `r_max`. `cutoff(center, neighbour)` (atomic numbers) overrides the first-minimum coordination cutoff. Frames are processed in parallel;
 /// counts are integers, so the result does not depend on the number of threads.
-pub fn compute_rdf(frames: &[System], r_max: f64, bin_width: f64, cutoff: Option<f64>) -> Result<Rdf, String> {
+pub fn compute_rdf(
+    frames: &[System],
+    r_max: f64,
+    bin_width: f64,
+    cutoff: impl Fn(u8, u8) -> Option<f64>,
+) -> Result<Rdf, String> {
     if frames.is_empty() {
         return Err("no frame to compute g(r) from".into());
     }
@@ -114,7 +119,7 @@ pub fn compute_rdf(frames: &[System], r_max: f64, bin_width: f64, cutoff: Option
                 })
                 .collect();
             let first_peak = first_peak(&g);
-            let cutoff_bin = match cutoff {
+            let cutoff_bin = match cutoff(species[a], species[b]) {
                 Some(rc) => Some((((rc / bin_width).round() as usize).max(1) - 1).min(bins - 1)),
                 None => first_peak.and_then(|p| first_minimum_after(&g, p)),
             };
@@ -189,7 +194,7 @@ mod tests {
     #[test]
     fn perfect_fcc_has_twelve_nearest_neighbours_at_a_over_root_two() {
         let system = fcc(3.6, 3);
-        let rdf = compute_rdf(&[system], 5.0, 0.01, None).unwrap();
+        let rdf = compute_rdf(&[system], 5.0, 0.01, |_, _| None).unwrap();
         let pair = &rdf.pairs[0];
         assert!((pair.first_peak_a.unwrap() - 3.6 / 2f64.sqrt()).abs() < 0.011, "{:?}", pair.first_peak_a);
         assert!((pair.coordination_number.unwrap() - 12.0).abs() < 1e-12);
@@ -197,6 +202,25 @@ mod tests {
         assert!(rc > 3.6 / 2f64.sqrt() && rc < 3.6, "{rc}");
         // Second shell: 6 more at a.
         assert!((pair.running_coordination[(3.65 / 0.01) as usize] - 18.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rocksalt_li_o_has_six_oxygen_around_each_lithium() {
+        let a = 4.0;
+        let mut cell = System::new(Cell::orthorhombic(a, a, a).unwrap());
+        for basis in [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]] {
+            let r = Vector3::new(basis[0] * a, basis[1] * a, basis[2] * a);
+            cell.push(3, r);
+            cell.push(8, r + Vector3::new(a / 2.0, 0.0, 0.0));
+        }
+        let system = cell.supercell([2, 2, 2]);
+        let rdf = compute_rdf(&[system], 4.5, 0.01, |c, n| (c == 3 && n == 8).then_some(2.5)).unwrap();
+        let pair = |c: &str, n: &str| rdf.pairs.iter().find(|p| p.center == c && p.neighbor == n).unwrap();
+        assert_eq!(pair("Li", "O").coordination_cutoff_a, Some(2.5));
+        assert!((pair("Li", "O").coordination_number.unwrap() - 6.0).abs() < 1e-12);
+        assert!((pair("O", "Li").coordination_number.unwrap() - 6.0).abs() < 1e-12);
+        assert!((pair("Li", "Li").coordination_number.unwrap() - 12.0).abs() < 1e-12);
+        assert!((pair("Li", "O").first_peak_a.unwrap() - 2.0).abs() < 0.011);
     }
 
     #[test]
@@ -212,7 +236,7 @@ mod tests {
                 s
             })
             .collect();
-        let rdf = compute_rdf(&frames, 5.0, 0.25, None).unwrap();
+        let rdf = compute_rdf(&frames, 5.0, 0.25, |_, _| None).unwrap();
         for pair in &rdf.pairs {
             // Average over the outer half, where the counts are large.
             let tail = &pair.g[10..];
@@ -225,6 +249,6 @@ mod tests {
     fn non_periodic_frames_are_refused() {
         let mut s = System::new(Cell::infinite());
         s.push(3, Vector3::zeros());
-        assert!(compute_rdf(&[s], 3.0, 0.1, None).unwrap_err().contains("periodic"));
+        assert!(compute_rdf(&[s], 3.0, 0.1, |_, _| None).unwrap_err().contains("periodic"));
     }
 }
