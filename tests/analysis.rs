@@ -612,3 +612,21 @@ fn md_style_extxyz_with_velocities_gives_vdos_peaks_at_the_oscillator_frequencie
         csv.starts_with("frequency_thz,energy_mev,wavenumber_cm1,vdos_Li_per_thz,vdos_O_per_thz,vdos_total_per_thz")
     );
 }
+
+#[test]
+fn broken_h5md_files_are_reported_with_file_and_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.h5");
+    {
+        let file = hdf5::File::create(&path).unwrap();
+        let all = file.create_group("particles/all").unwrap();
+        let position = all.create_group("position").unwrap();
+        position.new_dataset::<f64>().shape([4, 2, 3]).create("value").unwrap();
+        all.new_dataset_builder().with_data(&[3i32, 300]).create("species").unwrap();
+    }
+    let err = read_trajectory(&path, &ReadOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("broken.h5") && err.contains("species") && err.contains("1..=118"), "{err}");
+    let missing = dir.path().join("missing.h5");
+    let err = read_trajectory(&missing, &ReadOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("missing.h5") && err.contains("cannot open"), "{err}");
+}
