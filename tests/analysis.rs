@@ -76,6 +76,7 @@ fn fitted_d(trajectory: &Trajectory) -> (f64, f64) {
         frames: n,
         atoms: atoms.len(),
         frame_interval_fs: trajectory.frame_interval_fs(),
+        dimensions: 3,
     })
     .unwrap();
     (fit.d_a2_per_ps, fit.d_sigma_a2_per_ps)
@@ -131,6 +132,7 @@ fn naive_least_squares_error_bar_is_far_too_small() {
         frames: 1000,
         atoms: 10,
         frame_interval_fs: 10.0,
+        dimensions: 3,
     })
     .unwrap();
     assert!(fit.d_sigma_a2_per_ps > 2.0 * fit.d_ols_naive_sigma_a2_per_ps, "{fit:?}");
@@ -629,4 +631,51 @@ fn broken_h5md_files_are_reported_with_file_and_dataset() {
     let missing = dir.path().join("missing.h5");
     let err = read_trajectory(&missing, &ReadOptions::default()).unwrap_err().to_string();
     assert!(err.contains("missing.h5") && err.contains("cannot open"), "{err}");
+}
+
+#[test]
+fn layered_two_dimensional_diffusion_is_resolved_by_direction() {
+    // Li diffusing in the xy plane only (D_xy = 0.6 Å²/ps), with z fixed: D_x ≈ D_y ≈ 0.6, D_z ≈ 0, and the
+    // 3-D D = (D_x + D_y + D_z)/3 ≈ 0.4.
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(17);
+    let (d_plane, dt) = (0.6, 10.0);
+    let step = Normal::new(0.0, (2.0 * d_plane * dt * 1e-3_f64).sqrt()).unwrap();
+    let mut positions: Vec<Vector3<f64>> = (0..40).map(|k| Vector3::new(0.0, 0.0, k as f64 * 0.25)).collect();
+    let raw = (0..1500)
+        .map(|k| {
+            if k > 0 {
+                for r in positions.iter_mut() {
+                    r.x += step.sample(&mut rng);
+                    r.y += step.sample(&mut rng);
+                }
+            }
+            RawFrame {
+                time_fs: Some(k as f64 * dt),
+                cell: Cell::infinite(),
+                positions: positions.clone(),
+                images: None,
+                velocities: None,
+            }
+        })
+        .collect();
+    let trajectory =
+        Trajectory::from_frames(Path::new("layered"), vec![3; 40], vec![6.94; 40], raw, &ReadOptions::default())
+            .unwrap();
+    let settings: AnalyzeSettings = toml::from_str("[vdos]\nenabled = false\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut notes = Vec::new();
+    let report = settings.analyze(&trajectory, None, dir.path(), &mut notes).unwrap();
+    let li = &report.diffusion[0];
+    let d =
+        |axis: &str| li.directional.iter().find(|d| d.direction == axis).map(|d| (d.d_a2_per_ps, d.d_sigma_a2_per_ps));
+    for axis in ["x", "y"] {
+        let (value, sigma) = d(axis).unwrap();
+        assert!((value - d_plane).abs() < 3.0 * sigma, "D_{axis} = {value} ± {sigma}");
+    }
+    // z never moves: its MSD is exactly zero, so there is no z fit, and a note says why.
+    assert!(d("z").is_none());
+    assert!(notes.iter().any(|n| n.contains("no D along z")), "{notes:?}");
+    assert!((li.fit.d_a2_per_ps - 2.0 * d_plane / 3.0).abs() < 3.0 * li.fit.d_sigma_a2_per_ps, "{:?}", li.fit);
+    let header = std::fs::read_to_string(dir.path().join("msd.csv")).unwrap();
+    assert!(header.starts_with("time_ps,msd_Li_a2,msd_Li_x_a2,msd_Li_y_a2,msd_Li_z_a2\n"));
 }

@@ -56,6 +56,8 @@ pub struct FitInput<'a> {
     pub atoms: usize,
     /// Time between frames (fs).
     pub frame_interval_fs: f64,
+    /// 3 for the full MSD (D = slope/6), 1 for the MSD along one direction (D = slope/2).
+    pub dimensions: usize,
 }
 
 /// Result of a diffusion fit.
@@ -107,7 +109,7 @@ pub fn msd_covariance(input: &FitInput) -> DMatrix<f64> {
     DMatrix::from_fn(n, n, |j, k| sd[j] * sd[k] * c[(j, k)] / (c[(j, j)] * c[(k, k)]).sqrt())
 }
 
-/// Fits MSD = 6 D t + c by generalised least squares with the covariance of [`msd_covariance`].
+/// Fits MSD = 2 d D t + c (d = `dimensions`) by generalised least squares with the covariance of [`msd_covariance`].
 pub fn fit_diffusion(input: &FitInput) -> Result<DiffusionFit, String> {
     let n = input.lags.len();
     if n < 3 {
@@ -164,8 +166,9 @@ pub fn fit_diffusion(input: &FitInput) -> Result<DiffusionFit, String> {
         }
     }
 
-    let d = beta[1] / 6.0;
-    let d_sigma = covariance[(1, 1)].max(0.0).sqrt() / 6.0;
+    let slope_per_d = 2.0 * input.dimensions.max(1) as f64;
+    let d = beta[1] / slope_per_d;
+    let d_sigma = covariance[(1, 1)].max(0.0).sqrt() / slope_per_d;
     Ok(DiffusionFit {
         d_a2_per_ps: d,
         d_sigma_a2_per_ps: d_sigma,
@@ -176,8 +179,8 @@ pub fn fit_diffusion(input: &FitInput) -> Result<DiffusionFit, String> {
         fit_end_ps: times[n - 1],
         fit_points: n,
         chi2_per_dof: chi2 / (n - 2) as f64,
-        d_ols_a2_per_ps: beta_ols[1] / 6.0,
-        d_ols_naive_sigma_a2_per_ps: ols_sigma_slope / 6.0,
+        d_ols_a2_per_ps: beta_ols[1] / slope_per_d,
+        d_ols_naive_sigma_a2_per_ps: ols_sigma_slope / slope_per_d,
     })
 }
 
@@ -258,6 +261,7 @@ mod tests {
             frames: 100,
             atoms: 10,
             frame_interval_fs: 2.0,
+            dimensions: 3,
         })
         .unwrap();
         assert!((fit.d_a2_per_ps - 0.3).abs() < 1e-9);

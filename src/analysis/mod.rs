@@ -360,18 +360,35 @@ impl AnalyzeSettings {
         for &z in &species {
             let atoms = trajectory.atoms_of(z);
             let symbol = elements::symbol(z);
-            let msd = species_msd(trajectory, &atoms, drift.as_deref(), &layout)?;
-            let variances = displacement_variances(trajectory, &atoms, drift.as_deref(), &lags, &layout)?;
-            let msd_at: Vec<f64> = lags.iter().map(|&m| msd[m]).collect();
-            let fit = fit_diffusion(&FitInput {
-                lags: &lags,
-                msd: &msd_at,
-                displacement_variance: &variances,
-                frames: n,
-                atoms: atoms.len(),
-                frame_interval_fs: dt_fs,
-            })
-            .map_err(|e| anyhow::anyhow!("{symbol}: {e} (window {start_ps}–{end_ps} ps, frame interval {dt_fs} fs)"))?;
+            let by_direction = species_msd_by_direction(trajectory, &atoms, drift.as_deref(), &layout)?;
+            let msd: Vec<f64> = (0..n).map(|m| by_direction.iter().map(|d| d[m]).sum()).collect();
+            let variances = all_displacement_variances(trajectory, &atoms, drift.as_deref(), &lags, &layout)?;
+            let fit_of = |msd: &[f64], variance: &[f64], dimensions: usize| {
+                let msd_at: Vec<f64> = lags.iter().map(|&m| msd[m]).collect();
+                fit_diffusion(&FitInput {
+                    lags: &lags,
+                    msd: &msd_at,
+                    displacement_variance: variance,
+                    frames: n,
+                    atoms: atoms.len(),
+                    frame_interval_fs: dt_fs,
+                    dimensions,
+                })
+            };
+            let fit = fit_of(&msd, &variances[0], 3).map_err(|e| {
+                anyhow::anyhow!("{symbol}: {e} (window {start_ps}–{end_ps} ps, frame interval {dt_fs} fs)")
+            })?;
+            let mut directional = Vec::new();
+            for (k, axis) in ["x", "y", "z"].iter().enumerate() {
+                match fit_of(&by_direction[k], &variances[k + 1], 1) {
+                    Ok(f) => directional.push(DirectionalDiffusion {
+                        direction: axis.to_string(),
+                        d_a2_per_ps: f.d_a2_per_ps,
+                        d_sigma_a2_per_ps: f.d_sigma_a2_per_ps,
+                    }),
+                    Err(e) => notes.push(format!("{source}: no D along {axis} for {symbol}: {e}")),
+                }
+            }
             let conductivity = match (self.charges.get(symbol), temperature_k, trajectory.mean_volume()) {
                 (Some(&q), Some(t), Some(v)) => Some(nernst_einstein_s_per_cm(atoms.len(), q, v, fit.d_a2_per_ps, t)),
                 (Some(_), None, _) => {
@@ -388,9 +405,10 @@ impl AnalyzeSettings {
                 species: symbol.to_string(),
                 atoms: atoms.len(),
                 fit,
+                directional,
                 conductivity_s_per_cm: conductivity,
             });
-            msd_columns.push((symbol.to_string(), msd));
+            msd_columns.push((symbol.to_string(), msd, by_direction));
         }
         let mut files = Vec::new();
         write_msd(dir, trajectory, &msd_columns, &diffusion, &mut files)?;
@@ -611,16 +629,29 @@ pub fn species_msd(
     drift: Option<&[Vector3<f64>]>,
     layout: &BlockLayout,
 ) -> Result<Vec<f64>, crate::io::IoError> {
+    let [x, y, z] = species_msd_by_direction(trajectory, atoms, drift, layout)?;
+    Ok((0..x.len()).map(|m| x[m] + y[m] + z[m]).collect())
+}
+
+/// The one-dimensional MSDs along x, y and z of `atoms`, averaged over atoms and all origins (Å²).
+pub fn species_msd_by_direction(
+    trajectory: &dyn TrajectoryData,
+    atoms: &[usize],
+    drift: Option<&[Vector3<f64>]>,
+    layout: &BlockLayout,
+) -> Result<[Vec<f64>; 3], crate::io::IoError> {
     let n = trajectory.n_frames();
-    let mut total = vec![0.0; n];
+    let mut total: [Vec<f64>; 3] = [vec![0.0; n], vec![0.0; n], vec![0.0; n]];
     for chunk in atoms.chunks(layout.load_atoms) {
         let block = corrected_block(trajectory, chunk, drift)?;
-        let sums = msd::msd_sums(n, chunk.len(), layout.fft_block, |a| block[a].clone());
-        for (t, s) in total.iter_mut().zip(sums) {
-            *t += s;
+        let sums = msd::msd_sums_by_direction(n, chunk.len(), layout.fft_block, |a| block[a].clone());
+        for k in 0..3 {
+            for (t, s) in total[k].iter_mut().zip(&sums[k]) {
+                *t += s;
+            }
         }
     }
-    Ok(total.iter().map(|s| s / atoms.len() as f64).collect())
+    Ok(total.map(|d| d.iter().map(|s| s / atoms.len() as f64).collect()))
 }
 
 /// Variance of one squared displacement, V(m) = ⟨Δr⁴(m)⟩ − ⟨Δr²(m)⟩², over `atoms` and up to 256 evenly spaced
@@ -632,40 +663,60 @@ pub fn displacement_variances(
     lags: &[usize],
     layout: &BlockLayout,
 ) -> Result<Vec<f64>, crate::io::IoError> {
+    let [total, ..] = all_displacement_variances(trajectory, atoms, drift, lags, layout)?;
+    Ok(total)
+}
+
+/// V(m) for the full 3-D squared displacement and for its x, y and z parts, in that order.
+fn all_displacement_variances(
+    trajectory: &dyn TrajectoryData,
+    atoms: &[usize],
+    drift: Option<&[Vector3<f64>]>,
+    lags: &[usize],
+    layout: &BlockLayout,
+) -> Result<[Vec<f64>; 4], crate::io::IoError> {
     let n = trajectory.n_frames();
-    let mut moments = vec![(0.0, 0.0, 0.0); lags.len()];
+    // Per lag: (Σ d², Σ d⁴) for the 3-D displacement and each direction, and the count.
+    let mut moments = vec![([0.0; 8], 0.0); lags.len()];
     for chunk in atoms.chunks(layout.load_atoms) {
         let block = corrected_block(trajectory, chunk, drift)?;
-        let partial: Vec<(f64, f64, f64)> = lags
+        let partial: Vec<([f64; 8], f64)> = lags
             .par_iter()
             .map(|&m| {
                 let origins = n - m;
                 let step = (origins / 256).max(1);
-                let (mut s2, mut s4, mut count) = (0.0, 0.0, 0.0);
+                let mut sums = [0.0; 8];
+                let mut count = 0.0;
                 for series in &block {
                     for t in (0..origins).step_by(step) {
-                        let d2 = (series[t + m] - series[t]).norm_squared();
-                        s2 += d2;
-                        s4 += d2 * d2;
+                        let d = series[t + m] - series[t];
+                        let parts = [d.norm_squared(), d.x * d.x, d.y * d.y, d.z * d.z];
+                        for (j, p) in parts.iter().enumerate() {
+                            sums[2 * j] += p;
+                            sums[2 * j + 1] += p * p;
+                        }
                         count += 1.0;
                     }
                 }
-                (s2, s4, count)
+                (sums, count)
             })
             .collect();
         for (total, p) in moments.iter_mut().zip(partial) {
-            total.0 += p.0;
+            for j in 0..8 {
+                total.0[j] += p.0[j];
+            }
             total.1 += p.1;
-            total.2 += p.2;
         }
     }
-    Ok(moments
-        .iter()
-        .map(|&(s2, s4, count)| {
-            let mean = s2 / count;
-            (s4 / count - mean * mean).max(0.0)
-        })
-        .collect())
+    Ok(std::array::from_fn(|j| {
+        moments
+            .iter()
+            .map(|(sums, count)| {
+                let mean = sums[2 * j] / count;
+                (sums[2 * j + 1] / count - mean * mean).max(0.0)
+            })
+            .collect()
+    }))
 }
 
 /// Key numbers of a finished analysis (the stage's entry in summary.json).
@@ -707,8 +758,18 @@ pub struct SpeciesDiffusion {
     pub species: String,
     pub atoms: usize,
     pub fit: DiffusionFit,
+    /// D along x, y and z from the one-dimensional MSDs (slope/2), same window and method (anisotropy).
+    pub directional: Vec<DirectionalDiffusion>,
     /// Nernst–Einstein conductivity of this species (S/cm), when its charge and the temperature are known.
     pub conductivity_s_per_cm: Option<f64>,
+}
+
+/// Diffusion coefficient along one Cartesian direction.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DirectionalDiffusion {
+    pub direction: String,
+    pub d_a2_per_ps: f64,
+    pub d_sigma_a2_per_ps: f64,
 }
 
 /// Arrhenius fit of one species over the analysed temperatures (D in Å²/ps).
@@ -733,24 +794,27 @@ fn write_text(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Element symbol, MSD and the MSDs along x, y, z of one species.
+type SpeciesMsd = (String, Vec<f64>, [Vec<f64>; 3]);
+
 fn write_msd(
     dir: &Path,
     trajectory: &dyn TrajectoryData,
-    columns: &[(String, Vec<f64>)],
+    columns: &[SpeciesMsd],
     diffusion: &[SpeciesDiffusion],
     files: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     let n = trajectory.n_frames();
     let dt_ps = trajectory.frame_interval_fs() * 1e-3;
     let mut csv = String::from("time_ps");
-    for (symbol, _) in columns {
-        write!(csv, ",msd_{symbol}_a2")?;
+    for (symbol, _, _) in columns {
+        write!(csv, ",msd_{symbol}_a2,msd_{symbol}_x_a2,msd_{symbol}_y_a2,msd_{symbol}_z_a2")?;
     }
     csv.push('\n');
     for m in 0..n {
         write!(csv, "{}", m as f64 * dt_ps)?;
-        for (_, msd) in columns {
-            write!(csv, ",{:e}", msd[m])?;
+        for (_, msd, by_direction) in columns {
+            write!(csv, ",{:e},{:e},{:e},{:e}", msd[m], by_direction[0][m], by_direction[1][m], by_direction[2][m])?;
         }
         csv.push('\n');
     }
@@ -764,7 +828,7 @@ fn write_msd(
         y_label: "MSD (Å²)".into(),
         ..Default::default()
     };
-    for ((symbol, msd), d) in columns.iter().zip(diffusion) {
+    for ((symbol, msd, _), d) in columns.iter().zip(diffusion) {
         plot.series.push(Series::line(symbol.clone(), times.clone(), shown.iter().map(|&m| msd[m]).collect()));
         let (t0, t1) = (d.fit.fit_start_ps, d.fit.fit_end_ps);
         plot.series.push(Series {

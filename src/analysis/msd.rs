@@ -119,40 +119,57 @@ pub fn autocorrelation_sums(
 /// Σ over atoms of MSD_atom(m), m = 0..N−1 (Å²), from the atoms' unwrapped position series.
 /// `series(a)` returns the N positions of the a-th atom (a in 0..count); `block` atoms are processed together.
 pub fn msd_sums(n: usize, count: usize, block: usize, series: impl Fn(usize) -> Vec<Vector3<f64>> + Sync) -> Vec<f64> {
+    let [x, y, z] = msd_sums_by_direction(n, count, block, series);
+    (0..n).map(|m| x[m] + y[m] + z[m]).collect()
+}
+
+/// Σ over atoms of the one-dimensional MSD along x, y and z separately (Å²), for anisotropic diffusion.
+/// Within a block, series of the same direction are transformed in pairs.
+pub fn msd_sums_by_direction(
+    n: usize,
+    count: usize,
+    block: usize,
+    series: impl Fn(usize) -> Vec<Vector3<f64>> + Sync,
+) -> [Vec<f64>; 3] {
     let block = block.max(1);
     let blocks: Vec<(usize, usize)> = (0..count).step_by(block).map(|s| (s, (s + block).min(count))).collect();
-    let partial: Vec<Vec<f64>> = blocks
+    let partial: Vec<[Vec<f64>; 3]> = blocks
         .par_iter()
         .map(|&(start, end)| {
             let mut correlator = Autocorrelator::new(n);
-            let mut s2 = vec![0.0; n];
-            let mut squares = vec![0.0; n];
-            // Each atom's series is centred on its mean: the MSD is unchanged and round-off stays small.
-            let mut components: Vec<Vec<f64>> = Vec::with_capacity(3 * (end - start));
+            // components[k][a]: direction k of atom a, centred on its mean (the MSD is unchanged and round-off
+            // stays small).
+            let mut components: [Vec<Vec<f64>>; 3] = Default::default();
             for a in start..end {
                 let s = series(a);
                 let mean = s.iter().sum::<Vector3<f64>>() / n as f64;
-                for k in 0..3 {
-                    components.push(s.iter().map(|r| r[k] - mean[k]).collect());
+                for (k, direction) in components.iter_mut().enumerate() {
+                    direction.push(s.iter().map(|r| r[k] - mean[k]).collect());
                 }
             }
-            for c in &components {
-                for (q, x) in squares.iter_mut().zip(c) {
-                    *q += x * x;
+            components.map(|direction| {
+                let mut squares = vec![0.0; n];
+                let mut s2 = vec![0.0; n];
+                for c in &direction {
+                    for (q, x) in squares.iter_mut().zip(c) {
+                        *q += x * x;
+                    }
                 }
-            }
-            for pair in components.chunks(2) {
                 let zeros = vec![0.0; n];
-                let second = pair.get(1).unwrap_or(&zeros);
-                correlator.add_pair(pair[0].iter().copied(), second.iter().copied(), &mut s2);
-            }
-            msd_from_sums(&squares, &s2)
+                for pair in direction.chunks(2) {
+                    let second = pair.get(1).unwrap_or(&zeros);
+                    correlator.add_pair(pair[0].iter().copied(), second.iter().copied(), &mut s2);
+                }
+                msd_from_sums(&squares, &s2)
+            })
         })
         .collect();
-    let mut total = vec![0.0; n];
+    let mut total: [Vec<f64>; 3] = [vec![0.0; n], vec![0.0; n], vec![0.0; n]];
     for p in &partial {
-        for (t, v) in total.iter_mut().zip(p) {
-            *t += v;
+        for k in 0..3 {
+            for (t, v) in total[k].iter_mut().zip(&p[k]) {
+                *t += v;
+            }
         }
     }
     total
@@ -256,6 +273,38 @@ mod tests {
         for m in 0..301 {
             assert!((fft[m] - direct[m]).abs() < 1e-9 * direct[m].max(1.0), "lag {m}: {} vs {}", fft[m], direct[m]);
         }
+    }
+
+    #[test]
+    fn directional_msd_separates_anisotropic_motion() {
+        // Steps only along x and z, three times larger along z.
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(8);
+        let atoms: Vec<Vec<Vector3<f64>>> = (0..4)
+            .map(|_| {
+                let mut r = Vector3::zeros();
+                (0..200)
+                    .map(|_| {
+                        r += Vector3::new(rng.gen_range(-1.0..1.0), 0.0, 3.0 * rng.gen_range(-1.0..1.0));
+                        r
+                    })
+                    .collect()
+            })
+            .collect();
+        let [x, y, z] = msd_sums_by_direction(200, 4, 3, |a| atoms[a].clone());
+        let total = msd_sums(200, 4, 3, |a| atoms[a].clone());
+        let mut direct = [0.0; 3];
+        for a in &atoms {
+            for t in 0..190 {
+                let d = a[t + 10] - a[t];
+                for k in 0..3 {
+                    direct[k] += d[k] * d[k] / 190.0;
+                }
+            }
+        }
+        assert!((x[10] - direct[0]).abs() < 1e-9 * direct[0]);
+        assert!(y[10].abs() < 1e-9);
+        assert!((z[10] - direct[2]).abs() < 1e-9 * direct[2]);
+        assert!((total[10] - x[10] - z[10]).abs() < 1e-9 * total[10]);
     }
 
     #[test]
