@@ -290,7 +290,12 @@ impl AnalyzeSettings {
                 frame_interval_fs: input.frame_interval_fs,
                 stride: self.stride,
                 skip_fs: self.skip_ps * 1e3,
-                carrier_species: input.carrier_species.as_deref().and_then(elements::atomic_number),
+                carrier_species: match input.carrier_species.as_deref() {
+                    Some(symbol) => Some(elements::atomic_number(symbol).with_context(|| {
+                        format!("trajectories[{k}].carrier_species = {symbol}: not an element symbol")
+                    })?),
+                    None => None,
+                },
             };
             let trajectory = open_trajectory(&path, &options, self.budget_bytes())?;
             let temperature = input.temperature_k.or(trajectory.recorded_temperature_k());
@@ -324,7 +329,8 @@ impl AnalyzeSettings {
             self.species
                 .iter()
                 .map(|s| {
-                    let z = elements::atomic_number(s).expect("validated");
+                    let z = elements::atomic_number(s)
+                        .ok_or_else(|| anyhow::anyhow!("species {s}: not an element symbol"))?;
                     if present.contains(&z) {
                         Ok(z)
                     } else {
