@@ -60,6 +60,9 @@ pub fn compute_rdf(
     if frames.iter().any(|f| !f.cell.is_fully_periodic()) {
         return Err("g(r) needs a fully periodic cell (the density is undefined otherwise)".into());
     }
+    if let Some(k) = frames.iter().position(|f| f.atomic_numbers != frames[0].atomic_numbers) {
+        return Err(format!("frame {k} does not have the same atoms in the same order as frame 0"));
+    }
     let species = frames[0].species();
     let ns = species.len();
     let index_of = |z: u8| species.iter().position(|&s| s == z).expect("species present");
