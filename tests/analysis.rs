@@ -679,3 +679,28 @@ fn layered_two_dimensional_diffusion_is_resolved_by_direction() {
     let header = std::fs::read_to_string(dir.path().join("msd.csv")).unwrap();
     assert!(header.starts_with("time_ps,msd_Li_a2,msd_Li_x_a2,msd_Li_y_a2,msd_Li_z_a2\n"));
 }
+
+#[test]
+fn frozen_atoms_get_a_note_instead_of_failing_the_analysis() {
+    let cell = Cell::orthorhombic(8.0, 8.0, 8.0).unwrap();
+    let walkers = random_walk(&cell, &[3; 6], 300, 10.0, 0.3, 2);
+    let mut frames = walkers.clone();
+    for s in frames.iter_mut() {
+        s.push(8, Vector3::new(1.0, 2.0, 3.0));
+        s.push(8, Vector3::new(5.0, 2.0, 3.0));
+    }
+    let trajectory = trajectory_of(&frames, 10.0);
+    let settings: AnalyzeSettings = toml::from_str("[vdos]\nenabled = false\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut notes = Vec::new();
+    let report = settings.analyze(&trajectory, None, dir.path(), &mut notes).unwrap();
+    assert_eq!(report.diffusion.len(), 1);
+    assert_eq!(report.diffusion[0].species, "Li");
+    assert!(notes.iter().any(|n| n.contains("no D for O") && n.contains("no motion")), "{notes:?}");
+    let csv = std::fs::read_to_string(dir.path().join("msd.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().contains("msd_O_a2"));
+
+    let settings: AnalyzeSettings = toml::from_str("fit_start_ps = 0.01\nfit_end_ps = 0.02\n").unwrap();
+    let err = settings.analyze(&trajectory, None, dir.path(), &mut notes).unwrap_err().to_string();
+    assert!(err.contains("holds 2 lag(s)") && err.contains("widen"), "{err}");
+}

@@ -360,6 +360,13 @@ impl AnalyzeSettings {
         let first = (start_ps * 1e3 / dt_fs).ceil() as usize;
         let last = ((end_ps * 1e3 / dt_fs).floor() as usize).min(n - 2);
         let lags = fit_lags(first, last, self.fit_points);
+        if lags.len() < 3 {
+            anyhow::bail!(
+                "the fit window {start_ps}–{end_ps} ps holds {} lag(s) of {dt_fs} fs; at least 3 are needed \
+                 (widen fit_start_ps/fit_end_ps)",
+                lags.len()
+            );
+        }
 
         let mut msd_columns = Vec::new();
         let mut diffusion = Vec::new();
@@ -381,9 +388,14 @@ impl AnalyzeSettings {
                     dimensions,
                 })
             };
-            let fit = fit_of(&msd, &variances[0], 3).map_err(|e| {
-                anyhow::anyhow!("{symbol}: {e} (window {start_ps}–{end_ps} ps, frame interval {dt_fs} fs)")
-            })?;
+            msd_columns.push((symbol.to_string(), msd.clone(), by_direction.clone()));
+            let fit = match fit_of(&msd, &variances[0], 3) {
+                Ok(fit) => fit,
+                Err(e) => {
+                    notes.push(format!("{source}: no D for {symbol}: {e}"));
+                    continue;
+                }
+            };
             let mut directional = Vec::new();
             for (k, axis) in ["x", "y", "z"].iter().enumerate() {
                 match fit_of(&by_direction[k], &variances[k + 1], 1) {
@@ -414,7 +426,6 @@ impl AnalyzeSettings {
                 directional,
                 conductivity_s_per_cm: conductivity,
             });
-            msd_columns.push((symbol.to_string(), msd, by_direction));
         }
         let mut files = Vec::new();
         write_msd(dir, trajectory, &msd_columns, &diffusion, &mut files)?;
@@ -834,8 +845,11 @@ fn write_msd(
         y_label: "MSD (Å²)".into(),
         ..Default::default()
     };
-    for ((symbol, msd, _), d) in columns.iter().zip(diffusion) {
+    for (symbol, msd, _) in columns {
         plot.series.push(Series::line(symbol.clone(), times.clone(), shown.iter().map(|&m| msd[m]).collect()));
+        let Some(d) = diffusion.iter().find(|d| &d.species == symbol) else {
+            continue;
+        };
         let (t0, t1) = (d.fit.fit_start_ps, d.fit.fit_end_ps);
         plot.series.push(Series {
             label: format!("{symbol} fit D = {:.3e} ± {:.1e} Å²/ps", d.fit.d_a2_per_ps, d.fit.d_sigma_a2_per_ps),
