@@ -3,6 +3,7 @@
 //!
 //! Units everywhere: Å, eV, fs, amu, K (see [`units`]).
 
+pub mod analysis;
 pub mod bench;
 pub mod input;
 pub mod io;

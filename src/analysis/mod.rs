@@ -1,0 +1,1013 @@
+//! Trajectory analysis: MSD by FFT, tracer diffusion with an honest uncertainty, Nernst–Einstein conductivity,
+//! Arrhenius fits over temperatures, partial RDFs with coordination numbers, and VACF/VDOS.
+//!
+//! The `kind = "analyze"` stage ([`AnalyzeSettings`]) reads one or several finished trajectories (H5MD, extended
+//! XYZ, anything chemfiles reads), writes CSV tables and SVG plots, and returns an [`AnalysisReport`] for
+//! `summary.json`. Every key and file is documented in `docs/analysis.md`.
+
+pub mod arrhenius;
+pub mod diffusion;
+pub mod msd;
+pub mod plot;
+pub mod rdf;
+pub mod trajectory;
+pub mod vdos;
+
+use crate::input::{join, positive, InvalidValue};
+use crate::system::elements;
+use anyhow::Context;
+use arrhenius::{fit_arrhenius, ArrheniusFit, ArrheniusPoint};
+use diffusion::{fit_diffusion, fit_lags, nernst_einstein_s_per_cm, DiffusionFit, FitInput};
+use nalgebra::Vector3;
+use plot::{Plot, Series, Style};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use trajectory::{open_trajectory, ReadOptions, TrajectoryData, UnwrapMethod};
+
+/// One trajectory to analyse.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrajectoryInput {
+    /// Trajectory file, relative to the input file's directory.
+    pub path: PathBuf,
+    /// Temperature of the run (K): needed for conductivity and Arrhenius fits. Default: the mean of the
+    /// recorded temperature in an H5MD file; otherwise none.
+    pub temperature_k: Option<f64>,
+    /// Time between frames (fs), for files without times (LAMMPS dumps, XYZ without `time_fs`).
+    pub frame_interval_fs: Option<f64>,
+    /// Element of the carriers of a kMC trajectory (`*.csv`, which stores no species); default "Li".
+    pub carrier_species: Option<String>,
+}
+
+/// Pair distribution settings (`[stage.rdf]`).
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RdfSettings {
+    /// Compute g(r) (default true).
+    pub enabled: bool,
+    /// Largest distance (Å), default 6.
+    pub r_max_a: f64,
+    /// Bin width (Å), default 0.02.
+    pub bin_width_a: f64,
+    /// At most this many frames, evenly spaced over the trajectory, default 50.
+    pub max_frames: usize,
+    /// Coordination cutoff (Å) for every pair; default: each pair's first minimum of g(r).
+    pub coordination_cutoff_a: Option<f64>,
+    /// Coordination cutoffs (Å) of given pairs, e.g. { "Li-O" = 2.6 } (applies to Li–O and O–Li); these take
+    /// precedence over `coordination_cutoff_a`.
+    pub coordination_cutoffs_a: BTreeMap<String, f64>,
+}
+
+impl Default for RdfSettings {
+    fn default() -> Self {
+        RdfSettings {
+            enabled: true,
+            r_max_a: 6.0,
+            bin_width_a: 0.02,
+            max_frames: 50,
+            coordination_cutoff_a: None,
+            coordination_cutoffs_a: BTreeMap::new(),
+        }
+    }
+}
+
+/// VACF/VDOS settings (`[stage.vdos]`).
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VdosSettings {
+    /// Compute VACF and VDOS (default true). Without recorded velocities, velocities are central
+    /// differences of the unwrapped positions.
+    pub enabled: bool,
+    /// Longest correlation time (ps); default a quarter of the trajectory. Frequency resolution ≈ 1/max_lag.
+    pub max_lag_ps: Option<f64>,
+}
+
+impl Default for VdosSettings {
+    fn default() -> Self {
+        VdosSettings { enabled: true, max_lag_ps: None }
+    }
+}
+
+fn default_remove_drift() -> String {
+    "none".into()
+}
+fn default_stride() -> usize {
+    1
+}
+fn default_fit_points() -> usize {
+    40
+}
+fn default_memory_budget_mb() -> f64 {
+    1024.0
+}
+
+/// Settings of a `kind = "analyze"` stage.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyzeSettings {
+    /// Trajectories to analyse. Default (empty): the trajectory of the current run, given by the runner.
+    #[serde(default)]
+    pub trajectories: Vec<TrajectoryInput>,
+    /// Species (element symbols) whose MSD and D are reported. Default: every species present.
+    #[serde(default)]
+    pub species: Vec<String>,
+    /// Unwrapping: "auto" (default), "images" or "minimum_image".
+    #[serde(default)]
+    pub unwrap: UnwrapMethod,
+    /// Centre-of-mass drift removed from every position before the MSD: "none" (default), "system" (all
+    /// atoms) or an element symbol (that species' centre of mass, e.g. the framework "O").
+    #[serde(default = "default_remove_drift")]
+    pub remove_drift: String,
+    /// Time dropped from the start of every trajectory (ps), default 0.
+    #[serde(default)]
+    pub skip_ps: f64,
+    /// Use every stride-th frame, default 1.
+    #[serde(default = "default_stride")]
+    pub stride: usize,
+    /// Start of the diffusion fit window (ps); default 10 % of the trajectory duration.
+    pub fit_start_ps: Option<f64>,
+    /// End of the diffusion fit window (ps); default 50 % of the trajectory duration.
+    pub fit_end_ps: Option<f64>,
+    /// Number of MSD points in the generalised least-squares fit, default 40.
+    #[serde(default = "default_fit_points")]
+    pub fit_points: usize,
+    /// Ionic charges (e) by element, e.g. { Li = 1.0 }: enables Nernst–Einstein conductivities.
+    #[serde(default)]
+    pub charges: BTreeMap<String, f64>,
+    /// Temperature (K) at which Arrhenius fits are extrapolated (e.g. 300).
+    pub extrapolate_to_k: Option<f64>,
+    /// Memory budget (MB), default 1024: an H5MD trajectory whose positions and velocities exceed half of it is
+    /// read block by block of atoms; what the trajectory leaves sets how many atoms are loaded and transformed
+    /// at once.
+    #[serde(default = "default_memory_budget_mb")]
+    pub memory_budget_mb: f64,
+    #[serde(default)]
+    pub rdf: RdfSettings,
+    #[serde(default)]
+    pub vdos: VdosSettings,
+}
+
+/// Whose centre of mass is removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriftReference {
+    None,
+    System,
+    Species(u8),
+}
+
+impl AnalyzeSettings {
+    /// Checks every value; `key` is the stage prefix, e.g. `stage[3]`.
+    pub fn validate(&self, key: &str) -> Result<(), InvalidValue> {
+        for (k, t) in self.trajectories.iter().enumerate() {
+            let prefix = join(key, &format!("trajectories[{k}]"));
+            if t.path.as_os_str().is_empty() {
+                return Err(InvalidValue::new(join(&prefix, "path"), "\"\"", "a trajectory file name"));
+            }
+            if let Some(v) = t.temperature_k {
+                positive(&prefix, "temperature_k", v)?;
+            }
+            if let Some(v) = t.frame_interval_fs {
+                positive(&prefix, "frame_interval_fs", v)?;
+            }
+            if let Some(symbol) = &t.carrier_species {
+                if elements::atomic_number(symbol).is_none() {
+                    return Err(InvalidValue::new(join(&prefix, "carrier_species"), symbol, "an element symbol"));
+                }
+            }
+        }
+        for (k, s) in self.species.iter().enumerate() {
+            if elements::atomic_number(s).is_none() {
+                return Err(InvalidValue::new(join(key, &format!("species[{k}]")), s, "an element symbol"));
+            }
+        }
+        self.drift_reference().map_err(|_| {
+            InvalidValue::new(
+                join(key, "remove_drift"),
+                &self.remove_drift,
+                "\"none\", \"system\" or an element symbol",
+            )
+        })?;
+        crate::input::non_negative(key, "skip_ps", self.skip_ps)?;
+        if self.stride == 0 {
+            return Err(InvalidValue::new(join(key, "stride"), 0, "an integer ≥ 1"));
+        }
+        if let Some(v) = self.fit_start_ps {
+            crate::input::non_negative(key, "fit_start_ps", v)?;
+        }
+        if let Some(v) = self.fit_end_ps {
+            positive(key, "fit_end_ps", v)?;
+            if v <= self.fit_start_ps.unwrap_or(0.0) {
+                return Err(InvalidValue::new(join(key, "fit_end_ps"), v, "a time after fit_start_ps"));
+            }
+        }
+        if self.fit_points < 3 {
+            return Err(InvalidValue::new(join(key, "fit_points"), self.fit_points, "an integer ≥ 3"));
+        }
+        for (symbol, &charge) in &self.charges {
+            if elements::atomic_number(symbol).is_none() {
+                return Err(InvalidValue::new(join(key, "charges"), symbol, "element symbols as keys"));
+            }
+            if !charge.is_finite() {
+                return Err(InvalidValue::new(join(key, &format!("charges.{symbol}")), charge, "a finite charge (e)"));
+            }
+        }
+        if let Some(t) = self.extrapolate_to_k {
+            positive(key, "extrapolate_to_k", t)?;
+        }
+        positive(key, "memory_budget_mb", self.memory_budget_mb)?;
+        let rdf = join(key, "rdf");
+        positive(&rdf, "r_max_a", self.rdf.r_max_a)?;
+        positive(&rdf, "bin_width_a", self.rdf.bin_width_a)?;
+        if self.rdf.bin_width_a >= self.rdf.r_max_a {
+            return Err(InvalidValue::new(join(&rdf, "bin_width_a"), self.rdf.bin_width_a, "a width below r_max_a"));
+        }
+        if self.rdf.max_frames == 0 {
+            return Err(InvalidValue::new(join(&rdf, "max_frames"), 0, "an integer ≥ 1"));
+        }
+        if let Some(rc) = self.rdf.coordination_cutoff_a {
+            crate::input::in_range(&rdf, "coordination_cutoff_a", rc, self.rdf.bin_width_a, self.rdf.r_max_a)?;
+        }
+        for (pair, &rc) in &self.rdf.coordination_cutoffs_a {
+            if parse_pair(pair).is_none() {
+                return Err(InvalidValue::new(
+                    join(&rdf, "coordination_cutoffs_a"),
+                    format!("\"{pair}\""),
+                    "keys of the form \"Li-O\" (two element symbols)",
+                ));
+            }
+            let key = join(&rdf, &format!("coordination_cutoffs_a.\"{pair}\""));
+            crate::input::in_range(&key, "", rc, self.rdf.bin_width_a, self.rdf.r_max_a)
+                .map_err(|e| InvalidValue::new(key.clone(), e.value, e.expected))?;
+        }
+        if let Some(v) = self.vdos.max_lag_ps {
+            positive(&join(key, "vdos"), "max_lag_ps", v)?;
+        }
+        Ok(())
+    }
+
+    /// The parsed `remove_drift` value.
+    pub fn drift_reference(&self) -> Result<DriftReference, String> {
+        match self.remove_drift.as_str() {
+            "none" => Ok(DriftReference::None),
+            "system" => Ok(DriftReference::System),
+            symbol => elements::atomic_number(symbol).map(DriftReference::Species).ok_or_else(|| symbol.to_string()),
+        }
+    }
+
+    /// Runs the analysis. Relative trajectory paths are resolved against `input_dir`; with no
+    /// `trajectories` listed, `default_trajectory` (the current run's trajectory) is analysed.
+    /// With one trajectory, files go into `output_dir`; with several, into `output_dir/trajectory_<k>/`,
+    /// and Arrhenius tables and plots into `output_dir`.
+    pub fn run(
+        &self,
+        input_dir: &Path,
+        default_trajectory: Option<&Path>,
+        output_dir: &Path,
+    ) -> anyhow::Result<AnalysisReport> {
+        let inputs: Vec<TrajectoryInput> = if self.trajectories.is_empty() {
+            let path = default_trajectory
+                .context("analyze: no `trajectories` listed and no trajectory from an earlier stage to analyse")?;
+            vec![TrajectoryInput {
+                path: path.to_path_buf(),
+                temperature_k: None,
+                frame_interval_fs: None,
+                carrier_species: None,
+            }]
+        } else {
+            self.trajectories.clone()
+        };
+        std::fs::create_dir_all(output_dir).with_context(|| format!("cannot create {}", output_dir.display()))?;
+        let mut report = AnalysisReport::default();
+        for (k, input) in inputs.iter().enumerate() {
+            let path = if input.path.is_absolute() { input.path.clone() } else { input_dir.join(&input.path) };
+            let dir =
+                if inputs.len() == 1 { output_dir.to_path_buf() } else { output_dir.join(format!("trajectory_{k}")) };
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let options = ReadOptions {
+                unwrap: self.unwrap,
+                frame_interval_fs: input.frame_interval_fs,
+                stride: self.stride,
+                skip_fs: self.skip_ps * 1e3,
+                carrier_species: match input.carrier_species.as_deref() {
+                    Some(symbol) => Some(elements::atomic_number(symbol).with_context(|| {
+                        format!("trajectories[{k}].carrier_species = {symbol}: not an element symbol")
+                    })?),
+                    None => None,
+                },
+            };
+            let trajectory = open_trajectory(&path, &options, self.budget_bytes())?;
+            let temperature = input.temperature_k.or(trajectory.recorded_temperature_k());
+            let result = self
+                .analyze(trajectory.as_ref(), temperature, &dir, &mut report.notes)
+                .with_context(|| format!("analysing {}", path.display()))?;
+            report.trajectories.push(result);
+        }
+        self.arrhenius(&mut report, output_dir)?;
+        write_text(&output_dir.join("analysis.json"), &serde_json::to_string_pretty(&report)?)?;
+        Ok(report)
+    }
+
+    fn budget_bytes(&self) -> usize {
+        (self.memory_budget_mb * 1e6) as usize
+    }
+
+    /// Analyses one trajectory, writing its files into `dir`.
+    pub fn analyze(
+        &self,
+        trajectory: &dyn TrajectoryData,
+        temperature_k: Option<f64>,
+        dir: &Path,
+        notes: &mut Vec<String>,
+    ) -> anyhow::Result<TrajectoryReport> {
+        let source = trajectory.source().display().to_string();
+        let species: Vec<u8> = if self.species.is_empty() {
+            trajectory.species()
+        } else {
+            let present = trajectory.species();
+            self.species
+                .iter()
+                .map(|s| {
+                    let z = elements::atomic_number(s)
+                        .ok_or_else(|| anyhow::anyhow!("species {s}: not an element symbol"))?;
+                    if present.contains(&z) {
+                        Ok(z)
+                    } else {
+                        anyhow::bail!("species {s} is not in the trajectory {source}")
+                    }
+                })
+                .collect::<anyhow::Result<_>>()?
+        };
+        let reference = self.drift_reference().map_err(|s| anyhow::anyhow!("remove_drift = {s}: unknown"))?;
+        if let DriftReference::Species(z) = reference {
+            if trajectory.atoms_of(z).is_empty() {
+                anyhow::bail!("remove_drift = {}: no such atoms in {source}", self.remove_drift);
+            }
+        }
+        let n = trajectory.n_frames();
+        // What the loaded trajectory leaves of the budget goes to blocks (at least a quarter of it).
+        let free = self.budget_bytes().saturating_sub(trajectory.resident_bytes()).max(self.budget_bytes() / 4);
+        let layout = BlockLayout::for_budget(free, n);
+        let drift = drift_series(trajectory, reference, &layout)?;
+        let dt_fs = trajectory.frame_interval_fs();
+        let duration_ps = (n - 1) as f64 * dt_fs * 1e-3;
+        let start_ps = self.fit_start_ps.unwrap_or(0.1 * duration_ps);
+        let end_ps = self.fit_end_ps.unwrap_or(0.5 * duration_ps);
+        if end_ps > duration_ps {
+            anyhow::bail!("fit_end_ps = {end_ps} exceeds the duration {duration_ps} ps of {source}");
+        }
+        let first = (start_ps * 1e3 / dt_fs).ceil() as usize;
+        let last = ((end_ps * 1e3 / dt_fs).floor() as usize).min(n - 2);
+        let lags = fit_lags(first, last, self.fit_points);
+        if lags.len() < 3 {
+            anyhow::bail!(
+                "the fit window {start_ps}–{end_ps} ps holds {} lag(s) of {dt_fs} fs; at least 3 are needed \
+                 (widen fit_start_ps/fit_end_ps)",
+                lags.len()
+            );
+        }
+
+        let mut msd_columns = Vec::new();
+        let mut diffusion = Vec::new();
+        for &z in &species {
+            let atoms = trajectory.atoms_of(z);
+            let symbol = elements::symbol(z);
+            let by_direction = species_msd_by_direction(trajectory, &atoms, drift.as_deref(), &layout)?;
+            let msd: Vec<f64> = (0..n).map(|m| by_direction.iter().map(|d| d[m]).sum()).collect();
+            let variances = all_displacement_variances(trajectory, &atoms, drift.as_deref(), &lags, &layout)?;
+            let fit_of = |msd: &[f64], variance: &[f64], dimensions: usize| {
+                let msd_at: Vec<f64> = lags.iter().map(|&m| msd[m]).collect();
+                fit_diffusion(&FitInput {
+                    lags: &lags,
+                    msd: &msd_at,
+                    displacement_variance: variance,
+                    frames: n,
+                    atoms: atoms.len(),
+                    frame_interval_fs: dt_fs,
+                    dimensions,
+                })
+            };
+            msd_columns.push((symbol.to_string(), msd.clone(), by_direction.clone()));
+            let fit = match fit_of(&msd, &variances[0], 3) {
+                Ok(fit) => fit,
+                Err(e) => {
+                    notes.push(format!("{source}: no D for {symbol}: {e}"));
+                    continue;
+                }
+            };
+            let mut directional = Vec::new();
+            for (k, axis) in ["x", "y", "z"].iter().enumerate() {
+                match fit_of(&by_direction[k], &variances[k + 1], 1) {
+                    Ok(f) => directional.push(DirectionalDiffusion {
+                        direction: axis.to_string(),
+                        d_a2_per_ps: f.d_a2_per_ps,
+                        d_sigma_a2_per_ps: f.d_sigma_a2_per_ps,
+                    }),
+                    Err(e) => notes.push(format!("{source}: no D along {axis} for {symbol}: {e}")),
+                }
+            }
+            let conductivity = match (self.charges.get(symbol), temperature_k, trajectory.mean_volume()) {
+                (Some(&q), Some(t), Some(v)) => Some(nernst_einstein_s_per_cm(atoms.len(), q, v, fit.d_a2_per_ps, t)),
+                (Some(_), None, _) => {
+                    notes.push(format!("{source}: no temperature, so no conductivity for {symbol}"));
+                    None
+                }
+                (Some(_), _, None) => {
+                    notes.push(format!("{source}: not periodic (no volume), so no conductivity for {symbol}"));
+                    None
+                }
+                _ => None,
+            };
+            diffusion.push(SpeciesDiffusion {
+                species: symbol.to_string(),
+                atoms: atoms.len(),
+                fit,
+                directional,
+                conductivity_s_per_cm: conductivity,
+            });
+        }
+        let mut files = Vec::new();
+        write_msd(dir, trajectory, &msd_columns, &diffusion, &mut files)?;
+
+        let rdf = if self.rdf.enabled {
+            match trajectory.mean_volume() {
+                Some(_) => {
+                    let count = self.rdf.max_frames.min(n);
+                    let frames = (0..count)
+                        .map(|k| trajectory.frame_system(k * (n - 1) / (count - 1).max(1)))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let pairs: Vec<((u8, u8), f64)> = self
+                        .rdf
+                        .coordination_cutoffs_a
+                        .iter()
+                        .filter_map(|(pair, &rc)| parse_pair(pair).map(|p| (p, rc)))
+                        .collect();
+                    let cutoff = |a: u8, b: u8| {
+                        pairs
+                            .iter()
+                            .find(|((x, y), _)| (*x, *y) == (a, b) || (*x, *y) == (b, a))
+                            .map(|(_, rc)| *rc)
+                            .or(self.rdf.coordination_cutoff_a)
+                    };
+                    let rdf = rdf::compute_rdf(&frames, self.rdf.r_max_a, self.rdf.bin_width_a, cutoff)
+                        .map_err(|e| anyhow::anyhow!(e))?;
+                    write_rdf(dir, &rdf, &mut files)?;
+                    Some(rdf)
+                }
+                None => {
+                    notes.push(format!("{source}: not periodic, g(r) skipped"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+
+        let vdos = if self.vdos.enabled {
+            let max_lag = self.vdos.max_lag_ps.map_or(n / 4, |ps| (ps * 1e3 / dt_fs).round() as usize);
+            if max_lag >= n {
+                anyhow::bail!(
+                    "vdos.max_lag_ps = {} is not shorter than the trajectory ({duration_ps} ps)",
+                    self.vdos.max_lag_ps.unwrap_or(0.0)
+                );
+            }
+            match vdos::compute_vdos(trajectory, max_lag, layout.load_atoms, layout.fft_block) {
+                Ok(vdos) => {
+                    write_vdos(dir, &vdos, &mut files)?;
+                    Some(vdos)
+                }
+                Err(e) => {
+                    notes.push(format!("{source}: VDOS skipped: {e}"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let total_conductivity = diffusion.iter().filter_map(|d| d.conductivity_s_per_cm).reduce(|a, b| a + b);
+        Ok(TrajectoryReport {
+            path: source,
+            temperature_k,
+            frames: n,
+            atoms: trajectory.n_atoms(),
+            frame_interval_fs: dt_fs,
+            duration_ps,
+            unwrapped_with: if trajectory.unwrapped_with_images() { "images" } else { "minimum_image" }.into(),
+            streamed_from_file: !trajectory.is_in_memory(),
+            drift_removed: self.remove_drift.clone(),
+            mean_volume_a3: trajectory.mean_volume(),
+            diffusion,
+            conductivity_s_per_cm: total_conductivity,
+            rdf,
+            vdos,
+            files,
+        })
+    }
+
+    fn arrhenius(&self, report: &mut AnalysisReport, output_dir: &Path) -> anyhow::Result<()> {
+        if report.trajectories.len() < 2 {
+            return Ok(());
+        }
+        let mut table = String::from("species,temperature_k,d_a2_per_ps,d_sigma_a2_per_ps\n");
+        let mut by_species: BTreeMap<String, Vec<ArrheniusPoint>> = BTreeMap::new();
+        for t in &report.trajectories {
+            let Some(temperature_k) = t.temperature_k else {
+                report.notes.push(format!("{}: no temperature, left out of the Arrhenius fit", t.path));
+                continue;
+            };
+            for d in &t.diffusion {
+                writeln!(
+                    table,
+                    "{},{},{:e},{:e}",
+                    d.species, temperature_k, d.fit.d_a2_per_ps, d.fit.d_sigma_a2_per_ps
+                )?;
+                if d.fit.d_a2_per_ps > 0.0 {
+                    by_species.entry(d.species.clone()).or_default().push(ArrheniusPoint {
+                        temperature_k,
+                        value: d.fit.d_a2_per_ps,
+                        sigma: d.fit.d_sigma_a2_per_ps,
+                    });
+                } else {
+                    report.notes.push(format!(
+                        "{}: D({}) ≤ 0 at {temperature_k} K, left out of the Arrhenius fit",
+                        t.path, d.species
+                    ));
+                }
+            }
+        }
+        write_text(&output_dir.join("arrhenius_points.csv"), &table)?;
+        let mut fits = String::from(
+            "species,activation_energy_ev,activation_energy_sigma_ev,prefactor_a2_per_ps,prefactor_sigma_a2_per_ps,chi2_per_dof\n",
+        );
+        for (species, points) in by_species {
+            let fit = match fit_arrhenius(&points) {
+                Ok(fit) => fit,
+                Err(e) => {
+                    report.notes.push(format!("Arrhenius fit of {species} skipped: {e}"));
+                    continue;
+                }
+            };
+            writeln!(
+                fits,
+                "{species},{},{},{:e},{:e},{}",
+                fit.activation_energy_ev,
+                fit.activation_energy_sigma_ev,
+                fit.prefactor,
+                fit.prefactor_sigma,
+                fit.chi2_per_dof
+            )?;
+            let extrapolated = self.extrapolate_to_k.map(|t| {
+                let (d, sigma) = fit.predict(t);
+                Extrapolation { temperature_k: t, d_a2_per_ps: d, d_sigma_a2_per_ps: sigma, d_cm2_per_s: d * 1e-4 }
+            });
+            write_text(&output_dir.join(format!("arrhenius_{species}.svg")), &arrhenius_plot(&species, &fit))?;
+            report.arrhenius.push(SpeciesArrhenius { species, fit, extrapolated });
+        }
+        write_text(&output_dir.join("arrhenius.csv"), &fits)?;
+        Ok(())
+    }
+}
+
+/// Parses a species pair key "Li-O" into atomic numbers.
+fn parse_pair(pair: &str) -> Option<(u8, u8)> {
+    let (a, b) = pair.split_once('-')?;
+    Some((elements::atomic_number(a.trim())?, elements::atomic_number(b.trim())?))
+}
+
+/// How many atoms are loaded at once and how many are Fourier-transformed together, from a memory budget:
+/// half of it for loaded position series (24 B per atom and frame), half for the FFT working sets of up to 16
+/// parallel blocks (per atom: its series, three centred components and a share of the complex buffers).
+#[derive(Clone, Copy, Debug)]
+pub struct BlockLayout {
+    pub load_atoms: usize,
+    pub fft_block: usize,
+}
+
+impl BlockLayout {
+    pub fn for_budget(budget_bytes: usize, frames: usize) -> BlockLayout {
+        let load_atoms = (budget_bytes / 2 / (24 * frames.max(1))).max(1);
+        let per_atom = 48 * frames + 2 * 16 * msd::fft_length(2 * frames) / 3;
+        // Sized for up to 16 blocks in flight, not for the actual thread count: the blocks fix the order of the
+        // floating-point sums, so results stay bitwise identical whatever the number of threads.
+        let fft_block = (budget_bytes / 2 / (per_atom * 16)).clamp(1, 64);
+        BlockLayout { load_atoms, fft_block }
+    }
+}
+
+/// The per-frame centre-of-mass displacement COM(t) − COM(0) of the reference atoms (None for no correction).
+pub fn drift_series(
+    trajectory: &dyn TrajectoryData,
+    reference: DriftReference,
+    layout: &BlockLayout,
+) -> Result<Option<Vec<Vector3<f64>>>, crate::io::IoError> {
+    let atoms: Vec<usize> = match reference {
+        DriftReference::None => return Ok(None),
+        DriftReference::System => (0..trajectory.n_atoms()).collect(),
+        DriftReference::Species(z) => trajectory.atoms_of(z),
+    };
+    let masses = trajectory.masses();
+    let total: f64 = atoms.iter().map(|&i| masses[i]).sum();
+    let mut com = vec![Vector3::zeros(); trajectory.n_frames()];
+    for chunk in atoms.chunks(layout.load_atoms) {
+        let block = trajectory.position_block(chunk)?;
+        for (series, &i) in block.iter().zip(chunk) {
+            for (c, r) in com.iter_mut().zip(series) {
+                *c += r * (masses[i] / total);
+            }
+        }
+    }
+    let origin = com[0];
+    Ok(Some(com.iter().map(|c| c - origin).collect()))
+}
+
+/// Loads the unwrapped, drift-corrected position series of `atoms`.
+fn corrected_block(
+    trajectory: &dyn TrajectoryData,
+    atoms: &[usize],
+    drift: Option<&[Vector3<f64>]>,
+) -> Result<Vec<Vec<Vector3<f64>>>, crate::io::IoError> {
+    let mut block = trajectory.position_block(atoms)?;
+    if let Some(drift) = drift {
+        for series in block.iter_mut() {
+            for (r, d) in series.iter_mut().zip(drift) {
+                *r -= d;
+            }
+        }
+    }
+    Ok(block)
+}
+
+/// MSD(m) of `atoms` averaged over atoms and all time origins (Å²), m = 0..N−1, by FFT, loading
+/// `layout.load_atoms` atoms at a time.
+pub fn species_msd(
+    trajectory: &dyn TrajectoryData,
+    atoms: &[usize],
+    drift: Option<&[Vector3<f64>]>,
+    layout: &BlockLayout,
+) -> Result<Vec<f64>, crate::io::IoError> {
+    let [x, y, z] = species_msd_by_direction(trajectory, atoms, drift, layout)?;
+    Ok((0..x.len()).map(|m| x[m] + y[m] + z[m]).collect())
+}
+
+/// The one-dimensional MSDs along x, y and z of `atoms`, averaged over atoms and all origins (Å²).
+pub fn species_msd_by_direction(
+    trajectory: &dyn TrajectoryData,
+    atoms: &[usize],
+    drift: Option<&[Vector3<f64>]>,
+    layout: &BlockLayout,
+) -> Result<[Vec<f64>; 3], crate::io::IoError> {
+    let n = trajectory.n_frames();
+    let mut total: [Vec<f64>; 3] = [vec![0.0; n], vec![0.0; n], vec![0.0; n]];
+    for chunk in atoms.chunks(layout.load_atoms) {
+        let block = corrected_block(trajectory, chunk, drift)?;
+        let sums = msd::msd_sums_by_direction(n, chunk.len(), layout.fft_block, |a| block[a].clone());
+        for k in 0..3 {
+            for (t, s) in total[k].iter_mut().zip(&sums[k]) {
+                *t += s;
+            }
+        }
+    }
+    Ok(total.map(|d| d.iter().map(|s| s / atoms.len() as f64).collect()))
+}
+
+/// Variance of one squared displacement, V(m) = ⟨Δr⁴(m)⟩ − ⟨Δr²(m)⟩², over `atoms` and up to 256 evenly spaced
+/// origins per lag (direct sums; parallel over lags, deterministic).
+pub fn displacement_variances(
+    trajectory: &dyn TrajectoryData,
+    atoms: &[usize],
+    drift: Option<&[Vector3<f64>]>,
+    lags: &[usize],
+    layout: &BlockLayout,
+) -> Result<Vec<f64>, crate::io::IoError> {
+    let [total, ..] = all_displacement_variances(trajectory, atoms, drift, lags, layout)?;
+    Ok(total)
+}
+
+/// V(m) for the full 3-D squared displacement and for its x, y and z parts, in that order.
+fn all_displacement_variances(
+    trajectory: &dyn TrajectoryData,
+    atoms: &[usize],
+    drift: Option<&[Vector3<f64>]>,
+    lags: &[usize],
+    layout: &BlockLayout,
+) -> Result<[Vec<f64>; 4], crate::io::IoError> {
+    let n = trajectory.n_frames();
+    // Per lag: (Σ d², Σ d⁴) for the 3-D displacement and each direction, and the count.
+    let mut moments = vec![([0.0; 8], 0.0); lags.len()];
+    for chunk in atoms.chunks(layout.load_atoms) {
+        let block = corrected_block(trajectory, chunk, drift)?;
+        let partial: Vec<([f64; 8], f64)> = lags
+            .par_iter()
+            .map(|&m| {
+                let origins = n - m;
+                let step = (origins / 256).max(1);
+                let mut sums = [0.0; 8];
+                let mut count = 0.0;
+                for series in &block {
+                    for t in (0..origins).step_by(step) {
+                        let d = series[t + m] - series[t];
+                        let parts = [d.norm_squared(), d.x * d.x, d.y * d.y, d.z * d.z];
+                        for (j, p) in parts.iter().enumerate() {
+                            sums[2 * j] += p;
+                            sums[2 * j + 1] += p * p;
+                        }
+                        count += 1.0;
+                    }
+                }
+                (sums, count)
+            })
+            .collect();
+        for (total, p) in moments.iter_mut().zip(partial) {
+            for j in 0..8 {
+                total.0[j] += p.0[j];
+            }
+            total.1 += p.1;
+        }
+    }
+    Ok(std::array::from_fn(|j| {
+        moments
+            .iter()
+            .map(|(sums, count)| {
+                let mean = sums[2 * j] / count;
+                (sums[2 * j + 1] / count - mean * mean).max(0.0)
+            })
+            .collect()
+    }))
+}
+
+/// Key numbers of a finished analysis (the stage's entry in summary.json).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct AnalysisReport {
+    pub trajectories: Vec<TrajectoryReport>,
+    pub arrhenius: Vec<SpeciesArrhenius>,
+    /// What was skipped and why.
+    pub notes: Vec<String>,
+}
+
+/// Results of one trajectory.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TrajectoryReport {
+    pub path: String,
+    pub temperature_k: Option<f64>,
+    pub frames: usize,
+    pub atoms: usize,
+    pub frame_interval_fs: f64,
+    pub duration_ps: f64,
+    /// "images" or "minimum_image".
+    pub unwrapped_with: String,
+    /// True when the trajectory was read from the file block by block of atoms (larger than the memory budget).
+    pub streamed_from_file: bool,
+    pub drift_removed: String,
+    pub mean_volume_a3: Option<f64>,
+    pub diffusion: Vec<SpeciesDiffusion>,
+    /// Sum of the Nernst–Einstein conductivities of the species with charges (S/cm).
+    pub conductivity_s_per_cm: Option<f64>,
+    pub rdf: Option<rdf::Rdf>,
+    pub vdos: Option<vdos::Vdos>,
+    /// Files written for this trajectory.
+    pub files: Vec<String>,
+}
+
+/// Diffusion of one species.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SpeciesDiffusion {
+    pub species: String,
+    pub atoms: usize,
+    pub fit: DiffusionFit,
+    /// D along x, y and z from the one-dimensional MSDs (slope/2), same window and method (anisotropy).
+    pub directional: Vec<DirectionalDiffusion>,
+    /// Nernst–Einstein conductivity of this species (S/cm), when its charge and the temperature are known.
+    pub conductivity_s_per_cm: Option<f64>,
+}
+
+/// Diffusion coefficient along one Cartesian direction.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DirectionalDiffusion {
+    pub direction: String,
+    pub d_a2_per_ps: f64,
+    pub d_sigma_a2_per_ps: f64,
+}
+
+/// Arrhenius fit of one species over the analysed temperatures (D in Å²/ps).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SpeciesArrhenius {
+    pub species: String,
+    pub fit: ArrheniusFit,
+    pub extrapolated: Option<Extrapolation>,
+}
+
+/// D extrapolated along an Arrhenius fit.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Extrapolation {
+    pub temperature_k: f64,
+    pub d_a2_per_ps: f64,
+    pub d_sigma_a2_per_ps: f64,
+    pub d_cm2_per_s: f64,
+}
+
+fn write_text(path: &Path, text: &str) -> anyhow::Result<()> {
+    crate::io::write_atomically(path, text.as_bytes())?;
+    Ok(())
+}
+
+/// Element symbol, MSD and the MSDs along x, y, z of one species.
+type SpeciesMsd = (String, Vec<f64>, [Vec<f64>; 3]);
+
+fn write_msd(
+    dir: &Path,
+    trajectory: &dyn TrajectoryData,
+    columns: &[SpeciesMsd],
+    diffusion: &[SpeciesDiffusion],
+    files: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let n = trajectory.n_frames();
+    let dt_ps = trajectory.frame_interval_fs() * 1e-3;
+    let mut csv = String::from("time_ps");
+    for (symbol, _, _) in columns {
+        write!(csv, ",msd_{symbol}_a2,msd_{symbol}_x_a2,msd_{symbol}_y_a2,msd_{symbol}_z_a2")?;
+    }
+    csv.push('\n');
+    for m in 0..n {
+        write!(csv, "{}", m as f64 * dt_ps)?;
+        for (_, msd, by_direction) in columns {
+            write!(csv, ",{:e},{:e},{:e},{:e}", msd[m], by_direction[0][m], by_direction[1][m], by_direction[2][m])?;
+        }
+        csv.push('\n');
+    }
+    write_text(&dir.join("msd.csv"), &csv)?;
+    // At most ~2000 points per curve in the plot.
+    let shown: Vec<usize> = (0..n).step_by((n / 2000).max(1)).collect();
+    let times: Vec<f64> = shown.iter().map(|&m| m as f64 * dt_ps).collect();
+    let mut plot = Plot {
+        title: "Mean squared displacement".into(),
+        x_label: "lag time (ps)".into(),
+        y_label: "MSD (Å²)".into(),
+        ..Default::default()
+    };
+    for (symbol, msd, _) in columns {
+        plot.series.push(Series::line(symbol.clone(), times.clone(), shown.iter().map(|&m| msd[m]).collect()));
+        let Some(d) = diffusion.iter().find(|d| &d.species == symbol) else {
+            continue;
+        };
+        let (t0, t1) = (d.fit.fit_start_ps, d.fit.fit_end_ps);
+        plot.series.push(Series {
+            label: format!("{symbol} fit D = {:.3e} ± {:.1e} Å²/ps", d.fit.d_a2_per_ps, d.fit.d_sigma_a2_per_ps),
+            x: vec![t0, t1],
+            y: vec![
+                d.fit.intercept_a2 + 6.0 * d.fit.d_a2_per_ps * t0,
+                d.fit.intercept_a2 + 6.0 * d.fit.d_a2_per_ps * t1,
+            ],
+            y_error: None,
+            style: Style::Dashed,
+        });
+    }
+    write_text(&dir.join("msd.svg"), &plot.to_svg())?;
+    files.extend(["msd.csv".to_string(), "msd.svg".to_string()]);
+    Ok(())
+}
+
+fn write_rdf(dir: &Path, rdf: &rdf::Rdf, files: &mut Vec<String>) -> anyhow::Result<()> {
+    let mut csv = String::from("r_a");
+    for p in &rdf.pairs {
+        write!(csv, ",g_{}_{},n_{}_{}", p.center, p.neighbor, p.center, p.neighbor)?;
+    }
+    csv.push('\n');
+    for (k, r) in rdf.r_a.iter().enumerate() {
+        write!(csv, "{r}")?;
+        for p in &rdf.pairs {
+            write!(csv, ",{:.6},{:.6}", p.g[k], p.running_coordination[k])?;
+        }
+        csv.push('\n');
+    }
+    write_text(&dir.join("rdf.csv"), &csv)?;
+    let plot = Plot {
+        title: "Radial distribution functions".into(),
+        x_label: "r (Å)".into(),
+        y_label: "g(r)".into(),
+        // g_ab = g_ba: each unordered pair once.
+        series: rdf
+            .pairs
+            .iter()
+            .filter(|p| elements::atomic_number(&p.center) <= elements::atomic_number(&p.neighbor))
+            .map(|p| Series::line(format!("{}–{}", p.center, p.neighbor), rdf.r_a.clone(), p.g.clone()))
+            .collect(),
+        ..Default::default()
+    };
+    write_text(&dir.join("rdf.svg"), &plot.to_svg())?;
+    files.extend(["rdf.csv".to_string(), "rdf.svg".to_string()]);
+    Ok(())
+}
+
+fn write_vdos(dir: &Path, vdos: &vdos::Vdos, files: &mut Vec<String>) -> anyhow::Result<()> {
+    let mut csv = String::from("time_ps");
+    for s in &vdos.species {
+        write!(csv, ",vacf_{}", s.species)?;
+    }
+    csv.push('\n');
+    for (m, t) in vdos.lag_times_ps.iter().enumerate() {
+        write!(csv, "{t}")?;
+        for s in &vdos.species {
+            write!(csv, ",{:.6e}", s.vacf[m])?;
+        }
+        csv.push('\n');
+    }
+    write_text(&dir.join("vacf.csv"), &csv)?;
+    let mut csv = String::from("frequency_thz,energy_mev,wavenumber_cm1");
+    for s in &vdos.species {
+        write!(csv, ",vdos_{}_per_thz", s.species)?;
+    }
+    csv.push('\n');
+    for (k, f) in vdos.frequencies_thz.iter().enumerate() {
+        write!(csv, "{f},{},{}", f * vdos::MEV_PER_THZ, f * vdos::INVERSE_CM_PER_THZ)?;
+        for s in &vdos.species {
+            write!(csv, ",{:.6e}", s.vdos[k])?;
+        }
+        csv.push('\n');
+    }
+    write_text(&dir.join("vdos.csv"), &csv)?;
+    let plot = Plot {
+        title: "Vibrational density of states".into(),
+        x_label: "frequency (THz)".into(),
+        y_label: "VDOS (1/THz)".into(),
+        series: vdos
+            .species
+            .iter()
+            .map(|s| Series::line(s.species.clone(), vdos.frequencies_thz.clone(), s.vdos.clone()))
+            .collect(),
+        ..Default::default()
+    };
+    write_text(&dir.join("vdos.svg"), &plot.to_svg())?;
+    files.extend(["vacf.csv", "vdos.csv", "vdos.svg"].map(String::from));
+    Ok(())
+}
+
+/// ln D against 1000/T with error bars and the fitted line.
+fn arrhenius_plot(species: &str, fit: &ArrheniusFit) -> String {
+    let x: Vec<f64> = fit.points.iter().map(|p| 1000.0 / p.temperature_k).collect();
+    let (lo, hi) = x.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let line_x: Vec<f64> = (0..=20).map(|k| lo + (hi - lo) * k as f64 / 20.0).collect();
+    let line_y: Vec<f64> = line_x.iter().map(|&x| fit.predict(1000.0 / x).0).collect();
+    Plot {
+        title: format!(
+            "Arrhenius plot, {species}: Ea = {:.3} ± {:.3} eV",
+            fit.activation_energy_ev, fit.activation_energy_sigma_ev
+        ),
+        x_label: "1000 / T (1/K)".into(),
+        y_label: "D (Å²/ps)".into(),
+        y_log: true,
+        series: vec![
+            Series {
+                label: format!("D({species})"),
+                x,
+                y: fit.points.iter().map(|p| p.value).collect(),
+                y_error: Some(fit.points.iter().map(|p| p.sigma).collect()),
+                style: Style::Markers,
+            },
+            Series { label: "fit".into(), x: line_x, y: line_y, y_error: None, style: Style::Dashed },
+        ],
+        ..Default::default()
+    }
+    .to_svg()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<AnalyzeSettings, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    #[test]
+    fn defaults_and_validation_messages() {
+        let s = parse("").unwrap();
+        assert_eq!(s.remove_drift, "none");
+        assert_eq!(s.fit_points, 40);
+        assert!(s.rdf.enabled && s.vdos.enabled);
+        assert!(s.validate("stage[1]").is_ok());
+        let s = parse("species = [\"Xx\"]").unwrap();
+        assert_eq!(
+            s.validate("stage[1]").unwrap_err().to_string(),
+            "stage[1].species[0] = Xx: expected an element symbol"
+        );
+        let s = parse("fit_start_ps = 5.0\nfit_end_ps = 2.0").unwrap();
+        assert!(s.validate("stage[0]").unwrap_err().to_string().starts_with("stage[0].fit_end_ps = 2"));
+        let s = parse("remove_drift = \"frame\"").unwrap();
+        assert!(s.validate("s").unwrap_err().to_string().contains("s.remove_drift = frame"));
+        let s = parse("[rdf]\ncoordination_cutoffs_a = { \"Li-Q\" = 2.5 }").unwrap();
+        assert!(s.validate("s").unwrap_err().to_string().starts_with("s.rdf.coordination_cutoffs_a = \"Li-Q\""));
+        let s = parse("[rdf]\ncoordination_cutoffs_a = { \"Li-O\" = 9.5 }").unwrap();
+        assert_eq!(
+            s.validate("s").unwrap_err().to_string(),
+            "s.rdf.coordination_cutoffs_a.\"Li-O\" = 9.5: expected a number between 0.02 and 6"
+        );
+        let s = parse("[rdf]\nr_max_a = -1.0").unwrap();
+        assert!(s.validate("s").unwrap_err().to_string().starts_with("s.rdf.r_max_a = -1"));
+        let s = parse("trajectories = [{ path = \"a.h5\", temperature_k = 0.0 }]").unwrap();
+        assert!(s.validate("s").unwrap_err().to_string().starts_with("s.trajectories[0].temperature_k = 0"));
+        assert!(parse("misspelt_key = 1").unwrap_err().to_string().contains("misspelt_key"));
+        let s = parse("remove_drift = \"O\"").unwrap();
+        assert_eq!(s.drift_reference(), Ok(DriftReference::Species(8)));
+    }
+}

@@ -1,0 +1,363 @@
+//! A small line-plot writer producing standalone SVG: axes with "nice" ticks (1, 2, 5 × 10ⁿ steps on linear
+//! axes, decades on logarithmic ones), axis labels, a title, a legend, lines, markers and vertical error bars.
+//! Non-finite points (and non-positive ones on a log axis) are skipped.
+
+use std::fmt::Write as _;
+
+/// How a series is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    Line,
+    Dashed,
+    Markers,
+}
+
+/// One data series.
+#[derive(Clone, Debug)]
+pub struct Series {
+    pub label: String,
+    pub x: Vec<f64>,
+    pub y: Vec<f64>,
+    /// Symmetric vertical error bars (same length as y).
+    pub y_error: Option<Vec<f64>>,
+    pub style: Style,
+}
+
+impl Series {
+    pub fn line(label: impl Into<String>, x: Vec<f64>, y: Vec<f64>) -> Series {
+        Series { label: label.into(), x, y, y_error: None, style: Style::Line }
+    }
+}
+
+/// A line plot.
+#[derive(Clone, Debug, Default)]
+pub struct Plot {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub x_log: bool,
+    pub y_log: bool,
+    pub series: Vec<Series>,
+}
+
+const WIDTH: f64 = 720.0;
+const HEIGHT: f64 = 480.0;
+const LEFT: f64 = 90.0;
+const RIGHT: f64 = 30.0;
+const TOP: f64 = 50.0;
+const BOTTOM: f64 = 70.0;
+const COLORS: [&str; 8] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
+
+/// An axis mapping data to pixels.
+struct Axis {
+    log: bool,
+    lo: f64,
+    hi: f64,
+    ticks: Vec<f64>,
+}
+
+impl Axis {
+    fn new(values: impl Iterator<Item = f64>, log: bool) -> Axis {
+        let mut lo = f64::INFINITY;
+        let mut hi = f64::NEG_INFINITY;
+        for v in values.filter(|v| v.is_finite() && (!log || *v > 0.0)) {
+            let v = if log { v.log10() } else { v };
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+        if !lo.is_finite() {
+            (lo, hi) = (0.0, 1.0);
+        }
+        if hi - lo < 1e-12 * hi.abs().max(1.0) {
+            let pad = if log { 0.5 } else { 0.5 * hi.abs().max(1e-12) };
+            (lo, hi) = (lo - pad, hi + pad);
+        }
+        if log {
+            let (lo, hi) = (lo.floor(), hi.ceil());
+            let ticks = (lo as i32..=hi as i32).map(f64::from).collect();
+            Axis { log, lo, hi, ticks }
+        } else {
+            let step = nice_step((hi - lo) / 5.0);
+            let (lo, hi) = ((lo / step).floor() * step, (hi / step).ceil() * step);
+            let count = ((hi - lo) / step).round() as usize;
+            let ticks = (0..=count).map(|k| lo + k as f64 * step).collect();
+            Axis { log, lo, hi, ticks }
+        }
+    }
+
+    /// Data value → fraction of the axis (None when not drawable).
+    fn fraction(&self, v: f64) -> Option<f64> {
+        if !v.is_finite() || (self.log && v <= 0.0) {
+            return None;
+        }
+        let v = if self.log { v.log10() } else { v };
+        Some((v - self.lo) / (self.hi - self.lo))
+    }
+
+    fn label(&self, tick: f64) -> String {
+        if self.log {
+            let exponent = tick as i32;
+            if (-3..=3).contains(&exponent) {
+                let text = format!("{:.3}", 10f64.powi(exponent));
+                text.trim_end_matches('0').trim_end_matches('.').to_string()
+            } else {
+                format!("1e{exponent}")
+            }
+        } else {
+            let text = format!("{:.6}", tick);
+            let text = text.trim_end_matches('0').trim_end_matches('.').to_string();
+            if text == "-0" {
+                "0".into()
+            } else {
+                text
+            }
+        }
+    }
+}
+
+/// The step among 1, 2, 5 × 10ⁿ nearest above `raw`.
+pub fn nice_step(raw: f64) -> f64 {
+    let raw = if raw > 0.0 && raw.is_finite() { raw } else { 1.0 };
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let normalised = raw / magnitude;
+    let nice = if normalised <= 1.0 {
+        1.0
+    } else if normalised <= 2.0 {
+        2.0
+    } else if normalised <= 5.0 {
+        5.0
+    } else {
+        10.0
+    };
+    nice * magnitude
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+impl Plot {
+    /// Renders the plot as an SVG document.
+    pub fn to_svg(&self) -> String {
+        let x_axis = Axis::new(self.series.iter().flat_map(|s| s.x.iter().copied()), self.x_log);
+        let y_values = self.series.iter().flat_map(|s| {
+            let errors = s.y_error.clone().unwrap_or_else(|| vec![0.0; s.y.len()]);
+            s.y.iter().zip(errors).flat_map(|(y, e)| [y - e, *y, y + e]).collect::<Vec<f64>>()
+        });
+        let y_axis =
+            Axis::new(y_values.filter(|v| !self.y_log || *v > 0.0).collect::<Vec<_>>().into_iter(), self.y_log);
+        let plot_w = WIDTH - LEFT - RIGHT;
+        let plot_h = HEIGHT - TOP - BOTTOM;
+        let px = |x: f64| x_axis.fraction(x).map(|f| LEFT + f * plot_w);
+        let py = |y: f64| y_axis.fraction(y).map(|f| TOP + (1.0 - f) * plot_h);
+        let mut svg = String::new();
+        writeln!(
+            svg,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="13">"#
+        )
+        .unwrap();
+        writeln!(svg, r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#).unwrap();
+        writeln!(
+            svg,
+            r#"<text x="{}" y="30" text-anchor="middle" font-size="16">{}</text>"#,
+            WIDTH / 2.0,
+            escape(&self.title)
+        )
+        .unwrap();
+        // Grid, ticks and tick labels.
+        for &tick in &x_axis.ticks {
+            let x = LEFT + (tick - x_axis.lo) / (x_axis.hi - x_axis.lo) * plot_w;
+            writeln!(svg, r##"<line x1="{x:.2}" y1="{TOP}" x2="{x:.2}" y2="{}" stroke="#e0e0e0"/>"##, TOP + plot_h)
+                .unwrap();
+            writeln!(
+                svg,
+                r#"<text x="{x:.2}" y="{}" text-anchor="middle">{}</text>"#,
+                TOP + plot_h + 20.0,
+                x_axis.label(tick)
+            )
+            .unwrap();
+        }
+        for &tick in &y_axis.ticks {
+            let y = TOP + (1.0 - (tick - y_axis.lo) / (y_axis.hi - y_axis.lo)) * plot_h;
+            writeln!(svg, r##"<line x1="{LEFT}" y1="{y:.2}" x2="{}" y2="{y:.2}" stroke="#e0e0e0"/>"##, LEFT + plot_w)
+                .unwrap();
+            writeln!(
+                svg,
+                r#"<text x="{}" y="{:.2}" text-anchor="end">{}</text>"#,
+                LEFT - 8.0,
+                y + 4.0,
+                y_axis.label(tick)
+            )
+            .unwrap();
+        }
+        writeln!(svg, r#"<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="black"/>"#)
+            .unwrap();
+        writeln!(
+            svg,
+            r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+            LEFT + plot_w / 2.0,
+            HEIGHT - 20.0,
+            escape(&self.x_label)
+        )
+        .unwrap();
+        writeln!(
+            svg,
+            r#"<text x="20" y="{}" text-anchor="middle" transform="rotate(-90 20 {})">{}</text>"#,
+            TOP + plot_h / 2.0,
+            TOP + plot_h / 2.0,
+            escape(&self.y_label)
+        )
+        .unwrap();
+        // Data, clipped to the plot area.
+        writeln!(
+            svg,
+            r#"<clipPath id="area"><rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}"/></clipPath><g clip-path="url(#area)">"#
+        )
+        .unwrap();
+        for (k, series) in self.series.iter().enumerate() {
+            let color = COLORS[k % COLORS.len()];
+            let points: Vec<(usize, f64, f64)> = series
+                .x
+                .iter()
+                .zip(&series.y)
+                .enumerate()
+                .filter_map(|(i, (&x, &y))| Some((i, px(x)?, py(y)?)))
+                .collect();
+            match series.style {
+                Style::Line | Style::Dashed => {
+                    let dash = if series.style == Style::Dashed { r#" stroke-dasharray="6 4""# } else { "" };
+                    let coords: Vec<String> = points.iter().map(|(_, x, y)| format!("{x:.2},{y:.2}")).collect();
+                    writeln!(
+                        svg,
+                        r#"<polyline fill="none" stroke="{color}" stroke-width="1.8"{dash} points="{}"/>"#,
+                        coords.join(" ")
+                    )
+                    .unwrap();
+                }
+                Style::Markers => {
+                    for (_, x, y) in &points {
+                        writeln!(svg, r#"<circle cx="{x:.2}" cy="{y:.2}" r="4" fill="{color}"/>"#).unwrap();
+                    }
+                }
+            }
+            if let Some(errors) = &series.y_error {
+                for &(i, x, _) in &points {
+                    let (lo, hi) = (series.y[i] - errors[i], series.y[i] + errors[i]);
+                    let top = py(hi);
+                    let bottom = py(lo).unwrap_or(TOP + plot_h);
+                    if let Some(top) = top {
+                        writeln!(
+                            svg,
+                            r#"<line x1="{x:.2}" y1="{top:.2}" x2="{x:.2}" y2="{bottom:.2}" stroke="{color}" stroke-width="1.2"/>"#
+                        )
+                        .unwrap();
+                    }
+                }
+            }
+        }
+        svg.push_str("</g>\n");
+        // Legend in the top right corner, on a white box sized to the longest label (≈ 7 px per character).
+        if !self.series.is_empty() {
+            let longest = self.series.iter().map(|s| s.label.chars().count()).max().unwrap_or(0) as f64;
+            let width = 40.0 + 7.0 * longest;
+            let x = (LEFT + plot_w - width - 8.0).max(LEFT + 4.0);
+            let height = 8.0 + 18.0 * self.series.len() as f64;
+            writeln!(
+                svg,
+                r##"<rect x="{x:.2}" y="{:.2}" width="{width:.2}" height="{height:.2}" fill="white" fill-opacity="0.85" stroke="#cccccc"/>"##,
+                TOP + 6.0
+            )
+            .unwrap();
+            for (k, series) in self.series.iter().enumerate() {
+                let color = COLORS[k % COLORS.len()];
+                let y = TOP + 24.0 + 18.0 * k as f64;
+                match series.style {
+                    Style::Markers => {
+                        writeln!(svg, r#"<circle cx="{:.2}" cy="{:.2}" r="4" fill="{color}"/>"#, x + 18.0, y - 4.0)
+                            .unwrap()
+                    }
+                    Style::Line | Style::Dashed => {
+                        let dash = if series.style == Style::Dashed { r#" stroke-dasharray="6 4""# } else { "" };
+                        writeln!(
+                            svg,
+                            r#"<line x1="{:.2}" y1="{:.2}" x2="{:.2}" y2="{:.2}" stroke="{color}" stroke-width="2"{dash}/>"#,
+                            x + 6.0,
+                            y - 4.0,
+                            x + 30.0,
+                            y - 4.0
+                        )
+                        .unwrap()
+                    }
+                }
+                writeln!(svg, r#"<text x="{:.2}" y="{y:.2}">{}</text>"#, x + 36.0, escape(&series.label)).unwrap();
+            }
+        }
+        svg.push_str("</svg>\n");
+        svg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nice_steps() {
+        assert_eq!(nice_step(0.13), 0.2);
+        assert_eq!(nice_step(3.0), 5.0);
+        assert_eq!(nice_step(7.0), 10.0);
+        assert!((nice_step(0.0009) - 0.001).abs() < 1e-15);
+    }
+
+    #[test]
+    fn svg_has_axes_ticks_labels_legend_and_series() {
+        let plot = Plot {
+            title: "MSD <Li>".into(),
+            x_label: "t (ps)".into(),
+            y_label: "MSD (Å²)".into(),
+            series: vec![
+                Series::line("Li", vec![0.0, 1.0, 2.0], vec![0.0, 3.0, 6.1]),
+                Series {
+                    label: "fit".into(),
+                    x: vec![0.5, 1.5, f64::NAN],
+                    y: vec![1.0, 4.0, 2.0],
+                    y_error: Some(vec![0.5, 0.5, 0.5]),
+                    style: Style::Markers,
+                },
+            ],
+            ..Default::default()
+        };
+        let svg = plot.to_svg();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(
+            svg.contains("MSD &lt;Li&gt;") && svg.contains("t (ps)") && svg.contains(">Li<") && svg.contains(">fit<")
+        );
+        assert_eq!(svg.matches("<polyline").count(), 1);
+        // Two drawable markers in the plot plus one legend marker; the NaN point is skipped.
+        assert_eq!(svg.matches("<circle").count(), 3);
+        // Linear y ticks 0, 2, 4, 6 and x ticks at 0, 0.5, ..., 2.
+        assert!(svg.contains(">6<") && svg.contains(">0.5<"));
+    }
+
+    #[test]
+    fn log_axis_has_decade_ticks() {
+        let plot = Plot {
+            y_log: true,
+            series: vec![Series::line("D", vec![1.0, 2.0, 3.0], vec![2e-6, 3e-5, -1.0])],
+            ..Default::default()
+        };
+        let svg = plot.to_svg();
+        for label in ["1e-6", "1e-5", "1e-4"] {
+            assert!(svg.contains(&format!(">{label}<")), "{label} missing");
+        }
+        let svg = Plot {
+            y_log: true,
+            series: vec![Series::line("D", vec![1.0, 2.0], vec![0.05, 20.0])],
+            ..Default::default()
+        }
+        .to_svg();
+        for label in ["0.01", "0.1", "1", "10", "100"] {
+            assert!(svg.contains(&format!(">{label}<")), "{label} missing");
+        }
+    }
+}
