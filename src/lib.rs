@@ -3,8 +3,8 @@
 //!
 //! Units everywhere: Å, eV, fs, amu, K (see `docs/units.md`).
 
+pub mod input;
 pub mod io;
 pub mod neighbors;
 pub mod potentials;
 pub mod system;
-pub mod input;

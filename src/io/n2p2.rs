@@ -122,13 +122,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Structure>, IoError> {
                     }
                     "energy" => structure.energy = number(1)?,
                     "charge" => structure.charge = number(1)?,
-                    other => return Err(IoError::syntax(
-                        path,
-                        line_no,
-                        format!(
+                    other => {
+                        return Err(IoError::syntax(
+                            path,
+                            line_no,
+                            format!(
                             "unknown keyword '{other}' (expected begin, comment, lattice, atom, energy, charge or end)"
                         ),
-                    )),
+                        ))
+                    }
                 }
             }
         }

@@ -9,6 +9,7 @@
 //! part in MD); the stress (ASE sign, positive under tension) is σ = −W/V.
 
 pub mod lj;
+pub mod nnp;
 
 use crate::neighbors::NeighborList;
 use crate::system::{elements, System};

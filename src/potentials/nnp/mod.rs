@@ -1,0 +1,675 @@
+//! High-dimensional neural network potentials of Behler and Parrinello (Phys. Rev. Lett. 98, 146401
+//! (2007)) in the n2p2/RuNNer file format (Singraber, Behler & Dellago, J. Chem. Theory Comput. 15, 1827
+//! (2019)): E = Σ_i E_{Z_i}(G_i), one feed-forward network per element fed with the scaled atom-centred
+//! symmetry functions G_i of the atom's neighbourhood.
+//!
+//! A potential directory holds `input.nn` (settings), `scaling.data` (symmetry-function statistics) and
+//! `weights.NNN.data` (NNN = zero-padded atomic number). With normalisation (`mean_energy`,
+//! `conv_energy`, `conv_length` all given) the network output y is in normalised units and
+//! E_i = y/conv_energy + mean_energy (+ `atom_energy` offset of the element), in the potential's energy
+//! unit; symmetry-function parameters in `input.nn` are in the potential's length unit. Units are
+//! converted to Å and eV once, at load time (`length_unit`, `energy_unit`).
+//!
+//! Pieces (shared with training): [`settings`] (input.nn), [`cutoff`], [`symmetry_functions`] (+ groups),
+//! [`scaling`], [`network`].
+
+pub mod cutoff;
+pub mod network;
+pub mod scaling;
+pub mod settings;
+pub mod symmetry_functions;
+
+use crate::neighbors::NeighborList;
+use crate::potentials::{Evaluation, Extrapolation, ExtrapolationEvent, Potential};
+use crate::system::{elements, System};
+use cutoff::CutoffType;
+use nalgebra::{Matrix3, Vector3};
+use network::{Activation, NetworkScratch, NeuralNetwork};
+use rayon::prelude::*;
+use scaling::{Scaling, ScalingType};
+use serde::Deserialize;
+use settings::Settings;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use symmetry_functions::{build_groups, Group, GroupScratch, NeighborData, SymmetryFunction};
+
+/// Å per bohr (CODATA 2018).
+pub const BOHR_IN_A: f64 = 0.529_177_210_903;
+/// eV per hartree (CODATA 2018).
+pub const HARTREE_IN_EV: f64 = 27.211_386_245_988;
+/// eV per rydberg (CODATA 2018).
+pub const RYDBERG_IN_EV: f64 = 13.605_693_122_994;
+/// eV per kcal/mol.
+pub const KCAL_PER_MOL_IN_EV: f64 = 0.043_364_104_241_800_934;
+/// eV per kJ/mol.
+pub const KJ_PER_MOL_IN_EV: f64 = 0.010_364_269_656_262_175;
+
+/// How many extrapolation events are kept per evaluation (all are counted).
+pub const MAX_EXTRAPOLATION_EVENTS: usize = 10;
+
+/// A problem loading an n2p2 potential; always names the file (and line where there is one).
+#[derive(Debug, thiserror::Error)]
+pub enum NnpError {
+    #[error("{path}: cannot open: {source}", path = .path.display())]
+    Open { path: PathBuf, source: std::io::Error },
+    #[error("{path}, line {line}: {message}", path = .path.display())]
+    Syntax { path: PathBuf, line: usize, message: String },
+    #[error("{path}: {message}", path = .path.display())]
+    Format { path: PathBuf, message: String },
+    #[error("{0}")]
+    Config(String),
+}
+
+impl NnpError {
+    pub(crate) fn open(path: &Path, source: std::io::Error) -> NnpError {
+        NnpError::Open { path: path.to_path_buf(), source }
+    }
+
+    pub(crate) fn format(path: &Path, message: String) -> NnpError {
+        NnpError::Format { path: path.to_path_buf(), message }
+    }
+
+    pub(crate) fn syntax(path: &Path, line: usize, message: String) -> NnpError {
+        NnpError::Syntax { path: path.to_path_buf(), line, message }
+    }
+}
+
+/// A unit given by name or as its size in Å (lengths) or eV (energies).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum UnitValue {
+    Number(f64),
+    Name(String),
+}
+
+/// `[potential]` settings for `kind = "nnp"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NnpConfig {
+    /// Directory with `input.nn`, `scaling.data` and `weights.NNN.data`.
+    pub directory: PathBuf,
+    /// Length unit of the potential: `"angstrom"` (default), `"bohr"`, `"nm"`, or the unit's size in Å.
+    #[serde(default)]
+    pub length_unit: Option<UnitValue>,
+    /// Energy unit of the potential: `"ev"` (default), `"hartree"`, `"rydberg"`, `"kcal/mol"`,
+    /// `"kj/mol"`, `"mev"`, or the unit's size in eV.
+    #[serde(default)]
+    pub energy_unit: Option<UnitValue>,
+}
+
+impl NnpConfig {
+    /// A configuration for `directory` with the potential's units given in Å and eV.
+    pub fn new(directory: impl Into<PathBuf>, length_unit_a: f64, energy_unit_ev: f64) -> NnpConfig {
+        NnpConfig {
+            directory: directory.into(),
+            length_unit: Some(UnitValue::Number(length_unit_a)),
+            energy_unit: Some(UnitValue::Number(energy_unit_ev)),
+        }
+    }
+
+    /// Size of the potential's length unit in Å.
+    pub fn length_unit_a(&self, key: &str) -> Result<f64, crate::input::InvalidValue> {
+        unit_size(
+            key,
+            "length_unit",
+            self.length_unit.as_ref(),
+            &[("angstrom", 1.0), ("a", 1.0), ("bohr", BOHR_IN_A), ("nm", 10.0)],
+        )
+    }
+
+    /// Size of the potential's energy unit in eV.
+    pub fn energy_unit_ev(&self, key: &str) -> Result<f64, crate::input::InvalidValue> {
+        unit_size(
+            key,
+            "energy_unit",
+            self.energy_unit.as_ref(),
+            &[
+                ("ev", 1.0),
+                ("mev", 1e-3),
+                ("hartree", HARTREE_IN_EV),
+                ("ha", HARTREE_IN_EV),
+                ("rydberg", RYDBERG_IN_EV),
+                ("ry", RYDBERG_IN_EV),
+                ("kcal/mol", KCAL_PER_MOL_IN_EV),
+                ("kj/mol", KJ_PER_MOL_IN_EV),
+            ],
+        )
+    }
+
+    /// Checks the settings; `key` is the table prefix, e.g. `potential`.
+    pub fn validate(&self, key: &str) -> Result<(), crate::input::InvalidValue> {
+        if self.directory.as_os_str().is_empty() {
+            return Err(crate::input::InvalidValue::new(
+                crate::input::join(key, "directory"),
+                "\"\"",
+                "a directory holding input.nn, scaling.data and weights.NNN.data",
+            ));
+        }
+        self.length_unit_a(key)?;
+        self.energy_unit_ev(key)?;
+        Ok(())
+    }
+}
+
+fn unit_size(
+    prefix: &str,
+    key: &str,
+    value: Option<&UnitValue>,
+    names: &[(&str, f64)],
+) -> Result<f64, crate::input::InvalidValue> {
+    let known = names.iter().map(|(n, _)| format!("\"{n}\"")).collect::<Vec<_>>().join(", ");
+    match value {
+        None => Ok(1.0),
+        Some(UnitValue::Number(x)) if x.is_finite() && *x > 0.0 => Ok(*x),
+        Some(UnitValue::Number(x)) => Err(crate::input::InvalidValue::new(
+            crate::input::join(prefix, key),
+            x,
+            format!("a positive number or one of {known}"),
+        )),
+        Some(UnitValue::Name(name)) => {
+            names.iter().find(|(n, _)| n.eq_ignore_ascii_case(name.trim())).map(|(_, v)| *v).ok_or_else(|| {
+                crate::input::InvalidValue::new(
+                    crate::input::join(prefix, key),
+                    format!("\"{name}\""),
+                    format!("a positive number or one of {known}"),
+                )
+            })
+        }
+    }
+}
+
+/// Everything the potential knows about one element.
+#[derive(Clone, Debug)]
+pub struct ElementModel {
+    pub atomic_number: u8,
+    /// Symmetry functions in n2p2's sorted order (Å).
+    pub functions: Vec<SymmetryFunction>,
+    pub groups: Vec<Group>,
+    pub scaling: Vec<Scaling>,
+    pub network: NeuralNetwork,
+    /// `atom_energy` offset in the potential's energy unit.
+    pub energy_offset: f64,
+}
+
+/// A Behler–Parrinello neural network potential read from an n2p2 directory.
+#[derive(Clone, Debug)]
+pub struct NnpPotential {
+    elements: Vec<ElementModel>,
+    /// Element index by atomic number (`usize::MAX` when absent).
+    index_of: Vec<usize>,
+    cutoff: f64,
+    /// Size of the potential's energy unit in eV.
+    energy_unit: f64,
+    /// Size of the potential's length unit in Å.
+    length_unit: f64,
+    /// Network output → potential energy unit: 1/conv_energy (1 without normalisation).
+    output_scale: f64,
+    /// mean_energy (potential energy unit; 0 without normalisation).
+    mean_energy: f64,
+    cutoff_type: CutoffType,
+    cutoff_alpha: f64,
+}
+
+/// ∂E_i/∂d_ij for the neighbours of one atom (neighbour atom, gradient) and the atom's virial share.
+type AtomGradient = (Vec<(u32, [f64; 3])>, Matrix3<f64>);
+
+/// Results of the symmetry-function phase for one atom.
+struct AtomDescriptors {
+    values: Vec<f64>,
+    extrapolations: usize,
+    events: Vec<ExtrapolationEvent>,
+}
+
+/// Per-thread work space.
+#[derive(Default)]
+struct Scratch {
+    neighbors: NeighborData,
+    atom_index: Vec<u32>,
+    groups: GroupScratch,
+    network: NetworkScratch,
+    gradient: Vec<[f64; 3]>,
+    dummy_values: Vec<f64>,
+}
+
+/// Time per atom of each phase of one evaluation (µs), as measured by [`NnpPotential::bench_phases`].
+#[derive(Clone, Debug, Default, serde::Serialize, PartialEq)]
+pub struct NnpPhaseTimes {
+    pub atoms: usize,
+    pub threads: usize,
+    pub repetitions: usize,
+    pub neighbor_list_us_per_atom: f64,
+    pub symmetry_functions_us_per_atom: f64,
+    pub network_us_per_atom: f64,
+    pub forces_us_per_atom: f64,
+    /// Sum of the three potential phases (without the neighbour list).
+    pub total_us_per_atom: f64,
+}
+
+impl NnpPotential {
+    /// Loads the potential in `config.directory`, converting to Å and eV.
+    pub fn load(config: &NnpConfig) -> Result<NnpPotential, NnpError> {
+        let length_unit = config.length_unit_a("potential").map_err(|e| NnpError::Config(e.to_string()))?;
+        let energy_unit = config.energy_unit_ev("potential").map_err(|e| NnpError::Config(e.to_string()))?;
+        NnpPotential::load_directory(&config.directory, length_unit, energy_unit)
+    }
+
+    /// Loads the potential in `directory`, whose length unit is `length_unit` Å and energy unit
+    /// `energy_unit` eV.
+    pub fn load_directory(directory: &Path, length_unit: f64, energy_unit: f64) -> Result<NnpPotential, NnpError> {
+        let input_path = directory.join("input.nn");
+        let settings = Settings::read(&input_path)?;
+        let path = &settings.path;
+
+        // Elements, sorted by atomic number (n2p2's ElementMap).
+        let elements_entry = settings.require("elements")?;
+        let mut atomic_numbers = Vec::new();
+        for symbol in &elements_entry.arguments {
+            let z = elements::atomic_number(symbol).ok_or_else(|| {
+                NnpError::syntax(path, elements_entry.line, format!("elements: unknown element '{symbol}'"))
+            })?;
+            if atomic_numbers.contains(&z) {
+                return Err(NnpError::syntax(path, elements_entry.line, format!("elements: '{symbol}' given twice")));
+            }
+            atomic_numbers.push(z);
+        }
+        atomic_numbers.sort_unstable();
+        let number_entry = settings.require("number_of_elements")?;
+        let declared = settings.integer(number_entry, 0)?;
+        if declared != atomic_numbers.len() || declared == 0 {
+            return Err(NnpError::syntax(
+                path,
+                number_entry.line,
+                format!("number_of_elements = {declared}, but 'elements' lists {}", atomic_numbers.len()),
+            ));
+        }
+        let element_index = |symbol: &str| -> Option<usize> {
+            let z = elements::atomic_number(symbol)?;
+            atomic_numbers.iter().position(|&x| x == z)
+        };
+
+        // Normalisation.
+        let normalization: Vec<Option<&settings::Entry>> =
+            ["mean_energy", "conv_energy", "conv_length"].iter().map(|k| settings.get(k)).collect();
+        let (mean_energy, conv_energy) = match normalization.as_slice() {
+            [Some(m), Some(e), Some(_)] => (settings.number(m, 0)?, settings.number(e, 0)?),
+            [None, None, None] => (0.0, 1.0),
+            _ => {
+                return Err(NnpError::format(
+                    path,
+                    "use all or none of 'mean_energy', 'conv_energy' and 'conv_length'".into(),
+                ))
+            }
+        };
+        if conv_energy == 0.0 {
+            return Err(NnpError::format(path, "conv_energy must not be zero".into()));
+        }
+
+        // Energy offsets.
+        let mut offsets = vec![0.0; atomic_numbers.len()];
+        for entry in settings.all("atom_energy") {
+            let symbol = settings.argument(entry, 0)?;
+            let e = element_index(symbol).ok_or_else(|| {
+                NnpError::syntax(path, entry.line, format!("atom_energy: element '{symbol}' is not in 'elements'"))
+            })?;
+            offsets[e] = settings.number(entry, 1)?;
+        }
+
+        // Cutoff function.
+        let cutoff_entry = settings.require("cutoff_type")?;
+        let code = settings.integer(cutoff_entry, 0)?;
+        let cutoff_type = CutoffType::from_code(code as i64).ok_or_else(|| {
+            NnpError::syntax(path, cutoff_entry.line, format!("cutoff_type {code} is unknown (expected 0 to 8)"))
+        })?;
+        let cutoff_alpha = if cutoff_entry.arguments.len() > 1 { settings.number(cutoff_entry, 1)? } else { 0.0 };
+        if !(0.0..1.0).contains(&cutoff_alpha) {
+            return Err(NnpError::syntax(
+                path,
+                cutoff_entry.line,
+                format!("cutoff_type: alpha = {cutoff_alpha}, expected 0 <= alpha < 1"),
+            ));
+        }
+
+        // Symmetry functions, per element, sorted as n2p2 sorts them.
+        let mut functions: Vec<Vec<SymmetryFunction>> = vec![Vec::new(); atomic_numbers.len()];
+        for entry in settings.all("symfunction_short") {
+            let mut sf = SymmetryFunction::parse(path, entry.line, &entry.arguments, &element_index)?;
+            sf.scale_lengths(length_unit);
+            functions[sf.ec].push(sf);
+        }
+        for (e, list) in functions.iter_mut().enumerate() {
+            if list.is_empty() {
+                return Err(NnpError::format(
+                    path,
+                    format!("element {} has no symfunction_short line", elements::symbol(atomic_numbers[e])),
+                ));
+            }
+            list.sort_by(|a, b| a.n2p2_order(b));
+        }
+
+        // Scaling.
+        let scaling_type = ScalingType::from_settings(&settings);
+        let s_min = match settings.get("scale_min_short") {
+            Some(entry) => settings.number(entry, 0)?,
+            None => 0.0,
+        };
+        let s_max = match settings.get("scale_max_short") {
+            Some(entry) => settings.number(entry, 0)?,
+            None => 1.0,
+        };
+        let counts: Vec<usize> = functions.iter().map(Vec::len).collect();
+        let scalings = scaling::read_scaling(&directory.join("scaling.data"), scaling_type, s_min, s_max, &counts)?;
+
+        // Networks.
+        let layers_entry = settings.require("global_hidden_layers_short")?;
+        let hidden = settings.integer(layers_entry, 0)?;
+        let nodes_entry = settings.require("global_nodes_short")?;
+        let activation_entry = settings.require("global_activation_short")?;
+        let mut nodes = Vec::with_capacity(hidden);
+        let mut activations = Vec::with_capacity(hidden + 1);
+        for l in 0..hidden {
+            nodes.push(settings.integer(nodes_entry, l)?);
+            let letter = settings.argument(activation_entry, l)?;
+            activations.push(Activation::from_letter(letter).ok_or_else(|| {
+                NnpError::syntax(
+                    path,
+                    activation_entry.line,
+                    format!("global_activation_short: unknown activation '{letter}' (expected l t s p r g c S e h)"),
+                )
+            })?);
+        }
+        // n2p2 always uses a linear output neuron, whatever letter is given for the output layer.
+        activations.push(Activation::Identity);
+        let mut layout: Vec<Vec<usize>> = counts.iter().map(|&n| [vec![n], nodes.clone(), vec![1]].concat()).collect();
+        for entry in settings.all("element_nodes_short") {
+            let symbol = settings.argument(entry, 0)?;
+            let e = element_index(symbol).ok_or_else(|| {
+                NnpError::syntax(
+                    path,
+                    entry.line,
+                    format!("element_nodes_short: element '{symbol}' is not in 'elements'"),
+                )
+            })?;
+            let layer = settings.integer(entry, 1)?;
+            if layer == 0 || layer > hidden {
+                return Err(NnpError::syntax(
+                    path,
+                    entry.line,
+                    format!("element_nodes_short: layer {layer} is not a hidden layer (1 to {hidden})"),
+                ));
+            }
+            layout[e][layer] = settings.integer(entry, 2)?;
+        }
+        let normalize_nodes = settings.has("normalize_nodes");
+
+        let mut models = Vec::with_capacity(atomic_numbers.len());
+        let mut cutoff: f64 = 0.0;
+        for (e, ((list, scaling), sizes)) in functions.into_iter().zip(scalings).zip(layout).enumerate() {
+            let z = atomic_numbers[e];
+            let mut network = NeuralNetwork::new(&sizes, &activations, normalize_nodes);
+            network.read_weights(&directory.join(format!("weights.{z:03}.data")))?;
+            cutoff = list.iter().fold(cutoff, |c, sf| c.max(sf.rc));
+            let groups = build_groups(&list, cutoff_type, cutoff_alpha);
+            models.push(ElementModel {
+                atomic_number: z,
+                functions: list,
+                groups,
+                scaling,
+                network,
+                energy_offset: offsets[e],
+            });
+        }
+        let mut index_of = vec![usize::MAX; 256];
+        for (e, &z) in atomic_numbers.iter().enumerate() {
+            index_of[z as usize] = e;
+        }
+        Ok(NnpPotential {
+            elements: models,
+            index_of,
+            cutoff,
+            energy_unit,
+            length_unit,
+            output_scale: 1.0 / conv_energy,
+            mean_energy,
+            cutoff_type,
+            cutoff_alpha,
+        })
+    }
+
+    /// The element models, in increasing atomic number.
+    pub fn elements(&self) -> &[ElementModel] {
+        &self.elements
+    }
+
+    /// Size of the potential's length unit (Å) and energy unit (eV).
+    pub fn units(&self) -> (f64, f64) {
+        (self.length_unit, self.energy_unit)
+    }
+
+    /// Cutoff function type and inner-cutoff parameter α.
+    pub fn cutoff_function(&self) -> (CutoffType, f64) {
+        (self.cutoff_type, self.cutoff_alpha)
+    }
+
+    fn element_of(&self, z: u8) -> usize {
+        let e = self.index_of[z as usize];
+        assert!(e != usize::MAX, "element {} is not described by this NNP (check_species first)", elements::symbol(z));
+        e
+    }
+
+    /// Collects the neighbours of atom i within the cutoff.
+    fn gather(&self, system: &System, neighbors: &NeighborList, i: usize, scratch: &mut Scratch) {
+        scratch.neighbors.clear();
+        scratch.atom_index.clear();
+        let ri = system.positions[i];
+        let cutoff2 = self.cutoff * self.cutoff;
+        for (&j, shift) in neighbors.indices(i).iter().zip(neighbors.shifts(i)) {
+            let d = system.positions[j as usize] - ri + shift;
+            let r2 = d.norm_squared();
+            if r2 < cutoff2 && r2 > 0.0 {
+                let z = system.atomic_numbers[j as usize];
+                scratch.neighbors.push(self.element_of(z), z as f64, [d.x, d.y, d.z], r2.sqrt());
+                scratch.atom_index.push(j);
+            }
+        }
+    }
+
+    /// Phase 1 for one atom: raw symmetry-function values and extrapolation check.
+    fn descriptors(
+        &self,
+        system: &System,
+        neighbors: &NeighborList,
+        i: usize,
+        scratch: &mut Scratch,
+    ) -> AtomDescriptors {
+        self.gather(system, neighbors, i, scratch);
+        let e = self.element_of(system.atomic_numbers[i]);
+        let model = &self.elements[e];
+        let mut values = vec![0.0; model.functions.len()];
+        for g in &model.groups {
+            g.evaluate(&scratch.neighbors, &mut values, None, &mut [], &mut scratch.groups);
+        }
+        let mut extrapolations = 0;
+        let mut events = Vec::new();
+        for (f, (&v, s)) in values.iter().zip(&model.scaling).enumerate() {
+            if v < s.g_min || v > s.g_max {
+                extrapolations += 1;
+                if events.len() < MAX_EXTRAPOLATION_EVENTS {
+                    events.push(ExtrapolationEvent {
+                        atom: i,
+                        atomic_number: model.atomic_number,
+                        function: f,
+                        value: v,
+                        min: s.g_min,
+                        max: s.g_max,
+                    });
+                }
+            }
+        }
+        AtomDescriptors { values, extrapolations, events }
+    }
+
+    /// Phase 2 for one atom: atomic energy (eV) and ∂E_i/∂G (eV per unit of raw G), in place of `values`.
+    fn network(&self, z: u8, values: &mut [f64], scratch: &mut Scratch) -> f64 {
+        let model = &self.elements[self.element_of(z)];
+        for (v, s) in values.iter_mut().zip(&model.scaling) {
+            *v = s.apply(*v);
+        }
+        let input = values.to_vec();
+        let output = model.network.evaluate(&input, values, &mut scratch.network);
+        let to_ev = self.output_scale * self.energy_unit;
+        for (w, s) in values.iter_mut().zip(&model.scaling) {
+            *w *= s.factor * to_ev;
+        }
+        (output * self.output_scale + self.mean_energy + model.energy_offset) * self.energy_unit
+    }
+
+    /// Phase 3 for one atom: ∂E_i/∂d_ij for every neighbour, as (neighbour atom, gradient, d_ij).
+    fn gradient(
+        &self,
+        system: &System,
+        neighbors: &NeighborList,
+        i: usize,
+        weights: &[f64],
+        scratch: &mut Scratch,
+    ) -> AtomGradient {
+        self.gather(system, neighbors, i, scratch);
+        let model = &self.elements[self.element_of(system.atomic_numbers[i])];
+        scratch.gradient.clear();
+        scratch.gradient.resize(scratch.neighbors.len(), [0.0; 3]);
+        scratch.dummy_values.resize(model.functions.len(), 0.0);
+        for g in &model.groups {
+            g.evaluate(
+                &scratch.neighbors,
+                &mut scratch.dummy_values,
+                Some(weights),
+                &mut scratch.gradient,
+                &mut scratch.groups,
+            );
+        }
+        let mut virial = Matrix3::zeros();
+        let mut out = Vec::with_capacity(scratch.gradient.len());
+        for (n, g) in scratch.gradient.iter().enumerate() {
+            let d = scratch.neighbors.d[n];
+            for a in 0..3 {
+                for b in 0..3 {
+                    virial[(a, b)] -= d[a] * g[b];
+                }
+            }
+            out.push((scratch.atom_index[n], *g));
+        }
+        (out, virial)
+    }
+
+    /// The three phases with optional timing (seconds per phase).
+    fn evaluate_phases(&self, system: &System, neighbors: &NeighborList, times: Option<&mut [f64; 3]>) -> Evaluation {
+        let n = system.len();
+        let start = Instant::now();
+        let descriptors: Vec<AtomDescriptors> = (0..n)
+            .into_par_iter()
+            .map_init(Scratch::default, |scratch, i| self.descriptors(system, neighbors, i, scratch))
+            .collect();
+        let t1 = Instant::now();
+        let mut weights: Vec<Vec<f64>> = descriptors.iter().map(|d| d.values.clone()).collect();
+        let atom_energies: Vec<f64> = weights
+            .par_iter_mut()
+            .enumerate()
+            .map_init(Scratch::default, |scratch, (i, w)| self.network(system.atomic_numbers[i], w, scratch))
+            .collect();
+        let t2 = Instant::now();
+        let gradients: Vec<AtomGradient> = (0..n)
+            .into_par_iter()
+            .map_init(Scratch::default, |scratch, i| self.gradient(system, neighbors, i, &weights[i], scratch))
+            .collect();
+        let mut forces = vec![Vector3::zeros(); n];
+        let mut virial = Matrix3::zeros();
+        for (i, (list, w)) in gradients.iter().enumerate() {
+            for &(j, g) in list {
+                let g = Vector3::new(g[0], g[1], g[2]);
+                forces[i] += g;
+                forces[j as usize] -= g;
+            }
+            virial += w;
+        }
+        let t3 = Instant::now();
+        if let Some(times) = times {
+            times[0] += (t1 - start).as_secs_f64();
+            times[1] += (t2 - t1).as_secs_f64();
+            times[2] += (t3 - t2).as_secs_f64();
+        }
+        let mut counts: Vec<(u8, usize)> = self.elements.iter().map(|m| (m.atomic_number, 0)).collect();
+        let mut first = Vec::new();
+        for (i, d) in descriptors.iter().enumerate() {
+            if d.extrapolations > 0 {
+                counts[self.element_of(system.atomic_numbers[i])].1 += d.extrapolations;
+                for ev in &d.events {
+                    if first.len() < MAX_EXTRAPOLATION_EVENTS {
+                        first.push(ev.clone());
+                    }
+                }
+            }
+        }
+        Evaluation {
+            energy: atom_energies.iter().sum(),
+            forces,
+            virial,
+            atom_energies,
+            extrapolation: Some(Extrapolation { counts, first }),
+        }
+    }
+
+    /// Raw (unscaled) symmetry-function values of every atom, in each element's sorted order.
+    pub fn symmetry_functions(&self, system: &System, neighbors: &NeighborList) -> Vec<Vec<f64>> {
+        (0..system.len())
+            .into_par_iter()
+            .map_init(Scratch::default, |scratch, i| self.descriptors(system, neighbors, i, scratch).values)
+            .collect()
+    }
+
+    /// Measures one energy+force evaluation of `system` by phase, best of `repetitions`, on the current
+    /// rayon pool (set `RAYON_NUM_THREADS` or install a pool to choose the thread count).
+    pub fn bench_phases(&self, system: &System, repetitions: usize) -> NnpPhaseTimes {
+        let repetitions = repetitions.max(1);
+        let mut best = [f64::INFINITY; 4];
+        let mut neighbors = NeighborList::new(self.cutoff, 0.0);
+        for _ in 0..repetitions {
+            let start = Instant::now();
+            neighbors.build(system);
+            let list_time = start.elapsed().as_secs_f64();
+            let mut times = [0.0; 3];
+            std::hint::black_box(self.evaluate_phases(system, &neighbors, Some(&mut times)));
+            best[0] = best[0].min(list_time);
+            for k in 0..3 {
+                best[k + 1] = best[k + 1].min(times[k]);
+            }
+        }
+        let per_atom = |t: f64| t * 1e6 / system.len().max(1) as f64;
+        NnpPhaseTimes {
+            atoms: system.len(),
+            threads: rayon::current_num_threads(),
+            repetitions,
+            neighbor_list_us_per_atom: per_atom(best[0]),
+            symmetry_functions_us_per_atom: per_atom(best[1]),
+            network_us_per_atom: per_atom(best[2]),
+            forces_us_per_atom: per_atom(best[3]),
+            total_us_per_atom: per_atom(best[1] + best[2] + best[3]),
+        }
+    }
+}
+
+impl Potential for NnpPotential {
+    fn name(&self) -> &str {
+        "nnp"
+    }
+
+    fn cutoff(&self) -> f64 {
+        self.cutoff
+    }
+
+    fn species(&self) -> Vec<u8> {
+        self.elements.iter().map(|m| m.atomic_number).collect()
+    }
+
+    fn compute(&self, system: &System, neighbors: &NeighborList) -> Evaluation {
+        self.evaluate_phases(system, neighbors, None)
+    }
+}

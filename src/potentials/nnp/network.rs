@@ -1,0 +1,304 @@
+//! Per-element feed-forward network of a Behler–Parrinello potential (n2p2's `NeuralNetwork`):
+//!
+//! x_l = (W_l y_{l−1} + b_l)/s_l,  y_l = f_l(x_l),  y_0 = scaled symmetry functions, E = y_L (one output),
+//!
+//! with s_l = n_{l−1} (neurons in the previous layer) when `normalize_nodes` is set, else 1.
+//! Activations (`global_activation_short` letters): `l` identity, `t` tanh, `s` logistic 1/(1+e^−x),
+//! `p` softplus ln(1+e^x), `r` ReLU, `g` Gaussian e^(−x²/2), `c` cos, `S` 1 − logistic, `e` e^−x,
+//! `h` x². As n2p2, logistic and softplus saturate for |x| > 35.
+//!
+//! `weights.NNN.data` lists, layer by layer, all weights (outer loop over the previous layer's neurons,
+//! inner loop over this layer's) and then this layer's biases; only the first column is read.
+
+use super::NnpError;
+use std::path::Path;
+
+/// Argument beyond which the logistic and softplus functions are saturated (n2p2's `EXP_LIMIT`).
+const EXP_LIMIT: f64 = 35.0;
+
+/// Activation functions, by n2p2 letter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    Identity,
+    Tanh,
+    Logistic,
+    Softplus,
+    Relu,
+    Gaussian,
+    Cos,
+    RevLogistic,
+    Exp,
+    Harmonic,
+}
+
+impl Activation {
+    /// The activation for an n2p2 letter.
+    pub fn from_letter(letter: &str) -> Option<Activation> {
+        Some(match letter {
+            "l" => Activation::Identity,
+            "t" => Activation::Tanh,
+            "s" => Activation::Logistic,
+            "p" => Activation::Softplus,
+            "r" => Activation::Relu,
+            "g" => Activation::Gaussian,
+            "c" => Activation::Cos,
+            "S" => Activation::RevLogistic,
+            "e" => Activation::Exp,
+            "h" => Activation::Harmonic,
+            _ => return None,
+        })
+    }
+
+    /// Value f(x) and derivative f'(x).
+    #[inline]
+    pub fn fdf(self, x: f64) -> (f64, f64) {
+        match self {
+            Activation::Identity => (x, 1.0),
+            Activation::Tanh => {
+                let t = x.tanh();
+                (t, 1.0 - t * t)
+            }
+            Activation::Logistic => {
+                if x > EXP_LIMIT {
+                    (1.0, 0.0)
+                } else if x < -EXP_LIMIT {
+                    (0.0, 0.0)
+                } else {
+                    let s = 1.0 / (1.0 + (-x).exp());
+                    (s, s * (1.0 - s))
+                }
+            }
+            Activation::Softplus => {
+                if x > EXP_LIMIT {
+                    (x, 1.0)
+                } else if x < -EXP_LIMIT {
+                    (0.0, 0.0)
+                } else {
+                    let e = x.exp();
+                    ((1.0 + e).ln(), 1.0 / (1.0 + 1.0 / e))
+                }
+            }
+            Activation::Relu => {
+                if x > 0.0 {
+                    (x, 1.0)
+                } else {
+                    (0.0, 0.0)
+                }
+            }
+            Activation::Gaussian => {
+                let g = (-0.5 * x * x).exp();
+                (g, -x * g)
+            }
+            Activation::Cos => (x.cos(), -x.sin()),
+            Activation::RevLogistic => {
+                let s = 1.0 / (1.0 + (-x).exp());
+                (1.0 - s, s * (s - 1.0))
+            }
+            Activation::Exp => {
+                let e = (-x).exp();
+                (e, -e)
+            }
+            Activation::Harmonic => (x * x, 2.0 * x),
+        }
+    }
+}
+
+/// One dense layer: `weights[k * inputs + j]` connects input j to neuron k.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layer {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub weights: Vec<f64>,
+    pub biases: Vec<f64>,
+    pub activation: Activation,
+}
+
+/// A feed-forward network with one output neuron.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NeuralNetwork {
+    pub layers: Vec<Layer>,
+    pub normalize_nodes: bool,
+}
+
+/// Work space of one forward/backward pass (reused between atoms).
+#[derive(Clone, Debug, Default)]
+pub struct NetworkScratch {
+    values: Vec<Vec<f64>>,
+    derivatives: Vec<Vec<f64>>,
+    delta: Vec<f64>,
+    next_delta: Vec<f64>,
+}
+
+impl NeuralNetwork {
+    /// A network with zero weights: `sizes` = neurons per layer (input first, output 1 last),
+    /// `activations` = one per non-input layer.
+    pub fn new(sizes: &[usize], activations: &[Activation], normalize_nodes: bool) -> NeuralNetwork {
+        let layers = sizes
+            .windows(2)
+            .zip(activations)
+            .map(|(w, &activation)| Layer {
+                inputs: w[0],
+                outputs: w[1],
+                weights: vec![0.0; w[0] * w[1]],
+                biases: vec![0.0; w[1]],
+                activation,
+            })
+            .collect();
+        NeuralNetwork { layers, normalize_nodes }
+    }
+
+    /// Number of weights and biases.
+    pub fn num_connections(&self) -> usize {
+        self.layers.iter().map(|l| l.weights.len() + l.biases.len()).sum()
+    }
+
+    /// Sets all connections from n2p2's flat order (per layer: weights with the previous layer's neuron
+    /// as outer index, then biases).
+    pub fn set_connections(&mut self, connections: &[f64]) {
+        let mut it = connections.iter().copied();
+        for layer in &mut self.layers {
+            for j in 0..layer.inputs {
+                for k in 0..layer.outputs {
+                    layer.weights[k * layer.inputs + j] = it.next().unwrap_or(0.0);
+                }
+            }
+            for b in layer.biases.iter_mut() {
+                *b = it.next().unwrap_or(0.0);
+            }
+        }
+    }
+
+    /// Reads the first column of an n2p2 `weights.NNN.data` file into the network.
+    pub fn read_weights(&mut self, path: &Path) -> Result<(), NnpError> {
+        let text = std::fs::read_to_string(path).map_err(|e| NnpError::open(path, e))?;
+        let mut values = Vec::with_capacity(self.num_connections());
+        for (index, line) in text.lines().enumerate() {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with('#') || trimmed.is_empty() {
+                continue;
+            }
+            let token = trimmed.split_whitespace().next().unwrap_or("");
+            let v = super::settings::parse_fortran_float(token)
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| NnpError::syntax(path, index + 1, format!("'{token}' is not a finite number")))?;
+            values.push(v);
+        }
+        if values.len() != self.num_connections() {
+            let sizes: Vec<usize> =
+                std::iter::once(self.layers[0].inputs).chain(self.layers.iter().map(|l| l.outputs)).collect();
+            return Err(NnpError::format(
+                path,
+                format!(
+                    "{} weights and biases found, but the network {sizes:?} declared in input.nn needs {}",
+                    values.len(),
+                    self.num_connections()
+                ),
+            ));
+        }
+        self.set_connections(&values);
+        Ok(())
+    }
+
+    /// Output E(G) and, into `gradient`, dE/dG (backpropagation; same numbers as n2p2's forward-mode
+    /// `calculateDEdG` up to rounding).
+    pub fn evaluate(&self, input: &[f64], gradient: &mut [f64], scratch: &mut NetworkScratch) -> f64 {
+        let n = self.layers.len();
+        scratch.values.resize(n, Vec::new());
+        scratch.derivatives.resize(n, Vec::new());
+        for (l, layer) in self.layers.iter().enumerate() {
+            let (before, after) = scratch.values.split_at_mut(l);
+            let previous: &[f64] = if l == 0 { input } else { &before[l - 1] };
+            let out = &mut after[0];
+            out.clear();
+            let d = &mut scratch.derivatives[l];
+            d.clear();
+            let norm = if self.normalize_nodes { 1.0 / layer.inputs as f64 } else { 1.0 };
+            for k in 0..layer.outputs {
+                let row = &layer.weights[k * layer.inputs..(k + 1) * layer.inputs];
+                let mut x = 0.0;
+                for (w, y) in row.iter().zip(previous) {
+                    x += w * y;
+                }
+                x += layer.biases[k];
+                if self.normalize_nodes {
+                    x *= norm;
+                }
+                let (f, df) = layer.activation.fdf(x);
+                out.push(f);
+                d.push(df * norm);
+            }
+        }
+        let energy = scratch.values[n - 1][0];
+        // Backward: delta = dE/dx_l (already including 1/s_l).
+        scratch.delta.clear();
+        scratch.delta.extend_from_slice(&scratch.derivatives[n - 1]);
+        for l in (0..n).rev() {
+            let layer = &self.layers[l];
+            scratch.next_delta.clear();
+            scratch.next_delta.resize(layer.inputs, 0.0);
+            for k in 0..layer.outputs {
+                let dk = scratch.delta[k];
+                let row = &layer.weights[k * layer.inputs..(k + 1) * layer.inputs];
+                for (acc, w) in scratch.next_delta.iter_mut().zip(row) {
+                    *acc += w * dk;
+                }
+            }
+            if l == 0 {
+                gradient.copy_from_slice(&scratch.next_delta);
+            } else {
+                let d = &scratch.derivatives[l - 1];
+                scratch.delta.clear();
+                scratch.delta.extend(scratch.next_delta.iter().zip(d).map(|(a, b)| a * b));
+            }
+        }
+        energy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    #[test]
+    fn gradient_matches_finite_differences_for_every_activation() {
+        let letters = ["l", "t", "s", "p", "r", "g", "c", "S", "e", "h"];
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+        for letter in letters {
+            for normalize in [false, true] {
+                let a = Activation::from_letter(letter).unwrap();
+                let mut net = NeuralNetwork::new(&[4, 5, 3, 1], &[a, a, Activation::Identity], normalize);
+                let c: Vec<f64> = (0..net.num_connections()).map(|_| rng.gen_range(-1.0..1.0)).collect();
+                net.set_connections(&c);
+                let g: Vec<f64> = (0..4).map(|_| rng.gen_range(-1.0..1.0)).collect();
+                let mut grad = vec![0.0; 4];
+                let mut scratch = NetworkScratch::default();
+                net.evaluate(&g, &mut grad, &mut scratch);
+                for i in 0..4 {
+                    let h = 1e-6;
+                    let mut gp = g.clone();
+                    gp[i] += h;
+                    let mut gm = g.clone();
+                    gm[i] -= h;
+                    let mut dummy = vec![0.0; 4];
+                    let numeric = (net.evaluate(&gp, &mut dummy, &mut scratch)
+                        - net.evaluate(&gm, &mut dummy, &mut scratch))
+                        / (2.0 * h);
+                    assert!((numeric - grad[i]).abs() < 1e-7, "{letter} {normalize}: {numeric} vs {}", grad[i]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn connection_order_is_n2p2s() {
+        // 2 inputs, 1 output: w(0→0), w(1→0), bias.
+        let mut net = NeuralNetwork::new(&[2, 1], &[Activation::Identity], false);
+        net.set_connections(&[2.0, 3.0, 0.5]);
+        let mut grad = vec![0.0; 2];
+        let e = net.evaluate(&[1.0, 10.0], &mut grad, &mut NetworkScratch::default());
+        assert_eq!(e, 32.5);
+        assert_eq!(grad, vec![2.0, 3.0]);
+    }
+}
