@@ -210,14 +210,18 @@ pub struct NnpPotential {
     cutoff_alpha: f64,
 }
 
-/// ∂E_i/∂d_ij for the neighbours of one atom (neighbour atom, gradient) and the atom's virial share.
-type AtomGradient = (Vec<(u32, [f64; 3])>, Matrix3<f64>);
-
-/// Results of the symmetry-function phase for one atom.
-struct AtomDescriptors {
-    values: Vec<f64>,
+/// Everything one atom contributes to an evaluation.
+struct AtomResult {
+    /// E_i (eV).
+    energy: f64,
+    /// ∂E_i/∂d_ij for every neighbour entry (neighbour atom, gradient in eV/Å).
+    gradient: Vec<(u32, [f64; 3])>,
+    /// −Σ_j d_ij ⊗ ∂E_i/∂d_ij (eV).
+    virial: Matrix3<f64>,
     extrapolations: usize,
     events: Vec<ExtrapolationEvent>,
+    /// Seconds spent in symmetry functions, network and gradient (only when timing).
+    seconds: [f64; 3],
 }
 
 /// Per-thread work space.
@@ -225,10 +229,10 @@ struct AtomDescriptors {
 struct Scratch {
     neighbors: NeighborData,
     atom_index: Vec<u32>,
-    groups: GroupScratch,
+    groups: Vec<GroupScratch>,
     network: NetworkScratch,
+    input: Vec<f64>,
     gradient: Vec<[f64; 3]>,
-    dummy_values: Vec<f64>,
 }
 
 /// Time per atom of each phase of one evaluation (µs), as measured by [`NnpPotential::bench_phases`].
@@ -473,21 +477,34 @@ impl NnpPotential {
         }
     }
 
-    /// Phase 1 for one atom: raw symmetry-function values and extrapolation check.
-    fn descriptors(
+    /// Raw symmetry functions of atom i (neighbours already gathered), leaving the pair data of every
+    /// group in `scratch` for the gradient.
+    fn descriptors(&self, model: &ElementModel, values: &mut Vec<f64>, scratch: &mut Scratch) {
+        values.clear();
+        values.resize(model.functions.len(), 0.0);
+        if scratch.groups.len() < model.groups.len() {
+            scratch.groups.resize_with(model.groups.len(), GroupScratch::default);
+        }
+        for (g, cache) in model.groups.iter().zip(scratch.groups.iter_mut()) {
+            g.values(&scratch.neighbors, values, cache);
+        }
+    }
+
+    /// Energy, gradient and extrapolation record of atom i.
+    fn atom(
         &self,
         system: &System,
         neighbors: &NeighborList,
         i: usize,
         scratch: &mut Scratch,
-    ) -> AtomDescriptors {
+        timed: bool,
+    ) -> AtomResult {
+        let clock = || if timed { Some(Instant::now()) } else { None };
+        let t0 = clock();
         self.gather(system, neighbors, i, scratch);
-        let e = self.element_of(system.atomic_numbers[i]);
-        let model = &self.elements[e];
-        let mut values = vec![0.0; model.functions.len()];
-        for g in &model.groups {
-            g.evaluate(&scratch.neighbors, &mut values, None, &mut [], &mut scratch.groups);
-        }
+        let model = &self.elements[self.element_of(system.atomic_numbers[i])];
+        let mut values = std::mem::take(&mut scratch.input);
+        self.descriptors(model, &mut values, scratch);
         let mut extrapolations = 0;
         let mut events = Vec::new();
         for (f, (&v, s)) in values.iter().zip(&model.scaling).enumerate() {
@@ -505,49 +522,30 @@ impl NnpPotential {
                 }
             }
         }
-        AtomDescriptors { values, extrapolations, events }
-    }
+        let t1 = clock();
 
-    /// Phase 2 for one atom: atomic energy (eV) and ∂E_i/∂G (eV per unit of raw G), in place of `values`.
-    fn network(&self, z: u8, values: &mut [f64], scratch: &mut Scratch) -> f64 {
-        let model = &self.elements[self.element_of(z)];
+        // Network: scaled input → E_i and ∂E_i/∂G (eV per unit of raw G).
         for (v, s) in values.iter_mut().zip(&model.scaling) {
             *v = s.apply(*v);
         }
-        let input = values.to_vec();
-        let output = model.network.evaluate(&input, values, &mut scratch.network);
+        let mut weights = vec![0.0; values.len()];
+        let output = model.network.evaluate(&values, &mut weights, &mut scratch.network);
         let to_ev = self.output_scale * self.energy_unit;
-        for (w, s) in values.iter_mut().zip(&model.scaling) {
+        for (w, s) in weights.iter_mut().zip(&model.scaling) {
             *w *= s.factor * to_ev;
         }
-        (output * self.output_scale + self.mean_energy + model.energy_offset) * self.energy_unit
-    }
+        let energy = (output * self.output_scale + self.mean_energy + model.energy_offset) * self.energy_unit;
+        scratch.input = values;
+        let t2 = clock();
 
-    /// Phase 3 for one atom: ∂E_i/∂d_ij for every neighbour, as (neighbour atom, gradient, d_ij).
-    fn gradient(
-        &self,
-        system: &System,
-        neighbors: &NeighborList,
-        i: usize,
-        weights: &[f64],
-        scratch: &mut Scratch,
-    ) -> AtomGradient {
-        self.gather(system, neighbors, i, scratch);
-        let model = &self.elements[self.element_of(system.atomic_numbers[i])];
+        // Gradient pass over the pair data kept by the descriptor pass.
         scratch.gradient.clear();
         scratch.gradient.resize(scratch.neighbors.len(), [0.0; 3]);
-        scratch.dummy_values.resize(model.functions.len(), 0.0);
-        for g in &model.groups {
-            g.evaluate(
-                &scratch.neighbors,
-                &mut scratch.dummy_values,
-                Some(weights),
-                &mut scratch.gradient,
-                &mut scratch.groups,
-            );
+        for (g, cache) in model.groups.iter().zip(scratch.groups.iter_mut()) {
+            g.gradient(&scratch.neighbors, &weights, &mut scratch.gradient, cache);
         }
         let mut virial = Matrix3::zeros();
-        let mut out = Vec::with_capacity(scratch.gradient.len());
+        let mut gradient = Vec::with_capacity(scratch.gradient.len());
         for (n, g) in scratch.gradient.iter().enumerate() {
             let d = scratch.neighbors.d[n];
             for a in 0..3 {
@@ -555,64 +553,65 @@ impl NnpPotential {
                     virial[(a, b)] -= d[a] * g[b];
                 }
             }
-            out.push((scratch.atom_index[n], *g));
+            gradient.push((scratch.atom_index[n], *g));
         }
-        (out, virial)
+        let t3 = clock();
+        let seconds = match (t0, t1, t2, t3) {
+            (Some(t0), Some(t1), Some(t2), Some(t3)) => {
+                [(t1 - t0).as_secs_f64(), (t2 - t1).as_secs_f64(), (t3 - t2).as_secs_f64()]
+            }
+            _ => [0.0; 3],
+        };
+        AtomResult { energy, gradient, virial, extrapolations, events, seconds }
     }
 
-    /// The three phases with optional timing (seconds per phase).
-    fn evaluate_phases(&self, system: &System, neighbors: &NeighborList, times: Option<&mut [f64; 3]>) -> Evaluation {
+    /// One evaluation; with `times`, adds wall-clock seconds per phase (symmetry functions, network,
+    /// forces), splitting the parallel part in proportion to the time threads spent in each phase.
+    fn evaluate_timed(&self, system: &System, neighbors: &NeighborList, times: Option<&mut [f64; 3]>) -> Evaluation {
         let n = system.len();
+        let timed = times.is_some();
         let start = Instant::now();
-        let descriptors: Vec<AtomDescriptors> = (0..n)
+        let results: Vec<AtomResult> = (0..n)
             .into_par_iter()
-            .map_init(Scratch::default, |scratch, i| self.descriptors(system, neighbors, i, scratch))
+            .map_init(Scratch::default, |scratch, i| self.atom(system, neighbors, i, scratch, timed))
             .collect();
-        let t1 = Instant::now();
-        let mut weights: Vec<Vec<f64>> = descriptors.iter().map(|d| d.values.clone()).collect();
-        let atom_energies: Vec<f64> = weights
-            .par_iter_mut()
-            .enumerate()
-            .map_init(Scratch::default, |scratch, (i, w)| self.network(system.atomic_numbers[i], w, scratch))
-            .collect();
-        let t2 = Instant::now();
-        let gradients: Vec<AtomGradient> = (0..n)
-            .into_par_iter()
-            .map_init(Scratch::default, |scratch, i| self.gradient(system, neighbors, i, &weights[i], scratch))
-            .collect();
+        let parallel = start.elapsed().as_secs_f64();
         let mut forces = vec![Vector3::zeros(); n];
         let mut virial = Matrix3::zeros();
-        for (i, (list, w)) in gradients.iter().enumerate() {
-            for &(j, g) in list {
+        let mut counts: Vec<(u8, usize)> = self.elements.iter().map(|m| (m.atomic_number, 0)).collect();
+        let mut first = Vec::new();
+        for (i, result) in results.iter().enumerate() {
+            for &(j, g) in &result.gradient {
                 let g = Vector3::new(g[0], g[1], g[2]);
                 forces[i] += g;
                 forces[j as usize] -= g;
             }
-            virial += w;
-        }
-        let t3 = Instant::now();
-        if let Some(times) = times {
-            times[0] += (t1 - start).as_secs_f64();
-            times[1] += (t2 - t1).as_secs_f64();
-            times[2] += (t3 - t2).as_secs_f64();
-        }
-        let mut counts: Vec<(u8, usize)> = self.elements.iter().map(|m| (m.atomic_number, 0)).collect();
-        let mut first = Vec::new();
-        for (i, d) in descriptors.iter().enumerate() {
-            if d.extrapolations > 0 {
-                counts[self.element_of(system.atomic_numbers[i])].1 += d.extrapolations;
-                for ev in &d.events {
-                    if first.len() < MAX_EXTRAPOLATION_EVENTS {
-                        first.push(ev.clone());
-                    }
-                }
+            virial += result.virial;
+            if result.extrapolations > 0 {
+                counts[self.element_of(system.atomic_numbers[i])].1 += result.extrapolations;
+                let room = MAX_EXTRAPOLATION_EVENTS - first.len();
+                first.extend(result.events.iter().take(room).cloned());
             }
         }
+        if let Some(times) = times {
+            let assembly = start.elapsed().as_secs_f64() - parallel;
+            let mut busy = [0.0; 3];
+            for r in &results {
+                for k in 0..3 {
+                    busy[k] += r.seconds[k];
+                }
+            }
+            let total: f64 = busy.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+            for k in 0..3 {
+                times[k] += parallel * busy[k] / total;
+            }
+            times[2] += assembly;
+        }
         Evaluation {
-            energy: atom_energies.iter().sum(),
+            energy: results.iter().map(|r| r.energy).sum(),
             forces,
             virial,
-            atom_energies,
+            atom_energies: results.iter().map(|r| r.energy).collect(),
             extrapolation: Some(Extrapolation { counts, first }),
         }
     }
@@ -621,7 +620,13 @@ impl NnpPotential {
     pub fn symmetry_functions(&self, system: &System, neighbors: &NeighborList) -> Vec<Vec<f64>> {
         (0..system.len())
             .into_par_iter()
-            .map_init(Scratch::default, |scratch, i| self.descriptors(system, neighbors, i, scratch).values)
+            .map_init(Scratch::default, |scratch, i| {
+                self.gather(system, neighbors, i, scratch);
+                let model = &self.elements[self.element_of(system.atomic_numbers[i])];
+                let mut values = Vec::new();
+                self.descriptors(model, &mut values, scratch);
+                values
+            })
             .collect()
     }
 
@@ -636,7 +641,7 @@ impl NnpPotential {
             neighbors.build(system);
             let list_time = start.elapsed().as_secs_f64();
             let mut times = [0.0; 3];
-            std::hint::black_box(self.evaluate_phases(system, &neighbors, Some(&mut times)));
+            std::hint::black_box(self.evaluate_timed(system, &neighbors, Some(&mut times)));
             best[0] = best[0].min(list_time);
             for k in 0..3 {
                 best[k + 1] = best[k + 1].min(times[k]);
@@ -670,6 +675,6 @@ impl Potential for NnpPotential {
     }
 
     fn compute(&self, system: &System, neighbors: &NeighborList) -> Evaluation {
-        self.evaluate_phases(system, neighbors, None)
+        self.evaluate_timed(system, neighbors, None)
     }
 }

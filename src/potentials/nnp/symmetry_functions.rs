@@ -301,6 +301,18 @@ struct Member {
     norm: f64,
     /// Compact function of the member (radial for type 20, angular in radians for 21/22).
     compact: Option<CompactFunction>,
+    /// Index of the member's (η, r_s) in the group's `radial_terms`.
+    radial_term: usize,
+    /// Index of the member's (λ, ζ) in the group's `angular_terms`.
+    angular_term: usize,
+}
+
+/// An angular factor (1 + λ cos θ)^ζ shared by members of a group.
+#[derive(Clone, Debug, PartialEq)]
+struct AngularTerm {
+    lambda: f64,
+    zeta: f64,
+    zeta_int: Option<i32>,
 }
 
 /// Symmetry functions of one element that share a neighbour selection.
@@ -315,6 +327,10 @@ pub struct Group {
     radial: Option<CompactFunction>,
     rl: f64,
     members: Vec<Member>,
+    /// Distinct (η, r_s) of the members of exponential angular groups.
+    radial_terms: Vec<(f64, f64)>,
+    /// Distinct (λ, ζ) of the members of exponential angular groups.
+    angular_terms: Vec<AngularTerm>,
 }
 
 /// Reusable buffers of the group kernels.
@@ -323,6 +339,38 @@ pub struct GroupScratch {
     selected: Vec<usize>,
     f: Vec<f64>,
     df: Vec<f64>,
+    /// exp(−η (r − r_s)²) per selected neighbour and radial term.
+    exps: Vec<f64>,
+    /// Positions in `selected` of the first and second neighbour element of a mixed pair.
+    first: Vec<usize>,
+    second: Vec<usize>,
+    /// Neighbours split by element (mixed pairs) or not.
+    split: bool,
+    sums: Vec<f64>,
+    member_weights: Vec<f64>,
+    radial: Vec<f64>,
+    angular: Vec<f64>,
+    /// Pairs (j, k) that contribute, as found by the values pass.
+    triplets: Vec<Triplet>,
+    /// exp(−η Σ (r − r_s)²) per triplet and radial term (exponential angular groups).
+    triplet_exps: Vec<f64>,
+}
+
+/// Geometry of one contributing neighbour pair, kept from the values pass for the gradient pass.
+#[derive(Clone, Copy, Debug, Default)]
+struct Triplet {
+    /// Positions of j and k in the group's selection.
+    a: u32,
+    b: u32,
+    rjk: f64,
+    cos: f64,
+    /// Radial factor of r_jk and its derivative (1 and 0 for the wide types).
+    fjk: f64,
+    dfjk: f64,
+    /// Product of the three (two) radial factors.
+    fc: f64,
+    /// θ_ijk (compact types).
+    theta: f64,
 }
 
 /// Builds the evaluation groups of one element's sorted symmetry functions.
@@ -361,6 +409,8 @@ pub fn build_groups(functions: &[SymmetryFunction], cutoff_type: CutoffType, alp
             zeta_int,
             norm: (2.0f64).powf(1.0 - sf.zeta),
             compact,
+            radial_term: 0,
+            angular_term: 0,
         };
         if let Some(g) = groups.iter_mut().find(|g| key_matches(g)) {
             g.rc = g.rc.max(sf.rc);
@@ -379,18 +429,26 @@ pub fn build_groups(functions: &[SymmetryFunction], cutoff_type: CutoffType, alp
                 radial,
                 rl: sf.rl,
                 members: vec![member],
+                radial_terms: Vec::new(),
+                angular_terms: Vec::new(),
+            });
+        }
+    }
+    for g in &mut groups {
+        for m in &mut g.members {
+            let radial = (m.eta, m.rs);
+            m.radial_term = g.radial_terms.iter().position(|&t| t == radial).unwrap_or_else(|| {
+                g.radial_terms.push(radial);
+                g.radial_terms.len() - 1
+            });
+            let angular = AngularTerm { lambda: m.lambda, zeta: m.zeta, zeta_int: m.zeta_int };
+            m.angular_term = g.angular_terms.iter().position(|t| *t == angular).unwrap_or_else(|| {
+                g.angular_terms.push(angular);
+                g.angular_terms.len() - 1
             });
         }
     }
     groups
-}
-
-#[inline]
-fn power(x: f64, member: &Member, exponent_minus_one: bool) -> f64 {
-    match member.zeta_int {
-        Some(n) => x.powi(if exponent_minus_one { n - 1 } else { n }),
-        None => x.powf(if exponent_minus_one { member.zeta - 1.0 } else { member.zeta }),
-    }
 }
 
 #[inline]
@@ -418,28 +476,26 @@ impl Group {
         }
     }
 
-    fn pair_matches(&self, ej: usize, ek: usize) -> bool {
-        match (self.e1, self.e2) {
-            (Some(a), Some(b)) => (a == ej && b == ek) || (b == ej && a == ek),
-            _ => true,
+    /// Adds this group's raw symmetry-function values to `values` (indexed by the element's sorted function
+    /// index). Fills `scratch` with the neighbour selection and pair data that [`gradient`](Self::gradient)
+    /// reuses.
+    pub fn values(&self, nb: &NeighborData, values: &mut [f64], scratch: &mut GroupScratch) {
+        match self.kind {
+            2 | 12 => self.radial_exponential(nb, values, None, &mut []),
+            20 => self.radial_compact(nb, values, None, &mut []),
+            3 | 9 | 13 => self.angular_exponential_values(nb, values, scratch),
+            _ => self.angular_compact_values(nb, values, scratch),
         }
     }
 
-    /// Adds this group's symmetry-function values to `values` (indexed by sorted function index) when
-    /// `weights` is `None`; otherwise adds Σ_m weights[m] ∂G_m/∂d_ij to `gradient[j]` for every neighbour.
-    pub fn evaluate(
-        &self,
-        nb: &NeighborData,
-        values: &mut [f64],
-        weights: Option<&[f64]>,
-        gradient: &mut [[f64; 3]],
-        scratch: &mut GroupScratch,
-    ) {
+    /// Adds Σ_m weights[m] ∂G_m/∂d_ij to `gradient[j]` for every neighbour j. Must follow a call of
+    /// [`values`](Self::values) with the same neighbours and scratch.
+    pub fn gradient(&self, nb: &NeighborData, weights: &[f64], gradient: &mut [[f64; 3]], scratch: &mut GroupScratch) {
         match self.kind {
-            2 | 12 => self.radial_exponential(nb, values, weights, gradient),
-            20 => self.radial_compact(nb, values, weights, gradient),
-            3 | 9 | 13 => self.angular_exponential(nb, values, weights, gradient, scratch),
-            _ => self.angular_compact(nb, values, weights, gradient, scratch),
+            2 | 12 => self.radial_exponential(nb, &mut [], Some(weights), gradient),
+            20 => self.radial_compact(nb, &mut [], Some(weights), gradient),
+            3 | 9 | 13 => self.angular_exponential_gradient(nb, weights, gradient, scratch),
+            _ => self.angular_compact_gradient(nb, weights, gradient, scratch),
         }
     }
 
@@ -535,177 +591,241 @@ impl Group {
         }
     }
 
-    fn angular_exponential(
-        &self,
-        nb: &NeighborData,
-        values: &mut [f64],
-        weights: Option<&[f64]>,
-        gradient: &mut [[f64; 3]],
-        scratch: &mut GroupScratch,
-    ) {
-        let narrow = self.kind != 9;
-        let weighted = self.kind == 13;
-        let rc2 = self.rc * self.rc;
-        scratch.selected.clear();
-        scratch.f.clear();
-        scratch.df.clear();
+    /// Selects the neighbours within the group's reach: stores their index, the radial factor (cutoff
+    /// function or compact function) and its derivative, and splits them by element for mixed pairs.
+    fn select(&self, nb: &NeighborData, s: &mut GroupScratch, compact: bool) {
+        s.selected.clear();
+        s.f.clear();
+        s.df.clear();
+        s.exps.clear();
+        s.first.clear();
+        s.second.clear();
+        s.triplets.clear();
+        s.triplet_exps.clear();
+        let split = matches!((self.e1, self.e2), (Some(a), Some(b)) if a != b);
+        let lower = if compact { self.rl } else { f64::NEG_INFINITY };
         for n in 0..nb.len() {
-            if nb.r[n] < self.rc && self.selects(nb.element[n]) {
-                let (f, df) = self.cutoff.fdf(nb.r[n]);
-                scratch.selected.push(n);
-                scratch.f.push(f);
-                scratch.df.push(df);
-            }
-        }
-        let count = scratch.selected.len();
-        let mut sums = vec![0.0; if weights.is_none() { self.members.len() } else { 0 }];
-        for a in 0..count {
-            let j = scratch.selected[a];
-            let (rj, dj, ej) = (nb.r[j], nb.d[j], nb.element[j]);
-            let (fj, dfj) = (scratch.f[a], scratch.df[a]);
-            for b in (a + 1)..count {
-                let k = scratch.selected[b];
-                let ek = nb.element[k];
-                if !self.pair_matches(ej, ek) {
-                    continue;
+            let r = nb.r[n];
+            if r < self.rc && r > lower && self.selects(nb.element[n]) {
+                let (f, df) = if compact { self.radial.as_ref().unwrap().fdf(r) } else { self.cutoff.fdf(r) };
+                if !split || Some(nb.element[n]) == self.e1 {
+                    s.first.push(s.selected.len());
+                } else {
+                    s.second.push(s.selected.len());
                 }
-                let (rk, dk) = (nb.r[k], nb.d[k]);
-                let djk = [dk[0] - dj[0], dk[1] - dj[1], dk[2] - dj[2]];
-                let r2 = djk[0] * djk[0] + djk[1] * djk[1] + djk[2] * djk[2];
-                if narrow && r2 >= rc2 {
-                    continue;
-                }
-                let rjk = r2.sqrt();
-                let (fjk, dfjk) = if narrow { self.cutoff.fdf(rjk) } else { (1.0, 0.0) };
-                let (fk, dfk) = (scratch.f[b], scratch.df[b]);
-                let cos = (dj[0] * dk[0] + dj[1] * dk[1] + dj[2] * dk[2]) / (rj * rk);
-                let fc = fj * fk * fjk;
-                let z = if weighted { nb.weight[j] * nb.weight[k] } else { 1.0 };
-                let mut last: Option<(f64, f64, f64)> = None;
-                let mut partials = (0.0, 0.0, 0.0, 0.0);
-                for (mi, m) in self.members.iter().enumerate() {
-                    let plambda = 1.0 + m.lambda * cos;
-                    if plambda <= 0.0 {
-                        continue;
-                    }
-                    let e = match last {
-                        Some((eta, rs, e)) if eta == m.eta && rs == m.rs => e,
-                        _ => {
-                            let (xj, xk, xjk) = (rj - m.rs, rk - m.rs, rjk - m.rs);
-                            let mut s = xj * xj + xk * xk;
-                            if narrow {
-                                s += xjk * xjk;
-                            }
-                            let e = z * (-m.eta * s).exp();
-                            last = Some((m.eta, m.rs, e));
-                            e
-                        }
-                    };
-                    let p1 = power(plambda, m, true);
-                    match weights {
-                        None => sums[mi] += p1 * plambda * e * fc,
-                        Some(w) => {
-                            let base = w[m.index] * m.norm * e;
-                            let pz = p1 * plambda;
-                            let two_eta = 2.0 * m.eta;
-                            partials.3 += base * m.zeta * m.lambda * p1 * fc;
-                            partials.0 += base * pz * (-two_eta * (rj - m.rs) * fc + dfj * fk * fjk);
-                            partials.1 += base * pz * (-two_eta * (rk - m.rs) * fc + fj * dfk * fjk);
-                            if narrow {
-                                partials.2 += base * pz * (-two_eta * (rjk - m.rs) * fc + fj * fk * dfjk);
-                            }
-                        }
-                    }
-                }
-                if weights.is_some() {
-                    Self::apply_triplet(gradient, j, k, &dj, &dk, &djk, rj, rk, rjk, cos, partials);
+                s.selected.push(n);
+                s.f.push(f);
+                s.df.push(df);
+                for &(eta, rs) in &self.radial_terms {
+                    s.exps.push((-eta * (r - rs) * (r - rs)).exp());
                 }
             }
         }
-        if weights.is_none() {
-            for (m, s) in self.members.iter().zip(&sums) {
-                values[m.index] += s * m.norm;
+        s.split = split;
+    }
+
+    /// Calls `visit(a, b)` for every selected pair of the group's element combination (positions in
+    /// `selected`).
+    #[inline]
+    fn for_each_pair(s: &GroupScratch, mut visit: impl FnMut(usize, usize)) {
+        for fa in 0..s.first.len() {
+            let a = s.first[fa];
+            if s.split {
+                for &b in &s.second {
+                    visit(a, b);
+                }
+            } else {
+                for &b in &s.first[fa + 1..] {
+                    visit(a, b);
+                }
             }
         }
     }
 
-    fn angular_compact(
+    fn angular_exponential_values(&self, nb: &NeighborData, values: &mut [f64], s: &mut GroupScratch) {
+        self.select(nb, s, false);
+        let narrow = self.kind != 9;
+        let weighted = self.kind == 13;
+        let rc2 = self.rc * self.rc;
+        let ne = self.radial_terms.len();
+        let mut sums = std::mem::take(&mut s.sums);
+        sums.clear();
+        sums.resize(self.members.len(), 0.0);
+        let mut powers = std::mem::take(&mut s.angular);
+        powers.resize(2 * self.angular_terms.len(), 0.0);
+        let mut triplets = std::mem::take(&mut s.triplets);
+        let mut triplet_exps = std::mem::take(&mut s.triplet_exps);
+        Self::for_each_pair(s, |a, b| {
+            let (j, k) = (s.selected[a], s.selected[b]);
+            let (dj, dk) = (nb.d[j], nb.d[k]);
+            let djk = [dk[0] - dj[0], dk[1] - dj[1], dk[2] - dj[2]];
+            let r2 = djk[0] * djk[0] + djk[1] * djk[1] + djk[2] * djk[2];
+            if narrow && r2 >= rc2 {
+                return;
+            }
+            let rjk = r2.sqrt();
+            let (fjk, dfjk) = if narrow { self.cutoff.fdf(rjk) } else { (1.0, 0.0) };
+            let cos = (dj[0] * dk[0] + dj[1] * dk[1] + dj[2] * dk[2]) / (nb.r[j] * nb.r[k]);
+            let z = if weighted { nb.weight[j] * nb.weight[k] } else { 1.0 };
+            let fc = s.f[a] * s.f[b] * fjk;
+            let first_exp = triplet_exps.len();
+            for (t, &(eta, rs)) in self.radial_terms.iter().enumerate() {
+                let mut e = z * s.exps[a * ne + t] * s.exps[b * ne + t];
+                if narrow {
+                    let x = rjk - rs;
+                    e *= (-eta * x * x).exp();
+                }
+                triplet_exps.push(e);
+            }
+            let exps = &triplet_exps[first_exp..];
+            let angular = angular_powers(&self.angular_terms, cos, &mut powers);
+            for (m, sum) in self.members.iter().zip(sums.iter_mut()) {
+                *sum += angular[2 * m.angular_term + 1] * exps[m.radial_term] * fc;
+            }
+            triplets.push(Triplet { a: a as u32, b: b as u32, rjk, cos, fjk, dfjk, fc, theta: 0.0 });
+        });
+        for (m, sum) in self.members.iter().zip(&sums) {
+            values[m.index] += sum * m.norm;
+        }
+        s.sums = sums;
+        s.angular = powers;
+        s.triplets = triplets;
+        s.triplet_exps = triplet_exps;
+    }
+
+    fn angular_exponential_gradient(
         &self,
         nb: &NeighborData,
-        values: &mut [f64],
-        weights: Option<&[f64]>,
+        weights: &[f64],
         gradient: &mut [[f64; 3]],
-        scratch: &mut GroupScratch,
+        s: &mut GroupScratch,
     ) {
+        let narrow = self.kind != 9;
+        let ne = self.radial_terms.len();
+        s.member_weights.clear();
+        s.member_weights.extend(self.members.iter().map(|m| weights[m.index] * m.norm));
+        s.radial.resize(4 * ne, 0.0);
+        s.angular.resize(2 * self.angular_terms.len(), 0.0);
+        for (ti, t) in s.triplets.iter().enumerate() {
+            let (a, b) = (t.a as usize, t.b as usize);
+            let (j, k) = (s.selected[a], s.selected[b]);
+            let (rj, rk, dj, dk) = (nb.r[j], nb.r[k], nb.d[j], nb.d[k]);
+            let djk = [dk[0] - dj[0], dk[1] - dj[1], dk[2] - dj[2]];
+            let (fj, dfj, fk, dfk) = (s.f[a], s.df[a], s.f[b], s.df[b]);
+            let (fjk, dfjk, fc) = (t.fjk, t.dfjk, t.fc);
+            let exps = &s.triplet_exps[ti * ne..(ti + 1) * ne];
+            for (u, (&(eta, rs), &e)) in self.radial_terms.iter().zip(exps).enumerate() {
+                let two_eta = 2.0 * eta;
+                s.radial[4 * u] = e * fc;
+                s.radial[4 * u + 1] = e * (-two_eta * (rj - rs) * fc + dfj * fk * fjk);
+                s.radial[4 * u + 2] = e * (-two_eta * (rk - rs) * fc + fj * dfk * fjk);
+                s.radial[4 * u + 3] = if narrow { e * (-two_eta * (t.rjk - rs) * fc + fj * fk * dfjk) } else { 0.0 };
+            }
+            let angular = angular_powers(&self.angular_terms, t.cos, &mut s.angular);
+            let radial = &s.radial;
+            let mut partials = (0.0, 0.0, 0.0, 0.0);
+            for (m, &w) in self.members.iter().zip(&s.member_weights) {
+                let (u, r) = (2 * m.angular_term, 4 * m.radial_term);
+                let wp = w * angular[u + 1];
+                partials.0 += wp * radial[r + 1];
+                partials.1 += wp * radial[r + 2];
+                partials.2 += wp * radial[r + 3];
+                partials.3 += w * m.zeta * m.lambda * angular[u] * radial[r];
+            }
+            Self::apply_triplet(gradient, j, k, &dj, &dk, &djk, rj, rk, t.rjk, t.cos, partials);
+        }
+    }
+
+    fn angular_compact_values(&self, nb: &NeighborData, values: &mut [f64], s: &mut GroupScratch) {
+        self.select(nb, s, true);
         let narrow = self.kind == 21;
         let radial = self.radial.as_ref().unwrap();
         let rc2 = self.rc * self.rc;
         let rl2 = if self.rl > 0.0 { self.rl * self.rl } else { 0.0 };
-        scratch.selected.clear();
-        scratch.f.clear();
-        scratch.df.clear();
-        for n in 0..nb.len() {
-            let r = nb.r[n];
-            if r < self.rc && r > self.rl && self.selects(nb.element[n]) {
-                let (f, df) = radial.fdf(r);
-                scratch.selected.push(n);
-                scratch.f.push(f);
-                scratch.df.push(df);
+        let mut triplets = std::mem::take(&mut s.triplets);
+        Self::for_each_pair(s, |a, b| {
+            let (j, k) = (s.selected[a], s.selected[b]);
+            let (dj, dk) = (nb.d[j], nb.d[k]);
+            let djk = [dk[0] - dj[0], dk[1] - dj[1], dk[2] - dj[2]];
+            let r2 = djk[0] * djk[0] + djk[1] * djk[1] + djk[2] * djk[2];
+            if narrow && (r2 >= rc2 || r2 <= rl2) {
+                return;
             }
-        }
-        let count = scratch.selected.len();
-        for a in 0..count {
-            let j = scratch.selected[a];
-            let (rj, dj, ej) = (nb.r[j], nb.d[j], nb.element[j]);
-            let (fj, dfj) = (scratch.f[a], scratch.df[a]);
-            for b in (a + 1)..count {
-                let k = scratch.selected[b];
-                if !self.pair_matches(ej, nb.element[k]) {
+            let rjk = r2.sqrt();
+            let (fjk, dfjk) = if narrow { radial.fdf(rjk) } else { (1.0, 0.0) };
+            let cos = (dj[0] * dk[0] + dj[1] * dk[1] + dj[2] * dk[2]) / (nb.r[j] * nb.r[k]);
+            if cos <= -1.0 || cos >= 1.0 {
+                return;
+            }
+            let theta = cos.acos();
+            let fc = s.f[a] * s.f[b] * fjk;
+            let mut any = false;
+            for m in &self.members {
+                let c = m.compact.as_ref().unwrap();
+                if theta < c.left || theta > c.right {
                     continue;
                 }
-                let (rk, dk) = (nb.r[k], nb.d[k]);
-                let djk = [dk[0] - dj[0], dk[1] - dj[1], dk[2] - dj[2]];
-                let r2 = djk[0] * djk[0] + djk[1] * djk[1] + djk[2] * djk[2];
-                let (mut fjk, mut dfjk) = (1.0, 0.0);
-                let rjk = r2.sqrt();
-                if narrow {
-                    if r2 >= rc2 || r2 <= rl2 {
-                        continue;
-                    }
-                    (fjk, dfjk) = radial.fdf(rjk);
-                }
-                let cos = (dj[0] * dk[0] + dj[1] * dk[1] + dj[2] * dk[2]) / (rj * rk);
-                if cos <= -1.0 || cos >= 1.0 {
+                any = true;
+                values[m.index] += fc * c.fdf(theta).0;
+            }
+            if any {
+                triplets.push(Triplet { a: a as u32, b: b as u32, rjk, cos, fjk, dfjk, fc, theta });
+            }
+        });
+        s.triplets = triplets;
+    }
+
+    fn angular_compact_gradient(
+        &self,
+        nb: &NeighborData,
+        weights: &[f64],
+        gradient: &mut [[f64; 3]],
+        s: &mut GroupScratch,
+    ) {
+        for t in &s.triplets {
+            let (a, b) = (t.a as usize, t.b as usize);
+            let (j, k) = (s.selected[a], s.selected[b]);
+            let (rj, rk, dj, dk) = (nb.r[j], nb.r[k], nb.d[j], nb.d[k]);
+            let djk = [dk[0] - dj[0], dk[1] - dj[1], dk[2] - dj[2]];
+            let (fj, dfj, fk, dfk) = (s.f[a], s.df[a], s.f[b], s.df[b]);
+            let dtheta_dcos = -1.0 / (1.0 - t.cos * t.cos).sqrt();
+            let mut partials = (0.0, 0.0, 0.0, 0.0);
+            for m in &self.members {
+                let c = m.compact.as_ref().unwrap();
+                if t.theta < c.left || t.theta > c.right {
                     continue;
                 }
-                let theta = cos.acos();
-                let (fk, dfk) = (scratch.f[b], scratch.df[b]);
-                let rad = fj * fk * fjk;
-                let mut partials = (0.0, 0.0, 0.0, 0.0);
-                let dtheta_dcos = -1.0 / (1.0 - cos * cos).sqrt();
-                for m in &self.members {
-                    let c = m.compact.as_ref().unwrap();
-                    if theta < c.left || theta > c.right {
-                        continue;
-                    }
-                    let (ang, dang) = c.fdf(theta);
-                    match weights {
-                        None => values[m.index] += rad * ang,
-                        Some(w) => {
-                            let wm = w[m.index];
-                            partials.3 += wm * rad * dang * dtheta_dcos;
-                            partials.0 += wm * ang * dfj * fk * fjk;
-                            partials.1 += wm * ang * fj * dfk * fjk;
-                            partials.2 += wm * ang * fj * fk * dfjk;
-                        }
-                    }
-                }
-                if weights.is_some() {
-                    Self::apply_triplet(gradient, j, k, &dj, &dk, &djk, rj, rk, rjk, cos, partials);
-                }
+                let (ang, dang) = c.fdf(t.theta);
+                let w = weights[m.index];
+                partials.3 += w * t.fc * dang * dtheta_dcos;
+                partials.0 += w * ang * dfj * fk * t.fjk;
+                partials.1 += w * ang * fj * dfk * t.fjk;
+                partials.2 += w * ang * fj * fk * t.dfjk;
             }
+            Self::apply_triplet(gradient, j, k, &dj, &dk, &djk, rj, rk, t.rjk, t.cos, partials);
         }
     }
+}
+
+/// (1 + λ cos θ)^(ζ−1) and (1 + λ cos θ)^ζ for every angular term (zero where 1 + λ cos θ ≤ 0), into
+/// `out` as pairs.
+#[inline]
+fn angular_powers<'a>(terms: &[AngularTerm], cos: f64, out: &'a mut [f64]) -> &'a [f64] {
+    for (u, t) in terms.iter().enumerate() {
+        let p = 1.0 + t.lambda * cos;
+        let (p1, pz) = if p <= 0.0 {
+            (0.0, 0.0)
+        } else {
+            let p1 = match t.zeta_int {
+                Some(n) => p.powi(n - 1),
+                None => p.powf(t.zeta - 1.0),
+            };
+            (p1, p1 * p)
+        };
+        out[2 * u] = p1;
+        out[2 * u + 1] = pz;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -742,7 +862,7 @@ mod tests {
         let mut v = vec![0.0; n];
         let mut scratch = GroupScratch::default();
         for g in groups {
-            g.evaluate(nb, &mut v, None, &mut [], &mut scratch);
+            g.values(nb, &mut v, &mut scratch);
         }
         v
     }
@@ -776,9 +896,10 @@ mod tests {
                 let mut w = vec![0.0; n];
                 w[f] = 1.0;
                 let mut gradient = vec![[0.0; 3]; nb.len()];
-                let mut scratch = GroupScratch::default();
                 for g in &groups {
-                    g.evaluate(&nb, &mut vec![0.0; n], Some(&w), &mut gradient, &mut scratch);
+                    let mut scratch = GroupScratch::default();
+                    g.values(&nb, &mut vec![0.0; n], &mut scratch);
+                    g.gradient(&nb, &w, &mut gradient, &mut scratch);
                 }
                 let h = 1e-6;
                 for j in 0..nb.len() {
