@@ -39,7 +39,7 @@ pub struct CoreFunction {
 
 impl CoreFunction {
     /// Value and derivative d f/dx.
-    #[inline]
+    #[inline(always)]
     pub fn fdf(&self, x: f64) -> (f64, f64) {
         if self.asymmetric {
             let (f, df) = core_fdf(self.kind, (2.0 - x) * x);
@@ -50,7 +50,7 @@ impl CoreFunction {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn core_fdf(kind: CoreKind, x: f64) -> (f64, f64) {
     match kind {
         CoreKind::Poly1 => ((2.0 * x - 3.0) * x * x + 1.0, x * (6.0 * x - 6.0)),
@@ -135,7 +135,7 @@ impl CutoffFunction {
     }
 
     /// Value f_c(r) and derivative d f_c/d r.
-    #[inline]
+    #[inline(always)]
     pub fn fdf(&self, r: f64) -> (f64, f64) {
         if r >= self.rc {
             return (0.0, 0.0);
@@ -189,7 +189,7 @@ impl CompactFunction {
     }
 
     /// Value and derivative d f/d a.
-    #[inline]
+    #[inline(always)]
     pub fn fdf(&self, a: f64) -> (f64, f64) {
         let x = (a - self.center) * self.scale;
         let (f, df) = self.core.fdf(x.abs());

@@ -678,3 +678,222 @@ impl Potential for NnpPotential {
         self.evaluate_timed(system, neighbors, None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::potentials::testing::{evaluate, max_force_error, max_virial_error};
+    use crate::system::Cell;
+    use rand::{Rng, SeedableRng};
+    use rand_xoshiro::Xoshiro256PlusPlus;
+    use std::fmt::Write as _;
+
+    /// Symmetry-function lines (after the central element) covering every supported type.
+    const FUNCTIONS: [&str; 12] = [
+        "2 O 0.5 1.0 4.0",
+        "2 Li 0.3 0.0 4.0",
+        "3 Li O 0.1 1.0 2.0 4.0",
+        "3 O O 0.05 -1.0 1.0 4.0 0.5",
+        "9 Li Li 0.1 1.0 1.5 4.0",
+        "12 0.2 0.5 4.0",
+        "13 0.1 0.3 1.0 3.0 4.0",
+        "20 O -4.0 4.0 p2",
+        "20 Li 0.5 3.5 p3a",
+        "21 Li O -4.0 4.0 -90.0 90.0 p2",
+        "22 O O 0.0 4.0 60.0 180.0 p4a",
+        "22 Li O 0.0 4.0 0.0 120.0 e",
+    ];
+
+    /// Writes a Li–O potential using every symmetry-function type, normalisation, offsets,
+    /// `element_nodes_short` and `normalize_nodes`, with random weights.
+    fn synthetic_potential(dir: &Path, cutoff_type: u32) {
+        let mut input = format!(
+            "number_of_elements 2\nelements O Li\ncutoff_type {cutoff_type} 0.1\nscale_symmetry_functions\n\
+             center_symmetry_functions\nscale_min_short -1.0\nscale_max_short 1.0\nmean_energy -1.5\n\
+             conv_energy 2.0\nconv_length 1.3\natom_energy Li -0.3\natom_energy O -2.0\n\
+             global_hidden_layers_short 2\nglobal_nodes_short 5 4\nglobal_activation_short t p l\n\
+             element_nodes_short O 2 3\nnormalize_nodes\nepochs 10 # training keyword, ignored\n"
+        );
+        for element in ["Li", "O"] {
+            for f in FUNCTIONS {
+                writeln!(input, "symfunction_short {element} {f}").unwrap();
+            }
+        }
+        std::fs::write(dir.join("input.nn"), input).unwrap();
+        let mut scaling = String::from("# scaling\n");
+        for e in 1..=2 {
+            for f in 1..=FUNCTIONS.len() {
+                writeln!(scaling, "{e} {f} 0.0 10.0 1.0 2.0").unwrap();
+            }
+        }
+        std::fs::write(dir.join("scaling.data"), scaling).unwrap();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        for (z, second) in [(3, 4), (8, 3)] {
+            let n = FUNCTIONS.len();
+            let count = n * 5 + 5 + 5 * second + second + second + 1;
+            let mut weights = String::from("# weights\n");
+            for _ in 0..count {
+                writeln!(weights, "{:.17e} a 1 2 3 4", rng.gen_range(-1.0..1.0)).unwrap();
+            }
+            std::fs::write(dir.join(format!("weights.{z:03}.data")), weights).unwrap();
+        }
+    }
+
+    fn random_system(cell: Cell, count: usize, seed: u64) -> System {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut system = System::new(cell);
+        while system.len() < count {
+            let s = Vector3::new(rng.gen_range(0.0..1.0), rng.gen_range(0.0..1.0), rng.gen_range(0.0..1.0));
+            let r = if system.cell.is_infinite() { s * 4.0 } else { system.cell.cartesian(&s) };
+            let far = (0..system.len()).all(|j| {
+                let d = if system.cell.is_infinite() {
+                    system.positions[j] - r
+                } else {
+                    system.cell.minimum_image(&(system.positions[j] - r))
+                };
+                d.norm() > 1.3
+            });
+            if far {
+                system.push(if system.len() % 2 == 0 { 3 } else { 8 }, r);
+            }
+        }
+        system
+    }
+
+    #[test]
+    fn forces_and_virial_match_finite_differences_for_every_type() {
+        for cutoff_type in [1, 2, 6] {
+            let dir = tempfile::tempdir().unwrap();
+            synthetic_potential(dir.path(), cutoff_type);
+            let potential = NnpPotential::load_directory(dir.path(), 1.0, 1.0).unwrap();
+            assert_eq!(potential.species(), vec![3, 8]);
+            assert_eq!(potential.cutoff(), 4.0);
+            // Triclinic cell narrower than the cutoff: atoms see several images of each other and themselves.
+            let cell = Cell::from_vectors(
+                Vector3::new(4.6, 0.0, 0.0),
+                Vector3::new(1.1, 4.4, 0.0),
+                Vector3::new(-0.7, 0.5, 4.9),
+            )
+            .unwrap();
+            let system = random_system(cell, 6, 5);
+            let e = evaluate(&potential, &system);
+            assert!(e.max_force() > 1e-3, "forces must not vanish for the test to mean anything");
+            let force_error = max_force_error(&potential, &system, 1e-5);
+            assert!(force_error < 1e-7 * (1.0 + e.max_force()), "cutoff {cutoff_type}: force error {force_error}");
+            let virial_error = max_virial_error(&potential, &system, 1e-6);
+            assert!(
+                virial_error < 1e-6 * (1.0 + e.virial.abs().max()),
+                "cutoff {cutoff_type}: virial error {virial_error}"
+            );
+            let sum: f64 = e.atom_energies.iter().sum();
+            assert!((sum - e.energy).abs() < 1e-12 * e.energy.abs().max(1.0));
+            // Non-periodic cluster.
+            let cluster = random_system(Cell::infinite(), 7, 9);
+            let error = max_force_error(&potential, &cluster, 1e-5);
+            assert!(error < 1e-7 * (1.0 + evaluate(&potential, &cluster).max_force()), "cluster force error {error}");
+            let total: Vector3<f64> = evaluate(&potential, &cluster).forces.iter().sum();
+            assert!(total.norm() < 1e-10, "forces of an isolated cluster sum to zero: {total}");
+        }
+    }
+
+    #[test]
+    fn unit_conversion_scales_energy_and_forces() {
+        let dir = tempfile::tempdir().unwrap();
+        synthetic_potential(dir.path(), 6);
+        let native = NnpPotential::load_directory(dir.path(), 1.0, 1.0).unwrap();
+        let config = NnpConfig {
+            directory: dir.path().to_path_buf(),
+            length_unit: Some(UnitValue::Name("bohr".into())),
+            energy_unit: Some(UnitValue::Name("Hartree".into())),
+        };
+        let converted = NnpPotential::load(&config).unwrap();
+        assert!((converted.cutoff() - 4.0 * BOHR_IN_A).abs() < 1e-12);
+        let system = random_system(Cell::orthorhombic(4.5, 4.7, 4.9).unwrap(), 6, 21);
+        let mut scaled = system.clone();
+        scaled.cell = system.cell.deformed(&(Matrix3::identity() * BOHR_IN_A)).unwrap();
+        for r in scaled.positions.iter_mut() {
+            *r *= BOHR_IN_A;
+        }
+        let a = evaluate(&native, &system);
+        let b = evaluate(&converted, &scaled);
+        assert!((b.energy - a.energy * HARTREE_IN_EV).abs() < 1e-10 * b.energy.abs());
+        for (fa, fb) in a.forces.iter().zip(&b.forces) {
+            assert!((fb - fa * (HARTREE_IN_EV / BOHR_IN_A)).norm() < 1e-9 * (1.0 + fb.norm()));
+        }
+    }
+
+    #[test]
+    fn extrapolation_is_counted_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        synthetic_potential(dir.path(), 6);
+        // Narrow the training range of Li function 1 so that it is exceeded.
+        let scaling = std::fs::read_to_string(dir.path().join("scaling.data")).unwrap();
+        let scaling = scaling.replacen("1 1 0.0 10.0 1.0 2.0", "1 1 0.0 1e-9 1.0 2.0", 1);
+        std::fs::write(dir.path().join("scaling.data"), scaling).unwrap();
+        let potential = NnpPotential::load_directory(dir.path(), 1.0, 1.0).unwrap();
+        let system = random_system(Cell::orthorhombic(4.5, 4.7, 4.9).unwrap(), 6, 21);
+        let e = evaluate(&potential, &system);
+        let x = e.extrapolation.unwrap();
+        let li = system.count(3);
+        let raw = potential.symmetry_functions(&system, &{
+            let mut n = NeighborList::new(potential.cutoff(), 0.0);
+            n.build(&system);
+            n
+        });
+        let expected = (0..system.len()).filter(|&i| system.atomic_numbers[i] == 3 && raw[i][0] > 1e-9).count();
+        assert!(expected > 0 && expected <= li);
+        assert!(x.total() >= expected);
+        let event = x.first.iter().find(|ev| ev.function == 0).unwrap();
+        assert_eq!(event.atomic_number, 3);
+        assert!(event.value > event.max && event.max == 1e-9);
+        assert_eq!(event.value, raw[event.atom][0]);
+    }
+
+    #[test]
+    fn result_does_not_depend_on_thread_count() {
+        let dir = tempfile::tempdir().unwrap();
+        synthetic_potential(dir.path(), 2);
+        let potential = NnpPotential::load_directory(dir.path(), 1.0, 1.0).unwrap();
+        let system = random_system(Cell::orthorhombic(9.0, 9.5, 9.2).unwrap(), 60, 4);
+        let run = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| evaluate(&potential, &system))
+        };
+        assert_eq!(run(1), run(2));
+    }
+
+    #[test]
+    fn load_errors_name_file_line_and_value() {
+        let dir = tempfile::tempdir().unwrap();
+        synthetic_potential(dir.path(), 6);
+        let load = || NnpPotential::load_directory(dir.path(), 1.0, 1.0).unwrap_err().to_string();
+        // Missing weights file.
+        std::fs::rename(dir.path().join("weights.008.data"), dir.path().join("moved")).unwrap();
+        let message = load();
+        assert!(message.contains("weights.008.data"), "{message}");
+        // Wrong number of weights.
+        std::fs::write(dir.path().join("weights.008.data"), "1.0\n2.0\n").unwrap();
+        let message = load();
+        assert!(message.contains("weights.008.data") && message.contains("2 weights"), "{message}");
+        std::fs::rename(dir.path().join("moved"), dir.path().join("weights.008.data")).unwrap();
+        // Bad activation letter.
+        let input = std::fs::read_to_string(dir.path().join("input.nn")).unwrap();
+        std::fs::write(dir.path().join("input.nn"), input.replace("t p l", "t x l")).unwrap();
+        let message = load();
+        assert!(message.contains("input.nn") && message.contains("line 15") && message.contains("'x'"), "{message}");
+        // Scaling rows out of order.
+        std::fs::write(dir.path().join("input.nn"), &input).unwrap();
+        let scaling = std::fs::read_to_string(dir.path().join("scaling.data")).unwrap();
+        std::fs::write(dir.path().join("scaling.data"), scaling.replacen("1 2 0.0", "1 7 0.0", 1)).unwrap();
+        let message = load();
+        assert!(message.contains("scaling.data") && message.contains("line 3"), "{message}");
+        // Unknown unit name.
+        let config = NnpConfig {
+            directory: dir.path().to_path_buf(),
+            length_unit: Some(UnitValue::Name("furlong".into())),
+            energy_unit: None,
+        };
+        let message = config.validate("potential").unwrap_err().to_string();
+        assert!(message.contains("potential.length_unit") && message.contains("furlong"), "{message}");
+    }
+}

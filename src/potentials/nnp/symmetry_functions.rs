@@ -566,7 +566,7 @@ impl Group {
 
     /// Applies the triplet partials (∂T/∂r_ij = a, ∂T/∂r_ik = b, ∂T/∂r_jk = c, ∂T/∂cos θ = q).
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    #[inline(always)]
     fn apply_triplet(
         gradient: &mut [[f64; 3]],
         j: usize,
@@ -626,7 +626,7 @@ impl Group {
 
     /// Calls `visit(a, b)` for every selected pair of the group's element combination (positions in
     /// `selected`).
-    #[inline]
+    #[inline(always)]
     fn for_each_pair(s: &GroupScratch, mut visit: impl FnMut(usize, usize)) {
         for fa in 0..s.first.len() {
             let a = s.first[fa];
@@ -807,9 +807,23 @@ impl Group {
     }
 }
 
+/// x^n by binary exponentiation (inlined, unlike `f64::powi`).
+#[inline(always)]
+fn integer_power(mut x: f64, mut n: u32) -> f64 {
+    let mut result = 1.0;
+    while n > 0 {
+        if n & 1 == 1 {
+            result *= x;
+        }
+        x *= x;
+        n >>= 1;
+    }
+    result
+}
+
 /// (1 + λ cos θ)^(ζ−1) and (1 + λ cos θ)^ζ for every angular term (zero where 1 + λ cos θ ≤ 0), into
 /// `out` as pairs.
-#[inline]
+#[inline(always)]
 fn angular_powers<'a>(terms: &[AngularTerm], cos: f64, out: &'a mut [f64]) -> &'a [f64] {
     for (u, t) in terms.iter().enumerate() {
         let p = 1.0 + t.lambda * cos;
@@ -817,8 +831,8 @@ fn angular_powers<'a>(terms: &[AngularTerm], cos: f64, out: &'a mut [f64]) -> &'
             (0.0, 0.0)
         } else {
             let p1 = match t.zeta_int {
-                Some(n) => p.powi(n - 1),
-                None => p.powf(t.zeta - 1.0),
+                Some(n) if n >= 1 => integer_power(p, (n - 1) as u32),
+                _ => p.powf(t.zeta - 1.0),
             };
             (p1, p1 * p)
         };
