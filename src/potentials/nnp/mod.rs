@@ -245,6 +245,8 @@ pub struct NnpPhaseTimes {
     pub symmetry_functions_us_per_atom: f64,
     pub network_us_per_atom: f64,
     pub forces_us_per_atom: f64,
+    /// Serial part of the forces phase: summing per-atom gradients into forces and virial in atom order.
+    pub serial_assembly_us_per_atom: f64,
     /// Sum of the three potential phases (without the neighbour list).
     pub total_us_per_atom: f64,
 }
@@ -567,7 +569,7 @@ impl NnpPotential {
 
     /// One evaluation; with `times`, adds wall-clock seconds per phase (symmetry functions, network,
     /// forces), splitting the parallel part in proportion to the time threads spent in each phase.
-    fn evaluate_timed(&self, system: &System, neighbors: &NeighborList, times: Option<&mut [f64; 3]>) -> Evaluation {
+    fn evaluate_timed(&self, system: &System, neighbors: &NeighborList, times: Option<&mut [f64; 4]>) -> Evaluation {
         let n = system.len();
         let timed = times.is_some();
         let start = Instant::now();
@@ -606,6 +608,7 @@ impl NnpPotential {
                 times[k] += parallel * busy[k] / total;
             }
             times[2] += assembly;
+            times[3] += assembly;
         }
         Evaluation {
             energy: results.iter().map(|r| r.energy).sum(),
@@ -634,16 +637,16 @@ impl NnpPotential {
     /// rayon pool (set `RAYON_NUM_THREADS` or install a pool to choose the thread count).
     pub fn bench_phases(&self, system: &System, repetitions: usize) -> NnpPhaseTimes {
         let repetitions = repetitions.max(1);
-        let mut best = [f64::INFINITY; 4];
+        let mut best = [f64::INFINITY; 5];
         let mut neighbors = NeighborList::new(self.cutoff, 0.0);
         for _ in 0..repetitions {
             let start = Instant::now();
             neighbors.build(system);
             let list_time = start.elapsed().as_secs_f64();
-            let mut times = [0.0; 3];
+            let mut times = [0.0; 4];
             std::hint::black_box(self.evaluate_timed(system, &neighbors, Some(&mut times)));
             best[0] = best[0].min(list_time);
-            for k in 0..3 {
+            for k in 0..4 {
                 best[k + 1] = best[k + 1].min(times[k]);
             }
         }
@@ -656,6 +659,7 @@ impl NnpPotential {
             symmetry_functions_us_per_atom: per_atom(best[1]),
             network_us_per_atom: per_atom(best[2]),
             forces_us_per_atom: per_atom(best[3]),
+            serial_assembly_us_per_atom: per_atom(best[4]),
             total_us_per_atom: per_atom(best[1] + best[2] + best[3]),
         }
     }

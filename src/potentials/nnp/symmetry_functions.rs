@@ -305,6 +305,16 @@ struct Member {
     radial_term: usize,
     /// Index of the member's (λ, ζ) in the group's `angular_terms`.
     angular_term: usize,
+    /// Angular member including the r_jk terms (types 3, 13, 21).
+    narrow: bool,
+}
+
+/// A radial factor exp(−η Σ (r − r_s)²) shared by members of a group; `narrow` includes r_jk.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct RadialTerm {
+    eta: f64,
+    rs: f64,
+    narrow: bool,
 }
 
 /// An angular factor (1 + λ cos θ)^ζ shared by members of a group.
@@ -327,8 +337,11 @@ pub struct Group {
     radial: Option<CompactFunction>,
     rl: f64,
     members: Vec<Member>,
-    /// Distinct (η, r_s) of the members of exponential angular groups.
-    radial_terms: Vec<(f64, f64)>,
+    /// Distinct (η, r_s, narrow) of the members of exponential angular groups; types 3 (narrow) and 9
+    /// (wide) with the same elements and cutoff share one group and one pass over the pairs.
+    radial_terms: Vec<RadialTerm>,
+    /// The group has members without the r_jk terms (type 9).
+    has_wide: bool,
     /// Distinct (λ, ζ) of the members of exponential angular groups.
     angular_terms: Vec<AngularTerm>,
 }
@@ -377,8 +390,9 @@ struct Triplet {
 pub fn build_groups(functions: &[SymmetryFunction], cutoff_type: CutoffType, alpha: f64) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     for (index, sf) in functions.iter().enumerate() {
+        let exponential_angular = |kind: u32| kind == 3 || kind == 9;
         let key_matches = |g: &Group| {
-            g.kind == sf.kind
+            (g.kind == sf.kind || (exponential_angular(g.kind) && exponential_angular(sf.kind)))
                 && g.e1 == sf.e1
                 && g.e2 == sf.e2
                 && match sf.kind {
@@ -411,6 +425,7 @@ pub fn build_groups(functions: &[SymmetryFunction], cutoff_type: CutoffType, alp
             compact,
             radial_term: 0,
             angular_term: 0,
+            narrow: sf.kind != 9,
         };
         if let Some(g) = groups.iter_mut().find(|g| key_matches(g)) {
             g.rc = g.rc.max(sf.rc);
@@ -430,13 +445,15 @@ pub fn build_groups(functions: &[SymmetryFunction], cutoff_type: CutoffType, alp
                 rl: sf.rl,
                 members: vec![member],
                 radial_terms: Vec::new(),
+                has_wide: false,
                 angular_terms: Vec::new(),
             });
         }
     }
     for g in &mut groups {
+        g.has_wide = g.members.iter().any(|m| !m.narrow);
         for m in &mut g.members {
-            let radial = (m.eta, m.rs);
+            let radial = RadialTerm { eta: m.eta, rs: m.rs, narrow: m.narrow };
             m.radial_term = g.radial_terms.iter().position(|&t| t == radial).unwrap_or_else(|| {
                 g.radial_terms.push(radial);
                 g.radial_terms.len() - 1
@@ -616,8 +633,8 @@ impl Group {
                 s.selected.push(n);
                 s.f.push(f);
                 s.df.push(df);
-                for &(eta, rs) in &self.radial_terms {
-                    s.exps.push((-eta * (r - rs) * (r - rs)).exp());
+                for t in &self.radial_terms {
+                    s.exps.push((-t.eta * (r - t.rs) * (r - t.rs)).exp());
                 }
             }
         }
@@ -644,13 +661,14 @@ impl Group {
 
     fn angular_exponential_values(&self, nb: &NeighborData, values: &mut [f64], s: &mut GroupScratch) {
         self.select(nb, s, false);
-        let narrow = self.kind != 9;
         let weighted = self.kind == 13;
         let rc2 = self.rc * self.rc;
         let ne = self.radial_terms.len();
         let mut sums = std::mem::take(&mut s.sums);
         sums.clear();
-        sums.resize(self.members.len(), 0.0);
+        let na = self.angular_terms.len();
+        // Dense (angular term × radial term) sums; each member is one cell.
+        sums.resize(na * ne + ne, 0.0);
         let mut powers = std::mem::take(&mut s.angular);
         powers.resize(2 * self.angular_terms.len(), 0.0);
         let mut triplets = std::mem::take(&mut s.triplets);
@@ -660,32 +678,44 @@ impl Group {
             let (dj, dk) = (nb.d[j], nb.d[k]);
             let djk = [dk[0] - dj[0], dk[1] - dj[1], dk[2] - dj[2]];
             let r2 = djk[0] * djk[0] + djk[1] * djk[1] + djk[2] * djk[2];
-            if narrow && r2 >= rc2 {
+            let in_range = r2 < rc2;
+            if !in_range && !self.has_wide {
                 return;
             }
             let rjk = r2.sqrt();
-            let (fjk, dfjk) = if narrow { self.cutoff.fdf(rjk) } else { (1.0, 0.0) };
+            let (fjk, dfjk) = if in_range { self.cutoff.fdf(rjk) } else { (0.0, 0.0) };
             let cos = (dj[0] * dk[0] + dj[1] * dk[1] + dj[2] * dk[2]) / (nb.r[j] * nb.r[k]);
             let z = if weighted { nb.weight[j] * nb.weight[k] } else { 1.0 };
-            let fc = s.f[a] * s.f[b] * fjk;
+            let fc_wide = s.f[a] * s.f[b];
+            let fc = fc_wide * fjk;
             let first_exp = triplet_exps.len();
-            for (t, &(eta, rs)) in self.radial_terms.iter().enumerate() {
-                let mut e = z * s.exps[a * ne + t] * s.exps[b * ne + t];
-                if narrow {
-                    let x = rjk - rs;
-                    e *= (-eta * x * x).exp();
-                }
-                triplet_exps.push(e);
+            for (t, term) in self.radial_terms.iter().enumerate() {
+                let e = z * s.exps[a * ne + t] * s.exps[b * ne + t];
+                triplet_exps.push(if !term.narrow {
+                    e
+                } else if in_range {
+                    let x = rjk - term.rs;
+                    e * (-term.eta * x * x).exp()
+                } else {
+                    0.0
+                });
             }
             let exps = &triplet_exps[first_exp..];
             let angular = angular_powers(&self.angular_terms, cos, &mut powers);
-            for (m, sum) in self.members.iter().zip(sums.iter_mut()) {
-                *sum += angular[2 * m.angular_term + 1] * exps[m.radial_term] * fc;
+            let (cells, radial) = sums.split_at_mut(na * ne);
+            for (t, (term, &e)) in self.radial_terms.iter().zip(exps).enumerate() {
+                radial[t] = e * if term.narrow { fc } else { fc_wide };
+            }
+            for u in 0..na {
+                let pz = angular[2 * u + 1];
+                for (cell, &r) in cells[u * ne..(u + 1) * ne].iter_mut().zip(radial.iter()) {
+                    *cell += pz * r;
+                }
             }
             triplets.push(Triplet { a: a as u32, b: b as u32, rjk, cos, fjk, dfjk, fc, theta: 0.0 });
         });
-        for (m, sum) in self.members.iter().zip(&sums) {
-            values[m.index] += sum * m.norm;
+        for m in &self.members {
+            values[m.index] += sums[m.angular_term * ne + m.radial_term] * m.norm;
         }
         s.sums = sums;
         s.angular = powers;
@@ -700,10 +730,19 @@ impl Group {
         gradient: &mut [[f64; 3]],
         s: &mut GroupScratch,
     ) {
-        let narrow = self.kind != 9;
         let ne = self.radial_terms.len();
+        // Weights as dense (angular term × radial term) tables: W = w·2^(1−ζ) and W·ζλ.
+        let na = self.angular_terms.len();
         s.member_weights.clear();
-        s.member_weights.extend(self.members.iter().map(|m| weights[m.index] * m.norm));
+        s.member_weights.resize(2 * na * ne, 0.0);
+        for m in &self.members {
+            let w = weights[m.index] * m.norm;
+            let cell = m.angular_term * ne + m.radial_term;
+            s.member_weights[cell] += w;
+            s.member_weights[na * ne + cell] += w * m.zeta * m.lambda;
+        }
+        s.sums.clear();
+        s.sums.resize(2 * ne, 0.0);
         s.radial.resize(4 * ne, 0.0);
         s.angular.resize(2 * self.angular_terms.len(), 0.0);
         for (ti, t) in s.triplets.iter().enumerate() {
@@ -712,25 +751,37 @@ impl Group {
             let (rj, rk, dj, dk) = (nb.r[j], nb.r[k], nb.d[j], nb.d[k]);
             let djk = [dk[0] - dj[0], dk[1] - dj[1], dk[2] - dj[2]];
             let (fj, dfj, fk, dfk) = (s.f[a], s.df[a], s.f[b], s.df[b]);
-            let (fjk, dfjk, fc) = (t.fjk, t.dfjk, t.fc);
             let exps = &s.triplet_exps[ti * ne..(ti + 1) * ne];
-            for (u, (&(eta, rs), &e)) in self.radial_terms.iter().zip(exps).enumerate() {
-                let two_eta = 2.0 * eta;
+            for (u, (term, &e)) in self.radial_terms.iter().zip(exps).enumerate() {
+                let two_eta = 2.0 * term.eta;
+                let (fjk, dfjk) = if term.narrow { (t.fjk, t.dfjk) } else { (1.0, 0.0) };
+                let fc = fj * fk * fjk;
                 s.radial[4 * u] = e * fc;
-                s.radial[4 * u + 1] = e * (-two_eta * (rj - rs) * fc + dfj * fk * fjk);
-                s.radial[4 * u + 2] = e * (-two_eta * (rk - rs) * fc + fj * dfk * fjk);
-                s.radial[4 * u + 3] = if narrow { e * (-two_eta * (t.rjk - rs) * fc + fj * fk * dfjk) } else { 0.0 };
+                s.radial[4 * u + 1] = e * (-two_eta * (rj - term.rs) * fc + dfj * fk * fjk);
+                s.radial[4 * u + 2] = e * (-two_eta * (rk - term.rs) * fc + fj * dfk * fjk);
+                s.radial[4 * u + 3] =
+                    if term.narrow { e * (-two_eta * (t.rjk - term.rs) * fc + fj * fk * dfjk) } else { 0.0 };
             }
             let angular = angular_powers(&self.angular_terms, t.cos, &mut s.angular);
-            let radial = &s.radial;
+            // A_t = Σ_u W_ut (1+λcos)^ζ, B_t = Σ_u W_ut ζλ (1+λcos)^(ζ−1).
+            let (w, wz) = s.member_weights.split_at(na * ne);
+            let (a_t, b_t) = s.sums.split_at_mut(ne);
+            a_t.fill(0.0);
+            b_t.fill(0.0);
+            for u in 0..na {
+                let (p1, pz) = (angular[2 * u], angular[2 * u + 1]);
+                let (wu, wzu) = (&w[u * ne..(u + 1) * ne], &wz[u * ne..(u + 1) * ne]);
+                for t in 0..ne {
+                    a_t[t] += wu[t] * pz;
+                    b_t[t] += wzu[t] * p1;
+                }
+            }
             let mut partials = (0.0, 0.0, 0.0, 0.0);
-            for (m, &w) in self.members.iter().zip(&s.member_weights) {
-                let (u, r) = (2 * m.angular_term, 4 * m.radial_term);
-                let wp = w * angular[u + 1];
-                partials.0 += wp * radial[r + 1];
-                partials.1 += wp * radial[r + 2];
-                partials.2 += wp * radial[r + 3];
-                partials.3 += w * m.zeta * m.lambda * angular[u] * radial[r];
+            for (t, r) in s.radial.chunks_exact(4).enumerate() {
+                partials.0 += a_t[t] * r[1];
+                partials.1 += a_t[t] * r[2];
+                partials.2 += a_t[t] * r[3];
+                partials.3 += b_t[t] * r[0];
             }
             Self::apply_triplet(gradient, j, k, &dj, &dk, &djk, rj, rk, t.rjk, t.cos, partials);
         }
