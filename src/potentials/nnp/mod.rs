@@ -44,6 +44,10 @@ pub const KCAL_PER_MOL_IN_EV: f64 = 0.043_364_104_241_800_934;
 /// eV per kJ/mol.
 pub const KJ_PER_MOL_IN_EV: f64 = 0.010_364_269_656_262_175;
 
+/// Absolute tolerance of the extrapolation check, as n2p2 (1000 machine epsilons): a value counts as
+/// extrapolation when G + tol < G_min or G − tol > G_max, so round-off at the boundaries is not reported.
+pub const EXTRAPOLATION_TOLERANCE: f64 = 1000.0 * f64::EPSILON;
+
 /// How many extrapolation events are kept per evaluation (all are counted).
 pub const MAX_EXTRAPOLATION_EVENTS: usize = 10;
 
@@ -510,7 +514,7 @@ impl NnpPotential {
         let mut extrapolations = 0;
         let mut events = Vec::new();
         for (f, (&v, s)) in values.iter().zip(&model.scaling).enumerate() {
-            if v < s.g_min || v > s.g_max {
+            if v + EXTRAPOLATION_TOLERANCE < s.g_min || v - EXTRAPOLATION_TOLERANCE > s.g_max {
                 extrapolations += 1;
                 if events.len() < MAX_EXTRAPOLATION_EVENTS {
                     events.push(ExtrapolationEvent {
@@ -833,6 +837,7 @@ mod tests {
         // Narrow the training range of Li function 1 so that it is exceeded.
         let scaling = std::fs::read_to_string(dir.path().join("scaling.data")).unwrap();
         let scaling = scaling.replacen("1 1 0.0 10.0 1.0 2.0", "1 1 0.0 1e-9 1.0 2.0", 1);
+        assert!(scaling.contains("1 1 0.0 1e-9"));
         std::fs::write(dir.path().join("scaling.data"), scaling).unwrap();
         let potential = NnpPotential::load_directory(dir.path(), 1.0, 1.0).unwrap();
         let system = random_system(Cell::orthorhombic(4.5, 4.7, 4.9).unwrap(), 6, 21);
