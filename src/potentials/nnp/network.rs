@@ -199,9 +199,8 @@ impl NeuralNetwork {
         Ok(())
     }
 
-    /// Output E(G) and, into `gradient`, dE/dG (backpropagation; same numbers as n2p2's forward-mode
-    /// `calculateDEdG` up to rounding).
-    pub fn evaluate(&self, input: &[f64], gradient: &mut [f64], scratch: &mut NetworkScratch) -> f64 {
+    /// Forward pass: stores every layer's values and f'(x)/s_l in `scratch`; returns the output.
+    fn forward(&self, input: &[f64], scratch: &mut NetworkScratch) -> f64 {
         let n = self.layers.len();
         scratch.values.resize(n, Vec::new());
         scratch.derivatives.resize(n, Vec::new());
@@ -228,29 +227,68 @@ impl NeuralNetwork {
                 d.push(df * norm);
             }
         }
-        let energy = scratch.values[n - 1][0];
-        // Backward: delta = dE/dx_l (already including 1/s_l).
+        scratch.values[n - 1][0]
+    }
+
+    /// Backward pass after [`forward`](Self::forward): calls `visit(l, delta_l)` from the output layer
+    /// down, with delta_l = ∂E/∂(W_l y_{l−1} + b_l), and returns ∂E/∂y_0 (the input gradient) in
+    /// `scratch.next_delta`.
+    fn backward(&self, scratch: &mut NetworkScratch, mut visit: impl FnMut(usize, &[f64], &NetworkScratch)) {
+        let n = self.layers.len();
         scratch.delta.clear();
         scratch.delta.extend_from_slice(&scratch.derivatives[n - 1]);
         for l in (0..n).rev() {
             let layer = &self.layers[l];
+            let delta = std::mem::take(&mut scratch.delta);
+            visit(l, &delta, scratch);
             scratch.next_delta.clear();
             scratch.next_delta.resize(layer.inputs, 0.0);
-            for k in 0..layer.outputs {
-                let dk = scratch.delta[k];
+            for (k, &dk) in delta.iter().enumerate() {
                 let row = &layer.weights[k * layer.inputs..(k + 1) * layer.inputs];
                 for (acc, w) in scratch.next_delta.iter_mut().zip(row) {
                     *acc += w * dk;
                 }
             }
-            if l == 0 {
-                gradient.copy_from_slice(&scratch.next_delta);
-            } else {
+            scratch.delta = delta;
+            if l > 0 {
                 let d = &scratch.derivatives[l - 1];
                 scratch.delta.clear();
                 scratch.delta.extend(scratch.next_delta.iter().zip(d).map(|(a, b)| a * b));
             }
         }
+    }
+
+    /// Output E(G) and, into `gradient`, dE/dG (backpropagation; same numbers as n2p2's forward-mode
+    /// `calculateDEdG` up to rounding).
+    pub fn evaluate(&self, input: &[f64], gradient: &mut [f64], scratch: &mut NetworkScratch) -> f64 {
+        let energy = self.forward(input, scratch);
+        self.backward(scratch, |_, _, _| {});
+        gradient.copy_from_slice(&scratch.next_delta);
+        energy
+    }
+
+    /// Output E(G) and, into `gradient` (length [`num_connections`](Self::num_connections)), ∂E/∂c for
+    /// every weight and bias in n2p2's connection order (n2p2's `calculateDEdc`), as training needs.
+    pub fn connection_gradient(&self, input: &[f64], gradient: &mut [f64], scratch: &mut NetworkScratch) -> f64 {
+        let energy = self.forward(input, scratch);
+        let mut offsets = Vec::with_capacity(self.layers.len());
+        let mut offset = 0;
+        for layer in &self.layers {
+            offsets.push(offset);
+            offset += layer.weights.len() + layer.biases.len();
+        }
+        self.backward(scratch, |l, delta, scratch| {
+            let layer = &self.layers[l];
+            let previous: &[f64] = if l == 0 { input } else { &scratch.values[l - 1] };
+            let mut c = offsets[l];
+            for &y in previous.iter().take(layer.inputs) {
+                for &dk in delta {
+                    gradient[c] = dk * y;
+                    c += 1;
+                }
+            }
+            gradient[c..c + layer.outputs].copy_from_slice(delta);
+        });
         energy
     }
 }
@@ -287,6 +325,36 @@ mod tests {
                         / (2.0 * h);
                     assert!((numeric - grad[i]).abs() < 1e-7, "{letter} {normalize}: {numeric} vs {}", grad[i]);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn connection_gradient_matches_finite_differences() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(17);
+        for normalize in [false, true] {
+            let mut net = NeuralNetwork::new(
+                &[3, 4, 2, 1],
+                &[Activation::Tanh, Activation::Softplus, Activation::Identity],
+                normalize,
+            );
+            let c: Vec<f64> = (0..net.num_connections()).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            net.set_connections(&c);
+            let g = [0.3, -0.7, 0.2];
+            let mut scratch = NetworkScratch::default();
+            let mut analytic = vec![0.0; c.len()];
+            net.connection_gradient(&g, &mut analytic, &mut scratch);
+            for i in 0..c.len() {
+                let h = 1e-6;
+                let energy = |delta: f64| {
+                    let mut shifted = net.clone();
+                    let mut cc = c.clone();
+                    cc[i] += delta;
+                    shifted.set_connections(&cc);
+                    shifted.evaluate(&g, &mut [0.0; 3], &mut NetworkScratch::default())
+                };
+                let numeric = (energy(h) - energy(-h)) / (2.0 * h);
+                assert!((numeric - analytic[i]).abs() < 1e-8, "connection {i}: {numeric} vs {}", analytic[i]);
             }
         }
     }
