@@ -498,7 +498,7 @@ impl Group {
     /// reuses.
     pub fn values(&self, nb: &NeighborData, values: &mut [f64], scratch: &mut GroupScratch) {
         match self.kind {
-            2 | 12 => self.radial_exponential(nb, values, None, &mut []),
+            2 | 12 => self.radial_exponential_values(nb, values, scratch),
             20 => self.radial_compact(nb, values, None, &mut []),
             3 | 9 | 13 => self.angular_exponential_values(nb, values, scratch),
             _ => self.angular_compact_values(nb, values, scratch),
@@ -509,21 +509,19 @@ impl Group {
     /// [`values`](Self::values) with the same neighbours and scratch.
     pub fn gradient(&self, nb: &NeighborData, weights: &[f64], gradient: &mut [[f64; 3]], scratch: &mut GroupScratch) {
         match self.kind {
-            2 | 12 => self.radial_exponential(nb, &mut [], Some(weights), gradient),
+            2 | 12 => self.radial_exponential_gradient(nb, weights, gradient, scratch),
             20 => self.radial_compact(nb, &mut [], Some(weights), gradient),
             3 | 9 | 13 => self.angular_exponential_gradient(nb, weights, gradient, scratch),
             _ => self.angular_compact_gradient(nb, weights, gradient, scratch),
         }
     }
 
-    fn radial_exponential(
-        &self,
-        nb: &NeighborData,
-        values: &mut [f64],
-        weights: Option<&[f64]>,
-        gradient: &mut [[f64; 3]],
-    ) {
+    fn radial_exponential_values(&self, nb: &NeighborData, values: &mut [f64], s: &mut GroupScratch) {
         let weighted = self.kind == 12;
+        s.selected.clear();
+        s.f.clear();
+        s.df.clear();
+        s.exps.clear();
         for n in 0..nb.len() {
             let r = nb.r[n];
             if r >= self.rc || !self.selects(nb.element[n]) {
@@ -531,23 +529,36 @@ impl Group {
             }
             let (fc, dfc) = self.cutoff.fdf(r);
             let z = if weighted { nb.weight[n] } else { 1.0 };
-            match weights {
-                None => {
-                    for m in &self.members {
-                        let x = r - m.rs;
-                        values[m.index] += z * (-m.eta * x * x).exp() * fc;
-                    }
-                }
-                Some(w) => {
-                    let mut s = 0.0;
-                    for m in &self.members {
-                        let x = r - m.rs;
-                        let e = z * (-m.eta * x * x).exp();
-                        s += w[m.index] * (dfc - 2.0 * m.eta * x * fc) * e;
-                    }
-                    add_scaled(&mut gradient[n], s / r, &nb.d[n]);
-                }
+            s.selected.push(n);
+            s.f.push(fc);
+            s.df.push(dfc);
+            for m in &self.members {
+                let x = r - m.rs;
+                let e = z * (-m.eta * x * x).exp();
+                s.exps.push(e);
+                values[m.index] += e * fc;
             }
+        }
+    }
+
+    /// Gradient of the radial exponential group from the exponentials kept by the values pass.
+    fn radial_exponential_gradient(
+        &self,
+        nb: &NeighborData,
+        weights: &[f64],
+        gradient: &mut [[f64; 3]],
+        s: &GroupScratch,
+    ) {
+        let count = self.members.len();
+        for (a, &n) in s.selected.iter().enumerate() {
+            let r = nb.r[n];
+            let (fc, dfc) = (s.f[a], s.df[a]);
+            let exps = &s.exps[a * count..(a + 1) * count];
+            let mut sum = 0.0;
+            for (m, &e) in self.members.iter().zip(exps) {
+                sum += weights[m.index] * (dfc - 2.0 * m.eta * (r - m.rs) * fc) * e;
+            }
+            add_scaled(&mut gradient[n], sum / r, &nb.d[n]);
         }
     }
 
