@@ -872,6 +872,21 @@ mod tests {
     }
 
     #[test]
+    fn config_parses_from_toml() {
+        let c: NnpConfig = toml::from_str("directory = \"pot\"\nlength_unit = \"bohr\"\nenergy_unit = 27.2\n").unwrap();
+        assert_eq!(c.length_unit_a("potential").unwrap(), BOHR_IN_A);
+        assert_eq!(c.energy_unit_ev("potential").unwrap(), 27.2);
+        let defaults: NnpConfig = toml::from_str("directory = \"pot\"").unwrap();
+        assert_eq!((defaults.length_unit_a("p").unwrap(), defaults.energy_unit_ev("p").unwrap()), (1.0, 1.0));
+        assert!(toml::from_str::<NnpConfig>("directory = \"pot\"\nlenght_unit = 1.0").is_err());
+        let negative: NnpConfig = toml::from_str("directory = \"pot\"\nenergy_unit = -1.0").unwrap();
+        let message = negative.validate("potential").unwrap_err().to_string();
+        assert!(message.contains("potential.energy_unit = -1"), "{message}");
+        let missing = NnpPotential::load(&NnpConfig::new("/nonexistent/nnp", 1.0, 1.0)).unwrap_err().to_string();
+        assert!(missing.contains("/nonexistent/nnp/input.nn"), "{missing}");
+    }
+
+    #[test]
     fn load_errors_name_file_line_and_value() {
         let dir = tempfile::tempdir().unwrap();
         synthetic_potential(dir.path(), 6);
