@@ -697,7 +697,7 @@ mod tests {
     use std::fmt::Write as _;
 
     /// Symmetry-function lines (after the central element) covering every supported type.
-    const FUNCTIONS: [&str; 12] = [
+    const FUNCTIONS: [&str; 15] = [
         "2 O 0.5 1.0 4.0",
         "2 Li 0.3 0.0 4.0",
         "3 Li O 0.1 1.0 2.0 4.0",
@@ -710,6 +710,9 @@ mod tests {
         "21 Li O -4.0 4.0 -90.0 90.0 p2",
         "22 O O 0.0 4.0 60.0 180.0 p4a",
         "22 Li O 0.0 4.0 0.0 120.0 e",
+        "23 0.5 3.5 p2",
+        "24 -4.0 4.0 0.0 120.0 p3",
+        "25 0.0 4.0 -90.0 90.0 p2a",
     ];
 
     /// Writes a Li–O potential using every symmetry-function type, normalisation, offsets,

@@ -14,6 +14,9 @@
 //! | 20 | `ec 20 e1 r_l r_c sub` | Σ_j∈e1 C(r_ij) |
 //! | 21 | `ec 21 e1 e2 r_l r_c θ_l θ_r sub` | Σ_j<k C(r_ij) C(r_ik) C(r_jk) A(θ_ijk) |
 //! | 22 | `ec 22 e1 e2 r_l r_c θ_l θ_r sub` | Σ_j<k C(r_ij) C(r_ik) A(θ_ijk) |
+//! | 23 | `ec 23 r_l r_c sub` | Σ_j Z_j C(r_ij) |
+//! | 24 | `ec 24 r_l r_c θ_l θ_r sub` | Σ_j<k Z_j Z_k C(r_ij) C(r_ik) C(r_jk) A(θ_ijk) (all pairs) |
+//! | 25 | `ec 25 r_l r_c θ_l θ_r sub` | Σ_j<k Z_j Z_k C(r_ij) C(r_ik) A(θ_ijk) (all pairs) |
 //!
 //! Types 2, 3, 9 (Behler, J. Chem. Phys. 134, 074106 (2011)), 12/13 (Gastegger et al., J. Chem. Phys. 148,
 //! 241709 (2018)), 20–22 (Bircher, Singraber & Dellago, Mach. Learn.: Sci. Technol. 2, 035026 (2021)).
@@ -33,7 +36,7 @@ use std::path::Path;
 /// One symmetry function, parameters in Å (after unit conversion), angles in degrees.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SymmetryFunction {
-    /// n2p2 type number (2, 3, 9, 12, 13, 20, 21, 22).
+    /// n2p2 type number (2, 3, 9, 12, 13, 20–25).
     pub kind: u32,
     /// Central element (index into the element list sorted by atomic number).
     pub ec: usize,
@@ -130,6 +133,16 @@ impl SymmetryFunction {
                 (sf.rl, sf.rc) = (num(3)?, num(4)?);
                 sf.subtype = args[5].clone();
             }
+            23 => {
+                expect(5)?;
+                (sf.rl, sf.rc) = (num(2)?, num(3)?);
+                sf.subtype = args[4].clone();
+            }
+            24 | 25 => {
+                expect(7)?;
+                (sf.rl, sf.rc, sf.angle_left, sf.angle_right) = (num(2)?, num(3)?, num(4)?, num(5)?);
+                sf.subtype = args[6].clone();
+            }
             21 | 22 => {
                 expect(9)?;
                 let (a, b) = (elem(2)?, elem(3)?);
@@ -138,7 +151,9 @@ impl SymmetryFunction {
                 sf.subtype = args[8].clone();
             }
             other => {
-                return Err(err(format!("type {other} is not supported (supported: 2, 3, 9, 12, 13, 20, 21, 22)")))
+                return Err(err(format!(
+                    "type {other} is not supported (supported: 2, 3, 9, 12, 13, 20, 21, 22, 23, 24, 25)"
+                )))
             }
         }
         if sf.rc <= 0.0 {
@@ -147,7 +162,7 @@ impl SymmetryFunction {
         if matches!(kind, 3 | 9 | 13) && sf.zeta <= 0.0 {
             return Err(err(format!("zeta = {} must be positive", sf.zeta)));
         }
-        if matches!(kind, 20..=22) {
+        if matches!(kind, 20..=25) {
             core_from_subtype(&sf.subtype).ok_or_else(|| {
                 err(format!("unknown compact function subtype '{}' (expected p1..p4, p1a..p4a or e)", sf.subtype))
             })?;
@@ -155,7 +170,7 @@ impl SymmetryFunction {
                 return Err(err(format!("lower radial boundary {} must be below the cutoff {}", sf.rl, sf.rc)));
             }
         }
-        if matches!(kind, 21 | 22) {
+        if matches!(kind, 21 | 22 | 24 | 25) {
             let (l, r) = (sf.angle_left, sf.angle_right);
             let center = 0.5 * (l + r);
             if l >= r {
@@ -384,6 +399,8 @@ struct Triplet {
     fc: f64,
     /// θ_ijk (compact types).
     theta: f64,
+    /// Weight Z_j Z_k of the weighted types (1 otherwise), included in `fc`.
+    z: f64,
 }
 
 /// Builds the evaluation groups of one element's sorted symmetry functions.
@@ -396,8 +413,8 @@ pub fn build_groups(functions: &[SymmetryFunction], cutoff_type: CutoffType, alp
                 && g.e1 == sf.e1
                 && g.e2 == sf.e2
                 && match sf.kind {
-                    20 => true,
-                    21 | 22 => {
+                    20 | 23 => true,
+                    21 | 22 | 24 | 25 => {
                         g.rc == sf.rc && g.rl == sf.rl && g.radial.map(|c| c.core) == core_from_subtype(&sf.subtype)
                     }
                     _ => g.rc == sf.rc,
@@ -406,8 +423,8 @@ pub fn build_groups(functions: &[SymmetryFunction], cutoff_type: CutoffType, alp
         let zeta_int =
             if (sf.zeta - sf.zeta.round()).abs() <= f64::MIN_POSITIVE { Some(sf.zeta.round() as i32) } else { None };
         let compact = match sf.kind {
-            20 => Some(CompactFunction::new(core_from_subtype(&sf.subtype).unwrap(), sf.rl, sf.rc)),
-            21 | 22 => {
+            20 | 23 => Some(CompactFunction::new(core_from_subtype(&sf.subtype).unwrap(), sf.rl, sf.rc)),
+            21 | 22 | 24 | 25 => {
                 let mut core = core_from_subtype(&sf.subtype).unwrap();
                 core.asymmetric = false;
                 Some(CompactFunction::new(core, sf.angle_left.to_radians(), sf.angle_right.to_radians()))
@@ -432,7 +449,7 @@ pub fn build_groups(functions: &[SymmetryFunction], cutoff_type: CutoffType, alp
             g.members.push(member);
         } else {
             let radial = match sf.kind {
-                21 | 22 => Some(CompactFunction::new(core_from_subtype(&sf.subtype).unwrap(), sf.rl, sf.rc)),
+                21 | 22 | 24 | 25 => Some(CompactFunction::new(core_from_subtype(&sf.subtype).unwrap(), sf.rl, sf.rc)),
                 _ => None,
             };
             groups.push(Group {
@@ -499,7 +516,7 @@ impl Group {
     pub fn values(&self, nb: &NeighborData, values: &mut [f64], scratch: &mut GroupScratch) {
         match self.kind {
             2 | 12 => self.radial_exponential_values(nb, values, scratch),
-            20 => self.radial_compact(nb, values, None, &mut []),
+            20 | 23 => self.radial_compact(nb, values, None, &mut []),
             3 | 9 | 13 => self.angular_exponential_values(nb, values, scratch),
             _ => self.angular_compact_values(nb, values, scratch),
         }
@@ -510,7 +527,7 @@ impl Group {
     pub fn gradient(&self, nb: &NeighborData, weights: &[f64], gradient: &mut [[f64; 3]], scratch: &mut GroupScratch) {
         match self.kind {
             2 | 12 => self.radial_exponential_gradient(nb, weights, gradient, scratch),
-            20 => self.radial_compact(nb, &mut [], Some(weights), gradient),
+            20 | 23 => self.radial_compact(nb, &mut [], Some(weights), gradient),
             3 | 9 | 13 => self.angular_exponential_gradient(nb, weights, gradient, scratch),
             _ => self.angular_compact_gradient(nb, weights, gradient, scratch),
         }
@@ -569,11 +586,13 @@ impl Group {
         weights: Option<&[f64]>,
         gradient: &mut [[f64; 3]],
     ) {
+        let weighted = self.kind == 23;
         for n in 0..nb.len() {
             let r = nb.r[n];
             if r >= self.rc || !self.selects(nb.element[n]) {
                 continue;
             }
+            let z = if weighted { nb.weight[n] } else { 1.0 };
             let mut s = 0.0;
             for m in &self.members {
                 let c = m.compact.as_ref().unwrap();
@@ -582,8 +601,8 @@ impl Group {
                 }
                 let (f, df) = c.fdf(r);
                 match weights {
-                    None => values[m.index] += f,
-                    Some(w) => s += w[m.index] * df,
+                    None => values[m.index] += z * f,
+                    Some(w) => s += z * w[m.index] * df,
                 }
             }
             if weights.is_some() {
@@ -723,7 +742,7 @@ impl Group {
                     *cell += pz * r;
                 }
             }
-            triplets.push(Triplet { a: a as u32, b: b as u32, rjk, cos, fjk, dfjk, fc, theta: 0.0 });
+            triplets.push(Triplet { a: a as u32, b: b as u32, rjk, cos, fjk, dfjk, fc, theta: 0.0, z });
         });
         for m in &self.members {
             values[m.index] += sums[m.angular_term * ne + m.radial_term] * m.norm;
@@ -800,7 +819,8 @@ impl Group {
 
     fn angular_compact_values(&self, nb: &NeighborData, values: &mut [f64], s: &mut GroupScratch) {
         self.select(nb, s, true);
-        let narrow = self.kind == 21;
+        let narrow = self.kind == 21 || self.kind == 24;
+        let weighted = self.kind >= 24;
         let radial = self.radial.as_ref().unwrap();
         let rc2 = self.rc * self.rc;
         let rl2 = if self.rl > 0.0 { self.rl * self.rl } else { 0.0 };
@@ -820,7 +840,8 @@ impl Group {
                 return;
             }
             let theta = cos.acos();
-            let fc = s.f[a] * s.f[b] * fjk;
+            let z = if weighted { nb.weight[j] * nb.weight[k] } else { 1.0 };
+            let fc = z * s.f[a] * s.f[b] * fjk;
             let mut any = false;
             for m in &self.members {
                 let c = m.compact.as_ref().unwrap();
@@ -831,7 +852,7 @@ impl Group {
                 values[m.index] += fc * c.fdf(theta).0;
             }
             if any {
-                triplets.push(Triplet { a: a as u32, b: b as u32, rjk, cos, fjk, dfjk, fc, theta });
+                triplets.push(Triplet { a: a as u32, b: b as u32, rjk, cos, fjk, dfjk, fc, theta, z });
             }
         });
         s.triplets = triplets;
@@ -858,8 +879,8 @@ impl Group {
                     continue;
                 }
                 let (ang, dang) = c.fdf(t.theta);
-                let w = weights[m.index];
-                partials.3 += w * t.fc * dang * dtheta_dcos;
+                let w = weights[m.index] * t.z;
+                partials.3 += weights[m.index] * t.fc * dang * dtheta_dcos;
                 partials.0 += w * ang * dfj * fk * t.fjk;
                 partials.1 += w * ang * fj * dfk * t.fjk;
                 partials.2 += w * ang * fj * fk * t.dfjk;
@@ -961,6 +982,9 @@ mod tests {
             "H 21 O O 1.0 5.0 60.0 180.0 p4a",
             "H 22 H O -5.0 5.0 90.0 270.0 p1",
             "H 22 O O 0.0 5.0 30.0 150.0 e",
+            "H 23 0.5 4.5 p2a",
+            "H 24 -5.0 5.0 0.0 120.0 p3",
+            "H 25 0.0 5.0 -90.0 90.0 p2",
         ];
         for cutoff_code in [1, 2, 6] {
             let cutoff = CutoffType::from_code(cutoff_code).unwrap();
