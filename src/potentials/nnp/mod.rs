@@ -875,6 +875,37 @@ mod tests {
     }
 
     #[test]
+    fn offsets_and_normalization_enter_the_energy_as_n2p2() {
+        let dir = tempfile::tempdir().unwrap();
+        synthetic_potential(dir.path(), 6);
+        let system = random_system(Cell::orthorhombic(4.5, 4.7, 4.9).unwrap(), 6, 21);
+        let energy = || evaluate(&NnpPotential::load_directory(dir.path(), 1.0, 1.0).unwrap(), &system);
+        let reference = energy();
+        let input = std::fs::read_to_string(dir.path().join("input.nn")).unwrap();
+        // Without offsets: E decreases by Σ_i offset(Z_i), forces unchanged.
+        std::fs::write(
+            dir.path().join("input.nn"),
+            input.replace("atom_energy Li -0.3\n", "").replace("atom_energy O -2.0\n", ""),
+        )
+        .unwrap();
+        let without = energy();
+        let offsets = -0.3 * system.count(3) as f64 - 2.0 * system.count(8) as f64;
+        assert!((reference.energy - without.energy - offsets).abs() < 1e-12);
+        assert_eq!(reference.forces, without.forces);
+        // mean_energy + 1: every atomic energy + 1; conv_energy × 2: network part halves.
+        std::fs::write(dir.path().join("input.nn"), input.replace("mean_energy -1.5", "mean_energy -0.5")).unwrap();
+        let shifted = energy();
+        for (a, b) in reference.atom_energies.iter().zip(&shifted.atom_energies) {
+            assert!((b - a - 1.0).abs() < 1e-12);
+        }
+        std::fs::write(dir.path().join("input.nn"), input.replace("conv_energy 2.0", "conv_energy 4.0")).unwrap();
+        let halved = energy();
+        let constant = -1.5 * system.len() as f64 + offsets;
+        assert!(((halved.energy - constant) * 2.0 - (reference.energy - constant)).abs() < 1e-12);
+        assert!((halved.forces[0] * 2.0 - reference.forces[0]).norm() < 1e-12);
+    }
+
+    #[test]
     fn config_parses_from_toml() {
         let c: NnpConfig = toml::from_str("directory = \"pot\"\nlength_unit = \"bohr\"\nenergy_unit = 27.2\n").unwrap();
         assert_eq!(c.length_unit_a("potential").unwrap(), BOHR_IN_A);
