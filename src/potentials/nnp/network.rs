@@ -49,6 +49,41 @@ impl Activation {
         })
     }
 
+    /// Second derivative f''(x) (n2p2's `d2fdx2`, same saturation rules).
+    pub fn second_derivative(self, x: f64) -> f64 {
+        match self {
+            Activation::Identity | Activation::Relu => 0.0,
+            Activation::Tanh => {
+                let t = x.tanh();
+                -2.0 * t * (1.0 - t * t)
+            }
+            Activation::Logistic => {
+                if !(-EXP_LIMIT..=EXP_LIMIT).contains(&x) {
+                    0.0
+                } else {
+                    let s = 1.0 / (1.0 + (-x).exp());
+                    s * (1.0 - s) * (1.0 - 2.0 * s)
+                }
+            }
+            Activation::Softplus => {
+                if !(-EXP_LIMIT..=EXP_LIMIT).contains(&x) {
+                    0.0
+                } else {
+                    let s = 1.0 / (1.0 + (-x).exp());
+                    s * (1.0 - s)
+                }
+            }
+            Activation::Gaussian => (x * x - 1.0) * (-0.5 * x * x).exp(),
+            Activation::Cos => -x.cos(),
+            Activation::RevLogistic => {
+                let s = 1.0 / (1.0 + (-x).exp());
+                s * (s - 1.0) * (1.0 - 2.0 * s)
+            }
+            Activation::Exp => (-x).exp(),
+            Activation::Harmonic => 2.0,
+        }
+    }
+
     /// Value f(x) and derivative f'(x).
     #[inline]
     pub fn fdf(self, x: f64) -> (f64, f64) {
@@ -267,6 +302,88 @@ impl NeuralNetwork {
         energy
     }
 
+    /// Mixed derivative for force training: with the directional derivative D = Σ_k v_k ∂E/∂G_k along an
+    /// input direction v (e.g. v_k = ∂G_k/∂x_a of one coordinate, so that F_a = −Σ_atoms D), writes ∂D/∂c for
+    /// every connection in n2p2's order into `gradient` and returns D (forward-mode tangent propagation,
+    /// then reverse mode through primal and tangent; n2p2's `calculateDFdc` up to the sign of F).
+    pub fn directional_connection_gradient(&self, input: &[f64], direction: &[f64], gradient: &mut [f64]) -> f64 {
+        let n = self.layers.len();
+        // Forward: pre-activations x_l, values y_l, tangents ẋ_l (already divided by s_l) and ẏ_l.
+        let mut ys: Vec<Vec<f64>> = Vec::with_capacity(n + 1);
+        let mut tangents: Vec<Vec<f64>> = Vec::with_capacity(n + 1);
+        let mut xs: Vec<Vec<f64>> = Vec::with_capacity(n);
+        let mut xdots: Vec<Vec<f64>> = Vec::with_capacity(n);
+        ys.push(input.to_vec());
+        tangents.push(direction.to_vec());
+        for layer in &self.layers {
+            let norm = if self.normalize_nodes { 1.0 / layer.inputs as f64 } else { 1.0 };
+            let (prev, prev_dot) = (ys.last().unwrap(), tangents.last().unwrap());
+            let mut x = Vec::with_capacity(layer.outputs);
+            let mut xdot = Vec::with_capacity(layer.outputs);
+            let mut y = Vec::with_capacity(layer.outputs);
+            let mut ydot = Vec::with_capacity(layer.outputs);
+            for k in 0..layer.outputs {
+                let row = &layer.weights[k * layer.inputs..(k + 1) * layer.inputs];
+                let a = (row.iter().zip(prev).map(|(w, y)| w * y).sum::<f64>() + layer.biases[k]) * norm;
+                let adot = row.iter().zip(prev_dot).map(|(w, t)| w * t).sum::<f64>() * norm;
+                let (f, df) = layer.activation.fdf(a);
+                x.push(a);
+                xdot.push(adot);
+                y.push(f);
+                ydot.push(df * adot);
+            }
+            xs.push(x);
+            xdots.push(xdot);
+            ys.push(y);
+            tangents.push(ydot);
+        }
+        let d = tangents[n][0];
+        // Reverse: adjoints of y (primal) and ẏ (tangent); D = ẏ_L.
+        let mut offsets = Vec::with_capacity(n);
+        let mut offset = 0;
+        for layer in &self.layers {
+            offsets.push(offset);
+            offset += layer.weights.len() + layer.biases.len();
+        }
+        let mut y_bar = vec![0.0; 1];
+        let mut ydot_bar = vec![1.0; 1];
+        for l in (0..n).rev() {
+            let layer = &self.layers[l];
+            let norm = if self.normalize_nodes { 1.0 / layer.inputs as f64 } else { 1.0 };
+            let mut x_bar = vec![0.0; layer.outputs];
+            let mut xdot_bar = vec![0.0; layer.outputs];
+            for k in 0..layer.outputs {
+                let (_, df) = layer.activation.fdf(xs[l][k]);
+                let d2f = layer.activation.second_derivative(xs[l][k]);
+                xdot_bar[k] = ydot_bar[k] * df;
+                x_bar[k] = ydot_bar[k] * d2f * xdots[l][k] + y_bar[k] * df;
+            }
+            let (prev, prev_dot) = (&ys[l], &tangents[l]);
+            let mut c = offsets[l];
+            for j in 0..layer.inputs {
+                for k in 0..layer.outputs {
+                    gradient[c] = (x_bar[k] * prev[j] + xdot_bar[k] * prev_dot[j]) * norm;
+                    c += 1;
+                }
+            }
+            for k in 0..layer.outputs {
+                gradient[c + k] = x_bar[k] * norm;
+            }
+            let mut next_y_bar = vec![0.0; layer.inputs];
+            let mut next_ydot_bar = vec![0.0; layer.inputs];
+            for k in 0..layer.outputs {
+                let row = &layer.weights[k * layer.inputs..(k + 1) * layer.inputs];
+                for j in 0..layer.inputs {
+                    next_y_bar[j] += row[j] * x_bar[k] * norm;
+                    next_ydot_bar[j] += row[j] * xdot_bar[k] * norm;
+                }
+            }
+            y_bar = next_y_bar;
+            ydot_bar = next_ydot_bar;
+        }
+        d
+    }
+
     /// Output E(G) and, into `gradient` (length [`num_connections`](Self::num_connections)), ∂E/∂c for
     /// every weight and bias in n2p2's connection order (n2p2's `calculateDEdc`), as training needs.
     pub fn connection_gradient(&self, input: &[f64], gradient: &mut [f64], scratch: &mut NetworkScratch) -> f64 {
@@ -355,6 +472,45 @@ mod tests {
                 };
                 let numeric = (energy(h) - energy(-h)) / (2.0 * h);
                 assert!((numeric - analytic[i]).abs() < 1e-8, "connection {i}: {numeric} vs {}", analytic[i]);
+            }
+        }
+    }
+
+    #[test]
+    fn mixed_derivative_matches_finite_differences() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(23);
+        for letter in ["t", "s", "p", "g", "c", "S", "e", "h"] {
+            for normalize in [false, true] {
+                let a = Activation::from_letter(letter).unwrap();
+                let mut net = NeuralNetwork::new(&[3, 4, 3, 1], &[a, a, Activation::Identity], normalize);
+                let c: Vec<f64> = (0..net.num_connections()).map(|_| rng.gen_range(-1.0..1.0)).collect();
+                net.set_connections(&c);
+                let g = [0.3, -0.7, 0.2];
+                let v = [0.5, 0.1, -0.9];
+                let directional = |net: &NeuralNetwork| {
+                    let mut grad = [0.0; 3];
+                    net.evaluate(&g, &mut grad, &mut NetworkScratch::default());
+                    grad.iter().zip(&v).map(|(a, b)| a * b).sum::<f64>()
+                };
+                let mut analytic = vec![0.0; c.len()];
+                let d = net.directional_connection_gradient(&g, &v, &mut analytic);
+                assert!((d - directional(&net)).abs() < 1e-13);
+                for i in 0..c.len() {
+                    let h = 1e-6;
+                    let shifted = |delta: f64| {
+                        let mut cc = c.clone();
+                        cc[i] += delta;
+                        let mut other = net.clone();
+                        other.set_connections(&cc);
+                        directional(&other)
+                    };
+                    let numeric = (shifted(h) - shifted(-h)) / (2.0 * h);
+                    assert!(
+                        (numeric - analytic[i]).abs() < 1e-7,
+                        "{letter} {normalize} connection {i}: {numeric} vs {}",
+                        analytic[i]
+                    );
+                }
             }
         }
     }
