@@ -767,12 +767,12 @@ impl Group {
         s.member_weights.resize(2 * na * ne, 0.0);
         for m in &self.members {
             let w = weights[m.index] * m.norm;
-            let cell = m.angular_term * ne + m.radial_term;
+            let cell = m.radial_term * na + m.angular_term;
             s.member_weights[cell] += w;
             s.member_weights[na * ne + cell] += w * m.zeta * m.lambda;
         }
         s.sums.clear();
-        s.sums.resize(2 * ne, 0.0);
+        s.sums.resize(2 * na, 0.0);
         s.radial.resize(4 * ne, 0.0);
         s.angular.resize(2 * self.angular_terms.len(), 0.0);
         for (ti, t) in s.triplets.iter().enumerate() {
@@ -793,25 +793,26 @@ impl Group {
                     if term.narrow { e * (-two_eta * (t.rjk - term.rs) * fc + fj * fk * dfjk) } else { 0.0 };
             }
             let angular = angular_powers(&self.angular_terms, t.cos, &mut s.angular);
-            // A_t = Σ_u W_ut (1+λcos)^ζ, B_t = Σ_u W_ut ζλ (1+λcos)^(ζ−1).
-            let (w, wz) = s.member_weights.split_at(na * ne);
-            let (a_t, b_t) = s.sums.split_at_mut(ne);
-            a_t.fill(0.0);
-            b_t.fill(0.0);
+            // A_t = Σ_u W_tu (1+λcos)^ζ, B_t = Σ_u W_tu ζλ (1+λcos)^(ζ−1), contracted with the radial factors.
+            let (pz, p1) = s.sums.split_at_mut(na);
             for u in 0..na {
-                let (p1, pz) = (angular[2 * u], angular[2 * u + 1]);
-                let (wu, wzu) = (&w[u * ne..(u + 1) * ne], &wz[u * ne..(u + 1) * ne]);
-                for t in 0..ne {
-                    a_t[t] += wu[t] * pz;
-                    b_t[t] += wzu[t] * p1;
-                }
+                p1[u] = angular[2 * u];
+                pz[u] = angular[2 * u + 1];
             }
+            let (w, wz) = s.member_weights.split_at(na * ne);
             let mut partials = (0.0, 0.0, 0.0, 0.0);
             for (t, r) in s.radial.chunks_exact(4).enumerate() {
-                partials.0 += a_t[t] * r[1];
-                partials.1 += a_t[t] * r[2];
-                partials.2 += a_t[t] * r[3];
-                partials.3 += b_t[t] * r[0];
+                let (wt, wzt) = (&w[t * na..(t + 1) * na], &wz[t * na..(t + 1) * na]);
+                let mut a = 0.0;
+                let mut b = 0.0;
+                for u in 0..na {
+                    a += wt[u] * pz[u];
+                    b += wzt[u] * p1[u];
+                }
+                partials.0 += a * r[1];
+                partials.1 += a * r[2];
+                partials.2 += a * r[3];
+                partials.3 += b * r[0];
             }
             Self::apply_triplet(gradient, j, k, &dj, &dk, &djk, rj, rk, t.rjk, t.cos, partials);
         }
