@@ -63,3 +63,42 @@ fn every_reference_case_matches_n2p2() {
         println!("{}: extrapolation warnings {:?}", case.display(), extrapolation.counts);
     }
 }
+
+/// The sorted symmetry-function table printed by n2p2 (`nnp-predict.log`, column `ln` = input.nn line) must
+/// list the functions in the same order as the potential holds them.
+#[test]
+fn symmetry_function_order_matches_the_n2p2_log() {
+    let root = Path::new("../shared/reference/n2p2");
+    if !root.exists() {
+        eprintln!("skipped: {} is absent (shared reference data not mounted)", root.display());
+        return;
+    }
+    for entry in std::fs::read_dir(root).unwrap() {
+        let case = entry.unwrap().path();
+        if !case.join("nnp-predict.log").exists() {
+            continue;
+        }
+        let potential = NnpPotential::load_directory(&case, 1.0, 1.0).unwrap();
+        let log = std::fs::read_to_string(case.join("nnp-predict.log")).unwrap();
+        let mut tables: Vec<Vec<usize>> = Vec::new();
+        let mut lines = log.lines();
+        while let Some(line) = lines.next() {
+            if !line.starts_with("Short range atomic symmetry functions element") {
+                continue;
+            }
+            // Skip the three header lines, read rows until the closing rule.
+            let rows: Vec<usize> = lines
+                .by_ref()
+                .skip(3)
+                .take_while(|l| !l.starts_with("---"))
+                .map(|l| l.split_whitespace().last().unwrap().parse().unwrap())
+                .collect();
+            tables.push(rows);
+        }
+        assert_eq!(tables.len(), potential.elements().len(), "{}", case.display());
+        for (table, element) in tables.iter().zip(potential.elements()) {
+            let ours: Vec<usize> = element.functions.iter().map(|f| f.line).collect();
+            assert_eq!(&ours, table, "{}: element {}", case.display(), element.atomic_number);
+        }
+    }
+}
