@@ -703,24 +703,28 @@ impl Group {
         powers.resize(2 * self.angular_terms.len(), 0.0);
         let mut triplets = std::mem::take(&mut s.triplets);
         let mut triplet_exps = std::mem::take(&mut s.triplet_exps);
+        // Locals the compiler can keep in registers across the pushes below.
+        let (radial_terms, angular_terms) = (&self.radial_terms[..], &self.angular_terms[..]);
+        let (has_wide, cutoff) = (self.has_wide, self.cutoff);
+        let (selected, fvals, nexps) = (&s.selected[..], &s.f[..], &s.exps[..]);
         Self::for_each_pair(s, |a, b| {
-            let (j, k) = (s.selected[a], s.selected[b]);
+            let (j, k) = (selected[a], selected[b]);
             let (dj, dk) = (nb.d[j], nb.d[k]);
             let djk = [dk[0] - dj[0], dk[1] - dj[1], dk[2] - dj[2]];
             let r2 = djk[0] * djk[0] + djk[1] * djk[1] + djk[2] * djk[2];
             let in_range = r2 < rc2;
-            if !in_range && !self.has_wide {
+            if !in_range && !has_wide {
                 return;
             }
             let rjk = r2.sqrt();
-            let (fjk, dfjk) = if in_range { self.cutoff.fdf(rjk) } else { (0.0, 0.0) };
+            let (fjk, dfjk) = if in_range { cutoff.fdf(rjk) } else { (0.0, 0.0) };
             let cos = (dj[0] * dk[0] + dj[1] * dk[1] + dj[2] * dk[2]) / (nb.r[j] * nb.r[k]);
             let z = if weighted { nb.weight[j] * nb.weight[k] } else { 1.0 };
-            let fc_wide = s.f[a] * s.f[b];
+            let fc_wide = fvals[a] * fvals[b];
             let fc = fc_wide * fjk;
             let first_exp = triplet_exps.len();
-            for (t, term) in self.radial_terms.iter().enumerate() {
-                let e = z * s.exps[a * ne + t] * s.exps[b * ne + t];
+            for (t, term) in radial_terms.iter().enumerate() {
+                let e = z * nexps[a * ne + t] * nexps[b * ne + t];
                 triplet_exps.push(if !term.narrow {
                     e
                 } else if in_range {
@@ -731,9 +735,9 @@ impl Group {
                 });
             }
             let exps = &triplet_exps[first_exp..];
-            let angular = angular_powers(&self.angular_terms, cos, &mut powers);
+            let angular = angular_powers(angular_terms, cos, &mut powers);
             let (cells, radial) = sums.split_at_mut(na * ne);
-            for (t, (term, &e)) in self.radial_terms.iter().zip(exps).enumerate() {
+            for (t, (term, &e)) in radial_terms.iter().zip(exps).enumerate() {
                 radial[t] = e * if term.narrow { fc } else { fc_wide };
             }
             for u in 0..na {
