@@ -11,6 +11,7 @@
 pub mod bench;
 pub mod eam;
 pub mod lj;
+pub mod nnp;
 
 use crate::neighbors::NeighborList;
 use crate::system::{elements, System};
