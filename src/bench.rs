@@ -7,13 +7,21 @@
 //!   32,000 atoms), µs per atom-step; LAMMPS on this machine class, one core: 1.67 and 0.70.
 //! - `potentials`: force evaluation and neighbour-list build alone for the same systems.
 //! - `neb`: the nearest-neighbour vacancy hop in EAM Cu 4×4×4, L-BFGS and FIRE.
+//! - `nnp`: one energy+forces evaluation of H2O_RPBE-D3 (1080 atoms) and Cu2S_PBE_2x2x2 (1152 atoms), µs per atom
+//!   by phase; n2p2 needs ~845 and ~800 µs per atom on one core.
+//! - `kmc`: events per second on one thread: one vacancy and 1 % vacancies in a 10⁶-site simple-cubic lattice,
+//!   and an off-lattice network with varied barriers.
+//! - `msd`: all-origins MSD of 1000 atoms × 10,000 frames.
 
+use crate::analysis::msd::{bench_msd, MsdBenchmark};
+use crate::kmc::bench::{bench_kmc, BenchResult as KmcBench};
 use crate::md::{MdSettings, RunControl};
 use crate::neb::bench::{bench_vacancy_hop, NebBench};
 use crate::optimize::Algorithm;
 use crate::potentials::bench::{bench_potential, fcc_crystal, BenchResult};
 use crate::potentials::eam::Eam;
 use crate::potentials::lj::{LennardJones, LennardJonesConfig, LennardJonesPairConfig};
+use crate::potentials::nnp::{NnpConfig, NnpPhaseTimes, NnpPotential};
 use crate::potentials::{Evaluator, Potential};
 use crate::system::System;
 use anyhow::{Context, Result};
@@ -25,12 +33,19 @@ use std::time::Instant;
 /// Which cases to run and how big.
 #[derive(Clone, Debug)]
 pub struct BenchOptions {
-    /// Case names to run (`md`, `potentials`, `neb`); empty = all.
+    /// Case names to run (`md`, `potentials`, `neb`, `nnp`, `kmc`, `msd`); empty = all.
     pub only: Vec<String>,
     /// Small systems and short runs (a smoke test of the benchmark itself, not a measurement).
     pub quick: bool,
-    /// Folder of `Cu_u3.eam`.
-    pub eam_folder: PathBuf,
+    /// The shared reference folder (`eam/Cu_u3.eam`, `n2p2/<case>/`).
+    pub reference: PathBuf,
+}
+
+/// NNP evaluation cost by phase for one reference case.
+#[derive(Clone, Debug, Serialize)]
+pub struct NnpBench {
+    pub case: String,
+    pub phases: NnpPhaseTimes,
 }
 
 /// MD throughput of one system at one thread count.
@@ -52,6 +67,9 @@ pub struct BenchReport {
     pub md: Vec<MdStepBench>,
     pub potentials: Vec<BenchResult>,
     pub neb: Vec<NebBench>,
+    pub nnp: Vec<NnpBench>,
+    pub kmc: Vec<KmcBench>,
+    pub msd: Vec<MsdBenchmark>,
 }
 
 /// Lennard-Jones argon as LAMMPS's `bench/in.lj` in metal units: σ = 3.405 Å, ε = 0.0103 eV, cutoff 2.5σ.
@@ -81,7 +99,7 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport> {
     let thread_counts: Vec<usize> = if all > 1 { vec![1, all] } else { vec![1] };
     let mut report = BenchReport { machine_threads: all, ..Default::default() };
     let cells = if options.quick { 4 } else { 20 };
-    let eam_file = options.eam_folder.join("Cu_u3.eam");
+    let eam_file = options.reference.join("eam/Cu_u3.eam");
     let eam: Arc<dyn Potential> = Arc::new(
         Eam::read_funcfl(&[eam_file.as_path()]).with_context(|| format!("mdrun bench needs {}", eam_file.display()))?,
     );
@@ -129,6 +147,49 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport> {
                 );
                 report.neb.push(result);
             }
+        }
+    }
+    if wanted("nnp") {
+        for case in ["H2O_RPBE-D3", "Cu2S_PBE_2x2x2"] {
+            // Evaluated in the potential's own units (as n2p2 does): the cost does not depend on them.
+            let folder = options.reference.join("n2p2").join(case);
+            let potential = NnpPotential::load(&NnpConfig::new(&folder, 1.0, 1.0))?;
+            let system = crate::io::n2p2::read(&folder.join("input.data"))?.swap_remove(0).system;
+            for &threads in &thread_counts {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+                let phases = pool.install(|| potential.bench_phases(&system, if options.quick { 1 } else { 5 }));
+                println!(
+                    "nnp         {:<14} {:>5} atoms {:>2} thread(s): {:>7.1} µs/atom (symmetry functions {:.1}, network {:.1}, forces {:.1}; neighbour list {:.1})",
+                    case, phases.atoms, threads, phases.total_us_per_atom, phases.symmetry_functions_us_per_atom,
+                    phases.network_us_per_atom, phases.forces_us_per_atom, phases.neighbor_list_us_per_atom
+                );
+                report.nnp.push(NnpBench { case: case.into(), phases });
+            }
+        }
+    }
+    if wanted("kmc") {
+        let (side, disordered, events) = if options.quick { (20, 8, 100_000) } else { (100, 64, 20_000_000) };
+        for result in bench_kmc(side, disordered, events)? {
+            println!(
+                "kmc         {:<28} {:>8} sites: {:>10.3e} events/s (wall), {:>6.1} bytes/site",
+                result.case, result.sites, result.events_per_second, result.memory_bytes_per_site
+            );
+            report.kmc.push(result);
+        }
+    }
+    if wanted("msd") {
+        let (atoms, frames) = if options.quick { (100, 1000) } else { (1000, 10_000) };
+        for &threads in &thread_counts {
+            let result = bench_msd(atoms, frames, threads, 1);
+            println!(
+                "msd         {} atoms × {} frames {:>2} thread(s): {:.3} s, ≤ {:.0} MB",
+                atoms,
+                frames,
+                threads,
+                result.seconds,
+                result.estimated_peak_bytes as f64 / 1e6
+            );
+            report.msd.push(result);
         }
     }
     Ok(report)

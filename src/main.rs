@@ -49,18 +49,27 @@ enum Command {
         /// Structure file (POSCAR, extended XYZ, n2p2 input.data, or any format chemfiles reads).
         structure: PathBuf,
     },
+    /// Analyse finished trajectories: FILE.toml holds the keys of an `analyze` stage (docs/analysis.md) at its top
+    /// level, including the `trajectories` to read; results go to --output (default runs/<FILE name>).
+    Analyze {
+        /// Analysis settings.
+        input: PathBuf,
+        /// Output folder.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Speed on standard cases (MD steps, force evaluations, NEB), at 1 thread and at all threads; the numbers are
     /// printed and written as JSON.
     Bench {
-        /// Cases to run: md, potentials, neb (default: all).
+        /// Cases to run: md, potentials, neb, nnp, kmc, msd (default: all).
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
         /// Small systems, short runs: checks the benchmark runs, measures nothing worth quoting.
         #[arg(long)]
         quick: bool,
-        /// Folder holding Cu_u3.eam (LAMMPS's file).
-        #[arg(long, default_value = "../shared/reference/eam")]
-        eam_folder: PathBuf,
+        /// The shared reference folder (eam/Cu_u3.eam and the n2p2 cases).
+        #[arg(long, default_value = "../shared/reference")]
+        reference: PathBuf,
         /// JSON report.
         #[arg(long, default_value = "bench.json")]
         json: PathBuf,
@@ -106,8 +115,14 @@ fn run(cli: Cli) -> Result<()> {
             let text = study::evaluate_structure(&input, &structure)?;
             write_stdout(&text)
         }
-        Some(Command::Bench { only, quick, eam_folder, json }) => {
-            let report = mdrun::bench::run(&mdrun::bench::BenchOptions { only, quick, eam_folder })?;
+        Some(Command::Analyze { input, output }) => {
+            let output = output.unwrap_or_else(|| default_output(&input));
+            study::analyze_file(&input, &output)?;
+            println!("results in {}", output.display());
+            Ok(())
+        }
+        Some(Command::Bench { only, quick, reference, json }) => {
+            let report = mdrun::bench::run(&mdrun::bench::BenchOptions { only, quick, reference })?;
             mdrun::bench::write_report(&report, &json)?;
             println!("written {}", json.display());
             Ok(())

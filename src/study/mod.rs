@@ -10,7 +10,7 @@ pub mod settings;
 use crate::io::{self, extxyz};
 use crate::md::RunControl;
 use crate::neighbors::NeighborList;
-use crate::potentials::{check_species, eam::Eam, lj::LennardJones, Evaluator, Potential};
+use crate::potentials::{check_species, eam::Eam, lj::LennardJones, nnp::NnpPotential, Evaluator, Potential};
 use crate::system::{elements, System};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -54,6 +54,7 @@ pub fn build_potential(settings: &PotentialSettings) -> Result<Arc<dyn Potential
     Ok(match settings {
         PotentialSettings::Lj(config) => Arc::new(LennardJones::from_config(config)?),
         PotentialSettings::Eam(config) => Arc::new(Eam::from_config(config, "potential")?),
+        PotentialSettings::Nnp(config) => Arc::new(NnpPotential::load(config)?),
     })
 }
 
@@ -165,8 +166,8 @@ pub fn describe_system(system: &System) -> Value {
 
 /// Runs a study file.
 pub fn run(path: &Path, options: &RunOptions) -> Result<Summary> {
-    let output = std::path::absolute(&options.output)
-        .with_context(|| format!("output folder {}", options.output.display()))?;
+    let output =
+        std::path::absolute(&options.output).with_context(|| format!("output folder {}", options.output.display()))?;
     let study = settings::load(path, &output)?;
     let mut system = load_system(&study.system)?;
     let potential = build_potential(&study.potential).with_context(|| format!("{}", path.display()))?;
@@ -312,7 +313,6 @@ fn run_stage(
     evaluator: &mut Evaluator,
     context: &StageContext,
 ) -> Result<StageEnd> {
-    let _ = (context.base, context.last_trajectory);
     let dir = context.stage_dir;
     let control = RunControl { quiet: context.options.quiet, stop_after_step: context.options.stop_after_step };
     Ok(StageEnd::Completed(match stage {
@@ -341,6 +341,9 @@ fn run_stage(
             serde_json::to_value(settings.run(system, evaluator, dir, context.seed)?)?
         }
         StageSettings::Kmc(settings) => serde_json::to_value(settings.run(context.base, dir, context.seed)?)?,
+        StageSettings::Analyze(settings) => {
+            serde_json::to_value(settings.run(context.base, context.last_trajectory, dir)?)?
+        }
     }))
 }
 
@@ -387,4 +390,17 @@ pub fn evaluate_structure(input: &Path, structure: &Path) -> Result<String> {
     let mut evaluator = Evaluator::new(potential, 0.0);
     let evaluation = evaluator.evaluate(&system);
     Ok(format_evaluated(&system, &evaluation))
+}
+
+/// `mdrun analyze FILE.toml`: the keys of an `analyze` stage at the top level of FILE.toml (no `kind`), applied to
+/// the trajectories it lists (paths relative to FILE.toml's folder); results into `output`.
+pub fn analyze_file(path: &Path, output: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let settings: crate::analysis::AnalyzeSettings = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end().replace('\n', "\n  ")))?;
+    settings.validate("").with_context(|| format!("{}", path.display()))?;
+    std::fs::create_dir_all(output).with_context(|| format!("cannot create the output folder {}", output.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let report = settings.run(base, None, output)?;
+    Ok(serde_json::to_value(report)?)
 }

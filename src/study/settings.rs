@@ -1,12 +1,14 @@
 //! The study file: `[system]`, `[potential]` and an ordered list of `[[stage]]` tables, parsed with serde
 //! (`deny_unknown_fields` everywhere) and then validated, so that every error is reported before any work.
 
+use crate::analysis::AnalyzeSettings;
 use crate::input::{self, InvalidValue};
 use crate::kmc::KmcSettings;
 use crate::md::MdSettings;
 use crate::neb::{migration::MigrationSettings, NebSettings};
 use crate::potentials::eam::EamConfig;
 use crate::potentials::lj::LennardJonesConfig;
+use crate::potentials::nnp::NnpConfig;
 use crate::relax::{vacancy::VacancySettings, RelaxSettings};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -66,6 +68,8 @@ pub enum PotentialSettings {
     Lj(LennardJonesConfig),
     /// Embedded-atom method from a LAMMPS funcfl or setfl file.
     Eam(EamConfig),
+    /// Behler–Parrinello neural-network potential in the n2p2/RuNNer format.
+    Nnp(NnpConfig),
 }
 
 impl PotentialSettings {
@@ -74,6 +78,7 @@ impl PotentialSettings {
         match self {
             PotentialSettings::Lj(_) => {}
             PotentialSettings::Eam(config) => config.file = base.join(&config.file),
+            PotentialSettings::Nnp(config) => config.directory = base.join(&config.directory),
         }
     }
 
@@ -82,6 +87,7 @@ impl PotentialSettings {
         match self {
             PotentialSettings::Lj(config) => config.validate("potential"),
             PotentialSettings::Eam(config) => config.validate("potential"),
+            PotentialSettings::Nnp(config) => config.validate("potential"),
         }
     }
 }
@@ -111,6 +117,9 @@ pub enum StageSettings {
     /// Kinetic Monte Carlo of hopping over a temperature sweep (docs/kmc.md).
     #[serde(rename = "kmc")]
     Kmc(KmcSettings),
+    /// Trajectory analysis: MSD, diffusion, Arrhenius, RDF and coordination, VDOS (docs/analysis.md).
+    #[serde(rename = "analyze")]
+    Analyze(AnalyzeSettings),
 }
 
 impl StageSettings {
@@ -124,6 +133,7 @@ impl StageSettings {
             StageSettings::Neb(_) => "neb",
             StageSettings::Migration(_) => "migration",
             StageSettings::Kmc(_) => "kmc",
+            StageSettings::Analyze(_) => "analyze",
         }
     }
 
@@ -134,8 +144,8 @@ impl StageSettings {
             StageSettings::Neb(settings) => settings.resolve_paths(base),
             StageSettings::SinglePoint(_) | StageSettings::Md(_) | StageSettings::Relax(_) => {}
             StageSettings::Migration(_) => {}
-            // kMC resolves its own paths against the study folder when it runs.
-            StageSettings::Kmc(_) => {}
+            // kMC and analysis resolve their own paths against the study folder when they run.
+            StageSettings::Kmc(_) | StageSettings::Analyze(_) => {}
         }
     }
 
@@ -149,6 +159,7 @@ impl StageSettings {
             StageSettings::Neb(settings) => settings.validate(key),
             StageSettings::Migration(settings) => settings.validate(key),
             StageSettings::Kmc(settings) => settings.validate(key),
+            StageSettings::Analyze(settings) => settings.validate(key),
         }
     }
 }
