@@ -3,11 +3,12 @@
 //! Threads: set RAYON_NUM_THREADS. Needs ../shared/reference/eam/Cu_u3.eam.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use mdrun::neb::bench::{fcc, nearest_neighbour_hop};
+use mdrun::neb::bench::nearest_neighbour_hop;
 use mdrun::neb::{run_neb, Interpolation, NebOptions};
 use mdrun::optimize::{Algorithm, Convergence};
 use mdrun::potentials::eam::Eam;
 use mdrun::potentials::Evaluator;
+use mdrun::system::fcc;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

@@ -6,26 +6,16 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use mdrun::neighbors::NeighborList;
-use mdrun::potentials::bench::fcc_crystal;
 use mdrun::potentials::eam::Eam;
-use mdrun::potentials::lj::{LennardJones, LennardJonesConfig, LennardJonesPairConfig};
+use mdrun::potentials::lj::LennardJones;
 use mdrun::potentials::Potential;
+use mdrun::system::fcc;
 use mdrun::system::System;
 use std::path::Path;
 use std::time::Duration;
 
 fn argon() -> LennardJones {
-    LennardJones::from_config(&LennardJonesConfig {
-        cutoff: 8.5125,
-        shift: false,
-        pairs: vec![LennardJonesPairConfig {
-            species: ["Ar".into(), "Ar".into()],
-            epsilon: 0.0103,
-            sigma: 3.405,
-            cutoff: None,
-        }],
-    })
-    .expect("valid LJ settings")
+    LennardJones::single_species("Ar", 0.0103, 3.405, 8.5125, false).expect("valid LJ settings")
 }
 
 fn bench_case(c: &mut Criterion, name: &str, potential: &dyn Potential, system: &System, skin: f64) {
@@ -43,10 +33,10 @@ fn bench_case(c: &mut Criterion, name: &str, potential: &dyn Potential, system: 
 
 fn potentials(c: &mut Criterion) {
     let lj = argon();
-    bench_case(c, "lj_argon", &lj, &fcc_crystal(18, 5.719, 20), 1.0215);
+    bench_case(c, "lj_argon", &lj, &fcc(18, 5.719, 20), 1.0215);
     let eam_file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/eam/Cu_u3.eam");
     match Eam::read_funcfl(&[eam_file.as_path()]) {
-        Ok(eam) => bench_case(c, "eam_cu_u3", &eam, &fcc_crystal(29, 3.615, 20), 1.0),
+        Ok(eam) => bench_case(c, "eam_cu_u3", &eam, &fcc(29, 3.615, 20), 1.0),
         Err(err) => eprintln!("skipped the EAM benchmark: {err}"),
     }
 }

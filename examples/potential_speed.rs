@@ -2,9 +2,10 @@
 //! EAM Cu_u3 and LJ argon) with 1 and 2 threads, as JSON lines:
 //! `cargo run --release --example potential_speed [seconds per measurement] [eam|lj] [threads]`.
 
-use mdrun::potentials::bench::{bench_potential, fcc_crystal};
+use mdrun::potentials::bench::bench_potential;
 use mdrun::potentials::eam::Eam;
 use mdrun::potentials::lj::{LennardJones, LennardJonesConfig, LennardJonesPairConfig};
+use mdrun::system::fcc;
 use std::path::Path;
 
 fn main() -> anyhow::Result<()> {
@@ -26,8 +27,8 @@ fn main() -> anyhow::Result<()> {
     })?;
     let eam =
         Eam::read_funcfl(&[Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/eam/Cu_u3.eam").as_path()])?;
-    let argon = fcc_crystal(18, 5.719, 20);
-    let copper = fcc_crystal(29, 3.615, 20);
+    let argon = fcc(18, 5.719, 20);
+    let copper = fcc(29, 3.615, 20);
     for threads in thread_counts {
         if only.as_deref() != Some("lj") {
             println!("{}", serde_json::to_string(&bench_potential(&eam, &copper, 1.0, threads, seconds)?)?);

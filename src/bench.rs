@@ -18,9 +18,9 @@ use crate::kmc::bench::{bench_kmc, BenchResult as KmcBench};
 use crate::md::{MdSettings, RunControl};
 use crate::neb::bench::{bench_vacancy_hop, NebBench};
 use crate::optimize::Algorithm;
-use crate::potentials::bench::{bench_potential, fcc_crystal, BenchResult};
+use crate::potentials::bench::{bench_potential, BenchResult};
 use crate::potentials::eam::Eam;
-use crate::potentials::lj::{LennardJones, LennardJonesConfig, LennardJonesPairConfig};
+use crate::potentials::lj::LennardJones;
 use crate::potentials::nnp::{NnpConfig, NnpPhaseTimes, NnpPotential};
 use crate::potentials::{Evaluator, Potential};
 use crate::system::System;
@@ -74,22 +74,12 @@ pub struct BenchReport {
 
 /// Lennard-Jones argon as LAMMPS's `bench/in.lj` in metal units: σ = 3.405 Å, ε = 0.0103 eV, cutoff 2.5σ.
 pub fn argon_lj() -> LennardJones {
-    let config = LennardJonesConfig {
-        cutoff: 2.5 * 3.405,
-        shift: false,
-        pairs: vec![LennardJonesPairConfig {
-            species: ["Ar".into(), "Ar".into()],
-            epsilon: 0.0103,
-            sigma: 3.405,
-            cutoff: None,
-        }],
-    };
-    LennardJones::from_config(&config).expect("valid argon parameters")
+    LennardJones::single_species("Ar", 0.0103, 3.405, 2.5 * 3.405, false).expect("valid argon parameters")
 }
 
 /// The fcc argon crystal of reduced density ρσ³ = 0.8442 (a = (4/0.8442)^(1/3) σ = 5.719 Å), n³ cells.
 pub fn argon_crystal(n: usize) -> System {
-    fcc_crystal(18, (4.0f64 / 0.8442).cbrt() * 3.405, n)
+    crate::system::fcc(18, (4.0f64 / 0.8442).cbrt() * 3.405, n)
 }
 
 /// Runs the selected cases.
@@ -105,7 +95,7 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport> {
     );
     let lj: Arc<dyn Potential> = Arc::new(argon_lj());
     let cases: Vec<(&str, Arc<dyn Potential>, System, f64)> = vec![
-        ("EAM Cu_u3", eam.clone(), fcc_crystal(29, 3.615, cells), 1.0),
+        ("EAM Cu_u3", eam.clone(), crate::system::fcc(29, 3.615, cells), 1.0),
         ("LJ argon", lj, argon_crystal(cells), 0.3 * 3.405),
     ];
     if wanted("md") {
@@ -136,7 +126,7 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport> {
         }
     }
     if wanted("neb") {
-        let perfect = fcc_crystal(29, 3.615, if options.quick { 3 } else { 4 });
+        let perfect = crate::system::fcc(29, 3.615, if options.quick { 3 } else { 4 });
         let evaluator = Evaluator::new(eam, Evaluator::DEFAULT_SKIN);
         for optimizer in [Algorithm::Lbfgs, Algorithm::Fire] {
             for &threads in &thread_counts {

@@ -8,8 +8,7 @@ use mdrun::potentials::eam::Eam;
 use mdrun::potentials::Evaluator;
 use mdrun::relax::vacancy::VacancySettings;
 use mdrun::relax::AtomsObjective;
-use mdrun::system::{Cell, System};
-use nalgebra::Vector3;
+use mdrun::system::System;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -22,22 +21,13 @@ fn copper() -> Option<Evaluator> {
     Some(Evaluator::new(Arc::new(Eam::read_funcfl(&[path]).unwrap()), 1.0))
 }
 
-fn fcc_copper(n: usize) -> System {
-    let a = 3.615;
-    let mut unit = System::new(Cell::orthorhombic(a, a, a).unwrap());
-    for f in [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]] {
-        unit.push(29, Vector3::new(f[0], f[1], f[2]) * a);
-    }
-    unit.supercell([n, n, n])
-}
-
 #[test]
 fn copper_vacancy_formation_energy() {
     let Some(mut evaluator) = copper() else { return };
-    assert!((evaluator.evaluate(&fcc_copper(4)).energy - -906.24000058).abs() < 1e-6);
+    assert!((evaluator.evaluate(&mdrun::system::fcc(29, 3.615, 4)).energy - -906.24000058).abs() < 1e-6);
     let mut relaxed = Vec::new();
     for optimizer in ["fire", "lbfgs"] {
-        let mut system = fcc_copper(4);
+        let mut system = mdrun::system::fcc(29, 3.615, 4);
         let text =
             format!("species = \"Cu\"\nselection = \"distinct\"\nfmax_ev_per_a = 0.001\noptimizer = \"{optimizer}\"");
         let settings: VacancySettings = toml::from_str(&text).unwrap();
@@ -85,7 +75,7 @@ fn copper_vacancy_migration_barrier() {
     let Some(mut evaluator) = copper() else { return };
     let mut evaluations = Vec::new();
     for optimizer in ["fire", "lbfgs"] {
-        let mut system = fcc_copper(4);
+        let mut system = mdrun::system::fcc(29, 3.615, 4);
         let text = format!(
             "species = \"Cu\"\nhop_cutoff_a = 3.0\nvacancy_sites = [0]\nimages = 5\nfmax_ev_per_a = 0.01\noptimizer = \"{optimizer}\""
         );
@@ -118,7 +108,7 @@ fn copper_vacancy_migration_barrier() {
         evaluations.push(report.band_force_evaluations);
         // Independent check: by symmetry the saddle has the hopping atom at the midpoint of the hop; relax every
         // other atom with that one held fixed and compare with the NEB saddle energy.
-        let perfect = fcc_copper(4);
+        let perfect = mdrun::system::fcc(29, 3.615, 4);
         let (from, to) = (path.from_site, path.to_site);
         let mut constrained = perfect.clone();
         constrained.remove(to);

@@ -58,14 +58,6 @@ fn assert_parity(errors: (f64, f64, f64)) {
     assert!(errors.2 < 1e-4, "pressure relative error {}", errors.2);
 }
 
-fn fcc(a: f64, n: usize, z: u8) -> System {
-    let mut unit = System::new(Cell::orthorhombic(a, a, a).unwrap());
-    for f in [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]] {
-        unit.push(z, Vector3::new(f[0], f[1], f[2]) * a);
-    }
-    unit.supercell([n, n, n])
-}
-
 #[test]
 fn eam_funcfl_cu_u3_matches_lammps() {
     let Some(dir) = reference_dir() else { return };
@@ -103,7 +95,7 @@ fn lj_argon_matches_lammps() {
 fn cu_u3_perfect_crystal_and_vacancy_formation_energy_match_lammps() {
     let Some(dir) = reference_dir() else { return };
     let eam = Eam::read_funcfl(&[dir.join("Cu_u3.eam").as_path()]).unwrap();
-    let perfect = fcc(3.615, 4, 29);
+    let perfect = mdrun::system::fcc(29, 3.615, 4);
     let e_perfect = evaluate(&eam, &perfect).energy;
     assert!((e_perfect - -906.24000058).abs() < 1e-8 * 906.24, "perfect crystal energy {e_perfect}");
     let mut vacancy = perfect.clone();
@@ -146,7 +138,7 @@ fn eam_triclinic_cell_equals_orthorhombic_description() {
 fn eam_sheared_cell_forces_and_virial_are_energy_derivatives() {
     let Some(dir) = reference_dir() else { return };
     let eam = Eam::read_setfl(&dir.join("CuNi.eam.alloy")).unwrap();
-    let mut system = fcc(3.56, 2, 29);
+    let mut system = mdrun::system::fcc(29, 3.56, 2);
     for (i, z) in system.atomic_numbers.iter_mut().enumerate() {
         if i % 3 == 0 {
             *z = 28;

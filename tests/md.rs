@@ -4,34 +4,15 @@
 use mdrun::io::extxyz;
 use mdrun::io::h5md;
 use mdrun::md::{Checkpoint, MdError, MdSettings, RunControl};
-use mdrun::potentials::lj::{LennardJones, LennardJonesConfig, LennardJonesPairConfig};
+use mdrun::potentials::lj::LennardJones;
 use mdrun::potentials::Evaluator;
 use mdrun::system::{Cell, System, BOLTZMANN_EV_PER_K};
 use nalgebra::Vector3;
 use std::path::Path;
 use std::sync::Arc;
 
-/// fcc argon, `n`×`n`×`n` conventional cells of edge `a` (Å).
-fn argon(n: usize, a: f64) -> System {
-    let mut unit = System::new(Cell::orthorhombic(a, a, a).unwrap());
-    for f in [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]] {
-        unit.push_with_mass(18, Vector3::new(f[0] * a, f[1] * a, f[2] * a), 39.948);
-    }
-    unit.supercell([n, n, n])
-}
-
 fn lj_evaluator(shift: bool) -> Evaluator {
-    let config = LennardJonesConfig {
-        cutoff: 8.5,
-        shift,
-        pairs: vec![LennardJonesPairConfig {
-            species: ["Ar".into(), "Ar".into()],
-            epsilon: 0.0103,
-            sigma: 3.405,
-            cutoff: None,
-        }],
-    };
-    Evaluator::new(Arc::new(LennardJones::from_config(&config).unwrap()), 1.0)
+    Evaluator::new(Arc::new(LennardJones::single_species("Ar", 0.0103, 3.405, 8.5, shift).unwrap()), 1.0)
 }
 
 fn settings(toml_text: &str) -> MdSettings {
@@ -47,7 +28,7 @@ const QUIET: RunControl = RunControl { quiet: true, stop_after_step: None };
 #[test]
 fn nve_energy_drift_is_bounded() {
     let dir = tempfile::tempdir().unwrap();
-    let mut system = argon(4, 5.26);
+    let mut system = mdrun::system::fcc(18, 5.26, 4);
     let mut evaluator = lj_evaluator(true);
     let stage = settings("timestep_fs = 1.0\nduration_ps = 10\ninitial_temperature_k = 60\nthermo_every = 100\n");
     let report = stage.run(&mut system, &mut evaluator, dir.path(), 11, QUIET).unwrap();
@@ -80,7 +61,7 @@ fn nve_energy_drift_is_bounded() {
 /// (N_f/2)(k_B T₀)², i.e. σ_T = T₀ √(2/N_f).
 fn check_canonical(thermostat: &str, seed: u64) {
     let dir = tempfile::tempdir().unwrap();
-    let mut system = argon(3, 5.26);
+    let mut system = mdrun::system::fcc(18, 5.26, 3);
     let mut evaluator = lj_evaluator(true);
     let target = 100.0;
     let equilibrate = settings(&format!(
@@ -164,21 +145,21 @@ fn restart_is_bit_identical() {
             "#
         ));
         let straight_dir = tempfile::tempdir().unwrap();
-        let mut straight = argon(2, 5.6);
+        let mut straight = mdrun::system::fcc(18, 5.6, 2);
         let mut evaluator = lj_evaluator(false);
         let full = stage.run(&mut straight, &mut evaluator, straight_dir.path(), seed, QUIET).unwrap();
         assert_eq!(full.steps, 200);
         assert!(full.neighbor_rebuilds > 3, "the test must cross neighbour rebuilds: {}", full.neighbor_rebuilds);
 
         let dir = tempfile::tempdir().unwrap();
-        let mut system = argon(2, 5.6);
+        let mut system = mdrun::system::fcc(18, 5.6, 2);
         let mut evaluator = lj_evaluator(false);
         let control = RunControl { quiet: true, stop_after_step: Some(123) };
         let partial = stage.run(&mut system, &mut evaluator, dir.path(), seed, control).unwrap();
         assert!(partial.interrupted);
         assert_eq!(partial.steps, 123);
         // Restart in a fresh process-like state: another system and evaluator.
-        let mut resumed = argon(2, 5.0);
+        let mut resumed = mdrun::system::fcc(18, 5.0, 2);
         let mut evaluator = lj_evaluator(false);
         let checkpoint = dir.path().join("checkpoint.json");
         assert_eq!(Checkpoint::read(&checkpoint).unwrap().step, 100);
@@ -227,7 +208,7 @@ fn restart_is_bit_identical() {
 #[test]
 fn trajectories_agree_and_unwrap_continuously() {
     let dir = tempfile::tempdir().unwrap();
-    let mut system = argon(2, 5.6);
+    let mut system = mdrun::system::fcc(18, 5.6, 2);
     let mut evaluator = lj_evaluator(true);
     let stage = settings(
         r#"
@@ -284,7 +265,7 @@ fn trajectories_agree_and_unwrap_continuously() {
 #[test]
 fn blow_up_stops_with_a_clear_message_and_keeps_the_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let mut system = argon(3, 5.26);
+    let mut system = mdrun::system::fcc(18, 5.26, 3);
     let mut evaluator = lj_evaluator(true);
     // A 15 fs timestep is far beyond velocity Verlet's stability for argon: the energy explodes.
     let stage = settings(
@@ -377,7 +358,7 @@ fn results_do_not_depend_on_thread_count() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
             let dir = tempfile::tempdir().unwrap();
-            let mut system = argon(3, 5.4);
+            let mut system = mdrun::system::fcc(18, 5.4, 3);
             let mut evaluator = lj_evaluator(true);
             stage.run(&mut system, &mut evaluator, dir.path(), 9, QUIET).unwrap();
             system
@@ -491,9 +472,10 @@ fn extrapolation_guard_stops_the_run() {
             "timestep_fs = 5.0\nthermostat = {{ kind = \"langevin\", damping_fs = 100 }}\ntemperature_k = 300\nsteps = 300\ninitial_temperature_k = 300\n{limit}"
         ))
     };
-    let potential = || Arc::new(CloseContactWarnings(mdrun::md::bench::argon_potential()));
+    let potential =
+        || Arc::new(CloseContactWarnings(LennardJones::single_species("Ar", 0.0103, 3.405, 8.5, true).unwrap()));
     let dir = tempfile::tempdir().unwrap();
-    let mut system = argon(2, 5.4);
+    let mut system = mdrun::system::fcc(18, 5.4, 2);
     let mut evaluator = Evaluator::new(potential(), 1.0);
     let report = stage("").run(&mut system, &mut evaluator, dir.path(), 3, QUIET).unwrap();
     assert!(report.extrapolations_total > 20, "the test needs warnings: {}", report.extrapolations_total);
@@ -501,7 +483,7 @@ fn extrapolation_guard_stops_the_run() {
     assert!(csv.lines().skip(1).any(|l| !l.ends_with(",0")), "thermo.csv shows the warnings");
 
     let limit = report.extrapolations_total / 2;
-    let mut system = argon(2, 5.4);
+    let mut system = mdrun::system::fcc(18, 5.4, 2);
     let error = stage(&format!("max_extrapolations = {limit}"))
         .run(&mut system, &mut evaluator, dir.path(), 3, QUIET)
         .unwrap_err();
@@ -517,7 +499,7 @@ fn extrapolation_guard_stops_the_run() {
 #[test]
 fn isolated_cluster_runs_and_resumes() {
     let mut cluster = System::new(Cell::infinite());
-    for (i, r) in argon(2, 3.9).positions.iter().enumerate().take(13) {
+    for (i, r) in mdrun::system::fcc(18, 3.9, 2).positions.iter().enumerate().take(13) {
         cluster.push_with_mass(18, *r + Vector3::new(0.01 * i as f64, 0.0, 0.0), 39.948);
     }
     let stage = settings(
@@ -543,7 +525,7 @@ fn isolated_cluster_runs_and_resumes() {
 /// Atoms without a mass, or no atoms at all, are refused before any step.
 #[test]
 fn massless_atoms_are_refused() {
-    let mut system = argon(1, 5.26);
+    let mut system = mdrun::system::fcc(18, 5.26, 1);
     system.masses[2] = 0.0;
     let dir = tempfile::tempdir().unwrap();
     let error = settings("timestep_fs = 1\nsteps = 3\n")
@@ -562,7 +544,7 @@ fn massless_atoms_are_refused() {
 #[test]
 fn temperature_follows_the_schedule() {
     let dir = tempfile::tempdir().unwrap();
-    let mut system = argon(3, 5.3);
+    let mut system = mdrun::system::fcc(18, 5.3, 3);
     let mut evaluator = lj_evaluator(true);
     let stage = settings(
         r#"

@@ -30,15 +30,6 @@ fn argon() -> Evaluator {
     Evaluator::new(Arc::new(LennardJones::from_config(&config).unwrap()), 0.5)
 }
 
-fn fcc_argon(n: usize) -> System {
-    let a = 5.26;
-    let mut unit = System::new(Cell::orthorhombic(a, a, a).unwrap());
-    for f in [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]] {
-        unit.push(18, Vector3::new(f[0], f[1], f[2]) * a);
-    }
-    unit.supercell([n, n, n])
-}
-
 /// Initial and final states of the hop of atom `from` into the vacancy at `to` (unrelaxed).
 fn hop(perfect: &System, from: usize, to: usize) -> (System, System) {
     let mut initial = perfect.clone();
@@ -81,7 +72,7 @@ fn idpp_keeps_a_rotating_dimer_bond_that_linear_interpolation_shortens() {
 
 #[test]
 fn a_hop_across_the_periodic_boundary_has_the_same_barrier_as_one_inside() {
-    let perfect = fcc_argon(3);
+    let perfect = mdrun::system::fcc(18, 5.26, 3);
     let evaluator = argon();
     // Site 0 at the origin; atom 1 at (a/2, a/2, 0) hops inside the cell, and the atom at (L − a/2, a/2, 0)
     // hops across the x boundary.
@@ -105,7 +96,7 @@ fn a_hop_across_the_periodic_boundary_has_the_same_barrier_as_one_inside() {
 
 #[test]
 fn neb_results_do_not_depend_on_the_number_of_threads() {
-    let perfect = fcc_argon(3);
+    let perfect = mdrun::system::fcc(18, 5.26, 3);
     let (initial, final_state) = hop(&perfect, 1, 0);
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
@@ -119,7 +110,7 @@ fn neb_results_do_not_depend_on_the_number_of_threads() {
 
 #[test]
 fn fire_and_lbfgs_agree_on_the_argon_vacancy_barrier() {
-    let perfect = fcc_argon(3);
+    let perfect = mdrun::system::fcc(18, 5.26, 3);
     let (initial, final_state) = hop(&perfect, 1, 0);
     let evaluator = argon();
     // Argon is soft (force constants ~0.1 eV/Å²): a tight fmax is needed for meV-converged energies.
@@ -140,7 +131,7 @@ fn fire_and_lbfgs_agree_on_the_argon_vacancy_barrier() {
 #[test]
 fn neb_stage_reads_files_and_writes_its_outputs() {
     let dir = tempfile::tempdir().unwrap();
-    let perfect = fcc_argon(3);
+    let perfect = mdrun::system::fcc(18, 5.26, 3);
     let (initial, final_state) = hop(&perfect, 1, 0);
     let write = |name: &str, s: &System| {
         std::fs::write(dir.path().join(name), format_frame(s, &FrameExtras::default())).unwrap()
@@ -187,7 +178,7 @@ fn neb_stage_reads_files_and_writes_its_outputs() {
 
 #[test]
 fn migration_in_a_crystal_computes_one_path_and_lists_every_hop() {
-    let mut system = fcc_argon(3);
+    let mut system = mdrun::system::fcc(18, 5.26, 3);
     let settings: MigrationSettings =
         toml::from_str("species = \"Ar\"\nhop_cutoff_a = 3.8\nimages = 3\nfmax_ev_per_a = 0.01\noptimizer = \"lbfgs\"")
             .unwrap();
@@ -223,7 +214,7 @@ fn migration_in_a_crystal_computes_one_path_and_lists_every_hop() {
 #[test]
 fn migration_in_a_disordered_cell_keeps_every_hop() {
     // A random Ar–Kr alloy (site 0 stays Ar): every Ar hop into site 0 sees different neighbours.
-    let mut system = fcc_argon(3);
+    let mut system = mdrun::system::fcc(18, 5.26, 3);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
     for z in system.atomic_numbers.iter_mut().skip(1) {
         if rng.gen_bool(0.4) {
@@ -256,7 +247,7 @@ fn migration_in_a_disordered_cell_keeps_every_hop() {
 
 #[test]
 fn migration_starts_from_a_structure_that_already_has_the_vacancy() {
-    let perfect = fcc_argon(3);
+    let perfect = mdrun::system::fcc(18, 5.26, 3);
     let text = "species = \"Ar\"\nhop_cutoff_a = 3.8\nimages = 3\nfmax_ev_per_a = 0.005\noptimizer = \"lbfgs\"";
     let reference: MigrationSettings = toml::from_str(&format!("{text}\nvacancy_sites = [0]")).unwrap();
     let dir = tempfile::tempdir().unwrap();

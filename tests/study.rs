@@ -104,5 +104,5 @@ fn check_validates_the_shipped_example() {
         return;
     }
     let out = mdrun(&["check", "inputs/cu-melt-quench.toml"]);
-    assert_eq!(out.trim(), "inputs/cu-melt-quench.toml: valid (256 atoms, potential eam, 3 stages)");
+    assert_eq!(out.trim(), "inputs/cu-melt-quench.toml: valid (256 atoms, potential eam, 4 stages)");
 }

@@ -186,17 +186,9 @@ mod tests {
     use nalgebra::Vector3;
     use rand::{Rng, SeedableRng};
 
-    fn fcc(a: f64, n: usize) -> System {
-        let mut s = System::new(Cell::orthorhombic(a, a, a).unwrap());
-        for basis in [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]] {
-            s.push(29, Vector3::new(basis[0] * a, basis[1] * a, basis[2] * a));
-        }
-        s.supercell([n; 3])
-    }
-
     #[test]
     fn perfect_fcc_has_twelve_nearest_neighbours_at_a_over_root_two() {
-        let system = fcc(3.6, 3);
+        let system = crate::system::fcc(29, 3.6, 3);
         let rdf = compute_rdf(&[system], 5.0, 0.01, |_, _| None).unwrap();
         let pair = &rdf.pairs[0];
         assert!((pair.first_peak_a.unwrap() - 3.6 / 2f64.sqrt()).abs() < 0.011, "{:?}", pair.first_peak_a);

@@ -4,10 +4,8 @@
 
 use super::run::{MdSettings, RunControl};
 use super::thermostats::ThermostatSettings;
-use crate::potentials::lj::{LennardJones, LennardJonesConfig, LennardJonesPairConfig};
+use crate::potentials::lj::LennardJones;
 use crate::potentials::Evaluator;
-use crate::system::{Cell, System};
-use nalgebra::Vector3;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -26,37 +24,13 @@ pub struct MdBench {
     pub neighbor_rebuilds: u64,
 }
 
-/// fcc argon with `cells`³ conventional cells.
-pub fn argon_crystal(cells: usize) -> System {
-    let a = 5.26;
-    let mut unit = System::new(Cell::orthorhombic(a, a, a).expect("positive edges"));
-    for f in [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]] {
-        unit.push_with_mass(18, Vector3::new(f[0] * a, f[1] * a, f[2] * a), 39.948);
-    }
-    unit.supercell([cells; 3])
-}
-
-/// The argon Lennard-Jones potential used by the benchmark.
-pub fn argon_potential() -> LennardJones {
-    let config = LennardJonesConfig {
-        cutoff: 8.5,
-        shift: true,
-        pairs: vec![LennardJonesPairConfig {
-            species: ["Ar".into(), "Ar".into()],
-            epsilon: 0.0103,
-            sigma: 3.405,
-            cutoff: None,
-        }],
-    };
-    LennardJones::from_config(&config).expect("valid argon parameters")
-}
-
 /// Runs `steps` MD steps on `cells`³ argon cells (4·cells³ atoms) with `threads` rayon threads (None: the
 /// global pool) and reports the wall time.
 pub fn bench_md(cells: usize, steps: u64, threads: Option<usize>) -> anyhow::Result<MdBench> {
     let run = || -> anyhow::Result<MdBench> {
-        let mut system = argon_crystal(cells);
-        let mut evaluator = Evaluator::new(Arc::new(argon_potential()), 1.0);
+        let mut system = crate::system::fcc(18, 5.26, cells);
+        let mut evaluator =
+            Evaluator::new(Arc::new(LennardJones::single_species("Ar", 0.0103, 3.405, 8.5, true)?), 1.0);
         let settings = MdSettings {
             timestep_fs: 2.0,
             thermostat: Some(ThermostatSettings::NoseHoover { damping_fs: 200.0, chain: 3 }),

@@ -27,15 +27,6 @@ pub struct NebBench {
     pub force_evaluations_per_second: f64,
 }
 
-/// An fcc crystal of element `z`, lattice constant `a` (Å), `n`×`n`×`n` conventional cells.
-pub fn fcc(z: u8, a: f64, n: usize) -> System {
-    let mut unit = System::new(crate::system::Cell::orthorhombic(a, a, a).expect("a > 0"));
-    for f in [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]] {
-        unit.push(z, nalgebra::Vector3::new(f[0], f[1], f[2]) * a);
-    }
-    unit.supercell([n, n, n])
-}
-
 /// The endpoints of the hop of the nearest atom of the same element into a vacancy at atom 0 of `perfect`.
 pub fn nearest_neighbour_hop(perfect: &System) -> anyhow::Result<(System, System)> {
     let from = (1..perfect.len())
@@ -97,7 +88,7 @@ mod tests {
 
     #[test]
     fn the_benchmark_hop_is_a_nearest_neighbour_hop_and_converges() {
-        let perfect = fcc(18, 5.26, 3);
+        let perfect = crate::system::fcc(18, 5.26, 3);
         let (initial, final_state) = nearest_neighbour_hop(&perfect).unwrap();
         let moved: Vec<usize> =
             (0..initial.len()).filter(|&i| (initial.positions[i] - final_state.positions[i]).norm() > 1e-9).collect();

@@ -642,11 +642,10 @@ impl MigrationSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::relax::tests::fcc;
 
     #[test]
     fn fcc_nearest_neighbour_hops_are_twelve_per_site_and_all_equivalent() {
-        let system = fcc(4.0, 3, 18);
+        let system = crate::system::fcc(18, 4.0, 3);
         let hops = enumerate_hops(&system, 18, Some(&[0]), 3.0);
         assert_eq!(hops.len(), 12);
         assert!(hops.iter().all(|h| (h.length() - 4.0 / 2f64.sqrt()).abs() < 1e-9 && h.to_site == 0));
@@ -662,7 +661,7 @@ mod tests {
 
     #[test]
     fn hops_in_a_distorted_cell_are_kept_apart() {
-        let mut system = fcc(4.0, 3, 18);
+        let mut system = crate::system::fcc(18, 4.0, 3);
         system.positions[13] += Vector3::new(0.15, 0.05, 0.0);
         let hops = enumerate_hops(&system, 18, Some(&[0]), 3.2);
         let classes = equivalent_hops(&system, &hops, 6.0, 0.01);
@@ -689,7 +688,7 @@ mod tests {
         let parse = |text: &str| toml::from_str::<MigrationSettings>(text).unwrap();
         let settings = parse("species = \"Ar\"\nhop_cutoff_a = 3.0\nhops = [[0, 13]]");
         settings.validate("stage[4]").unwrap();
-        let system = fcc(4.0, 3, 18);
+        let system = crate::system::fcc(18, 4.0, 3);
         let far = (0..system.len()).find(|&j| system.displacement(0, j).norm() > 3.5).unwrap();
         let settings = parse(&format!("species = \"Ar\"\nhop_cutoff_a = 3.0\nhops = [[0, 1], [0, {far}]]"));
         let err = settings.hops_for(&system).unwrap_err().to_string();

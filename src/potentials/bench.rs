@@ -3,8 +3,7 @@
 
 use super::Potential;
 use crate::neighbors::NeighborList;
-use crate::system::{Cell, System};
-use nalgebra::Vector3;
+use crate::system::System;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -87,16 +86,6 @@ fn repeat(seconds: f64, mut work: impl FnMut()) -> Timings {
     timings
 }
 
-/// A face-centred cubic crystal of `n` × `n` × `n` conventional cells (4n³ atoms) with lattice constant
-/// `a` (Å), as the benchmarks use (Cu_u3: a = 3.615 Å; LJ argon at ρ* = 0.8442: a = 5.719 Å).
-pub fn fcc_crystal(atomic_number: u8, a: f64, n: usize) -> System {
-    let mut unit = System::new(Cell::orthorhombic(a, a, a).expect("positive lattice constant"));
-    for f in [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]] {
-        unit.push(atomic_number, Vector3::new(f[0], f[1], f[2]) * a);
-    }
-    unit.supercell([n, n, n])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,7 +104,7 @@ mod tests {
             }],
         })
         .unwrap();
-        let system = fcc_crystal(18, 5.719, 3);
+        let system = crate::system::fcc(18, 5.719, 3);
         assert_eq!(system.len(), 108);
         let result = bench_potential(&lj, &system, 1.0215, 1, 0.0).unwrap();
         assert_eq!((result.atoms, result.threads, result.potential.as_str()), (108, 1, "lj"));

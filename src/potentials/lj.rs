@@ -109,6 +109,27 @@ pub enum LennardJonesError {
 }
 
 impl LennardJones {
+    /// One element (`symbol`, e.g. `"Ar"`) with well depth `epsilon` (eV), σ `sigma` (Å), cutoff (Å), optionally
+    /// shifted to zero at the cutoff.
+    pub fn single_species(
+        symbol: &str,
+        epsilon: f64,
+        sigma: f64,
+        cutoff: f64,
+        shift: bool,
+    ) -> Result<LennardJones, LennardJonesError> {
+        LennardJones::from_config(&LennardJonesConfig {
+            cutoff,
+            shift,
+            pairs: vec![LennardJonesPairConfig {
+                species: [symbol.into(), symbol.into()],
+                epsilon,
+                sigma,
+                cutoff: None,
+            }],
+        })
+    }
+
     /// Builds the pair table from validated settings.
     pub fn from_config(config: &LennardJonesConfig) -> Result<LennardJones, LennardJonesError> {
         if !(config.cutoff > 0.0 && config.cutoff.is_finite()) {
@@ -258,17 +279,7 @@ mod tests {
     use crate::system::Cell;
 
     fn argon(shift: bool) -> LennardJones {
-        LennardJones::from_config(&LennardJonesConfig {
-            cutoff: 8.5,
-            shift,
-            pairs: vec![LennardJonesPairConfig {
-                species: ["Ar".into(), "Ar".into()],
-                epsilon: 0.0103,
-                sigma: 3.405,
-                cutoff: None,
-            }],
-        })
-        .unwrap()
+        LennardJones::single_species("Ar", 0.0103, 3.405, 8.5, shift).unwrap()
     }
 
     fn dimer(r: f64) -> System {

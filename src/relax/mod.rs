@@ -382,37 +382,18 @@ impl Objective for CellObjective<'_> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::potentials::lj::{LennardJones, LennardJonesConfig, LennardJonesPairConfig};
+    use crate::potentials::lj::LennardJones;
     use crate::potentials::Potential;
     use std::sync::Arc;
 
     /// Argon LJ (ε = 0.0103 eV, σ = 3.405 Å), cut at 8.5 Å and shifted.
     pub fn argon() -> Arc<dyn Potential> {
-        let config = LennardJonesConfig {
-            cutoff: 8.5,
-            shift: true,
-            pairs: vec![LennardJonesPairConfig {
-                species: ["Ar".into(), "Ar".into()],
-                epsilon: 0.0103,
-                sigma: 3.405,
-                cutoff: None,
-            }],
-        };
-        Arc::new(LennardJones::from_config(&config).unwrap())
-    }
-
-    /// fcc argon, `n`×`n`×`n` conventional cells of edge `a`.
-    pub fn fcc(a: f64, n: usize, z: u8) -> System {
-        let mut unit = System::new(Cell::orthorhombic(a, a, a).unwrap());
-        for f in [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]] {
-            unit.push(z, Vector3::new(f[0], f[1], f[2]) * a);
-        }
-        unit.supercell([n, n, n])
+        Arc::new(LennardJones::single_species("Ar", 0.0103, 3.405, 8.5, true).unwrap())
     }
 
     #[test]
     fn cell_gradient_matches_finite_differences() {
-        let mut system = fcc(5.3, 2, 18);
+        let mut system = crate::system::fcc(18, 5.3, 2);
         let mut rng_state = 12345u64;
         for r in system.positions.iter_mut() {
             for k in 0..3 {
@@ -451,7 +432,7 @@ pub(crate) mod tests {
     #[test]
     fn cell_relaxation_reaches_zero_stress_at_the_energy_minimum() {
         // Start compressed; the relaxed lattice constant must be where E(a) is lowest and the pressure zero.
-        let mut system = fcc(5.1, 3, 18);
+        let mut system = crate::system::fcc(18, 5.1, 3);
         system.positions[0].x += 0.1;
         let mut evaluator = Evaluator::new(argon(), 0.5);
         let settings =
@@ -462,7 +443,7 @@ pub(crate) mod tests {
         assert!(relaxed.report.final_pressure_bar.unwrap().abs() < 1.0, "{:?}", relaxed.report);
         let a = system.cell.volume().cbrt() / 3.0;
         // Independent check: scan the energy of the perfect crystal around a.
-        let energy = |a: f64| Evaluator::new(argon(), 0.5).evaluate(&fcc(a, 3, 18)).energy;
+        let energy = |a: f64| Evaluator::new(argon(), 0.5).evaluate(&crate::system::fcc(18, a, 3)).energy;
         let e0 = energy(a);
         assert!((relaxed.report.final_energy_ev - e0).abs() < 1e-6);
         assert!(energy(a * 1.002) > e0 && energy(a * 0.998) > e0, "a = {a}");
@@ -472,7 +453,7 @@ pub(crate) mod tests {
 
     #[test]
     fn cell_relaxation_under_pressure_reaches_the_target_pressure() {
-        let mut system = fcc(5.26, 3, 18);
+        let mut system = crate::system::fcc(18, 5.26, 3);
         let mut evaluator = Evaluator::new(argon(), 0.5);
         let settings = RelaxSettings {
             relax_cell: true,
@@ -495,7 +476,7 @@ pub(crate) mod tests {
     #[test]
     fn position_relaxation_converges_and_lowers_the_energy() {
         for optimizer in [Algorithm::Fire, Algorithm::Lbfgs] {
-            let mut system = fcc(5.26, 3, 18);
+            let mut system = crate::system::fcc(18, 5.26, 3);
             system.remove(0);
             system.positions[1] += Vector3::new(0.3, -0.2, 0.1);
             let mut evaluator = Evaluator::new(argon(), 0.5);

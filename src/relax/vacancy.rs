@@ -445,12 +445,12 @@ impl VacancySettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::relax::tests::{argon, fcc};
+    use crate::relax::tests::argon;
     use nalgebra::Vector3;
 
     #[test]
     fn fcc_sites_are_all_equivalent_and_a_perturbed_one_is_not() {
-        let mut system = fcc(5.26, 2, 18);
+        let mut system = crate::system::fcc(18, 5.26, 2);
         let all: Vec<usize> = (0..system.len()).collect();
         let classes = distinct_sites(&system, &all, 6.0, 0.01);
         assert_eq!(classes.len(), 1);
@@ -465,7 +465,7 @@ mod tests {
     fn rock_salt_like_mixture_has_two_site_classes() {
         // Two interpenetrating fcc lattices of different elements: every Na equivalent, every Cl equivalent.
         let a = 5.6;
-        let mut system = fcc(a, 2, 11);
+        let mut system = crate::system::fcc(11, a, 2);
         let chlorine: Vec<Vector3<f64>> =
             system.positions.iter().map(|r| r + Vector3::new(a / 2.0, 0.0, 0.0)).collect();
         for r in chlorine {
@@ -483,7 +483,7 @@ mod tests {
         let settings: VacancySettings =
             toml::from_str("species = \"Ar\"\nselection = \"distinct\"\nfmax_ev_per_a = 1e-4").unwrap();
         settings.validate("stage[1]").unwrap();
-        let mut system = fcc(5.26, 3, 18);
+        let mut system = crate::system::fcc(18, 5.26, 3);
         let mut evaluator = Evaluator::new(argon(), 0.5);
         let per_atom = evaluator.evaluate(&system).energy / system.len() as f64;
         let dir = tempfile::tempdir().unwrap();
@@ -505,7 +505,7 @@ mod tests {
         let settings: VacancySettings =
             toml::from_str("species = \"Ar\"\ncount = 2\nchemical_potential_ev = -0.05\nrelax_bulk = false").unwrap();
         settings.validate("stage[1]").unwrap();
-        let bulk = fcc(5.26, 2, 18);
+        let bulk = crate::system::fcc(18, 5.26, 2);
         let run = |seed| {
             let mut system = bulk.clone();
             let dir = tempfile::tempdir().unwrap();
@@ -526,16 +526,16 @@ mod tests {
     fn chemical_potential_from_a_reference_structure_is_its_relaxed_energy_per_atom() {
         let dir = tempfile::tempdir().unwrap();
         // A strained fcc cell: relaxing positions and cell must bring it to the equilibrium energy per atom.
-        let reference = fcc(5.5, 2, 18);
+        let reference = crate::system::fcc(18, 5.5, 2);
         let path = dir.path().join("reference.extxyz");
         std::fs::write(&path, extxyz::format_frame(&reference, &FrameExtras::default())).unwrap();
         let mut settings: VacancySettings =
             toml::from_str("indices = [0]\nreference_structure = \"reference.extxyz\"\nfmax_ev_per_a = 1e-5").unwrap();
         settings.validate("stage[1]").unwrap();
         settings.resolve_paths(dir.path());
-        let mut system = fcc(5.26, 2, 18);
+        let mut system = crate::system::fcc(18, 5.26, 2);
         let report = settings.run(&mut system, &mut Evaluator::new(argon(), 0.5), dir.path(), 0).unwrap();
-        let mut expected = fcc(5.5, 2, 18);
+        let mut expected = crate::system::fcc(18, 5.5, 2);
         let cell_settings = RelaxSettings { relax_cell: true, fmax_ev_per_a: 1e-5, ..Default::default() };
         let relaxed = relax(&mut expected, &mut Evaluator::new(argon(), 0.5), &cell_settings, None).unwrap();
         let mu = relaxed.evaluation.energy / 32.0;
@@ -546,7 +546,9 @@ mod tests {
         let mut mixed = reference.clone();
         mixed.atomic_numbers[3] = 36;
         std::fs::write(&path, extxyz::format_frame(&mixed, &FrameExtras::default())).unwrap();
-        let err = settings.run(&mut fcc(5.26, 2, 18), &mut Evaluator::new(argon(), 0.5), dir.path(), 0).unwrap_err();
+        let err = settings
+            .run(&mut crate::system::fcc(18, 5.26, 2), &mut Evaluator::new(argon(), 0.5), dir.path(), 0)
+            .unwrap_err();
         assert!(err.to_string().contains("atom 3 is Kr, but μ is wanted for Ar"), "{err}");
     }
 
@@ -562,7 +564,7 @@ mod tests {
         assert_eq!(parse("indices = [3, 3]").validate("s").unwrap_err().key, "s.indices");
         assert!(parse("").validate("s").is_err());
         assert!(toml::from_str::<VacancySettings>("specie = \"Li\"").is_err());
-        let mut system = fcc(5.26, 2, 18);
+        let mut system = crate::system::fcc(18, 5.26, 2);
         let err = parse("indices = [99]")
             .run(&mut system, &mut Evaluator::new(argon(), 0.5), Path::new("/nonexistent"), 0)
             .unwrap_err();

@@ -2,8 +2,10 @@
 
 mod cell;
 pub mod elements;
+mod lattice;
 
 pub use cell::Cell;
+pub use lattice::fcc;
 
 use nalgebra::Vector3;
 
