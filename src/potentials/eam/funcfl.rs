@@ -49,7 +49,7 @@ impl Funcfl {
     /// Reads a funcfl file.
     pub fn read(path: &Path) -> Result<Funcfl, EamFileError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|source| EamFileError::Open { path: path.display().to_string(), source })?;
+            .map_err(|reason| EamFileError::Open { path: path.display().to_string(), reason })?;
         Funcfl::parse(path, &text)
     }
 

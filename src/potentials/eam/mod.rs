@@ -108,8 +108,8 @@ impl EamConfig {
 /// A problem with an EAM potential file.
 #[derive(Debug, thiserror::Error)]
 pub enum EamFileError {
-    #[error("{path}: cannot open: {source}")]
-    Open { path: String, source: std::io::Error },
+    #[error("{path}: cannot open: {reason}")]
+    Open { path: String, reason: std::io::Error },
     #[error("{path}:{line}: {message}")]
     Syntax { path: String, line: usize, message: String },
     #[error("{0}")]

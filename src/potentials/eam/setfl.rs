@@ -45,7 +45,7 @@ impl Setfl {
     /// Reads a setfl file.
     pub fn read(path: &Path) -> Result<Setfl, EamFileError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|source| EamFileError::Open { path: path.display().to_string(), source })?;
+            .map_err(|reason| EamFileError::Open { path: path.display().to_string(), reason })?;
         Setfl::parse(path, &text)
     }
 

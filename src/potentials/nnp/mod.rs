@@ -54,8 +54,8 @@ pub const MAX_EXTRAPOLATION_EVENTS: usize = 10;
 /// A problem loading an n2p2 potential; always names the file (and line where there is one).
 #[derive(Debug, thiserror::Error)]
 pub enum NnpError {
-    #[error("{path}: cannot open: {source}", path = .path.display())]
-    Open { path: PathBuf, source: std::io::Error },
+    #[error("{path}: cannot open: {reason}", path = .path.display())]
+    Open { path: PathBuf, reason: std::io::Error },
     #[error("{path}, line {line}: {message}", path = .path.display())]
     Syntax { path: PathBuf, line: usize, message: String },
     #[error("{path}: {message}", path = .path.display())]
@@ -66,7 +66,7 @@ pub enum NnpError {
 
 impl NnpError {
     pub(crate) fn open(path: &Path, source: std::io::Error) -> NnpError {
-        NnpError::Open { path: path.to_path_buf(), source }
+        NnpError::Open { path: path.to_path_buf(), reason: source }
     }
 
     pub(crate) fn format(path: &Path, message: String) -> NnpError {
