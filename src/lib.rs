@@ -1,10 +1,17 @@
 //! mdrun: molecular dynamics, relaxation, nudged elastic band and kinetic Monte Carlo for battery materials
 //! driven by machine-learning interatomic potentials.
 //!
-//! Units everywhere: Å, eV, fs, amu, K (see `docs/units.md`).
+//! Units everywhere: Å, eV, fs, amu, K (see [`units`]).
 
 pub mod input;
 pub mod io;
 pub mod neighbors;
 pub mod potentials;
 pub mod system;
+pub mod bench;
+pub mod md;
+pub mod neb;
+pub mod optimize;
+pub mod relax;
+pub mod study;
+pub mod units;

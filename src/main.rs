@@ -1,1 +1,147 @@
-fn main() {}
+//! `mdrun`: the command-line interface. See `mdrun --help` and README.md.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use mdrun::study::{self, RunOptions};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Molecular dynamics, relaxation, NEB and kinetic Monte Carlo for battery materials with machine-learning
+/// interatomic potentials. Units: Å, eV, fs, amu, K.
+#[derive(Parser, Debug)]
+#[command(name = "mdrun", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Study file to run (TOML: [system], [potential], [[stage]] ...).
+    input: Option<PathBuf>,
+    /// Output folder (default: runs/<study file name without .toml>).
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Number of threads (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// No progress bars or thermo table on screen.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    /// Continue an interrupted run in the output folder: completed stages are kept, an MD stage resumes from its
+    /// last checkpoint (ending bit-identical to an uninterrupted run), later stages run.
+    #[arg(long)]
+    restart: bool,
+    /// Interrupt an MD stage once it has done STEP steps, as a wall-clock limit would, and stop the run (for
+    /// jobs run in pieces: continue with --restart).
+    #[arg(long, value_name = "STEP")]
+    stop_after_step: Option<u64>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Parse and validate a study file (every error at once, nothing run).
+    Check {
+        /// Study file.
+        input: PathBuf,
+    },
+    /// Energy, stress and forces of one structure with the [potential] of a TOML file, printed as extended XYZ
+    /// (energy= eV, stress= eV/Å³ as 9 components, forces eV/Å).
+    Eval {
+        /// TOML file holding [potential] (a whole study file works too).
+        input: PathBuf,
+        /// Structure file (POSCAR, extended XYZ, n2p2 input.data, or any format chemfiles reads).
+        structure: PathBuf,
+    },
+    /// Speed on standard cases (MD steps, force evaluations, NEB), at 1 thread and at all threads; the numbers are
+    /// printed and written as JSON.
+    Bench {
+        /// Cases to run: md, potentials, neb (default: all).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Small systems, short runs: checks the benchmark runs, measures nothing worth quoting.
+        #[arg(long)]
+        quick: bool,
+        /// Folder holding Cu_u3.eam (LAMMPS's file).
+        #[arg(long, default_value = "../shared/reference/eam")]
+        eam_folder: PathBuf,
+        /// JSON report.
+        #[arg(long, default_value = "bench.json")]
+        json: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    if let Some(threads) = cli.threads {
+        if threads == 0 {
+            anyhow::bail!("--threads 0: expected at least 1 thread");
+        }
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().context("cannot start the thread pool")?;
+    }
+    match cli.command {
+        Some(Command::Check { input }) => {
+            let study = study::settings::load(&input, Path::new("runs"))?;
+            let system = study::load_system(&study.system)?;
+            let potential = study::build_potential(&study.potential).with_context(|| format!("{}", input.display()))?;
+            mdrun::potentials::check_species(potential.as_ref(), &system)
+                .with_context(|| format!("{}", study.system.structure.display()))?;
+            println!(
+                "{}: valid ({} atoms, potential {}, {} stage{})",
+                input.display(),
+                system.len(),
+                potential.name(),
+                study.stages.len(),
+                if study.stages.len() == 1 { "" } else { "s" }
+            );
+            Ok(())
+        }
+        Some(Command::Eval { input, structure }) => {
+            let text = study::evaluate_structure(&input, &structure)?;
+            write_stdout(&text)
+        }
+        Some(Command::Bench { only, quick, eam_folder, json }) => {
+            let report = mdrun::bench::run(&mdrun::bench::BenchOptions { only, quick, eam_folder })?;
+            mdrun::bench::write_report(&report, &json)?;
+            println!("written {}", json.display());
+            Ok(())
+        }
+        None => {
+            let Some(input) = cli.input else {
+                anyhow::bail!("no study file given: run `mdrun INPUT.toml`, or see `mdrun --help`");
+            };
+            let output = cli.output.unwrap_or_else(|| default_output(&input));
+            let options = RunOptions {
+                output: output.clone(),
+                quiet: cli.quiet,
+                restart: cli.restart,
+                stop_after_step: cli.stop_after_step,
+            };
+            let summary = study::run(&input, &options)?;
+            let completed = summary.stages.iter().filter(|s| s.status == "completed").count();
+            println!("{} stage(s) completed; results in {}", completed, output.join("summary.json").display());
+            Ok(())
+        }
+    }
+}
+
+/// Writes to standard output; a closed pipe (e.g. `| head`) is not an error.
+fn write_stdout(text: &str) -> Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("cannot write to standard output"),
+        _ => Ok(()),
+    }
+}
+
+/// `runs/<file stem>` in the current folder.
+fn default_output(input: &Path) -> PathBuf {
+    let stem = input.file_stem().and_then(|s| s.to_str()).unwrap_or("study");
+    PathBuf::from("runs").join(stem)
+}

@@ -289,11 +289,23 @@ pub struct FrameExtras<'a> {
     pub forces: Option<&'a [Vector3<f64>]>,
     pub velocities: bool,
     pub images: bool,
+    /// Write each atom's mass (amu) as a `masses` column.
+    pub masses: bool,
     /// Extra comment-line entries, written as given (`key=value`).
     pub info: Vec<(String, String)>,
 }
 
-/// Formats one frame (17 significant digits, so values round-trip exactly).
+/// A real number in the shortest form that reads back to the same `f64` (plain notation for ordinary
+/// magnitudes, exponent notation for very small or large ones).
+pub fn real(x: f64) -> String {
+    if x == 0.0 || (1e-5..1e16).contains(&x.abs()) {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
+}
+
+/// Formats one frame; every number is written so that it reads back exactly.
 pub fn format_frame(system: &System, extras: &FrameExtras) -> String {
     let mut out = String::new();
     writeln!(out, "{}", system.len()).unwrap();
@@ -307,17 +319,20 @@ pub fn format_frame(system: &System, extras: &FrameExtras) -> String {
     if extras.images {
         properties.push_str(":image:I:3");
     }
+    if extras.masses {
+        properties.push_str(":masses:R:1");
+    }
     if !system.cell.is_infinite() {
         let m = system.cell.matrix();
-        let values: Vec<String> = (0..3).flat_map(|r| (0..3).map(move |c| format!("{:.17e}", m[(r, c)]))).collect();
+        let values: Vec<String> = (0..3).flat_map(|r| (0..3).map(move |c| real(m[(r, c)]))).collect();
         write!(out, "Lattice=\"{}\" ", values.join(" ")).unwrap();
     }
     write!(out, "Properties={properties}").unwrap();
     if let Some(e) = extras.energy {
-        write!(out, " energy={e:.17e}").unwrap();
+        write!(out, " energy={}", real(e)).unwrap();
     }
     if let Some(s) = extras.stress {
-        let values: Vec<String> = (0..3).flat_map(|r| (0..3).map(move |c| format!("{:.17e}", s[(r, c)]))).collect();
+        let values: Vec<String> = (0..3).flat_map(|r| (0..3).map(move |c| real(s[(r, c)]))).collect();
         write!(out, " stress=\"{}\"", values.join(" ")).unwrap();
     }
     for (key, value) in &extras.info {
@@ -328,18 +343,21 @@ pub fn format_frame(system: &System, extras: &FrameExtras) -> String {
     writeln!(out, " pbc=\"{} {} {}\"", flag(p[0]), flag(p[1]), flag(p[2])).unwrap();
     for i in 0..system.len() {
         let r = system.positions[i];
-        write!(out, "{:<2} {:.17e} {:.17e} {:.17e}", system.symbol(i), r.x, r.y, r.z).unwrap();
+        write!(out, "{:<2} {} {} {}", system.symbol(i), real(r.x), real(r.y), real(r.z)).unwrap();
         if extras.velocities {
             let v = system.velocities[i];
-            write!(out, " {:.17e} {:.17e} {:.17e}", v.x, v.y, v.z).unwrap();
+            write!(out, " {} {} {}", real(v.x), real(v.y), real(v.z)).unwrap();
         }
         if let Some(forces) = extras.forces {
             let f = forces[i];
-            write!(out, " {:.17e} {:.17e} {:.17e}", f.x, f.y, f.z).unwrap();
+            write!(out, " {} {} {}", real(f.x), real(f.y), real(f.z)).unwrap();
         }
         if extras.images {
             let n = system.images[i];
             write!(out, " {} {} {}", n[0], n[1], n[2]).unwrap();
+        }
+        if extras.masses {
+            write!(out, " {}", real(system.masses[i])).unwrap();
         }
         out.push('\n');
     }
@@ -365,6 +383,7 @@ mod tests {
         s.push(8, Vector3::new(1.0 / 3.0, 2.5, 5.9));
         s.velocities[1] = Vector3::new(0.01, -0.02, 0.003);
         s.images[0] = [1, -2, 0];
+        s.masses[0] = 6.015;
         let forces = vec![Vector3::new(1.0, 2.0, 3.0), Vector3::new(-0.1, 1e-9, 7.0)];
         let text = format_frame(
             &s,
@@ -373,6 +392,7 @@ mod tests {
                 forces: Some(&forces),
                 velocities: true,
                 images: true,
+                masses: true,
                 ..Default::default()
             },
         );

@@ -4,6 +4,7 @@
 //! file and line); chemfiles for everything else it reads (CIF, LAMMPS data, PDB, ...).
 
 pub mod extxyz;
+pub mod h5md;
 pub mod n2p2;
 pub mod poscar;
 
@@ -14,10 +15,10 @@ use std::path::{Path, PathBuf};
 /// A problem reading or writing a file; every message names the file, and the line when there is one.
 #[derive(Debug, thiserror::Error)]
 pub enum IoError {
-    #[error("{path}: cannot open: {source}")]
-    Open { path: PathBuf, source: std::io::Error },
-    #[error("{path}: cannot read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: cannot open: {reason}")]
+    Open { path: PathBuf, reason: std::io::Error },
+    #[error("{path}: cannot read: {reason}")]
+    Read { path: PathBuf, reason: std::io::Error },
     #[error("{path}:{line}: {message}")]
     Syntax { path: PathBuf, line: usize, message: String },
     #[error("{path}: {message}")]
@@ -26,10 +27,10 @@ pub enum IoError {
 
 impl IoError {
     pub(crate) fn open(path: &Path, source: std::io::Error) -> IoError {
-        IoError::Open { path: path.to_path_buf(), source }
+        IoError::Open { path: path.to_path_buf(), reason: source }
     }
     pub(crate) fn read(path: &Path, source: std::io::Error) -> IoError {
-        IoError::Read { path: path.to_path_buf(), source }
+        IoError::Read { path: path.to_path_buf(), reason: source }
     }
     pub(crate) fn syntax(path: &Path, line: usize, message: String) -> IoError {
         IoError::Syntax { path: path.to_path_buf(), line, message }

@@ -20,9 +20,10 @@ use rayon::prelude::*;
 pub struct NeighborList {
     cutoff: f64,
     skin: f64,
-    offsets: Vec<usize>,
-    indices: Vec<u32>,
-    shifts: Vec<Vector3<f64>>,
+    /// Number of atoms of the last build.
+    atoms: usize,
+    /// The list in chunks of `BUILD_CHUNK` consecutive atoms, kept between builds to reuse their memory.
+    chunks: Vec<ChunkList>,
     reference_positions: Vec<Vector3<f64>>,
     reference_cell: Option<Matrix3<f64>>,
     builds: usize,
@@ -36,6 +37,8 @@ struct Grid {
     bin_of_atom: Vec<[usize; 3]>,
     bin_start: Vec<usize>,
     atoms_by_bin: Vec<u32>,
+    /// Wrapped positions in the order of `atoms_by_bin`, so a bin's atoms are contiguous in memory.
+    binned_positions: Vec<Vector3<f64>>,
     /// Positions translated into the binning box (periodic directions wrapped).
     wrapped: Vec<Vector3<f64>>,
     /// Image of each atom: `position = wrapped + translation(image)`.
@@ -51,9 +54,8 @@ impl NeighborList {
         NeighborList {
             cutoff,
             skin,
-            offsets: vec![0],
-            indices: Vec::new(),
-            shifts: Vec::new(),
+            atoms: 0,
+            chunks: Vec::new(),
             reference_positions: Vec::new(),
             reference_cell: None,
             builds: 0,
@@ -82,7 +84,7 @@ impl NeighborList {
 
     /// Number of atoms the list was built for.
     pub fn len(&self) -> usize {
-        self.offsets.len() - 1
+        self.atoms
     }
 
     /// True before the first build.
@@ -91,18 +93,24 @@ impl NeighborList {
     }
 
     /// Indices of the neighbours of atom `i` (within cutoff + skin at build time).
+    #[inline]
     pub fn indices(&self, i: usize) -> &[u32] {
-        &self.indices[self.offsets[i]..self.offsets[i + 1]]
+        let chunk = &self.chunks[i / BUILD_CHUNK];
+        let local = i % BUILD_CHUNK;
+        &chunk.indices[chunk.offsets[local]..chunk.offsets[local + 1]]
     }
 
     /// Image shifts of the neighbours of atom `i`, in the order of [`indices`](Self::indices).
+    #[inline]
     pub fn shifts(&self, i: usize) -> &[Vector3<f64>] {
-        &self.shifts[self.offsets[i]..self.offsets[i + 1]]
+        let chunk = &self.chunks[i / BUILD_CHUNK];
+        let local = i % BUILD_CHUNK;
+        &chunk.shifts[chunk.offsets[local]..chunk.offsets[local + 1]]
     }
 
     /// Total number of stored (directed) pairs.
     pub fn total_pairs(&self) -> usize {
-        self.indices.len()
+        self.chunks.iter().map(|c| c.indices.len()).sum()
     }
 
     /// True when the list must be rebuilt for `system`: first use, a different number of atoms, a changed
@@ -134,21 +142,35 @@ impl NeighborList {
         let radius = self.list_cutoff();
         let radius2 = radius * radius;
         let grid = Grid::new(system, radius);
-        let per_atom: Vec<(Vec<u32>, Vec<Vector3<f64>>)> =
-            (0..n).into_par_iter().map(|i| grid.neighbors_of(i, radius2)).collect();
-        self.offsets.clear();
-        self.offsets.push(0);
-        self.indices.clear();
-        self.shifts.clear();
-        for (indices, shifts) in per_atom {
-            self.indices.extend_from_slice(&indices);
-            self.shifts.extend_from_slice(&shifts);
-            self.offsets.push(self.indices.len());
-        }
+        // Fixed-size chunks of consecutive atoms, each filling its own buffers (kept from the previous build,
+        // no allocation per atom): the same list whatever the number of threads.
+        self.chunks.resize_with(n.div_ceil(BUILD_CHUNK), ChunkList::default);
+        self.chunks.par_iter_mut().enumerate().for_each(|(chunk, list)| {
+            list.offsets.clear();
+            list.offsets.push(0);
+            list.indices.clear();
+            list.shifts.clear();
+            for i in chunk * BUILD_CHUNK..((chunk + 1) * BUILD_CHUNK).min(n) {
+                grid.neighbors_of(i, radius2, &mut list.indices, &mut list.shifts);
+                list.offsets.push(list.indices.len());
+            }
+        });
+        self.atoms = n;
         self.reference_positions.clone_from(&system.positions);
         self.reference_cell = Some(*system.cell.matrix());
         self.builds += 1;
     }
+}
+
+/// Atoms per parallel work item when building.
+const BUILD_CHUNK: usize = 256;
+
+/// The neighbours of one chunk of consecutive atoms: those of its k-th atom are at `offsets[k]..offsets[k+1]`.
+#[derive(Clone, Debug, Default)]
+struct ChunkList {
+    offsets: Vec<usize>,
+    indices: Vec<u32>,
+    shifts: Vec<Vector3<f64>>,
 }
 
 impl Grid {
@@ -216,12 +238,12 @@ impl Grid {
             atoms_by_bin[*slot] = i as u32;
             *slot += 1;
         }
-        Grid { bins, reach, periodic, bin_of_atom, bin_start, atoms_by_bin, wrapped, image, cell }
+        let binned_positions = atoms_by_bin.iter().map(|&i| wrapped[i as usize]).collect();
+        Grid { bins, reach, periodic, bin_of_atom, bin_start, atoms_by_bin, binned_positions, wrapped, image, cell }
     }
 
-    fn neighbors_of(&self, i: usize, radius2: f64) -> (Vec<u32>, Vec<Vector3<f64>>) {
-        let mut indices = Vec::new();
-        let mut shifts = Vec::new();
+    /// Appends the neighbours of atom `i` within sqrt(`radius2`) to `indices` and `shifts`.
+    fn neighbors_of(&self, i: usize, radius2: f64, indices: &mut Vec<u32>, shifts: &mut Vec<Vector3<f64>>) {
         let home = self.bin_of_atom[i];
         let ri = self.wrapped[i];
         let img_i = self.image[i];
@@ -233,14 +255,16 @@ impl Grid {
                 for dz in span(2) {
                     let Some((bz, sz)) = self.neighbor_bin(2, home[2], dz) else { continue };
                     let translation = self.cell.shift([sx, sy, sz]);
+                    let origin = ri - translation;
                     let b = (bx * self.bins[1] + by) * self.bins[2] + bz;
-                    for &j in &self.atoms_by_bin[self.bin_start[b]..self.bin_start[b + 1]] {
-                        let j = j as usize;
-                        if j == i && sx == 0 && sy == 0 && sz == 0 {
-                            continue;
-                        }
-                        let d = self.wrapped[j] + translation - ri;
+                    let slots = self.bin_start[b]..self.bin_start[b + 1];
+                    for (&j, rj) in self.atoms_by_bin[slots.clone()].iter().zip(&self.binned_positions[slots]) {
+                        let d = rj - origin;
                         if d.norm_squared() < radius2 {
+                            let j = j as usize;
+                            if j == i && sx == 0 && sy == 0 && sz == 0 {
+                                continue;
+                            }
                             let img_j = self.image[j];
                             let total = [sx - img_j[0] + img_i[0], sy - img_j[1] + img_i[1], sz - img_j[2] + img_i[2]];
                             indices.push(j as u32);
@@ -250,7 +274,6 @@ impl Grid {
                 }
             }
         }
-        (indices, shifts)
     }
 
     /// Bin reached from `home` by `offset` along direction `k`, with the periodic image crossed;

@@ -6,10 +6,11 @@
 //! Pairs not given explicitly are mixed geometrically (LAMMPS's default `pair_modify mix geometric`):
 //! ε_ij = √(ε_ii ε_jj), σ_ij = √(σ_ii σ_jj), r_c,ij = the larger of the two cutoffs; mixing needs both like pairs.
 
-use super::{Evaluation, Potential};
+use super::{close_neighbors, CloseNeighbor, Evaluation, Potential};
+use crate::input::{join, positive, InvalidValue};
 use crate::neighbors::NeighborList;
 use crate::system::{elements, System};
-use nalgebra::{Matrix3, Vector3};
+use nalgebra::Vector3;
 use rayon::prelude::*;
 use serde::Deserialize;
 
@@ -24,6 +25,34 @@ pub struct LennardJonesConfig {
     pub shift: bool,
     /// Parameters per species pair.
     pub pairs: Vec<LennardJonesPairConfig>,
+}
+
+impl LennardJonesConfig {
+    /// Checks values without building the table; `key` is the table prefix, e.g. `potential`.
+    pub fn validate(&self, key: &str) -> Result<(), InvalidValue> {
+        positive(key, "cutoff", self.cutoff)?;
+        if self.pairs.is_empty() {
+            return Err(InvalidValue::new(join(key, "pairs"), "[]", "at least one [[potential.pairs]] entry"));
+        }
+        for (index, pair) in self.pairs.iter().enumerate() {
+            let prefix = join(key, &format!("pairs[{index}]"));
+            for symbol in &pair.species {
+                if elements::atomic_number(symbol).is_none() {
+                    return Err(InvalidValue::new(
+                        join(&prefix, "species"),
+                        format!("\"{symbol}\""),
+                        "chemical symbols such as \"Ar\"",
+                    ));
+                }
+            }
+            positive(&prefix, "epsilon", pair.epsilon)?;
+            positive(&prefix, "sigma", pair.sigma)?;
+            if let Some(cutoff) = pair.cutoff {
+                positive(&prefix, "cutoff", cutoff)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One `[[potential.pairs]]` entry.
@@ -49,7 +78,6 @@ struct PairParameters {
     c6: f64,
     cutoff2: f64,
     shift: f64,
-    active: bool,
 }
 
 /// A Lennard-Jones potential over a set of elements.
@@ -143,7 +171,7 @@ impl LennardJones {
                 let c6 = 4.0 * epsilon * sigma.powi(6);
                 let c12 = 4.0 * epsilon * sigma.powi(12);
                 let shift = if config.shift { c12 / cutoff.powi(12) - c6 / cutoff.powi(6) } else { 0.0 };
-                pairs[a * n + b] = PairParameters { c12, c6, cutoff2: cutoff * cutoff, shift, active: true };
+                pairs[a * n + b] = PairParameters { c12, c6, cutoff2: cutoff * cutoff, shift };
                 max_cutoff = max_cutoff.max(cutoff);
             }
         }
@@ -164,51 +192,64 @@ impl Potential for LennardJones {
         self.species.clone()
     }
 
+    /// Parallel over fixed chunks of atoms (each atom sums over its full neighbour list, so it owns its
+    /// force and energy; the virial is summed per chunk, then over chunks in order): results independent
+    /// of the number of threads.
     fn compute(&self, system: &System, neighbors: &NeighborList) -> Evaluation {
         let n = self.species.len();
-        let types: Vec<usize> = system.atomic_numbers.iter().map(|&z| self.index_of[z as usize]).collect();
-        let per_atom: Vec<(Vector3<f64>, f64, Matrix3<f64>)> = (0..system.len())
-            .into_par_iter()
-            .map(|i| {
-                let ri = system.positions[i];
-                let row = &self.pairs[types[i] * n..(types[i] + 1) * n];
-                let mut force = Vector3::zeros();
-                let mut energy = 0.0;
-                let mut virial = Matrix3::zeros();
-                for (&j, shift) in neighbors.indices(i).iter().zip(neighbors.shifts(i)) {
-                    let j = j as usize;
-                    let p = &row[types[j]];
-                    let d = system.positions[j] - ri + shift;
-                    let r2 = d.norm_squared();
-                    if r2 >= p.cutoff2 || !p.active {
-                        continue;
+        let n_atoms = system.len();
+        let positions = &system.positions;
+        let max_cutoff2 = self.cutoff * self.cutoff;
+        let types: Vec<u8> = system.atomic_numbers.iter().map(|&z| self.index_of[z as usize] as u8).collect();
+        let mut forces = vec![Vector3::zeros(); n_atoms];
+        let mut atom_energies = vec![0.0; n_atoms];
+        let chunk_virials: Vec<[f64; 6]> = forces
+            .par_chunks_mut(CHUNK)
+            .zip(atom_energies.par_chunks_mut(CHUNK))
+            .enumerate()
+            .map(|(chunk, (forces, energies))| {
+                let mut virial = [0.0; 6];
+                let mut close = Vec::new();
+                for k in 0..forces.len() {
+                    let i = chunk * CHUNK + k;
+                    let row = &self.pairs[types[i] as usize * n..(types[i] as usize + 1) * n];
+                    let mut force = Vector3::zeros();
+                    let mut energy = 0.0;
+                    let mut w = [0.0; 6];
+                    let count = close_neighbors(positions, neighbors, i, max_cutoff2, &mut close);
+                    for &CloseNeighbor { j, d, r2 } in &close[..count] {
+                        let p = &row[types[j] as usize];
+                        if r2 >= p.cutoff2 {
+                            continue;
+                        }
+                        let inv_r2 = 1.0 / r2;
+                        let inv_r6 = inv_r2 * inv_r2 * inv_r2;
+                        energy += inv_r6 * (p.c12 * inv_r6 - p.c6) - p.shift;
+                        // (1/r) dE/dr = −(12 c12 r⁻¹² − 6 c6 r⁻⁶)/r²; F_i = Σ_j (1/r) dE/dr · d_ij.
+                        let f = d * (-inv_r6 * (12.0 * p.c12 * inv_r6 - 6.0 * p.c6) * inv_r2);
+                        force += f;
+                        w[0] += d.x * f.x;
+                        w[1] += d.y * f.y;
+                        w[2] += d.z * f.z;
+                        w[3] += d.x * f.y;
+                        w[4] += d.x * f.z;
+                        w[5] += d.y * f.z;
                     }
-                    let inv_r2 = 1.0 / r2;
-                    let inv_r6 = inv_r2 * inv_r2 * inv_r2;
-                    energy += 0.5 * (inv_r6 * (p.c12 * inv_r6 - p.c6) - p.shift);
-                    // (1/r) dE/dr = −(12 c12 r⁻¹² − 6 c6 r⁻⁶)/r²
-                    let de_dr_over_r = -inv_r6 * (12.0 * p.c12 * inv_r6 - 6.0 * p.c6) * inv_r2;
-                    let de_dd = d * de_dr_over_r;
-                    force += de_dd;
-                    virial -= 0.5 * d * de_dd.transpose();
+                    forces[k] = force;
+                    energies[k] = 0.5 * energy;
+                    for (total, part) in virial.iter_mut().zip(w) {
+                        *total -= 0.5 * part;
+                    }
                 }
-                (force, energy, virial)
+                virial
             })
             .collect();
-        let mut evaluation = Evaluation {
-            forces: Vec::with_capacity(system.len()),
-            atom_energies: Vec::with_capacity(system.len()),
-            ..Default::default()
-        };
-        for (force, energy, virial) in per_atom {
-            evaluation.forces.push(force);
-            evaluation.atom_energies.push(energy);
-            evaluation.energy += energy;
-            evaluation.virial += virial;
-        }
-        evaluation
+        super::assemble_evaluation(forces, atom_energies, &chunk_virials)
     }
 }
+
+/// Atoms per parallel work item (fixed, so that partial sums do not depend on the number of threads).
+const CHUNK: usize = 64;
 
 #[cfg(test)]
 mod tests {
@@ -273,6 +314,36 @@ mod tests {
         let lj = argon(true);
         assert!(testing::max_force_error(&lj, &s, 1e-5) < 1e-7);
         assert!(testing::max_virial_error(&lj, &s, 1e-6) < 1e-6);
+    }
+
+    #[test]
+    fn validate_names_the_bad_key() {
+        let mut config = LennardJonesConfig {
+            cutoff: 8.5,
+            shift: false,
+            pairs: vec![LennardJonesPairConfig {
+                species: ["Ar".into(), "Ar".into()],
+                epsilon: 0.0103,
+                sigma: 3.405,
+                cutoff: None,
+            }],
+        };
+        assert!(config.validate("potential").is_ok());
+        config.pairs[0].sigma = -1.0;
+        assert_eq!(
+            config.validate("potential").unwrap_err().to_string(),
+            "potential.pairs[0].sigma = -1: expected a positive finite number"
+        );
+        config.pairs[0].species[1] = "Aa".into();
+        assert_eq!(
+            config.validate("potential").unwrap_err().to_string(),
+            "potential.pairs[0].species = \"Aa\": expected chemical symbols such as \"Ar\""
+        );
+        config.cutoff = 0.0;
+        assert_eq!(
+            config.validate("potential").unwrap_err().to_string(),
+            "potential.cutoff = 0: expected a positive finite number"
+        );
     }
 
     #[test]

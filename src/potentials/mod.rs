@@ -8,6 +8,8 @@
 //! periodic systems as W = −Σ_pairs d_ij ⊗ ∂E/∂d_ij; the pressure is P = tr(W)/(3V) (plus the kinetic
 //! part in MD); the stress (ASE sign, positive under tension) is σ = −W/V.
 
+pub mod bench;
+pub mod eam;
 pub mod lj;
 pub mod nnp;
 
@@ -16,8 +18,7 @@ use crate::system::{elements, System};
 use nalgebra::{Matrix3, Vector3};
 use std::sync::Arc;
 
-/// Conversion from eV/Å³ to bar.
-pub const EV_PER_A3_IN_BAR: f64 = 1.602_176_634e6;
+pub use crate::units::EV_PER_A3_IN_BAR;
 
 /// What a potential returns for one configuration.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -97,9 +98,10 @@ pub trait Potential: Send + Sync {
 
 /// Error raised when a system contains an element the potential does not describe.
 #[derive(Debug, thiserror::Error)]
-#[error("element {symbol} (atom {atom}) is not described by the {potential} potential, which knows {known}")]
+#[error("element {symbol} (atom {atom}, counting from 1) is not described by the {potential} potential, which knows {known}")]
 pub struct UnsupportedElement {
     pub symbol: String,
+    /// 1-based atom index.
     pub atom: usize,
     pub potential: String,
     pub known: String,
@@ -112,7 +114,7 @@ pub fn check_species(potential: &dyn Potential, system: &System) -> Result<(), U
         None => Ok(()),
         Some(atom) => Err(UnsupportedElement {
             symbol: system.symbol(atom).to_string(),
-            atom,
+            atom: atom + 1,
             potential: potential.name().to_string(),
             known: known.iter().map(|&z| elements::symbol(z)).collect::<Vec<_>>().join(", "),
         }),
@@ -165,6 +167,58 @@ impl Evaluator {
         self.evaluations += 1;
         self.potential.compute(system, &self.neighbors)
     }
+}
+
+/// A neighbour within the cutoff: its index, d = r_j − r_i (with the image shift) and |d|².
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CloseNeighbor {
+    pub j: usize,
+    pub d: Vector3<f64>,
+    pub r2: f64,
+}
+
+/// Collects the neighbours of atom `i` closer than √`cutoff2` into `out[..count]` and returns `count`.
+/// Branch-free selection (every list entry is written, the count advances only for close ones), so that
+/// kernels loop over close pairs without a mispredicted branch for each skin entry.
+#[inline(always)]
+pub(crate) fn close_neighbors(
+    positions: &[Vector3<f64>],
+    neighbors: &NeighborList,
+    i: usize,
+    cutoff2: f64,
+    out: &mut Vec<CloseNeighbor>,
+) -> usize {
+    let indices = neighbors.indices(i);
+    if out.len() < indices.len() {
+        out.resize(indices.len(), CloseNeighbor::default());
+    }
+    let ri = positions[i];
+    let mut count = 0;
+    for (&j, shift) in indices.iter().zip(neighbors.shifts(i)) {
+        let j = j as usize;
+        let d = positions[j] - ri + shift;
+        let r2 = d.norm_squared();
+        out[count] = CloseNeighbor { j, d, r2 };
+        count += usize::from(r2 < cutoff2);
+    }
+    count
+}
+
+/// Assembles an [`Evaluation`] from per-atom results and per-chunk symmetric virials
+/// [xx, yy, zz, xy, xz, yz], summed in chunk order.
+pub(crate) fn assemble_evaluation(
+    forces: Vec<Vector3<f64>>,
+    atom_energies: Vec<f64>,
+    chunk_virials: &[[f64; 6]],
+) -> Evaluation {
+    let mut w = [0.0; 6];
+    for part in chunk_virials {
+        for (total, value) in w.iter_mut().zip(part) {
+            *total += value;
+        }
+    }
+    let virial = Matrix3::new(w[0], w[3], w[4], w[3], w[1], w[5], w[4], w[5], w[2]);
+    Evaluation { energy: atom_energies.iter().sum(), forces, virial, atom_energies, extrapolation: None }
 }
 
 #[cfg(test)]

@@ -7,12 +7,7 @@ pub use cell::Cell;
 
 use nalgebra::Vector3;
 
-/// Boltzmann constant in eV/K (CODATA 2018).
-pub const BOLTZMANN_EV_PER_K: f64 = 8.617_333_262e-5;
-
-/// Conversion of a kinetic energy m·v² from amu·Å²/fs² to eV: 1 amu·Å²/fs² = 103.642 696 eV.
-/// (1 amu = 1.660 539 066 60e-27 kg, 1 Å/fs = 1e5 m/s, 1 eV = 1.602 176 634e-19 J.)
-pub const AMU_A2_PER_FS2_IN_EV: f64 = 1.660_539_066_60e-27 * 1e10 / 1.602_176_634e-19;
+pub use crate::units::{AMU_A2_PER_FS2_IN_EV, BOLTZMANN_EV_PER_K};
 
 /// Atoms in a cell. Positions in Å, velocities in Å/fs, masses in amu.
 ///

@@ -1,0 +1,189 @@
+//! `mdrun bench`: the engine's speed on standard cases, each at 1 thread and at all threads, printed as a table
+//! and written as JSON. Wall-clock time; the best of several repetitions is the least disturbed by other load.
+//!
+//! Cases (sizes as the project's issues name them):
+//! - `md`: whole MD steps (velocity Verlet, NVE, neighbour rebuilds included) for EAM Cu_u3 (fcc a = 3.615 Å,
+//!   20×20×20 = 32,000 atoms) and LJ argon (lj/cut 2.5σ, skin 0.3σ, fcc reduced density 0.8442,
+//!   32,000 atoms), µs per atom-step; LAMMPS on this machine class, one core: 1.67 and 0.70.
+//! - `potentials`: force evaluation and neighbour-list build alone for the same systems.
+//! - `neb`: the nearest-neighbour vacancy hop in EAM Cu 4×4×4, L-BFGS and FIRE.
+
+use crate::md::{MdSettings, RunControl};
+use crate::neb::bench::{bench_vacancy_hop, NebBench};
+use crate::optimize::Algorithm;
+use crate::potentials::bench::{bench_potential, fcc_crystal, BenchResult};
+use crate::potentials::eam::Eam;
+use crate::potentials::lj::{LennardJones, LennardJonesConfig, LennardJonesPairConfig};
+use crate::potentials::{Evaluator, Potential};
+use crate::system::System;
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Which cases to run and how big.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Case names to run (`md`, `potentials`, `neb`); empty = all.
+    pub only: Vec<String>,
+    /// Small systems and short runs (a smoke test of the benchmark itself, not a measurement).
+    pub quick: bool,
+    /// Folder of `Cu_u3.eam`.
+    pub eam_folder: PathBuf,
+}
+
+/// MD throughput of one system at one thread count.
+#[derive(Clone, Debug, Serialize)]
+pub struct MdStepBench {
+    pub case: String,
+    pub atoms: usize,
+    pub threads: usize,
+    pub steps: u64,
+    pub neighbor_rebuilds: usize,
+    /// Wall time per atom and MD step (µs), best repetition.
+    pub us_per_atom_step: f64,
+}
+
+/// Everything `mdrun bench` measured.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BenchReport {
+    pub machine_threads: usize,
+    pub md: Vec<MdStepBench>,
+    pub potentials: Vec<BenchResult>,
+    pub neb: Vec<NebBench>,
+}
+
+/// Lennard-Jones argon as LAMMPS's `bench/in.lj` in metal units: σ = 3.405 Å, ε = 0.0103 eV, cutoff 2.5σ.
+pub fn argon_lj() -> LennardJones {
+    let config = LennardJonesConfig {
+        cutoff: 2.5 * 3.405,
+        shift: false,
+        pairs: vec![LennardJonesPairConfig {
+            species: ["Ar".into(), "Ar".into()],
+            epsilon: 0.0103,
+            sigma: 3.405,
+            cutoff: None,
+        }],
+    };
+    LennardJones::from_config(&config).expect("valid argon parameters")
+}
+
+/// The fcc argon crystal of reduced density ρσ³ = 0.8442 (a = (4/0.8442)^(1/3) σ = 5.719 Å), n³ cells.
+pub fn argon_crystal(n: usize) -> System {
+    fcc_crystal(18, (4.0f64 / 0.8442).cbrt() * 3.405, n)
+}
+
+/// Runs the selected cases.
+pub fn run(options: &BenchOptions) -> Result<BenchReport> {
+    let wanted = |name: &str| options.only.is_empty() || options.only.iter().any(|o| o == name);
+    let all = rayon::current_num_threads();
+    let thread_counts: Vec<usize> = if all > 1 { vec![1, all] } else { vec![1] };
+    let mut report = BenchReport { machine_threads: all, ..Default::default() };
+    let cells = if options.quick { 4 } else { 20 };
+    let eam_file = options.eam_folder.join("Cu_u3.eam");
+    let eam: Arc<dyn Potential> = Arc::new(
+        Eam::read_funcfl(&[eam_file.as_path()]).with_context(|| format!("mdrun bench needs {}", eam_file.display()))?,
+    );
+    let lj: Arc<dyn Potential> = Arc::new(argon_lj());
+    let cases: Vec<(&str, Arc<dyn Potential>, System, f64)> = vec![
+        ("EAM Cu_u3", eam.clone(), fcc_crystal(29, 3.615, cells), 1.0),
+        ("LJ argon", lj, argon_crystal(cells), 0.3 * 3.405),
+    ];
+    if wanted("md") {
+        for (name, potential, system, skin) in &cases {
+            for &threads in &thread_counts {
+                let steps = if options.quick { 20 } else { 200 };
+                let result =
+                    md_steps(name, potential, system, *skin, threads, steps, if options.quick { 1 } else { 3 })?;
+                println!(
+                    "md          {:<10} {:>6} atoms {:>2} thread(s): {:>7.3} µs/atom-step ({} steps, {} rebuilds)",
+                    name, result.atoms, threads, result.us_per_atom_step, steps, result.neighbor_rebuilds
+                );
+                report.md.push(result);
+            }
+        }
+    }
+    if wanted("potentials") {
+        for (_, potential, system, skin) in &cases {
+            for &threads in &thread_counts {
+                let result =
+                    bench_potential(potential.as_ref(), system, *skin, threads, if options.quick { 0.2 } else { 3.0 })?;
+                println!(
+                    "potential   {:<10} {:>6} atoms {:>2} thread(s): force {:>7.3} µs/atom, neighbour build {:>7.3} µs/atom",
+                    result.potential, result.atoms, threads, result.force_us_per_atom, result.neighbor_build_us_per_atom
+                );
+                report.potentials.push(result);
+            }
+        }
+    }
+    if wanted("neb") {
+        let perfect = fcc_crystal(29, 3.615, if options.quick { 3 } else { 4 });
+        let evaluator = Evaluator::new(eam, Evaluator::DEFAULT_SKIN);
+        for optimizer in [Algorithm::Lbfgs, Algorithm::Fire] {
+            for &threads in &thread_counts {
+                let result = bench_vacancy_hop(&perfect, &evaluator, 5, optimizer, 0.01, threads)?;
+                println!(
+                    "neb         Cu vacancy hop {:>4} atoms {:>2} thread(s) {:?}: {:.3} s, {} band force evaluations, barrier {:.4} eV",
+                    result.atoms, threads, optimizer, result.seconds, result.band_force_evaluations, result.forward_barrier_ev
+                );
+                report.neb.push(result);
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Best-of-`repetitions` wall time of `steps` NVE velocity-Verlet steps from 300 K (EAM) or 100 K (LJ) fresh
+/// velocities, in a pool of `threads` threads.
+fn md_steps(
+    name: &str,
+    potential: &Arc<dyn Potential>,
+    system: &System,
+    skin: f64,
+    threads: usize,
+    steps: u64,
+    repetitions: usize,
+) -> Result<MdStepBench> {
+    let settings: MdSettings = toml::from_str(&format!(
+        "timestep_fs = {}\nsteps = {steps}\ninitial_temperature_k = {}\nthermo_every = {steps}",
+        if name.starts_with("LJ") { 2.0 } else { 1.0 },
+        if name.starts_with("LJ") { 100.0 } else { 300.0 },
+    ))?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let scratch = tempdir()?;
+    let mut best = f64::INFINITY;
+    let mut rebuilds = 0;
+    for _ in 0..repetitions {
+        let mut state = system.clone();
+        let mut evaluator = Evaluator::new(potential.clone(), skin);
+        let started = Instant::now();
+        let report = pool.install(|| {
+            settings.run(&mut state, &mut evaluator, &scratch, 1, RunControl { quiet: true, stop_after_step: None })
+        })?;
+        best = best.min(started.elapsed().as_secs_f64());
+        rebuilds = report.neighbor_rebuilds as usize;
+    }
+    std::fs::remove_dir_all(&scratch).ok();
+    Ok(MdStepBench {
+        case: name.into(),
+        atoms: system.len(),
+        threads,
+        steps,
+        neighbor_rebuilds: rebuilds,
+        us_per_atom_step: best * 1e6 / (system.len() as f64 * steps as f64),
+    })
+}
+
+/// A fresh scratch folder for the MD runs' files.
+fn tempdir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("mdrun-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Writes the report as pretty JSON.
+pub fn write_report(report: &BenchReport, path: &Path) -> Result<()> {
+    crate::io::write_atomically(path, serde_json::to_string_pretty(report)?.as_bytes())?;
+    Ok(())
+}

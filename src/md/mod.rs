@@ -1,0 +1,18 @@
+//! Molecular dynamics: velocity Verlet with Nosé–Hoover chain, Langevin (BAOAB) or CSVR thermostats,
+//! temperature schedules, thermo output, H5MD/extxyz trajectories and bit-identical checkpoint/restart.
+//! See `docs/md.md` for the input keys and files.
+
+pub mod bench;
+pub mod checkpoint;
+pub mod integrator;
+pub mod run;
+pub mod schedule;
+pub mod thermo;
+pub mod thermostats;
+pub mod velocities;
+
+pub use checkpoint::Checkpoint;
+pub use run::{MdError, MdReport, MdSettings, RunControl, TrajectoryFormat};
+pub use schedule::{Schedule, Segment, SegmentSettings};
+pub use thermo::ThermoRow;
+pub use thermostats::{Thermostat, ThermostatSettings};

@@ -1,0 +1,248 @@
+//! Target-temperature schedules: a list of segments, each either constant or a linear ramp, so that a
+//! melt–quench is e.g. 6000 K for 15 ps, then 6000 → 300 K at 1 K/fs.
+//!
+//! A segment of S steps from T_a to T_b sets the target at the end of its n-th step (n = 1..S) to
+//! T(n) = T_a + (T_b − T_a)·n/S, as LAMMPS `fix nvt temp Ta Tb` over a `run S` (which evaluates the target at
+//! the current timestep). A ramp rate r (K/fs) gives S = |T_b − T_a|/(r·Δt) steps, so each step changes the
+//! target by exactly r·Δt. Durations and rates must give a whole number of steps; anything else is an error
+//! rather than a silent rounding.
+
+use crate::input::{join, positive, InvalidValue};
+use serde::{Deserialize, Serialize};
+
+/// One `schedule = [...]` entry. Either `temperature_k` (constant) or `from_k` + `to_k` (ramp); the length
+/// is `duration_ps`, or `steps`, or (ramps only) `rate_k_per_fs`: exactly one of them.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentSettings {
+    /// Constant target temperature (K).
+    pub temperature_k: Option<f64>,
+    /// Ramp start temperature (K).
+    pub from_k: Option<f64>,
+    /// Ramp end temperature (K).
+    pub to_k: Option<f64>,
+    /// Ramp rate, magnitude (K/fs).
+    pub rate_k_per_fs: Option<f64>,
+    /// Segment length (ps).
+    pub duration_ps: Option<f64>,
+    /// Segment length (steps).
+    pub steps: Option<u64>,
+}
+
+/// A validated segment: from `from_k` to `to_k` over `steps` steps.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    pub from_k: f64,
+    pub to_k: f64,
+    pub steps: u64,
+}
+
+/// A validated schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    segments: Vec<Segment>,
+    /// Step at which each segment starts.
+    starts: Vec<u64>,
+}
+
+/// Converts a length in fs into a whole number of steps, or explains why not.
+fn whole_steps(key: &str, value: f64, length_fs: f64, timestep_fs: f64) -> Result<u64, InvalidValue> {
+    let exact = length_fs / timestep_fs;
+    let steps = exact.round();
+    if !(exact.is_finite() && steps >= 1.0 && (exact - steps).abs() <= 1e-6 * steps.max(1.0)) {
+        return Err(InvalidValue::new(
+            key,
+            value,
+            format!(
+                "a length that is a whole, non-zero number of timesteps of {timestep_fs} fs (it gives {exact} steps)"
+            ),
+        ));
+    }
+    Ok(steps as u64)
+}
+
+impl SegmentSettings {
+    /// Validates this entry (`key` is e.g. `stage[1].schedule[0]`) and converts it into a segment.
+    pub fn to_segment(&self, key: &str, timestep_fs: f64) -> Result<Segment, InvalidValue> {
+        let (from_k, to_k) = match (self.temperature_k, self.from_k, self.to_k) {
+            (Some(t), None, None) => {
+                positive(key, "temperature_k", t)?;
+                (t, t)
+            }
+            (None, Some(a), Some(b)) => {
+                positive(key, "from_k", a)?;
+                positive(key, "to_k", b)?;
+                (a, b)
+            }
+            _ => {
+                return Err(InvalidValue::new(
+                    key,
+                    "{...}",
+                    "either temperature_k (constant segment) or both from_k and to_k (ramp), not a mix",
+                ))
+            }
+        };
+        let lengths = [self.duration_ps.is_some(), self.steps.is_some(), self.rate_k_per_fs.is_some()];
+        if lengths.iter().filter(|&&given| given).count() != 1 {
+            return Err(InvalidValue::new(key, "{...}", "exactly one of duration_ps, steps or rate_k_per_fs"));
+        }
+        let steps = if let Some(duration) = self.duration_ps {
+            positive(key, "duration_ps", duration)?;
+            whole_steps(&join(key, "duration_ps"), duration, duration * 1000.0, timestep_fs)?
+        } else if let Some(steps) = self.steps {
+            if steps == 0 {
+                return Err(InvalidValue::new(join(key, "steps"), steps, "a positive number of steps"));
+            }
+            steps
+        } else {
+            let rate = self.rate_k_per_fs.unwrap_or_default();
+            positive(key, "rate_k_per_fs", rate)?;
+            if from_k == to_k {
+                return Err(InvalidValue::new(
+                    join(key, "rate_k_per_fs"),
+                    rate,
+                    "no rate for a constant segment (from_k = to_k): give duration_ps or steps",
+                ));
+            }
+            whole_steps(&join(key, "rate_k_per_fs"), rate, (to_k - from_k).abs() / rate, timestep_fs)?
+        };
+        Ok(Segment { from_k, to_k, steps })
+    }
+}
+
+impl Schedule {
+    /// A schedule from validated segments (at least one, each with at least one step).
+    pub fn new(segments: Vec<Segment>) -> Schedule {
+        let mut starts = Vec::with_capacity(segments.len());
+        let mut start = 0;
+        for segment in &segments {
+            starts.push(start);
+            start += segment.steps;
+        }
+        Schedule { segments, starts }
+    }
+
+    /// A single constant segment.
+    pub fn constant(temperature_k: f64, steps: u64) -> Schedule {
+        Schedule::new(vec![Segment { from_k: temperature_k, to_k: temperature_k, steps }])
+    }
+
+    /// Validates `schedule = [...]` entries (`key` is e.g. `stage[1].schedule`).
+    pub fn from_settings(entries: &[SegmentSettings], key: &str, timestep_fs: f64) -> Result<Schedule, InvalidValue> {
+        if entries.is_empty() {
+            return Err(InvalidValue::new(key, "[]", "at least one segment"));
+        }
+        let segments = entries
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| entry.to_segment(&format!("{key}[{i}]"), timestep_fs))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Schedule::new(segments))
+    }
+
+    /// The segments.
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// Total number of steps.
+    pub fn total_steps(&self) -> u64 {
+        self.segments.iter().map(|s| s.steps).sum()
+    }
+
+    /// Index of the segment that step `step` (1-based: the step that ends at that count) belongs to; step 0
+    /// belongs to the first segment.
+    pub fn segment_index(&self, step: u64) -> usize {
+        let index = self.starts.partition_point(|&start| start < step);
+        index.saturating_sub(1).min(self.segments.len() - 1)
+    }
+
+    /// Target temperature (K) at the end of step `step` (0 = the start of the run).
+    pub fn target_temperature(&self, step: u64) -> f64 {
+        let index = self.segment_index(step);
+        let segment = &self.segments[index];
+        let n = (step - self.starts[index]).min(segment.steps);
+        if n == segment.steps {
+            segment.to_k
+        } else {
+            segment.from_k + (segment.to_k - segment.from_k) * n as f64 / segment.steps as f64
+        }
+    }
+
+    /// The largest target temperature anywhere in the schedule (K).
+    pub fn max_temperature(&self) -> f64 {
+        self.segments.iter().map(|s| s.from_k.max(s.to_k)).fold(0.0, f64::max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn melt_quench(timestep_fs: f64) -> Schedule {
+        let entries = [
+            SegmentSettings { temperature_k: Some(6000.0), duration_ps: Some(15.0), ..Default::default() },
+            SegmentSettings { from_k: Some(6000.0), to_k: Some(300.0), rate_k_per_fs: Some(1.0), ..Default::default() },
+        ];
+        Schedule::from_settings(&entries, "stage[0].schedule", timestep_fs).unwrap()
+    }
+
+    #[test]
+    fn melt_quench_boundaries_and_rate_are_exact() {
+        let s = melt_quench(2.0);
+        assert_eq!(s.segments()[0].steps, 7500);
+        assert_eq!(s.segments()[1].steps, 2850);
+        assert_eq!(s.total_steps(), 10350);
+        assert_eq!(s.target_temperature(0), 6000.0);
+        assert_eq!(s.target_temperature(7500), 6000.0);
+        assert_eq!(s.segment_index(7500), 0);
+        assert_eq!(s.segment_index(7501), 1);
+        assert_eq!(s.target_temperature(7501), 5998.0);
+        assert_eq!(s.target_temperature(10350), 300.0);
+        // Beyond the end the last target holds.
+        assert_eq!(s.target_temperature(20000), 300.0);
+        // Every ramp step lowers the target by rate·Δt = 2 K.
+        for step in 7501..=10350 {
+            let change = s.target_temperature(step - 1) - s.target_temperature(step);
+            assert!((change - 2.0).abs() < 1e-9, "step {step}: ΔT = {change}");
+        }
+        // Halfway through the ramp (1425 of 2850 steps) the target is the mean.
+        assert_eq!(s.target_temperature(7500 + 1425), 3150.0);
+    }
+
+    #[test]
+    fn ramp_by_duration_and_steps_agree() {
+        let by_duration =
+            SegmentSettings { from_k: Some(300.0), to_k: Some(900.0), duration_ps: Some(0.6), ..Default::default() };
+        let by_steps =
+            SegmentSettings { from_k: Some(300.0), to_k: Some(900.0), steps: Some(600), ..Default::default() };
+        let a = by_duration.to_segment("s", 1.0).unwrap();
+        let b = by_steps.to_segment("s", 1.0).unwrap();
+        assert_eq!(a, b);
+        let s = Schedule::new(vec![a]);
+        assert_eq!(s.target_temperature(300), 600.0);
+    }
+
+    #[test]
+    fn bad_segments_are_explained() {
+        let mixed =
+            SegmentSettings { temperature_k: Some(300.0), from_k: Some(1.0), steps: Some(1), ..Default::default() };
+        let err = mixed.to_segment("stage[1].schedule[0]", 1.0).unwrap_err();
+        assert!(err.to_string().contains("either temperature_k"), "{err}");
+        let two_lengths = SegmentSettings {
+            temperature_k: Some(300.0),
+            steps: Some(1),
+            duration_ps: Some(1.0),
+            ..Default::default()
+        };
+        assert!(two_lengths.to_segment("k", 1.0).unwrap_err().to_string().contains("exactly one"));
+        let fractional =
+            SegmentSettings { temperature_k: Some(300.0), duration_ps: Some(0.0015), ..Default::default() };
+        let err = fractional.to_segment("stage[1].schedule[0]", 1.0).unwrap_err();
+        assert_eq!(err.key, "stage[1].schedule[0].duration_ps");
+        assert!(err.to_string().contains("1.5 steps"), "{err}");
+        let negative = SegmentSettings { temperature_k: Some(-3.0), steps: Some(5), ..Default::default() };
+        assert_eq!(negative.to_segment("k", 1.0).unwrap_err().key, "k.temperature_k");
+        assert!(Schedule::from_settings(&[], "stage[0].schedule", 1.0).is_err());
+    }
+}

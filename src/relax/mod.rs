@@ -1,0 +1,527 @@
+//! Structure relaxation (`kind = "relax"`) and vacancy formation energies (`kind = "vacancy"`).
+//!
+//! Positions are relaxed by minimising E(r) with [`crate::optimize`]. With `relax_cell = true` the cell is
+//! relaxed too, towards the stress −p·I (zero stress by default), as ASE's `UnitCellFilter`: the coordinates
+//! are the reference positions u_i = F⁻¹ r_i and the deformation gradient F (scaled by the number of atoms
+//! N), so that the cell is h = h₀ Fᵀ (rows = lattice vectors) and r_i = F u_i. The objective is the
+//! enthalpy H = E + pV, whose gradients are
+//!
+//! ∂H/∂u_i = −Fᵀ f_i,     ∂H/∂F = −(W − pV I)ᵀ F⁻ᵀ,
+//!
+//! with W = Σ r⊗f the virial (−∂E/∂ε_ab = W_ba for a homogeneous strain ε); the cell coordinates are N·F,
+//! so their "force" is (W − pV I)ᵀ F⁻ᵀ / N, an energy per atom, and converges with the atoms under `fmax`.
+
+pub mod vacancy;
+
+use crate::input::{join, InvalidValue};
+use crate::io::extxyz::{self, FrameExtras};
+use crate::optimize::{self, Algorithm, Convergence, Minimum, Objective};
+use crate::potentials::{Evaluation, Evaluator, EV_PER_A3_IN_BAR};
+use crate::system::{Cell, System};
+use anyhow::Context;
+use nalgebra::{Matrix3, Vector3};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Default force tolerance (eV/Å).
+pub const DEFAULT_FMAX: f64 = 0.01;
+/// Default step limit.
+pub const DEFAULT_MAX_STEPS: usize = 2000;
+/// Default largest move of one atom in one step (Å).
+pub const DEFAULT_MAX_STEP: f64 = 0.2;
+
+fn default_fmax() -> f64 {
+    DEFAULT_FMAX
+}
+fn default_max_steps() -> usize {
+    DEFAULT_MAX_STEPS
+}
+fn default_max_step() -> f64 {
+    DEFAULT_MAX_STEP
+}
+
+/// `[[stage]] kind = "relax"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelaxSettings {
+    /// `"fire"` (default) or `"lbfgs"`.
+    #[serde(default)]
+    pub optimizer: Algorithm,
+    /// Converged when the largest atomic force is ≤ this (eV/Å); default 0.01.
+    #[serde(default = "default_fmax")]
+    pub fmax_ev_per_a: f64,
+    /// Step limit; default 2000. Reaching it gives an unconverged (flagged) result.
+    #[serde(default = "default_max_steps")]
+    pub max_steps: usize,
+    /// Largest move of one atom in one step (Å); default 0.2.
+    #[serde(default = "default_max_step")]
+    pub max_step_a: f64,
+    /// Also relax the cell towards the stress −p·I; default false.
+    #[serde(default)]
+    pub relax_cell: bool,
+    /// External pressure p for cell relaxation (bar); default 0.
+    #[serde(default)]
+    pub pressure_bar: f64,
+}
+
+impl Default for RelaxSettings {
+    fn default() -> Self {
+        RelaxSettings {
+            optimizer: Algorithm::Fire,
+            fmax_ev_per_a: DEFAULT_FMAX,
+            max_steps: DEFAULT_MAX_STEPS,
+            max_step_a: DEFAULT_MAX_STEP,
+            relax_cell: false,
+            pressure_bar: 0.0,
+        }
+    }
+}
+
+impl RelaxSettings {
+    /// The convergence criteria.
+    pub fn convergence(&self) -> Convergence {
+        Convergence { fmax: self.fmax_ev_per_a, max_steps: self.max_steps, max_step: self.max_step_a }
+    }
+
+    /// Checks every value; `key` is the stage prefix, e.g. `stage[2]`.
+    pub fn validate(&self, key: &str) -> Result<(), InvalidValue> {
+        self.convergence().validate(key)?;
+        if !self.pressure_bar.is_finite() {
+            return Err(InvalidValue::new(join(key, "pressure_bar"), self.pressure_bar, "a finite number (bar)"));
+        }
+        if self.pressure_bar != 0.0 && !self.relax_cell {
+            return Err(InvalidValue::new(
+                join(key, "pressure_bar"),
+                self.pressure_bar,
+                "0 unless relax_cell = true (pressure only acts on the cell)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Relaxes `system` in place, writing `relax_log.csv` and `relaxed.extxyz` into `output_dir`. The seed is
+    /// unused (relaxation is deterministic); it is taken for the same signature as every stage.
+    pub fn run(
+        &self,
+        system: &mut System,
+        evaluator: &mut Evaluator,
+        output_dir: &Path,
+        _seed: u64,
+    ) -> anyhow::Result<RelaxReport> {
+        let mut log = String::from("step,energy_ev,fmax_ev_per_a,volume_a3\n");
+        let outcome = relax(system, evaluator, self, Some(&mut log))?;
+        std::fs::create_dir_all(output_dir).with_context(|| format!("cannot create {}", output_dir.display()))?;
+        crate::io::write_atomically(&output_dir.join("relax_log.csv"), log.as_bytes())?;
+        let stress = outcome.evaluation.stress(system.cell.volume().max(f64::MIN_POSITIVE));
+        let extras = FrameExtras {
+            energy: Some(outcome.evaluation.energy),
+            stress: (!system.cell.is_infinite()).then_some(stress),
+            forces: Some(&outcome.evaluation.forces),
+            ..Default::default()
+        };
+        crate::io::write_atomically(
+            &output_dir.join("relaxed.extxyz"),
+            extxyz::format_frame(system, &extras).as_bytes(),
+        )?;
+        if !outcome.report.converged {
+            eprintln!(
+                "warning: relaxation not converged after {} steps: fmax = {:.4} eV/Å > {} eV/Å",
+                outcome.report.steps, outcome.report.fmax_ev_per_a, self.fmax_ev_per_a
+            );
+        }
+        Ok(outcome.report)
+    }
+}
+
+/// Key numbers of one relaxation (for `summary.json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct RelaxReport {
+    pub converged: bool,
+    pub optimizer: Algorithm,
+    pub steps: usize,
+    pub force_evaluations: usize,
+    pub initial_energy_ev: f64,
+    pub final_energy_ev: f64,
+    /// Largest atomic force at the end (eV/Å); with cell relaxation, also the cell "forces" (eV per atom).
+    pub fmax_ev_per_a: f64,
+    pub initial_volume_a3: Option<f64>,
+    pub final_volume_a3: Option<f64>,
+    /// Virial pressure at the end (bar), periodic systems only.
+    pub final_pressure_bar: Option<f64>,
+    /// Final cell, rows = lattice vectors (Å), periodic systems only.
+    pub final_cell_a: Option<[[f64; 3]; 3]>,
+}
+
+/// A finished relaxation: the report and the evaluation at the final structure.
+#[derive(Clone, Debug)]
+pub struct Relaxed {
+    pub report: RelaxReport,
+    pub evaluation: Evaluation,
+}
+
+/// Relaxes `system` in place (positions, and the cell if `settings.relax_cell`). If `log` is given, one CSV
+/// line `step,energy_ev,fmax_ev_per_a,volume_a3` is appended per evaluation.
+pub fn relax(
+    system: &mut System,
+    evaluator: &mut Evaluator,
+    settings: &RelaxSettings,
+    log: Option<&mut String>,
+) -> anyhow::Result<Relaxed> {
+    if system.is_empty() {
+        anyhow::bail!("cannot relax a system without atoms");
+    }
+    if settings.relax_cell && !system.cell.is_fully_periodic() {
+        anyhow::bail!("relax_cell = true needs a cell periodic in all three directions");
+    }
+    let periodic = !system.cell.is_infinite();
+    let initial_volume = periodic.then(|| system.cell.volume());
+    let evaluations_before = evaluator.evaluations();
+    let convergence = settings.convergence();
+    let (minimum, initial_energy, evaluation) = if settings.relax_cell {
+        let pressure = settings.pressure_bar / EV_PER_A3_IN_BAR;
+        let mut objective = CellObjective::new(system, evaluator, pressure, log);
+        let mut x = objective.coordinates();
+        let minimum = optimize::minimize(&mut objective, &mut x, settings.optimizer, &convergence);
+        objective.apply(&x);
+        (minimum, objective.initial_energy, objective.last.take())
+    } else {
+        let mut objective = AtomsObjective::new(system, evaluator, log);
+        let mut x = objective.coordinates();
+        let minimum = optimize::minimize(&mut objective, &mut x, settings.optimizer, &convergence);
+        objective.apply(&x);
+        (minimum, objective.initial_energy, objective.last.take())
+    };
+    let evaluation = evaluation.expect("the minimiser evaluates at least once");
+    let Minimum { converged, steps, energy: _, fmax, .. } = minimum;
+    let final_volume = periodic.then(|| system.cell.volume());
+    let report = RelaxReport {
+        converged,
+        optimizer: settings.optimizer,
+        steps,
+        force_evaluations: evaluator.evaluations() - evaluations_before,
+        initial_energy_ev: initial_energy.unwrap_or(evaluation.energy),
+        final_energy_ev: evaluation.energy,
+        fmax_ev_per_a: fmax,
+        initial_volume_a3: initial_volume,
+        final_volume_a3: final_volume,
+        final_pressure_bar: final_volume.map(|v| evaluation.virial_pressure(v) * EV_PER_A3_IN_BAR),
+        final_cell_a: periodic.then(|| {
+            let m = system.cell.matrix();
+            [0, 1, 2].map(|r| [m[(r, 0)], m[(r, 1)], m[(r, 2)]])
+        }),
+    };
+    Ok(Relaxed { report, evaluation })
+}
+
+fn flatten(positions: &[Vector3<f64>]) -> Vec<f64> {
+    positions.iter().flat_map(|r| [r.x, r.y, r.z]).collect()
+}
+
+fn log_line(log: &mut Option<&mut String>, step: usize, energy: f64, fmax: f64, system: &System) {
+    if let Some(log) = log {
+        let volume = if system.cell.is_infinite() { String::new() } else { format!("{:.10}", system.cell.volume()) };
+        writeln!(log, "{step},{energy:.10},{fmax:.6e},{volume}").unwrap();
+    }
+}
+
+/// E(r) over the flat positions of every atom.
+pub struct AtomsObjective<'a> {
+    system: &'a mut System,
+    evaluator: &'a mut Evaluator,
+    log: Option<&'a mut String>,
+    /// The last evaluation (at the coordinates last passed to `evaluate`).
+    pub last: Option<Evaluation>,
+    /// Energy at the first evaluation.
+    pub initial_energy: Option<f64>,
+}
+
+impl<'a> AtomsObjective<'a> {
+    pub fn new(system: &'a mut System, evaluator: &'a mut Evaluator, log: Option<&'a mut String>) -> Self {
+        AtomsObjective { system, evaluator, log, last: None, initial_energy: None }
+    }
+
+    /// The current positions as a flat vector.
+    pub fn coordinates(&self) -> Vec<f64> {
+        flatten(&self.system.positions)
+    }
+
+    /// Writes flat coordinates back into the system.
+    pub fn apply(&mut self, x: &[f64]) {
+        for (r, c) in self.system.positions.iter_mut().zip(x.chunks(3)) {
+            *r = Vector3::new(c[0], c[1], c[2]);
+        }
+    }
+}
+
+impl Objective for AtomsObjective<'_> {
+    fn evaluate(&mut self, x: &[f64], gradient: &mut [f64]) -> f64 {
+        self.apply(x);
+        let evaluation = self.evaluator.evaluate(self.system);
+        for (g, f) in gradient.chunks_mut(3).zip(&evaluation.forces) {
+            g.copy_from_slice(&[-f.x, -f.y, -f.z]);
+        }
+        let energy = evaluation.energy;
+        self.initial_energy.get_or_insert(energy);
+        self.last = Some(evaluation);
+        energy
+    }
+
+    fn observe(&mut self, iteration: usize, energy: f64, max_force: f64) {
+        log_line(&mut self.log, iteration, energy, max_force, self.system);
+    }
+}
+
+/// Enthalpy E + pV over reference positions and the scaled deformation gradient (ASE's `UnitCellFilter`).
+pub struct CellObjective<'a> {
+    system: &'a mut System,
+    evaluator: &'a mut Evaluator,
+    log: Option<&'a mut String>,
+    reference_cell: Matrix3<f64>,
+    /// External pressure (eV/Å³).
+    pressure: f64,
+    /// Scale of the cell coordinates (number of atoms, as ASE).
+    cell_factor: f64,
+    /// The last evaluation (at the coordinates last passed to `evaluate`).
+    pub last: Option<Evaluation>,
+    /// Energy at the first evaluation.
+    pub initial_energy: Option<f64>,
+}
+
+impl<'a> CellObjective<'a> {
+    /// `pressure` in eV/Å³. The current cell is the reference (F = I).
+    pub fn new(
+        system: &'a mut System,
+        evaluator: &'a mut Evaluator,
+        pressure: f64,
+        log: Option<&'a mut String>,
+    ) -> Self {
+        let reference_cell = *system.cell.matrix();
+        let cell_factor = system.len() as f64;
+        CellObjective {
+            system,
+            evaluator,
+            log,
+            reference_cell,
+            pressure,
+            cell_factor,
+            last: None,
+            initial_energy: None,
+        }
+    }
+
+    /// The current deformation gradient F, from h = h₀ Fᵀ.
+    fn deformation(&self) -> Matrix3<f64> {
+        let inverse = self.reference_cell.try_inverse().expect("a valid cell is invertible");
+        (inverse * self.system.cell.matrix()).transpose()
+    }
+
+    /// Coordinates [u_1 … u_N, N·F (row-major)].
+    pub fn coordinates(&self) -> Vec<f64> {
+        let f = self.deformation();
+        let f_inverse = f.try_inverse().expect("a valid deformation is invertible");
+        let mut x: Vec<f64> =
+            self.system.positions.iter().flat_map(|r| (f_inverse * r).iter().copied().collect::<Vec<_>>()).collect();
+        for a in 0..3 {
+            for b in 0..3 {
+                x.push(self.cell_factor * f[(a, b)]);
+            }
+        }
+        x
+    }
+
+    /// Sets cell and positions from coordinates. A degenerate deformation leaves the cell unchanged and
+    /// returns false.
+    pub fn apply(&mut self, x: &[f64]) -> bool {
+        let n = self.system.len();
+        let f = Matrix3::from_fn(|a, b| x[3 * n + 3 * a + b] / self.cell_factor);
+        let Some(cell) = Cell::from_matrix(self.reference_cell * f.transpose(), self.system.cell.periodic()) else {
+            return false;
+        };
+        self.system.cell = cell;
+        for (r, u) in self.system.positions.iter_mut().zip(x.chunks(3)) {
+            *r = f * Vector3::new(u[0], u[1], u[2]);
+        }
+        true
+    }
+}
+
+impl Objective for CellObjective<'_> {
+    fn evaluate(&mut self, x: &[f64], gradient: &mut [f64]) -> f64 {
+        if !self.apply(x) {
+            gradient.iter_mut().for_each(|g| *g = f64::NAN);
+            return f64::NAN;
+        }
+        let n = self.system.len();
+        let evaluation = self.evaluator.evaluate(self.system);
+        let f = self.deformation();
+        let volume = self.system.cell.volume();
+        for (g, force) in gradient.chunks_mut(3).zip(&evaluation.forces) {
+            let generalized = f.transpose() * force;
+            g.copy_from_slice(&[-generalized.x, -generalized.y, -generalized.z]);
+        }
+        let virial = evaluation.virial - Matrix3::identity() * (self.pressure * volume);
+        let f_inverse_t = f.try_inverse().expect("checked by apply").transpose();
+        let cell_force = virial.transpose() * f_inverse_t / self.cell_factor;
+        for a in 0..3 {
+            for b in 0..3 {
+                gradient[3 * n + 3 * a + b] = -cell_force[(a, b)];
+            }
+        }
+        let enthalpy = evaluation.energy + self.pressure * volume;
+        self.initial_energy.get_or_insert(evaluation.energy);
+        self.last = Some(evaluation);
+        enthalpy
+    }
+
+    fn observe(&mut self, iteration: usize, energy: f64, max_force: f64) {
+        log_line(&mut self.log, iteration, energy, max_force, self.system);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::potentials::lj::{LennardJones, LennardJonesConfig, LennardJonesPairConfig};
+    use crate::potentials::Potential;
+    use std::sync::Arc;
+
+    /// Argon LJ (ε = 0.0103 eV, σ = 3.405 Å), cut at 8.5 Å and shifted.
+    pub fn argon() -> Arc<dyn Potential> {
+        let config = LennardJonesConfig {
+            cutoff: 8.5,
+            shift: true,
+            pairs: vec![LennardJonesPairConfig {
+                species: ["Ar".into(), "Ar".into()],
+                epsilon: 0.0103,
+                sigma: 3.405,
+                cutoff: None,
+            }],
+        };
+        Arc::new(LennardJones::from_config(&config).unwrap())
+    }
+
+    /// fcc argon, `n`×`n`×`n` conventional cells of edge `a`.
+    pub fn fcc(a: f64, n: usize, z: u8) -> System {
+        let mut unit = System::new(Cell::orthorhombic(a, a, a).unwrap());
+        for f in [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]] {
+            unit.push(z, Vector3::new(f[0], f[1], f[2]) * a);
+        }
+        unit.supercell([n, n, n])
+    }
+
+    #[test]
+    fn cell_gradient_matches_finite_differences() {
+        let mut system = fcc(5.3, 2, 18);
+        let mut rng_state = 12345u64;
+        for r in system.positions.iter_mut() {
+            for k in 0..3 {
+                rng_state = rng_state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                r[k] += ((rng_state >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 0.2;
+            }
+        }
+        system.cell = system.cell.deformed(&Matrix3::new(1.02, 0.01, 0.0, 0.01, 0.99, 0.0, 0.0, 0.0, 1.0)).unwrap();
+        let mut evaluator = Evaluator::new(argon(), 0.5);
+        let pressure = 1000.0 / EV_PER_A3_IN_BAR;
+        let mut objective = CellObjective::new(&mut system, &mut evaluator, pressure, None);
+        // Move away from F = I so that the F-dependence of the gradient is exercised.
+        let mut x = objective.coordinates();
+        let n = x.len() - 9;
+        x[n] *= 1.01;
+        x[n + 4] *= 0.995;
+        x[n + 1] += 0.2;
+        let mut gradient = vec![0.0; x.len()];
+        objective.evaluate(&x, &mut gradient);
+        let mut scratch = vec![0.0; x.len()];
+        let mut worst: f64 = 0.0;
+        let indices: Vec<usize> = (0..6).chain(n..n + 9).collect();
+        for i in indices {
+            let h = if i >= n { 1e-4 } else { 1e-5 };
+            let mut plus = x.clone();
+            plus[i] += h;
+            let mut minus = x.clone();
+            minus[i] -= h;
+            let numeric =
+                (objective.evaluate(&plus, &mut scratch) - objective.evaluate(&minus, &mut scratch)) / (2.0 * h);
+            worst = worst.max((numeric - gradient[i]).abs());
+        }
+        assert!(worst < 1e-6, "largest gradient error {worst}");
+    }
+
+    #[test]
+    fn cell_relaxation_reaches_zero_stress_at_the_energy_minimum() {
+        // Start compressed; the relaxed lattice constant must be where E(a) is lowest and the pressure zero.
+        let mut system = fcc(5.1, 3, 18);
+        system.positions[0].x += 0.1;
+        let mut evaluator = Evaluator::new(argon(), 0.5);
+        let settings =
+            RelaxSettings { relax_cell: true, fmax_ev_per_a: 1e-5, optimizer: Algorithm::Lbfgs, ..Default::default() };
+        settings.validate("stage[0]").unwrap();
+        let relaxed = relax(&mut system, &mut evaluator, &settings, None).unwrap();
+        assert!(relaxed.report.converged, "{:?}", relaxed.report);
+        assert!(relaxed.report.final_pressure_bar.unwrap().abs() < 1.0, "{:?}", relaxed.report);
+        let a = system.cell.volume().cbrt() / 3.0;
+        // Independent check: scan the energy of the perfect crystal around a.
+        let energy = |a: f64| Evaluator::new(argon(), 0.5).evaluate(&fcc(a, 3, 18)).energy;
+        let e0 = energy(a);
+        assert!((relaxed.report.final_energy_ev - e0).abs() < 1e-6);
+        assert!(energy(a * 1.002) > e0 && energy(a * 0.998) > e0, "a = {a}");
+        let stress = relaxed.evaluation.stress(system.cell.volume());
+        assert!(stress.abs().max() * EV_PER_A3_IN_BAR < 1.0);
+    }
+
+    #[test]
+    fn cell_relaxation_under_pressure_reaches_the_target_pressure() {
+        let mut system = fcc(5.26, 3, 18);
+        let mut evaluator = Evaluator::new(argon(), 0.5);
+        let settings = RelaxSettings {
+            relax_cell: true,
+            pressure_bar: 5000.0,
+            fmax_ev_per_a: 1e-5,
+            optimizer: Algorithm::Lbfgs,
+            ..Default::default()
+        };
+        settings.validate("stage[0]").unwrap();
+        let before = system.cell.volume();
+        let relaxed = relax(&mut system, &mut evaluator, &settings, None).unwrap();
+        assert!(relaxed.report.converged);
+        assert!((relaxed.report.final_pressure_bar.unwrap() - 5000.0).abs() < 5.0, "{:?}", relaxed.report);
+        assert!(system.cell.volume() < before);
+        // Stress stays hydrostatic for a cubic crystal.
+        let stress = relaxed.evaluation.stress(system.cell.volume()) * EV_PER_A3_IN_BAR;
+        assert!((stress - Matrix3::identity() * stress[(0, 0)]).abs().max() < 5.0, "{stress}");
+    }
+
+    #[test]
+    fn position_relaxation_converges_and_lowers_the_energy() {
+        for optimizer in [Algorithm::Fire, Algorithm::Lbfgs] {
+            let mut system = fcc(5.26, 3, 18);
+            system.remove(0);
+            system.positions[1] += Vector3::new(0.3, -0.2, 0.1);
+            let mut evaluator = Evaluator::new(argon(), 0.5);
+            let settings = RelaxSettings { optimizer, fmax_ev_per_a: 1e-4, ..Default::default() };
+            let dir = tempfile::tempdir().unwrap();
+            let report = settings.run(&mut system, &mut evaluator, dir.path(), 0).unwrap();
+            assert!(report.converged);
+            assert!(report.final_energy_ev < report.initial_energy_ev);
+            assert!(Evaluator::new(argon(), 0.5).evaluate(&system).max_force() <= 1e-4);
+            let log = std::fs::read_to_string(dir.path().join("relax_log.csv")).unwrap();
+            assert_eq!(log.lines().count(), report.steps + 2);
+            let frames = extxyz::read_frames(&dir.path().join("relaxed.extxyz")).unwrap();
+            assert!((frames[0].info_f64("energy").unwrap() - report.final_energy_ev).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn bad_settings_are_rejected() {
+        let bad: RelaxSettings = toml::from_str("fmax_ev_per_a = 0.0").unwrap();
+        assert_eq!(
+            bad.validate("stage[1]").unwrap_err().to_string(),
+            "stage[1].fmax_ev_per_a = 0: expected a positive finite number"
+        );
+        assert!(toml::from_str::<RelaxSettings>("fmax = 0.1").is_err());
+        assert!(toml::from_str::<RelaxSettings>("optimizer = \"bfgs\"").is_err());
+        let bad: RelaxSettings = toml::from_str("pressure_bar = 10.0").unwrap();
+        assert!(bad.validate("stage[1]").is_err());
+    }
+}

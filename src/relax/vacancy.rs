@@ -1,0 +1,571 @@
+//! Vacancy formation energies (`kind = "vacancy"`) and symmetry-distinct sites.
+//!
+//! E_f = E[V] − E[bulk] + n·μ for n removed atoms of one species with chemical potential μ (eV per atom),
+//! E[V] the relaxed energy of the defective cell at the bulk's (fixed) cell. μ is given as a number, or is
+//! the energy per atom of a reference structure relaxed with the same potential (positions and, by
+//! default, cell), or — for an elemental crystal only — the bulk energy per atom, which gives the familiar
+//! E_f = E[V] − (N − n)/N · E[bulk].
+//!
+//! Symmetry-distinct sites: two atoms are taken as equivalent when they have the same element and the same
+//! sorted list of (neighbour element, distance) within `fingerprint_cutoff_a`, distances agreeing within
+//! `fingerprint_tolerance_a`. This detects all crystallographically equivalent sites (they have identical
+//! environments); distinct sites with identical radial environments up to the cutoff would be merged, so
+//! the cutoff should reach a few neighbour shells.
+
+use super::{relax, RelaxReport, RelaxSettings};
+use crate::input::{join, positive, InvalidValue};
+use crate::io::extxyz::{self, FrameExtras};
+use crate::neighbors::NeighborList;
+use crate::optimize::Algorithm;
+use crate::potentials::Evaluator;
+use crate::system::{elements, System};
+use anyhow::{bail, Context};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Sorted (neighbour atomic number, distance) pairs within a cutoff: the environment of one site.
+pub type Fingerprint = Vec<(u8, f64)>;
+
+/// The environment fingerprint of every atom (neighbours within `cutoff`, all periodic images).
+pub fn site_fingerprints(system: &System, cutoff: f64) -> Vec<Fingerprint> {
+    let mut list = NeighborList::new(cutoff, 0.0);
+    list.build(system);
+    (0..system.len())
+        .into_par_iter()
+        .map(|i| {
+            let mut environment: Fingerprint = list
+                .indices(i)
+                .iter()
+                .zip(list.shifts(i))
+                .filter_map(|(&j, shift)| {
+                    let d = (system.positions[j as usize] - system.positions[i] + shift).norm();
+                    (d <= cutoff && d > 1e-8).then_some((system.atomic_numbers[j as usize], d))
+                })
+                .collect();
+            environment.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+            environment
+        })
+        .collect()
+}
+
+/// True when two fingerprints have the same neighbour elements and distances within `tolerance`.
+pub fn same_environment(a: &[(u8, f64)], b: &[(u8, f64)], tolerance: f64) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && (x.1 - y.1).abs() <= tolerance)
+}
+
+/// Groups `candidates` (atom indices) into classes of equivalent sites: returns (representative, members),
+/// representatives being the lowest index of each class, classes in order of their representative.
+pub fn distinct_sites(system: &System, candidates: &[usize], cutoff: f64, tolerance: f64) -> Vec<(usize, Vec<usize>)> {
+    let fingerprints = site_fingerprints(system, cutoff);
+    let mut classes: Vec<(usize, Vec<usize>)> = Vec::new();
+    for &i in candidates {
+        let class = classes.iter_mut().find(|(rep, _)| {
+            system.atomic_numbers[*rep] == system.atomic_numbers[i]
+                && same_environment(&fingerprints[*rep], &fingerprints[i], tolerance)
+        });
+        match class {
+            Some((_, members)) => members.push(i),
+            None => classes.push((i, vec![i])),
+        }
+    }
+    classes
+}
+
+/// How atoms of `species` are chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Selection {
+    /// `count` atoms drawn at random (seeded) and removed together.
+    #[default]
+    Random,
+    /// One vacancy at each symmetry-distinct site of the species, each computed separately.
+    Distinct,
+}
+
+fn default_count() -> usize {
+    1
+}
+fn default_true() -> bool {
+    true
+}
+fn default_fmax() -> f64 {
+    super::DEFAULT_FMAX
+}
+fn default_max_steps() -> usize {
+    super::DEFAULT_MAX_STEPS
+}
+fn default_max_step() -> f64 {
+    super::DEFAULT_MAX_STEP
+}
+fn default_fingerprint_cutoff() -> f64 {
+    6.0
+}
+fn default_fingerprint_tolerance() -> f64 {
+    0.01
+}
+
+/// `[[stage]] kind = "vacancy"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VacancySettings {
+    /// Atoms to remove together (0-based indices, one species); excludes `species`.
+    #[serde(default)]
+    pub indices: Option<Vec<usize>>,
+    /// Element whose atoms are removed, chosen by `selection`; excludes `indices`.
+    #[serde(default)]
+    pub species: Option<String>,
+    /// `"random"` (default) or `"distinct"`.
+    #[serde(default)]
+    pub selection: Selection,
+    /// Atoms removed together with `selection = "random"`; default 1.
+    #[serde(default = "default_count")]
+    pub count: usize,
+    /// μ of the removed species (eV/atom); excludes `reference_structure`.
+    #[serde(default)]
+    pub chemical_potential_ev: Option<f64>,
+    /// Structure whose relaxed energy per atom is μ (only the removed species).
+    #[serde(default)]
+    pub reference_structure: Option<PathBuf>,
+    /// Relax the reference structure's cell too; default true.
+    #[serde(default = "default_true")]
+    pub reference_relax_cell: bool,
+    /// Relax the bulk (positions) before removing atoms; default true.
+    #[serde(default = "default_true")]
+    pub relax_bulk: bool,
+    /// `"fire"` (default) or `"lbfgs"`.
+    #[serde(default)]
+    pub optimizer: Algorithm,
+    /// Force tolerance of every relaxation (eV/Å); default 0.01.
+    #[serde(default = "default_fmax")]
+    pub fmax_ev_per_a: f64,
+    /// Step limit of every relaxation; default 2000.
+    #[serde(default = "default_max_steps")]
+    pub max_steps: usize,
+    /// Largest move of one atom per step (Å); default 0.2.
+    #[serde(default = "default_max_step")]
+    pub max_step_a: f64,
+    /// Neighbour shell radius for site equivalence (Å); default 6.
+    #[serde(default = "default_fingerprint_cutoff")]
+    pub fingerprint_cutoff_a: f64,
+    /// Distance tolerance for site equivalence (Å); default 0.01.
+    #[serde(default = "default_fingerprint_tolerance")]
+    pub fingerprint_tolerance_a: f64,
+}
+
+/// One vacancy configuration.
+#[derive(Clone, Debug, Serialize)]
+pub struct VacancyEntry {
+    /// Removed atoms (indices in the bulk).
+    pub removed: Vec<usize>,
+    /// Their positions in the bulk (Å): the vacant sites.
+    pub removed_positions_a: Vec<[f64; 3]>,
+    pub species: String,
+    /// Number of equivalent sites (`distinct`), else 1.
+    pub multiplicity: usize,
+    pub unrelaxed_energy_ev: f64,
+    pub relaxed_energy_ev: f64,
+    pub unrelaxed_formation_energy_ev: f64,
+    pub formation_energy_ev: f64,
+    pub relaxation: RelaxReport,
+}
+
+/// Key numbers of a vacancy stage.
+#[derive(Clone, Debug, Serialize)]
+pub struct VacancyReport {
+    pub bulk_energy_ev: f64,
+    pub bulk_atoms: usize,
+    pub chemical_potential_ev: f64,
+    /// `"given"`, `"reference structure <path>"` or `"bulk energy per atom"`.
+    pub chemical_potential_source: String,
+    /// Formation energy of the configuration the system is left in (the lowest, for `distinct`).
+    pub formation_energy_ev: f64,
+    pub unrelaxed_formation_energy_ev: f64,
+    /// Every relaxation (bulk, reference, vacancies) converged.
+    pub converged: bool,
+    pub vacancies: Vec<VacancyEntry>,
+}
+
+impl VacancySettings {
+    fn relax_settings(&self, relax_cell: bool) -> RelaxSettings {
+        RelaxSettings {
+            optimizer: self.optimizer,
+            fmax_ev_per_a: self.fmax_ev_per_a,
+            max_steps: self.max_steps,
+            max_step_a: self.max_step_a,
+            relax_cell,
+            pressure_bar: 0.0,
+        }
+    }
+
+    /// Makes a relative `reference_structure` relative to `base` (the directory of the input file).
+    pub fn resolve_paths(&mut self, base: &Path) {
+        if let Some(p) = &mut self.reference_structure {
+            *p = base.join(&*p);
+        }
+    }
+
+    /// Checks every value; `key` is the stage prefix, e.g. `stage[2]`.
+    pub fn validate(&self, key: &str) -> Result<(), InvalidValue> {
+        self.relax_settings(false).validate(key)?;
+        positive(key, "fingerprint_cutoff_a", self.fingerprint_cutoff_a)?;
+        positive(key, "fingerprint_tolerance_a", self.fingerprint_tolerance_a)?;
+        match (&self.indices, &self.species) {
+            (Some(_), Some(s)) => {
+                return Err(InvalidValue::new(
+                    join(key, "species"),
+                    format!("\"{s}\""),
+                    "either indices or species, not both",
+                ))
+            }
+            (None, None) => {
+                return Err(InvalidValue::new(join(key, "indices"), "(missing)", "indices = [..] or species = \"X\""))
+            }
+            (Some(indices), None) => {
+                if indices.is_empty() {
+                    return Err(InvalidValue::new(join(key, "indices"), "[]", "at least one atom index"));
+                }
+                let mut sorted = indices.clone();
+                sorted.sort_unstable();
+                if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+                    return Err(InvalidValue::new(join(key, "indices"), w[0], "each index once"));
+                }
+            }
+            (None, Some(symbol)) => {
+                if elements::atomic_number(symbol).is_none() {
+                    return Err(InvalidValue::new(
+                        join(key, "species"),
+                        format!("\"{symbol}\""),
+                        "a chemical symbol such as \"Li\"",
+                    ));
+                }
+                if self.count == 0 {
+                    return Err(InvalidValue::new(join(key, "count"), 0, "a positive integer"));
+                }
+                if self.selection == Selection::Distinct && self.count != 1 {
+                    return Err(InvalidValue::new(
+                        join(key, "count"),
+                        self.count,
+                        "1 with selection = \"distinct\" (one vacancy per distinct site)",
+                    ));
+                }
+            }
+        }
+        if self.chemical_potential_ev.is_some() && self.reference_structure.is_some() {
+            return Err(InvalidValue::new(
+                join(key, "reference_structure"),
+                "(given)",
+                "either chemical_potential_ev or reference_structure, not both",
+            ));
+        }
+        if let Some(mu) = self.chemical_potential_ev {
+            if !mu.is_finite() {
+                return Err(InvalidValue::new(join(key, "chemical_potential_ev"), mu, "a finite number (eV per atom)"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The vacancy configurations to compute: (removed atoms, multiplicity).
+    fn configurations(&self, system: &System, seed: u64) -> anyhow::Result<Vec<(Vec<usize>, usize)>> {
+        if let Some(indices) = &self.indices {
+            if let Some(&bad) = indices.iter().find(|&&i| i >= system.len()) {
+                bail!("indices: atom {bad} does not exist (the system has {} atoms, indices start at 0)", system.len());
+            }
+            let z = system.atomic_numbers[indices[0]];
+            if let Some(&other) = indices.iter().find(|&&i| system.atomic_numbers[i] != z) {
+                bail!(
+                    "indices: atoms {} ({}) and {other} ({}) differ in species; one chemical potential needs one species",
+                    indices[0],
+                    elements::symbol(z),
+                    system.symbol(other)
+                );
+            }
+            return Ok(vec![(indices.clone(), 1)]);
+        }
+        let symbol = self.species.as_deref().expect("validated");
+        let z = elements::atomic_number(symbol).expect("validated");
+        let candidates: Vec<usize> = (0..system.len()).filter(|&i| system.atomic_numbers[i] == z).collect();
+        if candidates.len() < self.count {
+            bail!(
+                "species = \"{symbol}\": the system has {} {symbol} atoms, fewer than count = {}",
+                candidates.len(),
+                self.count
+            );
+        }
+        Ok(match self.selection {
+            Selection::Random => {
+                let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+                let mut chosen: Vec<usize> = candidates.choose_multiple(&mut rng, self.count).copied().collect();
+                chosen.sort_unstable();
+                vec![(chosen, 1)]
+            }
+            Selection::Distinct => {
+                distinct_sites(system, &candidates, self.fingerprint_cutoff_a, self.fingerprint_tolerance_a)
+                    .into_iter()
+                    .map(|(site, members)| (vec![site], members.len()))
+                    .collect()
+            }
+        })
+    }
+
+    /// Computes the formation energies, leaves `system` as the relaxed vacancy configuration (the lowest
+    /// formation energy for `distinct`) and writes `vacancies.csv` and `vacancy_<sites>.extxyz`.
+    pub fn run(
+        &self,
+        system: &mut System,
+        evaluator: &mut Evaluator,
+        output_dir: &Path,
+        seed: u64,
+    ) -> anyhow::Result<VacancyReport> {
+        let configurations = self.configurations(system, seed)?;
+        let removed_z = system.atomic_numbers[configurations[0].0[0]];
+        let symbol = elements::symbol(removed_z);
+        let positions_only = self.relax_settings(false);
+        let mut all_converged = true;
+        let mut bulk = system.clone();
+        let bulk_energy = if self.relax_bulk {
+            let relaxed = relax(&mut bulk, evaluator, &positions_only, None)?;
+            all_converged &= relaxed.report.converged;
+            relaxed.evaluation.energy
+        } else {
+            evaluator.evaluate(&bulk).energy
+        };
+        let (mu, source) = match (&self.chemical_potential_ev, &self.reference_structure) {
+            (Some(mu), _) => (*mu, "given".to_string()),
+            (None, Some(path)) => {
+                let mut reference = crate::io::read_structure(path)?;
+                if let Some(i) = (0..reference.len()).find(|&i| reference.atomic_numbers[i] != removed_z) {
+                    bail!("reference_structure {}: atom {i} is {}, but μ is wanted for {symbol}: the reference must contain only {symbol}", path.display(), reference.symbol(i));
+                }
+                let mut reference_evaluator = Evaluator::new(evaluator.potential().clone(), Evaluator::DEFAULT_SKIN);
+                let settings = self.relax_settings(self.reference_relax_cell && reference.cell.is_fully_periodic());
+                let relaxed = relax(&mut reference, &mut reference_evaluator, &settings, None)
+                    .with_context(|| format!("relaxing reference_structure {}", path.display()))?;
+                all_converged &= relaxed.report.converged;
+                (relaxed.evaluation.energy / reference.len() as f64, format!("reference structure {}", path.display()))
+            }
+            (None, None) => {
+                if let Some(i) = (0..bulk.len()).find(|&i| bulk.atomic_numbers[i] != removed_z) {
+                    bail!("no chemical_potential_ev or reference_structure given, and the bulk is not elemental (atom {i} is {}): μ({symbol}) must be given", bulk.symbol(i));
+                }
+                (bulk_energy / bulk.len() as f64, "bulk energy per atom".to_string())
+            }
+        };
+        let results: Vec<anyhow::Result<(VacancyEntry, System)>> = configurations
+            .par_iter()
+            .map(|(removed, multiplicity)| {
+                let mut defect = bulk.clone();
+                let mut sorted = removed.clone();
+                sorted.sort_unstable();
+                for &i in sorted.iter().rev() {
+                    defect.remove(i);
+                }
+                let mut local = evaluator.clone();
+                let unrelaxed = local.evaluate(&defect).energy;
+                let relaxed = relax(&mut defect, &mut local, &positions_only, None)?;
+                let n = removed.len() as f64;
+                let entry = VacancyEntry {
+                    removed: removed.clone(),
+                    removed_positions_a: removed.iter().map(|&i| bulk.positions[i].into()).collect(),
+                    species: symbol.to_string(),
+                    multiplicity: *multiplicity,
+                    unrelaxed_energy_ev: unrelaxed,
+                    relaxed_energy_ev: relaxed.evaluation.energy,
+                    unrelaxed_formation_energy_ev: unrelaxed - bulk_energy + n * mu,
+                    formation_energy_ev: relaxed.evaluation.energy - bulk_energy + n * mu,
+                    relaxation: relaxed.report,
+                };
+                Ok((entry, defect))
+            })
+            .collect();
+        let mut entries = Vec::new();
+        let mut structures = Vec::new();
+        for result in results {
+            let (entry, defect) = result?;
+            all_converged &= entry.relaxation.converged;
+            entries.push(entry);
+            structures.push(defect);
+        }
+        std::fs::create_dir_all(output_dir).with_context(|| format!("cannot create {}", output_dir.display()))?;
+        let mut csv = String::from("removed,species,multiplicity,unrelaxed_energy_ev,relaxed_energy_ev,unrelaxed_formation_energy_ev,formation_energy_ev,converged,steps,force_evaluations\n");
+        for (entry, defect) in entries.iter().zip(&structures) {
+            let removed: Vec<String> = entry.removed.iter().map(|i| i.to_string()).collect();
+            writeln!(
+                csv,
+                "{},{},{},{:.8},{:.8},{:.8},{:.8},{},{},{}",
+                removed.join(" "),
+                entry.species,
+                entry.multiplicity,
+                entry.unrelaxed_energy_ev,
+                entry.relaxed_energy_ev,
+                entry.unrelaxed_formation_energy_ev,
+                entry.formation_energy_ev,
+                entry.relaxation.converged,
+                entry.relaxation.steps,
+                entry.relaxation.force_evaluations
+            )
+            .unwrap();
+            let extras = FrameExtras {
+                energy: Some(entry.relaxed_energy_ev),
+                info: vec![("formation_energy_ev".into(), format!("{:.8}", entry.formation_energy_ev))],
+                ..Default::default()
+            };
+            let name = format!("vacancy_{}.extxyz", removed.join("_"));
+            crate::io::write_atomically(&output_dir.join(name), extxyz::format_frame(defect, &extras).as_bytes())?;
+        }
+        crate::io::write_atomically(&output_dir.join("vacancies.csv"), csv.as_bytes())?;
+        let lowest = (0..entries.len())
+            .min_by(|&a, &b| entries[a].formation_energy_ev.total_cmp(&entries[b].formation_energy_ev))
+            .expect("at least one configuration");
+        *system = structures.swap_remove(lowest);
+        if !all_converged {
+            eprintln!(
+                "warning: vacancy stage: at least one relaxation did not reach fmax = {} eV/Å",
+                self.fmax_ev_per_a
+            );
+        }
+        Ok(VacancyReport {
+            bulk_energy_ev: bulk_energy,
+            bulk_atoms: bulk.len(),
+            chemical_potential_ev: mu,
+            chemical_potential_source: source,
+            formation_energy_ev: entries[lowest].formation_energy_ev,
+            unrelaxed_formation_energy_ev: entries[lowest].unrelaxed_formation_energy_ev,
+            converged: all_converged,
+            vacancies: entries,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relax::tests::{argon, fcc};
+    use nalgebra::Vector3;
+
+    #[test]
+    fn fcc_sites_are_all_equivalent_and_a_perturbed_one_is_not() {
+        let mut system = fcc(5.26, 2, 18);
+        let all: Vec<usize> = (0..system.len()).collect();
+        let classes = distinct_sites(&system, &all, 6.0, 0.01);
+        assert_eq!(classes.len(), 1);
+        assert_eq!(classes[0].1.len(), 32);
+        system.positions[5] += Vector3::new(0.1, 0.0, 0.0);
+        let classes = distinct_sites(&system, &all, 6.0, 0.01);
+        assert!(classes.len() > 1);
+        assert!(classes.iter().any(|(rep, members)| *rep == 5 && members == &vec![5]));
+    }
+
+    #[test]
+    fn rock_salt_like_mixture_has_two_site_classes() {
+        // Two interpenetrating fcc lattices of different elements: every Na equivalent, every Cl equivalent.
+        let a = 5.6;
+        let mut system = fcc(a, 2, 11);
+        let chlorine: Vec<Vector3<f64>> =
+            system.positions.iter().map(|r| r + Vector3::new(a / 2.0, 0.0, 0.0)).collect();
+        for r in chlorine {
+            system.push(17, r);
+        }
+        let all: Vec<usize> = (0..system.len()).collect();
+        let classes = distinct_sites(&system, &all, 6.0, 0.01);
+        assert_eq!(classes.iter().map(|c| c.1.len()).collect::<Vec<_>>(), vec![32, 32]);
+    }
+
+    #[test]
+    fn lennard_jones_vacancy_formation_energy_matches_the_unrelaxed_pair_sum() {
+        // Unrelaxed E_f for a pair potential with μ = bulk energy per atom is −E_bulk/N = −(per-atom energy),
+        // an independent check; relaxation must lower it.
+        let settings: VacancySettings =
+            toml::from_str("species = \"Ar\"\nselection = \"distinct\"\nfmax_ev_per_a = 1e-4").unwrap();
+        settings.validate("stage[1]").unwrap();
+        let mut system = fcc(5.26, 3, 18);
+        let mut evaluator = Evaluator::new(argon(), 0.5);
+        let per_atom = evaluator.evaluate(&system).energy / system.len() as f64;
+        let dir = tempfile::tempdir().unwrap();
+        let report = settings.run(&mut system, &mut evaluator, dir.path(), 7).unwrap();
+        assert_eq!(report.vacancies.len(), 1);
+        assert_eq!(report.vacancies[0].multiplicity, 108);
+        assert!(report.converged);
+        assert!((report.unrelaxed_formation_energy_ev - -per_atom).abs() < 1e-6, "{report:?} vs {}", -per_atom);
+        assert!(report.formation_energy_ev < report.unrelaxed_formation_energy_ev);
+        assert!(report.formation_energy_ev > 0.5 * report.unrelaxed_formation_energy_ev);
+        assert_eq!(system.len(), 107);
+        assert!(dir.path().join("vacancy_0.extxyz").exists());
+        let csv = std::fs::read_to_string(dir.path().join("vacancies.csv")).unwrap();
+        assert_eq!(csv.lines().count(), 2);
+    }
+
+    #[test]
+    fn random_selection_is_seeded_and_mu_can_be_given() {
+        let settings: VacancySettings =
+            toml::from_str("species = \"Ar\"\ncount = 2\nchemical_potential_ev = -0.05\nrelax_bulk = false").unwrap();
+        settings.validate("stage[1]").unwrap();
+        let bulk = fcc(5.26, 2, 18);
+        let run = |seed| {
+            let mut system = bulk.clone();
+            let dir = tempfile::tempdir().unwrap();
+            settings.run(&mut system, &mut Evaluator::new(argon(), 0.5), dir.path(), seed).unwrap()
+        };
+        let (a, b, c) = (run(1), run(1), run(2));
+        assert_eq!(a.vacancies[0].removed, b.vacancies[0].removed);
+        assert_eq!(a.vacancies[0].removed.len(), 2);
+        let first = a.vacancies[0].removed[0];
+        assert_eq!(a.vacancies[0].removed_positions_a[0], <[f64; 3]>::from(bulk.positions[first]));
+        assert_ne!(a.vacancies[0].removed, c.vacancies[0].removed);
+        let e = &a.vacancies[0];
+        assert!((e.formation_energy_ev - (e.relaxed_energy_ev - a.bulk_energy_ev + 2.0 * -0.05)).abs() < 1e-12);
+        assert_eq!(a.chemical_potential_source, "given");
+    }
+
+    #[test]
+    fn chemical_potential_from_a_reference_structure_is_its_relaxed_energy_per_atom() {
+        let dir = tempfile::tempdir().unwrap();
+        // A strained fcc cell: relaxing positions and cell must bring it to the equilibrium energy per atom.
+        let reference = fcc(5.5, 2, 18);
+        let path = dir.path().join("reference.extxyz");
+        std::fs::write(&path, extxyz::format_frame(&reference, &FrameExtras::default())).unwrap();
+        let mut settings: VacancySettings =
+            toml::from_str("indices = [0]\nreference_structure = \"reference.extxyz\"\nfmax_ev_per_a = 1e-5").unwrap();
+        settings.validate("stage[1]").unwrap();
+        settings.resolve_paths(dir.path());
+        let mut system = fcc(5.26, 2, 18);
+        let report = settings.run(&mut system, &mut Evaluator::new(argon(), 0.5), dir.path(), 0).unwrap();
+        let mut expected = fcc(5.5, 2, 18);
+        let cell_settings = RelaxSettings { relax_cell: true, fmax_ev_per_a: 1e-5, ..Default::default() };
+        let relaxed = relax(&mut expected, &mut Evaluator::new(argon(), 0.5), &cell_settings, None).unwrap();
+        let mu = relaxed.evaluation.energy / 32.0;
+        assert!((report.chemical_potential_ev - mu).abs() < 1e-7, "{} vs {mu}", report.chemical_potential_ev);
+        assert!(report.chemical_potential_ev < Evaluator::new(argon(), 0.5).evaluate(&reference).energy / 32.0);
+        assert!(report.chemical_potential_source.starts_with("reference structure"));
+        // A reference holding another element is refused.
+        let mut mixed = reference.clone();
+        mixed.atomic_numbers[3] = 36;
+        std::fs::write(&path, extxyz::format_frame(&mixed, &FrameExtras::default())).unwrap();
+        let err = settings.run(&mut fcc(5.26, 2, 18), &mut Evaluator::new(argon(), 0.5), dir.path(), 0).unwrap_err();
+        assert!(err.to_string().contains("atom 3 is Kr, but μ is wanted for Ar"), "{err}");
+    }
+
+    #[test]
+    fn bad_vacancy_input_is_reported() {
+        let parse = |text: &str| toml::from_str::<VacancySettings>(text).unwrap();
+        let err = parse("indices = [1]\nspecies = \"Li\"").validate("stage[2]").unwrap_err();
+        assert_eq!(err.key, "stage[2].species");
+        assert_eq!(
+            parse("species = \"Xx\"").validate("s").unwrap_err().to_string(),
+            "s.species = \"Xx\": expected a chemical symbol such as \"Li\""
+        );
+        assert_eq!(parse("indices = [3, 3]").validate("s").unwrap_err().key, "s.indices");
+        assert!(parse("").validate("s").is_err());
+        assert!(toml::from_str::<VacancySettings>("specie = \"Li\"").is_err());
+        let mut system = fcc(5.26, 2, 18);
+        let err = parse("indices = [99]")
+            .run(&mut system, &mut Evaluator::new(argon(), 0.5), Path::new("/nonexistent"), 0)
+            .unwrap_err();
+        assert!(err.to_string().contains("atom 99 does not exist (the system has 32 atoms"), "{err}");
+    }
+}

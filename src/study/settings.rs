@@ -1,0 +1,250 @@
+//! The study file: `[system]`, `[potential]` and an ordered list of `[[stage]]` tables, parsed with serde
+//! (`deny_unknown_fields` everywhere) and then validated, so that every error is reported before any work.
+
+use crate::input::{self, InvalidValue};
+use crate::md::MdSettings;
+use crate::neb::{migration::MigrationSettings, NebSettings};
+use crate::potentials::eam::EamConfig;
+use crate::potentials::lj::LennardJonesConfig;
+use crate::relax::{vacancy::VacancySettings, RelaxSettings};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The whole study file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudyFile {
+    pub system: SystemSettings,
+    pub potential: PotentialSettings,
+    /// Stages run in order, each on the system the previous one left.
+    #[serde(default, rename = "stage")]
+    pub stages: Vec<StageSettings>,
+}
+
+/// A file holding only `[potential]`, as `mdrun eval` accepts.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PotentialFile {
+    pub potential: PotentialSettings,
+}
+
+/// `[system]`: the starting structure.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemSettings {
+    /// Structure file (POSCAR, extended XYZ, n2p2 input.data, or anything chemfiles reads), relative to the
+    /// study file's folder.
+    pub structure: PathBuf,
+    /// Repetitions along a, b, c.
+    #[serde(default = "unit_supercell")]
+    pub supercell: [usize; 3],
+    /// Seed of every random stream of the study (velocities, thermostats, vacancy choice, kMC).
+    pub seed: u64,
+    /// Per-element masses in amu overriding the standard ones, e.g. `{ Li = 6.015 }`.
+    #[serde(default)]
+    pub masses: BTreeMap<String, f64>,
+    /// Verlet-list skin in Å.
+    #[serde(default = "default_skin")]
+    pub neighbor_skin_a: f64,
+}
+
+fn unit_supercell() -> [usize; 3] {
+    [1, 1, 1]
+}
+
+fn default_skin() -> f64 {
+    crate::potentials::Evaluator::DEFAULT_SKIN
+}
+
+/// `[potential]`, tagged by `kind`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum PotentialSettings {
+    /// Lennard-Jones 12-6 (LAMMPS `lj/cut`).
+    Lj(LennardJonesConfig),
+    /// Embedded-atom method from a LAMMPS funcfl or setfl file.
+    Eam(EamConfig),
+}
+
+impl PotentialSettings {
+    /// Makes relative file paths relative to `base` (the study file's folder).
+    pub fn resolve_paths(&mut self, base: &Path) {
+        match self {
+            PotentialSettings::Lj(_) => {}
+            PotentialSettings::Eam(config) => config.file = base.join(&config.file),
+        }
+    }
+
+    /// Checks every value of `[potential]` that can be checked without reading files.
+    pub fn validate(&self) -> Result<(), InvalidValue> {
+        match self {
+            PotentialSettings::Lj(config) => config.validate("potential"),
+            PotentialSettings::Eam(config) => config.validate("potential"),
+        }
+    }
+}
+
+/// One `[[stage]]`, tagged by `kind`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "kind")]
+pub enum StageSettings {
+    /// Energy, forces and stress of the current structure (LAMMPS `run 0`).
+    #[serde(rename = "single_point")]
+    SinglePoint(SinglePointSettings),
+    /// Molecular dynamics: NVE or NVT, constant temperature or a schedule (docs/md.md).
+    #[serde(rename = "md")]
+    Md(MdSettings),
+    /// Minimise the energy: positions, optionally the cell (docs/neb.md).
+    #[serde(rename = "relax")]
+    Relax(RelaxSettings),
+    /// Remove atoms, relax, report formation energies (docs/neb.md).
+    #[serde(rename = "vacancy")]
+    Vacancy(VacancySettings),
+    /// One nudged elastic band between the current (or a given) structure and a final structure (docs/neb.md).
+    #[serde(rename = "neb")]
+    Neb(NebSettings),
+    /// Every hop of a species into a vacancy, one NEB each, and the barrier table (docs/neb.md).
+    #[serde(rename = "migration")]
+    Migration(MigrationSettings),
+}
+
+impl StageSettings {
+    /// The `kind` of the stage as written in the file.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StageSettings::SinglePoint(_) => "single_point",
+            StageSettings::Md(_) => "md",
+            StageSettings::Relax(_) => "relax",
+            StageSettings::Vacancy(_) => "vacancy",
+            StageSettings::Neb(_) => "neb",
+            StageSettings::Migration(_) => "migration",
+        }
+    }
+
+    /// Makes relative file paths in the stage's settings relative to `base` (the study file's folder).
+    pub fn resolve_paths(&mut self, base: &Path) {
+        match self {
+            StageSettings::Vacancy(settings) => settings.resolve_paths(base),
+            StageSettings::Neb(settings) => settings.resolve_paths(base),
+            StageSettings::SinglePoint(_) | StageSettings::Md(_) | StageSettings::Relax(_) => {}
+            StageSettings::Migration(_) => {}
+        }
+    }
+
+    /// Checks every value of the stage; `key` is the stage prefix, e.g. `stage[2]`.
+    pub fn validate(&self, key: &str) -> Result<(), InvalidValue> {
+        match self {
+            StageSettings::SinglePoint(settings) => settings.validate(key),
+            StageSettings::Md(settings) => settings.validate(key),
+            StageSettings::Relax(settings) => settings.validate(key),
+            StageSettings::Vacancy(settings) => settings.validate(key),
+            StageSettings::Neb(settings) => settings.validate(key),
+            StageSettings::Migration(settings) => settings.validate(key),
+        }
+    }
+}
+
+/// `kind = "single_point"`: evaluates the current structure and writes it with energy, stress and forces.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinglePointSettings {
+    /// Extended XYZ file written in the stage's folder.
+    #[serde(default = "default_single_point_file")]
+    pub file: String,
+}
+
+fn default_single_point_file() -> String {
+    "structure.xyz".into()
+}
+
+impl SinglePointSettings {
+    pub fn validate(&self, key: &str) -> Result<(), InvalidValue> {
+        if self.file.is_empty() || self.file.contains('/') {
+            return Err(InvalidValue::new(
+                input::join(key, "file"),
+                &self.file,
+                "a plain file name such as \"structure.xyz\"",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl SystemSettings {
+    /// Checks every value of `[system]`.
+    pub fn validate(&self) -> Result<(), InvalidValue> {
+        if self.supercell.contains(&0) {
+            return Err(InvalidValue::new(
+                "system.supercell",
+                format!("{:?}", self.supercell),
+                "three repetitions ≥ 1, e.g. [2, 2, 2]",
+            ));
+        }
+        input::non_negative("system", "neighbor_skin_a", self.neighbor_skin_a)?;
+        for (symbol, &mass) in &self.masses {
+            if crate::system::elements::atomic_number(symbol).is_none() {
+                return Err(InvalidValue::new(format!("system.masses.{symbol}"), mass, "an element symbol as key"));
+            }
+            input::positive("system.masses", symbol, mass)?;
+        }
+        Ok(())
+    }
+}
+
+/// A problem with the study file as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum StudyFileError {
+    #[error("{path}: cannot read: {reason}")]
+    Read { path: PathBuf, reason: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {invalid}")]
+    Invalid { path: PathBuf, invalid: InvalidValue },
+}
+
+/// The placeholder for the run's output folder in study-file strings, so that a stage can name a file an
+/// earlier stage wrote, e.g. `barrier_table = "{output}/02-migration/barriers.csv"`.
+pub const OUTPUT_PLACEHOLDER: &str = "{output}";
+
+/// Reads, parses and validates a study file, resolving relative paths against its folder and replacing
+/// [`OUTPUT_PLACEHOLDER`] by `output`.
+pub fn load(path: &Path, output: &Path) -> Result<StudyFile, StudyFileError> {
+    let text = std::fs::read_to_string(path).map_err(|reason| StudyFileError::Read { path: path.into(), reason })?;
+    let text = text.replace(OUTPUT_PLACEHOLDER, &output.display().to_string());
+    let mut study: StudyFile = parse(path, &text)?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    study.system.structure = base.join(&study.system.structure);
+    study.potential.resolve_paths(base);
+    for stage in &mut study.stages {
+        stage.resolve_paths(base);
+    }
+    let invalid = |invalid| StudyFileError::Invalid { path: path.into(), invalid };
+    study.system.validate().map_err(invalid)?;
+    study.potential.validate().map_err(invalid)?;
+    for (index, stage) in study.stages.iter().enumerate() {
+        stage.validate(&format!("stage[{index}]")).map_err(invalid)?;
+    }
+    Ok(study)
+}
+
+/// Reads `[potential]` from a file that is either a whole study (validated whole) or holds only `[potential]`.
+pub fn load_potential(path: &Path) -> Result<PotentialSettings, StudyFileError> {
+    let text = std::fs::read_to_string(path).map_err(|reason| StudyFileError::Read { path: path.into(), reason })?;
+    let table: toml::Table = parse(path, &text)?;
+    if table.contains_key("system") || table.contains_key("stage") {
+        return Ok(load(path, Path::new("runs"))?.potential);
+    }
+    let mut potential = parse::<PotentialFile>(path, &text)?.potential;
+    potential.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+    potential.validate().map_err(|invalid| StudyFileError::Invalid { path: path.into(), invalid })?;
+    Ok(potential)
+}
+
+/// Parses TOML text, turning serde's message (which names the key, line and column) into an error naming the file.
+fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, StudyFileError> {
+    toml::from_str(text).map_err(|e: toml::de::Error| StudyFileError::Parse {
+        path: path.into(),
+        message: e.to_string().trim_end().replace('\n', "\n  "),
+    })
+}
