@@ -3,15 +3,16 @@
 //!
 //! Units everywhere: Å, eV, fs, amu, K (see [`units`]).
 
+pub mod bench;
 pub mod input;
 pub mod io;
-pub mod neighbors;
-pub mod potentials;
-pub mod system;
-pub mod bench;
 pub mod md;
 pub mod neb;
+pub mod neighbors;
 pub mod optimize;
+pub mod potentials;
 pub mod relax;
 pub mod study;
+pub mod system;
+pub mod train;
 pub mod units;
