@@ -8,6 +8,7 @@
 //! write `input.nn`, `scaling.data`, `weights.NNN.data` that [`NnpPotential::load`] (and n2p2) reads.
 //! A committee of models from different seeds gives a per-atom uncertainty ([`committee`]).
 
+pub mod bench;
 pub mod committee;
 pub mod dataset;
 pub mod files;
