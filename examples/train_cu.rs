@@ -1,6 +1,6 @@
 //! Full training run: learn the Cu_u3 EAM surface (Foiles et al.) from rattled and strained fcc cells
 //! with a Behler–Parrinello NNP, and report the test RMSEs. Run with
-//! `cargo run --release --example train_cu [structures] [epochs] [energy_weight]` (defaults 300, 500, 10).
+//! `cargo run --release --example train_cu [structures] [epochs] [energy_weight]` (defaults 300, 700, 3).
 
 use mdrun::potentials::eam::Eam;
 use mdrun::train::bench::rattled_fcc;
@@ -15,8 +15,8 @@ fn main() -> anyhow::Result<()> {
     }
     let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().expect("a count")).collect();
     let count = args.first().copied().unwrap_or(300);
-    let epochs = args.get(1).copied().unwrap_or(500);
-    let energy_weight = args.get(2).copied().unwrap_or(10);
+    let epochs = args.get(1).copied().unwrap_or(700);
+    let energy_weight = args.get(2).copied().unwrap_or(3);
     let eam = Eam::read_funcfl(&[eam_path])?;
     let structures = rattled_fcc(&eam, 29, 3.615, 2, count, 0.03, 0.15, 11);
     let settings: TrainSettings = toml::from_str(&format!(
