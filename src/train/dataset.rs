@@ -201,19 +201,19 @@ pub fn describe(
                 let mut jacobian = vec![0.0; atoms.len() * nf * 3];
                 let mut weights = vec![0.0; nf];
                 let mut gradient = vec![[0.0; 3]; nb.len()];
-                for k in 0..nf {
-                    weights[k] = 1.0;
-                    gradient.iter_mut().for_each(|g| *g = [0.0; 3]);
-                    for (g, cache) in model.groups.iter().zip(scratch.iter_mut()) {
+                for (g, cache) in model.groups.iter().zip(scratch.iter_mut()) {
+                    for k in g.function_indices() {
+                        weights[k] = 1.0;
+                        gradient.iter_mut().for_each(|v| *v = [0.0; 3]);
                         g.gradient(nb, &weights, &mut gradient, cache);
-                    }
-                    weights[k] = 0.0;
-                    // gradient[n] = ∂G_k/∂d_ij with d_ij = r_j − r_i: +g on j, −g on i.
-                    for (n, g) in gradient.iter().enumerate() {
-                        let s = slot_of_entry[n];
-                        for c in 0..3 {
-                            jacobian[(s * nf + k) * 3 + c] += g[c];
-                            jacobian[k * 3 + c] -= g[c];
+                        weights[k] = 0.0;
+                        // gradient[n] = ∂G_k/∂d_ij with d_ij = r_j − r_i: +g on j, −g on i.
+                        for (n, v) in gradient.iter().enumerate() {
+                            let s = slot_of_entry[n];
+                            for c in 0..3 {
+                                jacobian[(s * nf + k) * 3 + c] += v[c];
+                                jacobian[k * 3 + c] -= v[c];
+                            }
                         }
                     }
                 }

@@ -917,6 +917,26 @@ mod tests {
     }
 
     #[test]
+    fn gradient_and_descriptors_do_not_depend_on_the_thread_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let structures = random_structures(6, &[29], 12);
+        let settings = small_settings();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let prepared = Prepared::new(&settings, dir.path(), dir.path(), &structures).unwrap();
+                let mut model = prepared.template.clone();
+                model.randomize(&mut Xoshiro256PlusPlus::seed_from_u64(1));
+                let batch: Vec<usize> = (0..6).collect();
+                let (loss, gradient) =
+                    model.batch_loss_gradient(&prepared.data, &batch, LossWeights { energy: 1.0, force: 1.0 });
+                (prepared.data[3].atoms[5].jacobian.clone(), loss, gradient)
+            })
+        };
+        assert_eq!(run(1), run(2));
+    }
+
+    #[test]
     fn atom_energies_are_fitted_to_the_composition() {
         let mut structures = random_structures(6, &[29, 28], 2);
         for s in &mut structures {
