@@ -1,9 +1,10 @@
-//! Full training run: learn the Cu_u3 EAM surface (Foiles et al.) from rattled and strained fcc cells
+//! Full training run: learn the Cu_u3 EAM surface (Foiles et al.) from rattled and strained fcc cells and
+//! MD snapshots at 300 K and 900 K
 //! with a Behler–Parrinello NNP, and report the test RMSEs. Run with
 //! `cargo run --release --example train_cu [structures] [epochs] [energy_weight]` (defaults 300, 700, 3).
 
 use mdrun::potentials::eam::Eam;
-use mdrun::train::bench::rattled_fcc;
+use mdrun::train::bench::{md_sampled_fcc, rattled_fcc};
 use mdrun::train::{Prepared, TrainSettings};
 use std::path::Path;
 
@@ -18,7 +19,10 @@ fn main() -> anyhow::Result<()> {
     let epochs = args.get(1).copied().unwrap_or(700);
     let energy_weight = args.get(2).copied().unwrap_or(3);
     let eam = Eam::read_funcfl(&[eam_path])?;
-    let structures = rattled_fcc(&eam, 29, 3.615, 2, count, 0.03, 0.15, 11);
+    let mut structures = rattled_fcc(&eam, 29, 3.615, 2, count, 0.03, 0.15, 11);
+    // A few MD snapshots at 300 K and 900 K (every 50 fs).
+    structures.extend(md_sampled_fcc(&eam, 29, 3.615, 2, 300.0, 2.0, 25, count / 20, 12));
+    structures.extend(md_sampled_fcc(&eam, 29, 3.615, 2, 900.0, 2.0, 25, count / 20, 13));
     let settings: TrainSettings = toml::from_str(&format!(
         r#"
         epochs = {epochs}
@@ -28,7 +32,7 @@ fn main() -> anyhow::Result<()> {
         learning_rate_min = 1e-4
         energy_weight = {energy_weight}
         force_weight = 1.0
-        early_stopping_patience = 40
+        early_stopping_patience = 100
         [[data]]
         file = "unused.xyz"
         [symmetry_functions]

@@ -9,7 +9,7 @@ use mdrun::neighbors::NeighborList;
 use mdrun::potentials::eam::Eam;
 use mdrun::potentials::nnp::{NnpConfig, NnpPotential};
 use mdrun::potentials::Potential;
-use mdrun::train::bench::rattled_fcc;
+use mdrun::train::bench::{md_sampled_fcc, rattled_fcc};
 use mdrun::train::committee::Committee;
 use mdrun::train::TrainSettings;
 use std::path::Path;
@@ -22,7 +22,8 @@ fn learns_the_cu_eam_surface_and_writes_a_loadable_committee() {
         return;
     }
     let eam = Eam::read_funcfl(&[eam_path]).unwrap();
-    let structures = rattled_fcc(&eam, 29, 3.615, 2, 40, 0.03, 0.12, 3);
+    let mut structures = rattled_fcc(&eam, 29, 3.615, 2, 40, 0.03, 0.12, 3);
+    structures.extend(md_sampled_fcc(&eam, 29, 3.615, 2, 600.0, 2.0, 10, 8, 4));
     let dir = tempfile::tempdir().unwrap();
     let mut text = String::new();
     for s in &structures {
@@ -54,8 +55,8 @@ fn learns_the_cu_eam_surface_and_writes_a_loadable_committee() {
     settings.validate("train").unwrap();
     let out = dir.path().join("out");
     let report = settings.run(dir.path(), &out).unwrap();
-    assert_eq!(report.structures, 40);
-    assert_eq!(report.test_structures, 8);
+    assert_eq!(report.structures, 48);
+    assert_eq!(report.test_structures, 10);
     assert_eq!(report.members.len(), 2);
     for member in &report.members {
         // Learning: test errors a small fraction of the label spread (a constant model has RMSEs equal to it).
@@ -107,4 +108,25 @@ fn learns_the_cu_eam_surface_and_writes_a_loadable_committee() {
     assert_eq!(c.atom_energy_std.len(), s.len());
     assert!(c.atom_energy_std.iter().all(|&x| x > 0.0));
     assert!(report.committee_test_atom_energy_std_mev.unwrap() > 0.0);
+}
+
+#[test]
+fn md_snapshots_follow_equipartition() {
+    let eam_path = Path::new("../shared/reference/eam/Cu_u3.eam");
+    if !eam_path.exists() {
+        eprintln!("skipped: {} is absent (shared reference data)", eam_path.display());
+        return;
+    }
+    let eam = Eam::read_funcfl(&[eam_path]).unwrap();
+    let perfect = rattled_fcc(&eam, 29, 3.615, 2, 1, 0.0, 0.0, 1).remove(0);
+    let temperature = 300.0;
+    let snapshots = md_sampled_fcc(&eam, 29, 3.615, 2, temperature, 2.0, 25, 40, 5);
+    assert_eq!(snapshots.len(), 40);
+    // Harmonic solid: <E_pot> - E_0 = (3/2) N k_B T (here 32 atoms, 300 K: 1.24 eV); anharmonicity and the
+    // finite sample allow ±35 %.
+    let n = perfect.system.len() as f64;
+    let mean = snapshots.iter().map(|s| s.energy - perfect.energy).sum::<f64>() / snapshots.len() as f64;
+    let expected = 1.5 * n * mdrun::system::BOLTZMANN_EV_PER_K * temperature;
+    assert!((mean / expected - 1.0).abs() < 0.35, "<E_pot> - E_0 = {mean} eV, equipartition {expected} eV");
+    assert!(snapshots.iter().all(|s| s.forces.iter().any(|f| f.norm() > 0.05)));
 }

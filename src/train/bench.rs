@@ -57,6 +57,52 @@ pub fn rattled_fcc(
         .collect()
 }
 
+/// `count` snapshots of an fcc cell of element `z` (cube `a_a` Å, `repeat`³ cells) from velocity-Verlet MD
+/// (`timestep_fs`) under stochastic velocity rescaling (Bussi, Donadio & Parrinello, J. Chem. Phys. 126, 014101
+/// (2007); damping 100 fs) at `temperature_k`, one every `interval` steps after `interval` steps of
+/// equilibration, labelled with `potential`'s energy and forces. Velocities start Maxwell–Boltzmann, seeded.
+#[allow(clippy::too_many_arguments)]
+pub fn md_sampled_fcc(
+    potential: &dyn Potential,
+    z: u8,
+    a_a: f64,
+    repeat: usize,
+    temperature_k: f64,
+    timestep_fs: f64,
+    interval: usize,
+    count: usize,
+    seed: u64,
+) -> Vec<LabelledStructure> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut system = rattled_fcc(potential, z, a_a, repeat, 1, 0.0, 0.0, seed).remove(0).system;
+    crate::md::velocities::maxwell_boltzmann(&mut system, temperature_k, &mut rng);
+    let mut thermostat = crate::md::thermostats::csvr::StochasticRescaling::new(100.0, system.degrees_of_freedom());
+    let mut list = NeighborList::new(potential.cutoff(), 1.0);
+    list.build(&system);
+    let mut evaluation = potential.compute(&system, &list);
+    let mut out = Vec::with_capacity(count);
+    let mut step = 0;
+    while out.len() < count {
+        crate::md::integrator::kick(&mut system, &evaluation.forces, 0.5 * timestep_fs);
+        crate::md::integrator::drift(&mut system, timestep_fs);
+        list.update(&system);
+        evaluation = potential.compute(&system, &list);
+        crate::md::integrator::kick(&mut system, &evaluation.forces, 0.5 * timestep_fs);
+        thermostat.rescale(&mut system, temperature_k, timestep_fs, &mut rng);
+        step += 1;
+        if step > interval && step % interval == 0 {
+            let mut snapshot = system.clone();
+            snapshot.wrap();
+            out.push(LabelledStructure {
+                energy: evaluation.energy,
+                forces: evaluation.forces.clone(),
+                system: snapshot,
+            });
+        }
+    }
+    out
+}
+
 /// Training throughput on `threads` rayon threads.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct TrainBench {
