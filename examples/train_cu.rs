@@ -1,7 +1,7 @@
 //! Full training run: learn the Cu_u3 EAM surface (Foiles et al.) from rattled and strained fcc cells and
 //! MD snapshots at 300 K and 900 K
 //! with a Behler–Parrinello NNP, and report the test RMSEs. Run with
-//! `cargo run --release --example train_cu [structures] [epochs] [energy_weight]` (defaults 300, 700, 3).
+//! `cargo run --release --example train_cu [structures] [epochs] [energy_weight]` (defaults 500, 700, 3).
 
 use mdrun::potentials::eam::Eam;
 use mdrun::train::bench::{md_sampled_fcc, rattled_fcc};
@@ -15,7 +15,7 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().expect("a count")).collect();
-    let count = args.first().copied().unwrap_or(300);
+    let count = args.first().copied().unwrap_or(500);
     let epochs = args.get(1).copied().unwrap_or(700);
     let energy_weight = args.get(2).copied().unwrap_or(3);
     let eam = Eam::read_funcfl(&[eam_path])?;
