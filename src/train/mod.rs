@@ -937,6 +937,48 @@ mod tests {
     }
 
     #[test]
+    fn n2p2_data_in_bohr_and_hartree_is_converted_to_angstrom_and_ev() {
+        let dir = tempfile::tempdir().unwrap();
+        let structure = random_structures(1, &[29], 4).remove(0);
+        let bohr = crate::potentials::nnp::BOHR_IN_A;
+        let hartree = crate::potentials::nnp::HARTREE_IN_EV;
+        // The same structure expressed in Bohr and Hartree.
+        let mut in_bohr = structure.system.clone();
+        in_bohr.cell = Cell::from_matrix(structure.system.cell.matrix() / bohr, [true; 3]).unwrap();
+        in_bohr.positions.iter_mut().for_each(|p| *p /= bohr);
+        let forces: Vec<Vector3<f64>> = structure.forces.iter().map(|f| f * bohr / hartree).collect();
+        let text = crate::io::n2p2::format(&in_bohr, "test", structure.energy / hartree, &forces);
+        std::fs::write(dir.path().join("input.data"), text).unwrap();
+        let settings: TrainSettings =
+            toml::from_str("[[data]]\nfile = \"input.data\"\nlength_unit = \"bohr\"\nenergy_unit = \"hartree\"")
+                .unwrap();
+        settings.validate("").unwrap();
+        let read = settings.read_data(dir.path()).unwrap().remove(0);
+        assert!((read.energy - structure.energy).abs() < 1e-9);
+        for (a, b) in read.system.positions.iter().zip(&structure.system.positions) {
+            assert!((a - b).norm() < 1e-9);
+        }
+        for (a, b) in read.forces.iter().zip(&structure.forces) {
+            assert!((a - b).norm() < 1e-9);
+        }
+        assert!((read.system.cell.volume() - structure.system.cell.volume()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn symmetry_functions_from_an_existing_input_nn_are_the_written_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let structures = random_structures(3, &[29, 28], 8);
+        let generated = Prepared::new(&small_settings(), dir.path(), dir.path(), &structures).unwrap();
+        std::fs::write(dir.path().join("given.nn"), &generated.input_nn).unwrap();
+        let mut settings = small_settings();
+        settings.symmetry_functions.input_nn = Some("given.nn".into());
+        settings.symmetry_functions.cutoff_a = 1.0; // ignored when input_nn is given
+        let from_file = Prepared::new(&settings, dir.path(), dir.path(), &structures).unwrap();
+        assert_eq!(from_file.input_nn, generated.input_nn);
+        assert_eq!(from_file.scaling_data, generated.scaling_data);
+    }
+
+    #[test]
     fn atom_energies_are_fitted_to_the_composition() {
         let mut structures = random_structures(6, &[29, 28], 2);
         for s in &mut structures {
