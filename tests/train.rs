@@ -35,11 +35,12 @@ fn learns_the_cu_eam_surface_and_writes_a_loadable_committee() {
     std::fs::write(dir.path().join("cu.extxyz"), text).unwrap();
     let toml_text = r#"
         seed = 7
-        epochs = 60
+        epochs = 200
         batch_size = 4
         learning_rate = 5e-3
         learning_rate_decay = 0.97
-        energy_weight = 100.0
+        energy_weight = 3.0
+        early_stopping_patience = 50
         committee_size = 2
         [[data]]
         file = "cu.extxyz"
@@ -58,6 +59,7 @@ fn learns_the_cu_eam_surface_and_writes_a_loadable_committee() {
     assert_eq!(report.structures, 48);
     assert_eq!(report.test_structures, 10);
     assert_eq!(report.members.len(), 2);
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
     for member in &report.members {
         // Learning: test errors a small fraction of the label spread (a constant model has RMSEs equal to it).
         assert!(
@@ -66,7 +68,7 @@ fn learns_the_cu_eam_surface_and_writes_a_loadable_committee() {
             report.label_energy_std_mev_per_atom
         );
         assert!(
-            member.test_force_rmse_mev_per_a < 0.25 * report.label_force_rms_mev_per_a,
+            member.test_force_rmse_mev_per_a < 0.15 * report.label_force_rms_mev_per_a,
             "{member:?} vs label spread {} meV/A",
             report.label_force_rms_mev_per_a
         );
