@@ -16,4 +16,5 @@ pub mod potentials;
 pub mod relax;
 pub mod study;
 pub mod system;
+pub mod train;
 pub mod units;

@@ -502,6 +502,11 @@ impl Group {
         self.members.is_empty()
     }
 
+    /// Indices (in the element's sorted function list) of the group's symmetry functions.
+    pub fn function_indices(&self) -> impl Iterator<Item = usize> + '_ {
+        self.members.iter().map(|m| m.index)
+    }
+
     fn selects(&self, element: usize) -> bool {
         match (self.e1, self.e2) {
             (None, _) => true,

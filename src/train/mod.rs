@@ -1,0 +1,1003 @@
+//! Training of Behler–Parrinello neural network potentials (Behler & Parrinello, Phys. Rev. Lett. 98,
+//! 146401 (2007)) written in n2p2's format (Singraber et al., J. Chem. Theory Comput. 15, 1827 (2019)).
+//!
+//! `mdrun train TRAIN.toml` → [`TrainSettings::run`]: read labelled structures (extended XYZ or n2p2
+//! `input.data`), take symmetry functions from an `input.nn` or generate a standard set, compute their
+//! values and Jacobians once ([`dataset`], with the evaluator's descriptor code), scale them with the
+//! training-set statistics, fit per-element networks with Adam on energies and forces ([`model`]), and
+//! write `input.nn`, `scaling.data`, `weights.NNN.data` that [`NnpPotential::load`] (and n2p2) reads.
+//! A committee of models from different seeds gives a per-atom uncertainty ([`committee`]).
+
+pub mod bench;
+pub mod committee;
+pub mod dataset;
+pub mod files;
+pub mod model;
+pub mod plot;
+
+use crate::input::{join, positive, InvalidValue};
+use crate::potentials::nnp::network::Activation;
+use crate::potentials::nnp::{NnpConfig, NnpPotential, UnitValue};
+use crate::system::elements;
+use anyhow::{bail, Context};
+use dataset::{DataFormat, LabelledStructure, StructureDescriptors};
+use files::{ScalingKind, Statistics};
+use model::{Adam, LossWeights, Model};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+fn default_seed() -> u64 {
+    1
+}
+fn default_epochs() -> usize {
+    100
+}
+fn default_batch_size() -> usize {
+    8
+}
+fn default_learning_rate() -> f64 {
+    1e-3
+}
+fn default_decay() -> f64 {
+    1.0
+}
+fn default_learning_rate_min() -> f64 {
+    1e-5
+}
+fn default_one() -> f64 {
+    1.0
+}
+fn default_test_fraction() -> f64 {
+    0.2
+}
+fn default_patience() -> usize {
+    20
+}
+fn default_committee() -> usize {
+    1
+}
+
+/// `mdrun train` settings (all keys documented in docs/train.md).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSettings {
+    /// Labelled data files (`[[data]]` tables).
+    pub data: Vec<DataSource>,
+    #[serde(default)]
+    pub symmetry_functions: SymmetryFunctionSettings,
+    #[serde(default)]
+    pub network: NetworkSettings,
+    /// Seed of the split, the initial weights and the batch order (default 1).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Maximum number of epochs (default 100).
+    #[serde(default = "default_epochs")]
+    pub epochs: usize,
+    /// Structures per Adam step (default 8).
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Initial Adam learning rate (default 1e-3).
+    #[serde(default = "default_learning_rate")]
+    pub learning_rate: f64,
+    /// Factor applied to the learning rate after every epoch (default 1: constant).
+    #[serde(default = "default_decay")]
+    pub learning_rate_decay: f64,
+    /// Lower bound of the learning rate (default 1e-5).
+    #[serde(default = "default_learning_rate_min")]
+    pub learning_rate_min: f64,
+    /// Weight of the energy term, w_E ((E − E_ref)/N)² in (eV/atom)² (default 1).
+    #[serde(default = "default_one")]
+    pub energy_weight: f64,
+    /// Weight of the force term, w_F ⟨|ΔF|²⟩/3 in (eV/Å)² (default 1; 0 trains on energies only).
+    #[serde(default = "default_one")]
+    pub force_weight: f64,
+    /// Fraction of structures held out as the test set (default 0.2).
+    #[serde(default = "default_test_fraction")]
+    pub test_fraction: f64,
+    /// Stop when the test loss has not improved for this many epochs (default 20; 0 = never stop early).
+    #[serde(default = "default_patience")]
+    pub early_stopping_patience: usize,
+    /// Number of committee members trained from seeds seed, seed+1, … (default 1).
+    #[serde(default = "default_committee")]
+    pub committee_size: usize,
+}
+
+/// One `[[data]]` file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSource {
+    /// Path, relative to the TOML file's directory.
+    pub file: PathBuf,
+    /// `"extxyz"` or `"n2p2"`; default guessed from the name (`.xyz`/`.extxyz`, `.data`).
+    #[serde(default)]
+    pub format: Option<DataFormat>,
+    /// Length unit of the file (default `"angstrom"`; names as for `[potential] kind = "nnp"`).
+    #[serde(default)]
+    pub length_unit: Option<UnitValue>,
+    /// Energy unit of the file (default `"ev"`).
+    #[serde(default)]
+    pub energy_unit: Option<UnitValue>,
+}
+
+impl DataSource {
+    fn units(&self, key: &str) -> Result<(f64, f64), InvalidValue> {
+        let config = NnpConfig {
+            directory: PathBuf::new(),
+            length_unit: self.length_unit.clone(),
+            energy_unit: self.energy_unit.clone(),
+        };
+        Ok((config.length_unit_a(key)?, config.energy_unit_ev(key)?))
+    }
+}
+
+/// Radial grid of generated symmetry functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RadialGrid {
+    /// r_s on an even grid from `radial_r_min_a` to r_c − Δ, η = 1/(2Δ²).
+    Shifted,
+    /// r_s = 0, widths σ on an even grid from `radial_r_min_a` to r_c, η = 1/(2σ²).
+    Centered,
+}
+
+/// `[symmetry_functions]`: taken from an `input.nn` or generated (missing keys take their defaults).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SymmetryFunctionSettings {
+    /// Take `symfunction_short` and `cutoff_type` lines from this `input.nn` (Å); the other keys are then unused.
+    pub input_nn: Option<PathBuf>,
+    /// Cutoff radius (Å, default 6).
+    pub cutoff_a: f64,
+    /// n2p2 cutoff type (0 hard … 8; default 2 = tanh³).
+    pub cutoff_type: u32,
+    /// Inner cutoff fraction α (default 0).
+    pub cutoff_alpha: f64,
+    /// Radial functions per element pair (default 8).
+    pub radial_count: usize,
+    /// `"shifted"` (default) or `"centered"`.
+    pub radial_grid: RadialGrid,
+    /// Smallest shift or width of the radial grid (Å, default 1.5).
+    pub radial_r_min_a: f64,
+    /// η values of the angular functions (Å⁻², default [0.005]).
+    pub angular_eta_per_a2: Vec<f64>,
+    /// ζ values of the angular functions (default [1, 2, 4, 16]); λ = ±1 for each.
+    pub angular_zeta: Vec<f64>,
+    /// Angular function type: 9 (wide, default) or 3 (narrow).
+    pub angular_type: u32,
+    /// Input scaling: `"scale_center"` (default), `"scale"`, `"center"`, `"sigma"`, `"none"`.
+    pub scaling: ScalingKind,
+}
+
+impl Default for SymmetryFunctionSettings {
+    fn default() -> Self {
+        SymmetryFunctionSettings {
+            input_nn: None,
+            cutoff_a: 6.0,
+            cutoff_type: 2,
+            cutoff_alpha: 0.0,
+            radial_count: 8,
+            radial_grid: RadialGrid::Shifted,
+            radial_r_min_a: 1.5,
+            angular_eta_per_a2: vec![0.005],
+            angular_zeta: vec![1.0, 2.0, 4.0, 16.0],
+            angular_type: 9,
+            scaling: ScalingKind::ScaleCenter,
+        }
+    }
+}
+
+/// `[network]`: layout of every element's network.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkSettings {
+    /// Neurons per hidden layer (default [15, 15]).
+    pub hidden_layers: Vec<usize>,
+    /// n2p2 activation letter of the hidden layers (default `"t"`, tanh); the output is linear.
+    pub activation: String,
+    /// n2p2's `normalize_nodes` (default false).
+    pub normalize_nodes: bool,
+}
+
+impl Default for NetworkSettings {
+    fn default() -> Self {
+        NetworkSettings { hidden_layers: vec![15, 15], activation: "t".into(), normalize_nodes: false }
+    }
+}
+
+/// Results of one committee member.
+#[derive(Clone, Debug, Serialize)]
+pub struct MemberReport {
+    pub seed: u64,
+    /// Directory with input.nn, scaling.data, weights.NNN.data, learning_curve.csv and parity plots.
+    pub directory: PathBuf,
+    pub epochs_run: usize,
+    /// Epoch whose weights were kept (lowest test loss; 0 = initial weights).
+    pub best_epoch: usize,
+    pub train_energy_rmse_mev_per_atom: f64,
+    pub train_force_rmse_mev_per_a: f64,
+    pub test_energy_rmse_mev_per_atom: f64,
+    pub test_force_rmse_mev_per_a: f64,
+    pub seconds: f64,
+}
+
+/// Key numbers of a training run (for summary.json).
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainReport {
+    pub structures: usize,
+    pub atoms: usize,
+    pub train_structures: usize,
+    pub test_structures: usize,
+    /// Elements (symbols) and their number of symmetry functions.
+    pub symmetry_functions: Vec<(String, usize)>,
+    /// Weights and biases per committee member.
+    pub parameters: usize,
+    /// `atom_energy` offsets (eV) fitted to the composition.
+    pub atom_energies_ev: Vec<(String, f64)>,
+    /// Spread of the labels: standard deviation of (E − Σ offsets)/N (meV/atom) and RMS force component
+    /// (meV/Å) over all structures; a model that learnt nothing has RMSEs of this size.
+    pub label_energy_std_mev_per_atom: f64,
+    pub label_force_rms_mev_per_a: f64,
+    pub members: Vec<MemberReport>,
+    /// Mean over the test structures' atoms of the committee's per-atom energy standard deviation (meV;
+    /// only with `committee_size` > 1).
+    pub committee_test_atom_energy_std_mev: Option<f64>,
+}
+
+impl TrainSettings {
+    /// Checks every value; `key` is the prefix (e.g. `train`, or "" for a top-level file).
+    pub fn validate(&self, key: &str) -> Result<(), InvalidValue> {
+        if self.data.is_empty() {
+            return Err(InvalidValue::new(join(key, "data"), "[]", "at least one [[data]] table with a file"));
+        }
+        for (n, d) in self.data.iter().enumerate() {
+            let k = join(key, &format!("data[{n}]"));
+            if d.format.is_none() && DataFormat::guess(&d.file).is_none() {
+                return Err(InvalidValue::new(
+                    join(&k, "file"),
+                    format!("\"{}\"", d.file.display()),
+                    "a name ending in .xyz/.extxyz/.data, or an explicit format = \"extxyz\" or \"n2p2\"",
+                ));
+            }
+            d.units(&k)?;
+        }
+        let sf = &self.symmetry_functions;
+        let k = join(key, "symmetry_functions");
+        if sf.input_nn.is_none() {
+            positive(&k, "cutoff_a", sf.cutoff_a)?;
+            if sf.cutoff_type > 8 {
+                return Err(InvalidValue::new(join(&k, "cutoff_type"), sf.cutoff_type, "an n2p2 cutoff type 0 to 8"));
+            }
+            if !(0.0..1.0).contains(&sf.cutoff_alpha) {
+                return Err(InvalidValue::new(join(&k, "cutoff_alpha"), sf.cutoff_alpha, "0 <= alpha < 1"));
+            }
+            if sf.radial_count == 0 {
+                return Err(InvalidValue::new(join(&k, "radial_count"), 0, "at least 1 radial function"));
+            }
+            if !(sf.radial_r_min_a > 0.0 && sf.radial_r_min_a < sf.cutoff_a) {
+                return Err(InvalidValue::new(
+                    join(&k, "radial_r_min_a"),
+                    sf.radial_r_min_a,
+                    format!("a length between 0 and cutoff_a = {}", sf.cutoff_a),
+                ));
+            }
+            if let Some(eta) = sf.angular_eta_per_a2.iter().find(|e| !(e.is_finite() && **e >= 0.0)) {
+                return Err(InvalidValue::new(join(&k, "angular_eta_per_a2"), eta, "non-negative numbers"));
+            }
+            if let Some(zeta) = sf.angular_zeta.iter().find(|z| !(z.is_finite() && **z >= 1.0)) {
+                return Err(InvalidValue::new(join(&k, "angular_zeta"), zeta, "numbers >= 1"));
+            }
+            if sf.angular_type != 3 && sf.angular_type != 9 {
+                return Err(InvalidValue::new(join(&k, "angular_type"), sf.angular_type, "3 (narrow) or 9 (wide)"));
+            }
+        }
+        let k = join(key, "network");
+        if self.network.hidden_layers.is_empty() || self.network.hidden_layers.contains(&0) {
+            return Err(InvalidValue::new(
+                join(&k, "hidden_layers"),
+                format!("{:?}", self.network.hidden_layers),
+                "a non-empty list of positive neuron counts",
+            ));
+        }
+        if Activation::from_letter(&self.network.activation).is_none() {
+            return Err(InvalidValue::new(
+                join(&k, "activation"),
+                format!("\"{}\"", self.network.activation),
+                "an n2p2 activation letter: l t s p r g c S e h",
+            ));
+        }
+        if self.epochs == 0 {
+            return Err(InvalidValue::new(join(key, "epochs"), 0, "at least 1 epoch"));
+        }
+        if self.batch_size == 0 {
+            return Err(InvalidValue::new(join(key, "batch_size"), 0, "at least 1 structure per batch"));
+        }
+        positive(key, "learning_rate", self.learning_rate)?;
+        if !(self.learning_rate_decay > 0.0 && self.learning_rate_decay <= 1.0) {
+            return Err(InvalidValue::new(
+                join(key, "learning_rate_decay"),
+                self.learning_rate_decay,
+                "0 < decay <= 1",
+            ));
+        }
+        positive(key, "learning_rate_min", self.learning_rate_min)?;
+        crate::input::non_negative(key, "energy_weight", self.energy_weight)?;
+        crate::input::non_negative(key, "force_weight", self.force_weight)?;
+        if self.energy_weight + self.force_weight == 0.0 {
+            return Err(InvalidValue::new(join(key, "force_weight"), 0, "a positive weight when energy_weight is 0"));
+        }
+        if !(0.0..1.0).contains(&self.test_fraction) {
+            return Err(InvalidValue::new(join(key, "test_fraction"), self.test_fraction, "0 <= fraction < 1"));
+        }
+        if self.committee_size == 0 {
+            return Err(InvalidValue::new(join(key, "committee_size"), 0, "at least 1 model"));
+        }
+        Ok(())
+    }
+
+    /// Reads every `[[data]]` file (paths relative to `base_dir`).
+    pub fn read_data(&self, base_dir: &Path) -> anyhow::Result<Vec<LabelledStructure>> {
+        let mut out = Vec::new();
+        for (n, d) in self.data.iter().enumerate() {
+            let key = format!("data[{n}]");
+            let (length, energy) = d.units(&key)?;
+            let format = d.format.or_else(|| DataFormat::guess(&d.file)).context("data format")?;
+            out.extend(dataset::read_labelled(&base_dir.join(&d.file), format, length, energy)?);
+        }
+        Ok(out)
+    }
+
+    /// `symfunction_short` argument lines and the cutoff line (`type alpha`) for `elements`.
+    pub fn symmetry_function_lines(&self, base_dir: &Path, elements: &[u8]) -> anyhow::Result<(Vec<String>, u32, f64)> {
+        let sf = &self.symmetry_functions;
+        if let Some(path) = &sf.input_nn {
+            let path = base_dir.join(path);
+            let settings = crate::potentials::nnp::settings::Settings::read(&path)?;
+            let lines: Vec<String> = settings.all("symfunction_short").map(|e| e.arguments.join(" ")).collect();
+            if lines.is_empty() {
+                bail!("{}: no symfunction_short lines", path.display());
+            }
+            let entry = settings.require("cutoff_type")?;
+            let kind = settings.integer(entry, 0)? as u32;
+            let alpha = if entry.arguments.len() > 1 { settings.number(entry, 1)? } else { 0.0 };
+            return Ok((lines, kind, alpha));
+        }
+        let symbols: Vec<&str> = elements.iter().map(|&z| elements::symbol(z)).collect();
+        let rc = sf.cutoff_a;
+        let n = sf.radial_count;
+        let mut radial = Vec::new();
+        match sf.radial_grid {
+            RadialGrid::Shifted => {
+                let step = (rc - sf.radial_r_min_a) / n as f64;
+                let eta = 1.0 / (2.0 * step * step);
+                for k in 0..n {
+                    radial.push((eta, sf.radial_r_min_a + k as f64 * step));
+                }
+            }
+            RadialGrid::Centered => {
+                let step = if n > 1 { (rc - sf.radial_r_min_a) / (n - 1) as f64 } else { 0.0 };
+                for k in 0..n {
+                    let sigma = sf.radial_r_min_a + k as f64 * step;
+                    radial.push((1.0 / (2.0 * sigma * sigma), 0.0));
+                }
+            }
+        }
+        let mut lines = Vec::new();
+        for centre in &symbols {
+            for neighbor in &symbols {
+                for (eta, rs) in &radial {
+                    lines.push(format!("{centre} 2 {neighbor} {eta:.17e} {rs:.17e} {rc:.17e}"));
+                }
+            }
+            for (a, first) in symbols.iter().enumerate() {
+                for second in &symbols[a..] {
+                    for eta in &sf.angular_eta_per_a2 {
+                        for zeta in &sf.angular_zeta {
+                            for lambda in [-1.0, 1.0] {
+                                lines.push(format!(
+                                    "{centre} {} {first} {second} {eta:.17e} {lambda} {zeta} {rc:.17e}",
+                                    sf.angular_type
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok((lines, sf.cutoff_type, sf.cutoff_alpha))
+    }
+
+    /// Trains `committee_size` models and writes them below `output_dir` (`model_0`, `model_1`, …).
+    pub fn run(&self, base_dir: &Path, output_dir: &Path) -> anyhow::Result<TrainReport> {
+        let structures = self.read_data(base_dir)?;
+        let prepared = Prepared::new(self, base_dir, output_dir, &structures)?;
+        drop(structures);
+        let mut members = Vec::new();
+        let mut models = Vec::new();
+        for k in 0..self.committee_size {
+            let seed = self.seed.wrapping_add(k as u64);
+            let directory = output_dir.join(format!("model_{k}"));
+            let (model, report) = prepared.train_member(self, seed, &directory)?;
+            members.push(report);
+            models.push(model);
+        }
+        let committee_std = if models.len() > 1 && !prepared.test.is_empty() {
+            let (mut sum, mut count) = (0.0, 0usize);
+            for &s in &prepared.test {
+                let energies: Vec<Vec<f64>> = models.iter().map(|m| m.atom_energies(&prepared.data[s])).collect();
+                for i in 0..prepared.data[s].len() {
+                    let column: Vec<f64> = energies.iter().map(|e| e[i]).collect();
+                    sum += committee::standard_deviation(&column);
+                    count += 1;
+                }
+            }
+            Some(1e3 * sum / count as f64)
+        } else {
+            None
+        };
+        Ok(TrainReport {
+            structures: prepared.data.len(),
+            atoms: prepared.data.iter().map(|s| s.len()).sum(),
+            train_structures: prepared.train.len(),
+            test_structures: prepared.test.len(),
+            symmetry_functions: prepared
+                .elements
+                .iter()
+                .zip(&prepared.template.scaling)
+                .map(|(&z, s)| (elements::symbol(z).to_string(), s.len()))
+                .collect(),
+            parameters: prepared.template.parameters().len(),
+            atom_energies_ev: prepared
+                .elements
+                .iter()
+                .zip(&prepared.template.offsets)
+                .map(|(&z, &o)| (elements::symbol(z).to_string(), o))
+                .collect(),
+            label_energy_std_mev_per_atom: prepared.label_energy_std * 1e3,
+            label_force_rms_mev_per_a: prepared.label_force_rms * 1e3,
+            members,
+            committee_test_atom_energy_std_mev: committee_std,
+        })
+    }
+}
+
+/// Per-element offsets ε_e minimising Σ_s (E_s − Σ_e n_se ε_e)² (least squares by SVD; the minimum-norm
+/// solution when compositions do not determine every offset).
+pub fn fit_atom_energies(structures: &[LabelledStructure], elements: &[u8]) -> Vec<f64> {
+    let a = nalgebra::DMatrix::from_fn(structures.len(), elements.len(), |s, e| {
+        structures[s].system.atomic_numbers.iter().filter(|&&z| z == elements[e]).count() as f64
+    });
+    let b = nalgebra::DVector::from_iterator(structures.len(), structures.iter().map(|s| s.energy));
+    let svd = a.svd(true, true);
+    let x = svd.solve(&b, 1e-10).expect("SVD with both factors");
+    x.iter().copied().collect()
+}
+
+/// Everything shared by the committee members: descriptors, split, scaling and the model template.
+pub struct Prepared {
+    pub elements: Vec<u8>,
+    pub data: Vec<StructureDescriptors>,
+    pub train: Vec<usize>,
+    pub test: Vec<usize>,
+    /// input.nn and scaling.data text.
+    pub input_nn: String,
+    pub scaling_data: String,
+    /// Model with zero weights, the training-set scaling and the fitted offsets.
+    pub template: Model,
+    pub label_energy_std: f64,
+    pub label_force_rms: f64,
+}
+
+impl Prepared {
+    /// Computes descriptors, the split and the scaling; writes nothing but a scratch potential in
+    /// `output_dir/.descriptor_setup` (removed afterwards).
+    pub fn new(
+        settings: &TrainSettings,
+        base_dir: &Path,
+        output_dir: &Path,
+        structures: &[LabelledStructure],
+    ) -> anyhow::Result<Prepared> {
+        let mut elements: Vec<u8> = structures.iter().flat_map(|s| s.system.atomic_numbers.iter().copied()).collect();
+        elements.sort_unstable();
+        elements.dedup();
+        for (n, s) in structures.iter().enumerate() {
+            if s.forces.len() != s.system.len() {
+                bail!("structure {}: {} forces for {} atoms", n + 1, s.forces.len(), s.system.len());
+            }
+        }
+        let offsets = fit_atom_energies(structures, &elements);
+        let (lines, cutoff_type, cutoff_alpha) = settings.symmetry_function_lines(base_dir, &elements)?;
+        let net = &settings.network;
+        let input_nn = files::format_input_nn(&files::InputNn {
+            elements: &elements,
+            offsets: &offsets,
+            cutoff_type,
+            cutoff_alpha,
+            scaling: settings.symmetry_functions.scaling,
+            hidden_layers: &net.hidden_layers,
+            activation: &net.activation,
+            normalize_nodes: net.normalize_nodes,
+            symmetry_functions: &lines,
+        });
+        // Load the layout once with neutral scaling and zero weights to get the sorted functions and groups.
+        let setup = output_dir.join(".descriptor_setup");
+        std::fs::create_dir_all(&setup).with_context(|| format!("creating {}", setup.display()))?;
+        std::fs::write(setup.join("input.nn"), &input_nn)?;
+        let counts = count_functions(&setup, &elements)?;
+        let neutral: Vec<Vec<Statistics>> =
+            counts.iter().map(|&n| vec![Statistics { min: 0.0, max: 1.0, mean: 0.0, sigma: 1.0 }; n]).collect();
+        std::fs::write(setup.join("scaling.data"), files::format_scaling(&neutral))?;
+        let potential = load_with_zero_weights(&setup, &elements, settings)?;
+        let models = potential.elements();
+        let cutoff = models.iter().flat_map(|m| m.functions.iter().map(|f| f.rc)).fold(0.0, f64::max);
+        let data = structures
+            .iter()
+            .enumerate()
+            .map(|(n, s)| dataset::describe(s, models, cutoff).with_context(|| format!("structure {}", n + 1)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+
+        // Seeded split.
+        let mut order: Vec<usize> = (0..data.len()).collect();
+        order.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(settings.seed));
+        let mut n_test = (settings.test_fraction * data.len() as f64).round() as usize;
+        if settings.test_fraction > 0.0 && data.len() >= 2 {
+            n_test = n_test.clamp(1, data.len() - 1);
+        }
+        let mut test = order[..n_test].to_vec();
+        let mut train = order[n_test..].to_vec();
+        test.sort_unstable();
+        train.sort_unstable();
+
+        // Scaling statistics over the training atoms (population σ, as n2p2).
+        // Per function: (min, max, Σ G, Σ G², count).
+        type Accumulator = (f64, f64, f64, f64, usize);
+        let mut stats: Vec<Vec<Accumulator>> =
+            counts.iter().map(|&n| vec![(f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.0, 0); n]).collect();
+        for &s in &train {
+            for atom in &data[s].atoms {
+                for (st, &g) in stats[atom.element].iter_mut().zip(&atom.values) {
+                    st.0 = st.0.min(g);
+                    st.1 = st.1.max(g);
+                    st.2 += g;
+                    st.3 += g * g;
+                    st.4 += 1;
+                }
+            }
+        }
+        let mut statistics = Vec::new();
+        for (e, list) in stats.iter().enumerate() {
+            let mut out = Vec::new();
+            for (k, &(min, max, sum, sum2, count)) in list.iter().enumerate() {
+                if count == 0 {
+                    bail!("no training atom of element {}", elements::symbol(elements[e]));
+                }
+                let mean = sum / count as f64;
+                let sigma = (sum2 / count as f64 - mean * mean).max(0.0).sqrt();
+                if max - min <= 1e-12 * max.abs().max(1.0) {
+                    bail!(
+                        "symmetry function {} of {} ({}) has the same value {min} in every training structure: its \
+                         scaling is undefined; change the radial grid, η or cutoff (symmetry_functions)",
+                        k + 1,
+                        elements::symbol(elements[e]),
+                        describe_function(&models[e].functions[k])
+                    );
+                }
+                out.push(Statistics { min, max, mean, sigma });
+            }
+            statistics.push(out);
+        }
+        let scaling_data = files::format_scaling(&statistics);
+        std::fs::write(setup.join("scaling.data"), &scaling_data)?;
+        let scaled = load_with_zero_weights(&setup, &elements, settings)?;
+        std::fs::remove_dir_all(&setup).with_context(|| format!("removing {}", setup.display()))?;
+        let template = Model {
+            networks: scaled.elements().iter().map(|m| m.network.clone()).collect(),
+            scaling: scaled.elements().iter().map(|m| m.scaling.clone()).collect(),
+            offsets: offsets.clone(),
+        };
+
+        let (mut e_sum, mut e_sum2, mut f2, mut components) = (0.0, 0.0, 0.0, 0usize);
+        for s in structures {
+            let reference: f64 =
+                s.system.atomic_numbers.iter().map(|z| offsets[elements.iter().position(|x| x == z).unwrap()]).sum();
+            let e = (s.energy - reference) / s.system.len() as f64;
+            e_sum += e;
+            e_sum2 += e * e;
+            f2 += s.forces.iter().map(|f| f.norm_squared()).sum::<f64>();
+            components += 3 * s.forces.len();
+        }
+        let count = structures.len() as f64;
+        let label_energy_std = (e_sum2 / count - (e_sum / count).powi(2)).max(0.0).sqrt();
+        let label_force_rms = (f2 / components.max(1) as f64).sqrt();
+        Ok(Prepared {
+            elements,
+            data,
+            train,
+            test,
+            input_nn,
+            scaling_data,
+            template,
+            label_energy_std,
+            label_force_rms,
+        })
+    }
+
+    /// Trains one model from `seed` and writes it (and its learning curve and parity plots) to `directory`.
+    pub fn train_member(
+        &self,
+        settings: &TrainSettings,
+        seed: u64,
+        directory: &Path,
+    ) -> anyhow::Result<(Model, MemberReport)> {
+        let start = Instant::now();
+        std::fs::create_dir_all(directory).with_context(|| format!("creating {}", directory.display()))?;
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut model = self.template.clone();
+        model.randomize(&mut rng);
+        let weights = LossWeights { energy: settings.energy_weight, force: settings.force_weight };
+        let mut parameters = model.parameters();
+        let mut adam = Adam::new(parameters.len());
+        let monitor = if self.test.is_empty() { &self.train } else { &self.test };
+        let mut best = (model.errors(&self.data, monitor, weights).loss, 0, parameters.clone());
+        let mut curve = String::from(
+            "epoch,learning_rate,train_loss,train_energy_rmse_mev_per_atom,train_force_rmse_mev_per_a,test_loss,\
+             test_energy_rmse_mev_per_atom,test_force_rmse_mev_per_a\n",
+        );
+        let mut order = self.train.clone();
+        let mut epochs_run = 0;
+        for epoch in 1..=settings.epochs {
+            let rate = (settings.learning_rate * settings.learning_rate_decay.powi(epoch as i32 - 1))
+                .max(settings.learning_rate_min);
+            order.shuffle(&mut rng);
+            for batch in order.chunks(settings.batch_size) {
+                let (_, gradient) = model.batch_loss_gradient(&self.data, batch, weights);
+                adam.update(&mut parameters, &gradient, rate);
+                model.set_parameters(&parameters);
+            }
+            epochs_run = epoch;
+            let train = model.errors(&self.data, &self.train, weights);
+            let test = model.errors(&self.data, &self.test, weights);
+            let _ = writeln!(
+                curve,
+                "{epoch},{rate:e},{:e},{:.6},{:.6},{:e},{:.6},{:.6}",
+                train.loss,
+                train.energy_rmse_ev_per_atom * 1e3,
+                train.force_rmse_ev_per_a * 1e3,
+                test.loss,
+                test.energy_rmse_ev_per_atom * 1e3,
+                test.force_rmse_ev_per_a * 1e3
+            );
+            let monitored = if self.test.is_empty() { train.loss } else { test.loss };
+            if monitored < best.0 {
+                best = (monitored, epoch, parameters.clone());
+            } else if settings.early_stopping_patience > 0 && epoch - best.1 >= settings.early_stopping_patience {
+                break;
+            }
+        }
+        model.set_parameters(&best.2);
+        self.write_model(&model, directory)?;
+        std::fs::write(directory.join("learning_curve.csv"), curve)?;
+        self.write_parity_plots(&model, directory)?;
+        let train = model.errors(&self.data, &self.train, weights);
+        let test = model.errors(&self.data, &self.test, weights);
+        let report = MemberReport {
+            seed,
+            directory: directory.to_path_buf(),
+            epochs_run,
+            best_epoch: best.1,
+            train_energy_rmse_mev_per_atom: train.energy_rmse_ev_per_atom * 1e3,
+            train_force_rmse_mev_per_a: train.force_rmse_ev_per_a * 1e3,
+            test_energy_rmse_mev_per_atom: test.energy_rmse_ev_per_atom * 1e3,
+            test_force_rmse_mev_per_a: test.force_rmse_ev_per_a * 1e3,
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        Ok((model, report))
+    }
+
+    /// Writes `input.nn`, `scaling.data` and one `weights.NNN.data` per element into `directory`.
+    pub fn write_model(&self, model: &Model, directory: &Path) -> anyhow::Result<()> {
+        crate::io::write_atomically(&directory.join("input.nn"), self.input_nn.as_bytes())?;
+        crate::io::write_atomically(&directory.join("scaling.data"), self.scaling_data.as_bytes())?;
+        for (z, network) in self.elements.iter().zip(&model.networks) {
+            let path = directory.join(format!("weights.{z:03}.data"));
+            crate::io::write_atomically(&path, files::format_weights(network).as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn write_parity_plots(&self, model: &Model, directory: &Path) -> anyhow::Result<()> {
+        let collect = |indices: &[usize]| {
+            let predictions = model.predict_all(&self.data, indices);
+            let mut energies = Vec::new();
+            let mut forces = Vec::new();
+            for (&s, (e, f)) in indices.iter().zip(&predictions) {
+                let structure = &self.data[s];
+                let n = structure.len() as f64;
+                energies.push((structure.energy / n, e / n));
+                for (p, r) in f.iter().zip(&structure.forces) {
+                    for c in 0..3 {
+                        forces.push((r[c], p[c]));
+                    }
+                }
+            }
+            (energies, forces)
+        };
+        let (train_e, train_f) = collect(&self.train);
+        let (test_e, test_f) = collect(&self.test);
+        let energy = plot::parity_svg(
+            "Energy parity",
+            "energy (eV/atom)",
+            &[
+                plot::Series { label: "train", color: "#1f77b4", points: &train_e },
+                plot::Series { label: "test", color: "#ff7f0e", points: &test_e },
+            ],
+        );
+        let force = plot::parity_svg(
+            "Force parity",
+            "force component (eV/Å)",
+            &[
+                plot::Series { label: "train", color: "#1f77b4", points: &train_f },
+                plot::Series { label: "test", color: "#ff7f0e", points: &test_f },
+            ],
+        );
+        std::fs::write(directory.join("energy_parity.svg"), energy)?;
+        std::fs::write(directory.join("force_parity.svg"), force)?;
+        Ok(())
+    }
+}
+
+fn describe_function(sf: &crate::potentials::nnp::symmetry_functions::SymmetryFunction) -> String {
+    format!("type {}, eta {}, r_s {}, lambda {}, zeta {}, r_c {}", sf.kind, sf.eta, sf.rs, sf.lambda, sf.zeta, sf.rc)
+}
+
+/// Number of symmetry functions per element declared in `directory/input.nn`.
+fn count_functions(directory: &Path, elements: &[u8]) -> anyhow::Result<Vec<usize>> {
+    let settings = crate::potentials::nnp::settings::Settings::read(&directory.join("input.nn"))?;
+    let mut counts = vec![0; elements.len()];
+    for entry in settings.all("symfunction_short") {
+        let symbol = settings.argument(entry, 0)?;
+        let z = elements::atomic_number(symbol).with_context(|| format!("input.nn: unknown element '{symbol}'"))?;
+        let e = elements
+            .iter()
+            .position(|&x| x == z)
+            .with_context(|| format!("input.nn line {}: element {symbol} is not in the training data", entry.line))?;
+        counts[e] += 1;
+    }
+    if let Some(e) = counts.iter().position(|&c| c == 0) {
+        bail!("no symmetry functions for element {}", elements::symbol(elements[e]));
+    }
+    Ok(counts)
+}
+
+/// Loads `directory` (input.nn, scaling.data) with zero weights written for every element.
+fn load_with_zero_weights(directory: &Path, elements: &[u8], settings: &TrainSettings) -> anyhow::Result<NnpPotential> {
+    let counts = count_functions(directory, elements)?;
+    for (&z, &n) in elements.iter().zip(&counts) {
+        let mut sizes = vec![n];
+        sizes.extend(&settings.network.hidden_layers);
+        sizes.push(1);
+        let connections: usize = sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
+        let text: String = "0.0\n".repeat(connections);
+        std::fs::write(directory.join(format!("weights.{z:03}.data")), text)?;
+    }
+    Ok(NnpPotential::load_directory(directory, 1.0, 1.0)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::neighbors::NeighborList;
+    use crate::potentials::Potential;
+    use crate::system::{Cell, System};
+    use nalgebra::Vector3;
+    use rand::Rng;
+
+    /// Rattled fcc cells (2×2×2 primitive-cubic: 32 atoms) of `z` with random labels: enough for
+    /// checking derivatives, not for learning.
+    fn random_structures(count: usize, species: &[u8], seed: u64) -> Vec<LabelledStructure> {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let a = 3.6;
+        (0..count)
+            .map(|_| {
+                let scale = rng.gen_range(0.97..1.03);
+                let mut system =
+                    System::new(Cell::orthorhombic(2.0 * a * scale, 2.0 * a * scale, 2.0 * a * scale).unwrap());
+                for (i, j, k) in (0..2).flat_map(|i| (0..2).flat_map(move |j| (0..2).map(move |k| (i, j, k)))) {
+                    for basis in [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]] {
+                        let p = Vector3::new(i as f64 + basis[0], j as f64 + basis[1], k as f64 + basis[2]) * a * scale
+                            + Vector3::new(
+                                rng.gen_range(-0.1..0.1),
+                                rng.gen_range(-0.1..0.1),
+                                rng.gen_range(-0.1..0.1),
+                            );
+                        system.push(species[rng.gen_range(0..species.len())], p);
+                    }
+                }
+                let n = system.len();
+                LabelledStructure {
+                    energy: -3.5 * n as f64 + rng.gen_range(-1.0..1.0),
+                    forces: (0..n)
+                        .map(|_| {
+                            Vector3::new(rng.gen_range(-1.0..1.0), rng.gen_range(-1.0..1.0), rng.gen_range(-1.0..1.0))
+                        })
+                        .collect(),
+                    system,
+                }
+            })
+            .collect()
+    }
+
+    fn small_settings() -> TrainSettings {
+        let text = r#"
+            [[data]]
+            file = "unused.xyz"
+            [symmetry_functions]
+            cutoff_a = 4.5
+            radial_count = 4
+            radial_r_min_a = 1.8
+            angular_zeta = [1.0, 4.0]
+            [network]
+            hidden_layers = [5, 4]
+        "#;
+        let settings: TrainSettings = toml::from_str(text).unwrap();
+        settings.validate("train").unwrap();
+        settings
+    }
+
+    #[test]
+    fn loss_gradient_matches_finite_differences() {
+        let dir = tempfile::tempdir().unwrap();
+        let structures = random_structures(3, &[29, 28], 5);
+        let settings = small_settings();
+        let prepared = Prepared::new(&settings, dir.path(), dir.path(), &structures).unwrap();
+        let mut model = prepared.template.clone();
+        model.randomize(&mut Xoshiro256PlusPlus::seed_from_u64(3));
+        let p0 = model.parameters();
+        let batch = [0usize, 1, 2];
+        for weights in [
+            LossWeights { energy: 1.0, force: 0.0 },
+            LossWeights { energy: 0.0, force: 1.0 },
+            LossWeights { energy: 0.7, force: 0.3 },
+        ] {
+            let (_, analytic) = model.batch_loss_gradient(&prepared.data, &batch, weights);
+            let mut checked = 0;
+            for c in (0..p0.len()).step_by(7) {
+                let h = 1e-5;
+                let loss_at = |delta: f64| {
+                    let mut p = p0.clone();
+                    p[c] += delta;
+                    let mut shifted = model.clone();
+                    shifted.set_parameters(&p);
+                    shifted.batch_loss_gradient(&prepared.data, &batch, weights).0
+                };
+                let numeric = (loss_at(h) - loss_at(-h)) / (2.0 * h);
+                let tolerance = 1e-6 * (1.0 + numeric.abs());
+                assert!(
+                    (numeric - analytic[c]).abs() < tolerance,
+                    "{weights:?} parameter {c}: finite difference {numeric}, analytic {}",
+                    analytic[c]
+                );
+                checked += 1;
+            }
+            assert!(checked > 20);
+            assert!(analytic.iter().any(|g| g.abs() > 1e-3), "gradient is not trivially zero");
+        }
+    }
+
+    #[test]
+    fn written_potential_reloads_with_the_same_energies_and_forces() {
+        let dir = tempfile::tempdir().unwrap();
+        let structures = random_structures(4, &[29, 28], 9);
+        let settings = small_settings();
+        let prepared = Prepared::new(&settings, dir.path(), dir.path(), &structures).unwrap();
+        let mut model = prepared.template.clone();
+        model.randomize(&mut Xoshiro256PlusPlus::seed_from_u64(4));
+        let out = dir.path().join("model");
+        std::fs::create_dir_all(&out).unwrap();
+        prepared.write_model(&model, &out).unwrap();
+        let potential = NnpPotential::load(&NnpConfig::new(&out, 1.0, 1.0)).unwrap();
+        for (s, structure) in structures.iter().enumerate() {
+            let mut list = NeighborList::new(potential.cutoff(), 0.3);
+            list.build(&structure.system);
+            let evaluation = potential.compute(&structure.system, &list);
+            let (energy, forces) = model.predict(&prepared.data[s]);
+            assert!((evaluation.energy - energy).abs() < 1e-12, "{} vs {energy}", evaluation.energy);
+            let atom = model.atom_energies(&prepared.data[s]);
+            for (a, b) in atom.iter().zip(&evaluation.atom_energies) {
+                assert!((a - b).abs() < 1e-12);
+            }
+            for (a, b) in forces.iter().zip(&evaluation.forces) {
+                assert!((a - b).norm() < 1e-12, "force {a:?} vs evaluator {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn gradient_and_descriptors_do_not_depend_on_the_thread_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let structures = random_structures(6, &[29], 12);
+        let settings = small_settings();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let prepared = Prepared::new(&settings, dir.path(), dir.path(), &structures).unwrap();
+                let mut model = prepared.template.clone();
+                model.randomize(&mut Xoshiro256PlusPlus::seed_from_u64(1));
+                let batch: Vec<usize> = (0..6).collect();
+                let (loss, gradient) =
+                    model.batch_loss_gradient(&prepared.data, &batch, LossWeights { energy: 1.0, force: 1.0 });
+                (prepared.data[3].atoms[5].jacobian.clone(), loss, gradient)
+            })
+        };
+        assert_eq!(run(1), run(2));
+    }
+
+    #[test]
+    fn n2p2_data_in_bohr_and_hartree_is_converted_to_angstrom_and_ev() {
+        let dir = tempfile::tempdir().unwrap();
+        let structure = random_structures(1, &[29], 4).remove(0);
+        let bohr = crate::potentials::nnp::BOHR_IN_A;
+        let hartree = crate::potentials::nnp::HARTREE_IN_EV;
+        // The same structure expressed in Bohr and Hartree.
+        let mut in_bohr = structure.system.clone();
+        in_bohr.cell = Cell::from_matrix(structure.system.cell.matrix() / bohr, [true; 3]).unwrap();
+        in_bohr.positions.iter_mut().for_each(|p| *p /= bohr);
+        let forces: Vec<Vector3<f64>> = structure.forces.iter().map(|f| f * bohr / hartree).collect();
+        let text = crate::io::n2p2::format(&in_bohr, "test", structure.energy / hartree, &forces);
+        std::fs::write(dir.path().join("input.data"), text).unwrap();
+        let settings: TrainSettings =
+            toml::from_str("[[data]]\nfile = \"input.data\"\nlength_unit = \"bohr\"\nenergy_unit = \"hartree\"")
+                .unwrap();
+        settings.validate("").unwrap();
+        let read = settings.read_data(dir.path()).unwrap().remove(0);
+        assert!((read.energy - structure.energy).abs() < 1e-9);
+        for (a, b) in read.system.positions.iter().zip(&structure.system.positions) {
+            assert!((a - b).norm() < 1e-9);
+        }
+        for (a, b) in read.forces.iter().zip(&structure.forces) {
+            assert!((a - b).norm() < 1e-9);
+        }
+        assert!((read.system.cell.volume() - structure.system.cell.volume()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn symmetry_functions_from_an_existing_input_nn_are_the_written_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let structures = random_structures(3, &[29, 28], 8);
+        let generated = Prepared::new(&small_settings(), dir.path(), dir.path(), &structures).unwrap();
+        std::fs::write(dir.path().join("given.nn"), &generated.input_nn).unwrap();
+        let mut settings = small_settings();
+        settings.symmetry_functions.input_nn = Some("given.nn".into());
+        settings.symmetry_functions.cutoff_a = 1.0; // ignored when input_nn is given
+        let from_file = Prepared::new(&settings, dir.path(), dir.path(), &structures).unwrap();
+        assert_eq!(from_file.input_nn, generated.input_nn);
+        assert_eq!(from_file.scaling_data, generated.scaling_data);
+    }
+
+    #[test]
+    fn atom_energies_are_fitted_to_the_composition() {
+        let mut structures = random_structures(6, &[29, 28], 2);
+        for s in &mut structures {
+            s.energy = s.system.atomic_numbers.iter().map(|&z| if z == 29 { -3.5 } else { -4.4 }).sum::<f64>();
+        }
+        let offsets = fit_atom_energies(&structures, &[28, 29]);
+        assert!((offsets[0] + 4.4).abs() < 1e-9 && (offsets[1] + 3.5).abs() < 1e-9, "{offsets:?}");
+    }
+
+    #[test]
+    fn invalid_settings_name_key_and_value() {
+        let mut settings = small_settings();
+        settings.network.activation = "x".into();
+        let e = settings.validate("train").unwrap_err().to_string();
+        assert_eq!(e, "train.network.activation = \"x\": expected an n2p2 activation letter: l t s p r g c S e h");
+        let mut settings = small_settings();
+        settings.test_fraction = 1.5;
+        assert!(settings.validate("train").unwrap_err().to_string().starts_with("train.test_fraction = 1.5"));
+        let bad: Result<TrainSettings, _> = toml::from_str("data = []\nepochz = 3");
+        assert!(bad.unwrap_err().to_string().contains("epochz"));
+    }
+}

@@ -1,0 +1,134 @@
+//! Whole training workflow: label rattled Cu cells with the engine's EAM (Cu_u3), write them as extended
+//! XYZ, train from a TOML file with `TrainSettings::run`, and check that the potential learnt the surface
+//! (test RMSEs far below the spread of the labels), that the written files reload with
+//! `NnpPotential::load` and reproduce the training model's test errors, and that a committee reports its
+//! disagreement. The long run reaching ≤ 2 meV/atom and ≤ 60 meV/Å is `examples/train_cu.rs`.
+
+use mdrun::io::extxyz::{format_frame, FrameExtras};
+use mdrun::neighbors::NeighborList;
+use mdrun::potentials::eam::Eam;
+use mdrun::potentials::nnp::{NnpConfig, NnpPotential};
+use mdrun::potentials::Potential;
+use mdrun::train::bench::{md_sampled_fcc, rattled_fcc};
+use mdrun::train::committee::Committee;
+use mdrun::train::TrainSettings;
+use std::path::Path;
+
+#[test]
+fn learns_the_cu_eam_surface_and_writes_a_loadable_committee() {
+    let eam_path = Path::new("../shared/reference/eam/Cu_u3.eam");
+    if !eam_path.exists() {
+        eprintln!("skipped: {} is absent (shared reference data)", eam_path.display());
+        return;
+    }
+    let eam = Eam::read_funcfl(&[eam_path]).unwrap();
+    let mut structures = rattled_fcc(&eam, 29, 3.615, 2, 40, 0.03, 0.12, 3);
+    structures.extend(md_sampled_fcc(&eam, 29, 3.615, 2, 600.0, 2.0, 10, 8, 4));
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for s in &structures {
+        text += &format_frame(
+            &s.system,
+            &FrameExtras { energy: Some(s.energy), forces: Some(&s.forces), ..Default::default() },
+        );
+    }
+    std::fs::write(dir.path().join("cu.extxyz"), text).unwrap();
+    let toml_text = r#"
+        seed = 7
+        epochs = 200
+        batch_size = 4
+        learning_rate = 5e-3
+        learning_rate_decay = 0.97
+        energy_weight = 3.0
+        early_stopping_patience = 50
+        committee_size = 2
+        [[data]]
+        file = "cu.extxyz"
+        [symmetry_functions]
+        cutoff_a = 4.8
+        radial_count = 6
+        radial_r_min_a = 2.0
+        angular_zeta = [1.0, 4.0]
+        [network]
+        hidden_layers = [10, 10]
+    "#;
+    let settings: TrainSettings = toml::from_str(toml_text).unwrap();
+    settings.validate("train").unwrap();
+    let out = dir.path().join("out");
+    let report = settings.run(dir.path(), &out).unwrap();
+    assert_eq!(report.structures, 48);
+    assert_eq!(report.test_structures, 10);
+    assert_eq!(report.members.len(), 2);
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+    for member in &report.members {
+        // Learning: test errors a small fraction of the label spread (a constant model has RMSEs equal to it).
+        assert!(
+            member.test_energy_rmse_mev_per_atom < 0.2 * report.label_energy_std_mev_per_atom,
+            "{member:?} vs label spread {} meV/atom",
+            report.label_energy_std_mev_per_atom
+        );
+        assert!(
+            member.test_force_rmse_mev_per_a < 0.15 * report.label_force_rms_mev_per_a,
+            "{member:?} vs label spread {} meV/A",
+            report.label_force_rms_mev_per_a
+        );
+        for file in ["input.nn", "scaling.data", "weights.029.data", "learning_curve.csv", "energy_parity.svg"] {
+            assert!(member.directory.join(file).exists(), "{file} missing");
+        }
+    }
+    let curve = std::fs::read_to_string(report.members[0].directory.join("learning_curve.csv")).unwrap();
+    assert_eq!(curve.lines().count(), report.members[0].epochs_run + 1);
+
+    // The written potential reproduces the force RMSE of the report on the whole data set order of magnitude,
+    // evaluated by the NNP evaluator itself on the labelled structures.
+    let potential = NnpPotential::load(&NnpConfig::new(&report.members[0].directory, 1.0, 1.0)).unwrap();
+    let (mut f2, mut n) = (0.0, 0usize);
+    for s in &structures {
+        let mut list = NeighborList::new(potential.cutoff(), 0.0);
+        list.build(&s.system);
+        let e = potential.compute(&s.system, &list);
+        f2 += e.forces.iter().zip(&s.forces).map(|(a, b)| (a - b).norm_squared()).sum::<f64>();
+        n += 3 * s.forces.len();
+    }
+    let rmse = (f2 / n as f64).sqrt() * 1e3;
+    let member = &report.members[0];
+    let (lo, hi) = (
+        member.train_force_rmse_mev_per_a.min(member.test_force_rmse_mev_per_a),
+        member.train_force_rmse_mev_per_a.max(member.test_force_rmse_mev_per_a),
+    );
+    assert!(rmse >= lo - 1e-9 && rmse <= hi + 1e-9, "evaluator RMSE {rmse} outside [{lo}, {hi}]");
+
+    // Committee: mean of the members, positive disagreement per atom.
+    let committee = Committee::load(&[&report.members[0].directory, &report.members[1].directory]).unwrap();
+    let s = &structures[0].system;
+    let mut list = NeighborList::new(committee.cutoff(), 0.0);
+    list.build(s);
+    let c = committee.evaluate(s, &list);
+    let energies: Vec<f64> = committee.members.iter().map(|m| m.compute(s, &list).energy).collect();
+    assert!((c.mean.energy - (energies[0] + energies[1]) / 2.0).abs() < 1e-9);
+    assert!((c.energy_std - (energies[0] - energies[1]).abs() / 2.0).abs() < 1e-9);
+    assert_eq!(c.atom_energy_std.len(), s.len());
+    assert!(c.atom_energy_std.iter().all(|&x| x > 0.0));
+    assert!(report.committee_test_atom_energy_std_mev.unwrap() > 0.0);
+}
+
+#[test]
+fn md_snapshots_follow_equipartition() {
+    let eam_path = Path::new("../shared/reference/eam/Cu_u3.eam");
+    if !eam_path.exists() {
+        eprintln!("skipped: {} is absent (shared reference data)", eam_path.display());
+        return;
+    }
+    let eam = Eam::read_funcfl(&[eam_path]).unwrap();
+    let perfect = rattled_fcc(&eam, 29, 3.615, 2, 1, 0.0, 0.0, 1).remove(0);
+    let temperature = 300.0;
+    let snapshots = md_sampled_fcc(&eam, 29, 3.615, 2, temperature, 2.0, 25, 40, 5);
+    assert_eq!(snapshots.len(), 40);
+    // Harmonic solid: <E_pot> - E_0 = (3/2) N k_B T (here 32 atoms, 300 K: 1.24 eV); anharmonicity and the
+    // finite sample allow ±35 %.
+    let n = perfect.system.len() as f64;
+    let mean = snapshots.iter().map(|s| s.energy - perfect.energy).sum::<f64>() / snapshots.len() as f64;
+    let expected = 1.5 * n * mdrun::system::BOLTZMANN_EV_PER_K * temperature;
+    assert!((mean / expected - 1.0).abs() < 0.35, "<E_pot> - E_0 = {mean} eV, equipartition {expected} eV");
+    assert!(snapshots.iter().all(|s| s.forces.iter().any(|f| f.norm() > 0.05)));
+}
