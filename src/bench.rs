@@ -12,6 +12,8 @@
 //! - `kmc`: events per second on one thread: one vacancy and 1 % vacancies in a 10⁶-site simple-cubic lattice,
 //!   and an off-lattice network with varied barriers.
 //! - `msd`: all-origins MSD of 1000 atoms × 10,000 frames.
+//! - `train`: training throughput (structures per second per epoch, force terms included) on 64 rattled 32-atom
+//!   Cu cells labelled with EAM.
 
 use crate::analysis::msd::{bench_msd, MsdBenchmark};
 use crate::kmc::bench::{bench_kmc, BenchResult as KmcBench};
@@ -24,6 +26,8 @@ use crate::potentials::lj::LennardJones;
 use crate::potentials::nnp::{NnpConfig, NnpPhaseTimes, NnpPotential};
 use crate::potentials::{Evaluator, Potential};
 use crate::system::System;
+use crate::train::bench::{bench_training, rattled_fcc, TrainBench};
+use crate::train::TrainSettings;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -70,6 +74,7 @@ pub struct BenchReport {
     pub nnp: Vec<NnpBench>,
     pub kmc: Vec<KmcBench>,
     pub msd: Vec<MsdBenchmark>,
+    pub train: Vec<TrainBench>,
 }
 
 /// Lennard-Jones argon as LAMMPS's `bench/in.lj` in metal units: σ = 3.405 Å, ε = 0.0103 eV, cutoff 2.5σ.
@@ -127,7 +132,7 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport> {
     }
     if wanted("neb") {
         let perfect = crate::system::fcc(29, 3.615, if options.quick { 3 } else { 4 });
-        let evaluator = Evaluator::new(eam, Evaluator::DEFAULT_SKIN);
+        let evaluator = Evaluator::new(eam.clone(), Evaluator::DEFAULT_SKIN);
         for optimizer in [Algorithm::Lbfgs, Algorithm::Fire] {
             for &threads in &thread_counts {
                 let result = bench_vacancy_hop(&perfect, &evaluator, 5, optimizer, 0.01, threads)?;
@@ -181,6 +186,23 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport> {
             );
             report.msd.push(result);
         }
+    }
+    if wanted("train") {
+        let settings: TrainSettings = toml::from_str(
+            "batch_size = 8\n[[data]]\nfile = \"generated\"\n[symmetry_functions]\ncutoff_a = 5.5\nradial_count = 8\n\
+             radial_r_min_a = 2.0\n[network]\nhidden_layers = [15, 15]\n",
+        )?;
+        let structures = rattled_fcc(eam.as_ref(), 29, 3.615, 2, if options.quick { 8 } else { 64 }, 0.03, 0.15, 1);
+        let scratch = tempdir()?;
+        for &threads in &thread_counts {
+            let result = bench_training(&settings, &structures, if options.quick { 2 } else { 20 }, threads, &scratch)?;
+            println!(
+                "train       {} structures × {:.0} atoms {:>2} thread(s): {:.0} structures/s per epoch",
+                result.structures, result.atoms_per_structure, threads, result.structures_per_second
+            );
+            report.train.push(result);
+        }
+        std::fs::remove_dir_all(&scratch).ok();
     }
     Ok(report)
 }

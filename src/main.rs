@@ -58,10 +58,19 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Train a Behler–Parrinello potential from labelled structures (docs/train.md) and write it in n2p2's
+    /// format (input.nn, scaling.data, weights.NNN.data), with learning curves and parity plots.
+    Train {
+        /// Training settings.
+        input: PathBuf,
+        /// Output folder.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Speed on standard cases (MD steps, force evaluations, NEB), at 1 thread and at all threads; the numbers are
     /// printed and written as JSON.
     Bench {
-        /// Cases to run: md, potentials, neb, nnp, kmc, msd (default: all).
+        /// Cases to run: md, potentials, neb, nnp, kmc, msd, train (default: all).
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
         /// Small systems, short runs: checks the benchmark runs, measures nothing worth quoting.
@@ -119,6 +128,12 @@ fn run(cli: Cli) -> Result<()> {
             let output = output.unwrap_or_else(|| default_output(&input));
             study::analyze_file(&input, &output)?;
             println!("results in {}", output.display());
+            Ok(())
+        }
+        Some(Command::Train { input, output }) => {
+            let output = output.unwrap_or_else(|| default_output(&input));
+            study::train_file(&input, &output)?;
+            println!("potential(s) and report in {}", output.display());
             Ok(())
         }
         Some(Command::Bench { only, quick, reference, json }) => {

@@ -404,3 +404,17 @@ pub fn analyze_file(path: &Path, output: &Path) -> Result<Value> {
     let report = settings.run(base, None, output)?;
     Ok(serde_json::to_value(report)?)
 }
+
+/// `mdrun train FILE.toml`: trains a Behler–Parrinello potential (docs/train.md); data paths relative to
+/// FILE.toml's folder; the n2p2-format potential(s), learning curves and parity plots go into `output`, with the
+/// report in `output/summary.json`.
+pub fn train_file(path: &Path, output: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let settings: crate::train::TrainSettings = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end().replace('\n', "\n  ")))?;
+    settings.validate("").with_context(|| format!("{}", path.display()))?;
+    std::fs::create_dir_all(output).with_context(|| format!("cannot create the output folder {}", output.display()))?;
+    let report = serde_json::to_value(settings.run(path.parent().unwrap_or(Path::new(".")), output)?)?;
+    io::write_atomically(&output.join("summary.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
+    Ok(report)
+}
