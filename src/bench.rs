@@ -3,8 +3,9 @@
 //!
 //! Cases (sizes as the project's issues name them):
 //! - `md`: whole MD steps (velocity Verlet, NVE, neighbour rebuilds included) for EAM Cu_u3 (fcc a = 3.615 Å,
-//!   20×20×20 = 32,000 atoms) and LJ argon (lj/cut 2.5σ, skin 0.3σ, fcc reduced density 0.8442,
-//!   32,000 atoms), µs per atom-step; LAMMPS on this machine class, one core: 1.67 and 0.70.
+//!   20×20×20 = 32,000 atoms, skin 1 Å, from 1600 K, 5 fs) and LJ argon (lj/cut 2.5σ, skin 0.3σ, fcc reduced
+//!   density 0.8442, 32,000 atoms, from T* = 3, Δt = 0.005 τ), as LAMMPS's `bench/in.eam` and `bench/in.lj`;
+//!   µs per atom-step; LAMMPS on this machine class, one core: 1.67 and 0.70.
 //! - `potentials`: force evaluation and neighbour-list build alone for the same systems.
 //! - `neb`: the nearest-neighbour vacancy hop in EAM Cu 4×4×4, L-BFGS and FIRE.
 //! - `nnp`: one energy+forces evaluation of H2O_RPBE-D3 (1080 atoms) and Cu2S_PBE_2x2x2 (1152 atoms), µs per atom
@@ -207,8 +208,9 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport> {
     Ok(report)
 }
 
-/// Best-of-`repetitions` wall time of `steps` NVE velocity-Verlet steps from 300 K (EAM) or 100 K (LJ) fresh
-/// velocities, in a pool of `threads` threads.
+/// Best-of-`repetitions` wall time of `steps` NVE velocity-Verlet steps in a pool of `threads` threads, under the
+/// conditions of LAMMPS's own benchmarks (`bench/in.eam`, `bench/in.lj`): EAM Cu from 1600 K with 5 fs steps; LJ
+/// argon from T* = 3.0 (358.5 K) with Δt = 0.005 τ = 10.8 fs. Neighbour rebuilds are included.
 fn md_steps(
     name: &str,
     potential: &Arc<dyn Potential>,
@@ -218,10 +220,10 @@ fn md_steps(
     steps: u64,
     repetitions: usize,
 ) -> Result<MdStepBench> {
+    let (timestep_fs, temperature_k) = if name.starts_with("LJ") { (10.8, 358.5) } else { (5.0, 1600.0) };
     let settings: MdSettings = toml::from_str(&format!(
-        "timestep_fs = {}\nsteps = {steps}\ninitial_temperature_k = {}\nthermo_every = {steps}",
-        if name.starts_with("LJ") { 2.0 } else { 1.0 },
-        if name.starts_with("LJ") { 100.0 } else { 300.0 },
+        "timestep_fs = {timestep_fs}\nsteps = {steps}\ninitial_temperature_k = {temperature_k}\nthermo_every = {steps}\n\
+         max_temperature_k = 1e6"
     ))?;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     let scratch = tempdir()?;
