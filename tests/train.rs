@@ -132,3 +132,83 @@ fn md_snapshots_follow_equipartition() {
     assert!((mean / expected - 1.0).abs() < 0.35, "<E_pot> - E_0 = {mean} eV, equipartition {expected} eV");
     assert!(snapshots.iter().all(|s| s.forces.iter().any(|f| f.norm() > 0.05)));
 }
+
+/// The whole point of training: MD driven by the trained potential samples the same structure as MD driven by
+/// the surface it learnt. A potential trained on EAM Cu_u3 labels runs Langevin MD at 600 K on a 108-atom crystal,
+/// as does EAM itself from the same start; their radial distribution functions agree.
+#[test]
+fn md_with_the_trained_potential_reproduces_the_rdf_of_the_original() {
+    use mdrun::analysis::rdf::compute_rdf;
+    use mdrun::md::{MdSettings, RunControl};
+    use mdrun::potentials::Evaluator;
+    use std::sync::Arc;
+
+    let eam_path = Path::new("../shared/reference/eam/Cu_u3.eam");
+    if !eam_path.exists() {
+        eprintln!("skipped: {} is absent (shared reference data)", eam_path.display());
+        return;
+    }
+    let eam = Eam::read_funcfl(&[eam_path]).unwrap();
+    let mut structures = rattled_fcc(&eam, 29, 3.615, 2, 60, 0.03, 0.12, 11);
+    structures.extend(md_sampled_fcc(&eam, 29, 3.615, 2, 600.0, 2.0, 10, 20, 12));
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for s in &structures {
+        text += &format_frame(
+            &s.system,
+            &FrameExtras { energy: Some(s.energy), forces: Some(&s.forces), ..Default::default() },
+        );
+    }
+    std::fs::write(dir.path().join("cu.extxyz"), text).unwrap();
+    let settings: TrainSettings = toml::from_str(
+        r#"
+        seed = 3
+        epochs = 250
+        batch_size = 4
+        learning_rate = 5e-3
+        learning_rate_decay = 0.98
+        energy_weight = 3.0
+        early_stopping_patience = 60
+        [[data]]
+        file = "cu.extxyz"
+        [symmetry_functions]
+        cutoff_a = 4.8
+        radial_count = 6
+        radial_r_min_a = 2.0
+        angular_zeta = [1.0, 4.0]
+        [network]
+        hidden_layers = [10, 10]
+    "#,
+    )
+    .unwrap();
+    let report = settings.run(dir.path(), &dir.path().join("out")).unwrap();
+    let trained = NnpPotential::load(&NnpConfig::new(&report.members[0].directory, 1.0, 1.0)).unwrap();
+
+    let sample = |potential: Arc<dyn Potential>| {
+        let mut system = mdrun::system::fcc(29, 3.615, 3);
+        let mut evaluator = Evaluator::new(potential, 1.0);
+        let mut frames = Vec::new();
+        for chunk in 0..25 {
+            let initial = if chunk == 0 { "initial_temperature_k = 600\n" } else { "" };
+            let md: MdSettings = toml::from_str(&format!(
+                "timestep_fs = 2.0\nsteps = 40\n{initial}thermostat = {{ kind = \"langevin\", damping_fs = 100 }}\ntemperature_k = 600"
+            ))
+            .unwrap();
+            md.run(&mut system, &mut evaluator, dir.path(), chunk, RunControl { quiet: true, stop_after_step: None })
+                .unwrap();
+            if chunk >= 5 {
+                frames.push(system.clone());
+            }
+        }
+        compute_rdf(&frames, 5.0, 0.05, |_, _| None).unwrap()
+    };
+    let reference = sample(Arc::new(eam));
+    let learnt = sample(Arc::new(trained));
+    let (g_ref, g_nn) = (&reference.pairs[0].g, &learnt.pairs[0].g);
+    let peak = |g: &[f64]| reference.r_a[(0..g.len()).max_by(|&a, &b| g[a].total_cmp(&g[b])).unwrap()];
+    assert!((peak(g_ref) - peak(g_nn)).abs() <= 0.05 + 1e-12, "first peaks {} and {} Å", peak(g_ref), peak(g_nn));
+    let difference: f64 = g_ref.iter().zip(g_nn).map(|(a, b)| (a - b).abs()).sum();
+    let total: f64 = g_ref.iter().sum();
+    println!("RDF: relative L1 difference {:.3}, EAM peak {} Å", difference / total, peak(g_ref));
+    assert!(difference / total < 0.15, "g(r) differ by {:.3} (relative L1)", difference / total);
+}
