@@ -11,20 +11,21 @@ use mdrun::potentials::nnp::{NnpConfig, NnpPotential};
 use mdrun::potentials::Potential;
 use mdrun::train::bench::{md_sampled_fcc, rattled_fcc};
 use mdrun::train::committee::Committee;
+use mdrun::train::dataset::LabelledStructure;
 use mdrun::train::TrainSettings;
 use std::path::Path;
 
-#[test]
-fn learns_the_cu_eam_surface_and_writes_a_loadable_committee() {
+/// EAM Cu_u3 labels for `rattled` rattled 32-atom cells and `md` MD snapshots at 600 K, written to
+/// `dir/cu.extxyz`; `None` (with a message) when the shared potential file is absent.
+fn labelled_copper(dir: &Path, rattled: usize, md: usize, seed: u64) -> Option<(Eam, Vec<LabelledStructure>)> {
     let eam_path = Path::new("../shared/reference/eam/Cu_u3.eam");
     if !eam_path.exists() {
         eprintln!("skipped: {} is absent (shared reference data)", eam_path.display());
-        return;
+        return None;
     }
     let eam = Eam::read_funcfl(&[eam_path]).unwrap();
-    let mut structures = rattled_fcc(&eam, 29, 3.615, 2, 40, 0.03, 0.12, 3);
-    structures.extend(md_sampled_fcc(&eam, 29, 3.615, 2, 600.0, 2.0, 10, 8, 4));
-    let dir = tempfile::tempdir().unwrap();
+    let mut structures = rattled_fcc(&eam, 29, 3.615, 2, rattled, 0.03, 0.12, seed);
+    structures.extend(md_sampled_fcc(&eam, 29, 3.615, 2, 600.0, 2.0, 10, md, seed + 1));
     let mut text = String::new();
     for s in &structures {
         text += &format_frame(
@@ -32,7 +33,14 @@ fn learns_the_cu_eam_surface_and_writes_a_loadable_committee() {
             &FrameExtras { energy: Some(s.energy), forces: Some(&s.forces), ..Default::default() },
         );
     }
-    std::fs::write(dir.path().join("cu.extxyz"), text).unwrap();
+    std::fs::write(dir.join("cu.extxyz"), text).unwrap();
+    Some((eam, structures))
+}
+
+#[test]
+fn learns_the_cu_eam_surface_and_writes_a_loadable_committee() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((_, structures)) = labelled_copper(dir.path(), 40, 8, 3) else { return };
     let toml_text = r#"
         seed = 7
         epochs = 200
