@@ -1,13 +1,8 @@
-//! Arrhenius fit D(T) = D₀·exp(−E_a/k_B T) by weighted least squares of ln D against 1/T.
-//!
-//! With y_i = ln D_i, x_i = 1/T_i and weights w_i = 1/σ²(ln D_i) = (D_i/σ_i)², the straight line y = a + b·x
-//! minimising Σ w_i (y_i − a − b x_i)² has (Bevington & Robinson, *Data Reduction and Error Analysis*, ch. 6)
-//! Δ = S·S_xx − S_x², b = (S·S_xy − S_x·S_y)/Δ, a = (S_xx·S_y − S_x·S_xy)/Δ, var b = S/Δ, var a = S_xx/Δ,
-//! where S = Σw, S_x = Σw x, … Then E_a = −k_B·b and D₀ = exp(a). When there are more than two points and the
-//! reduced χ² exceeds 1 (scatter larger than the stated errors), the variances are scaled by χ²_red. Points
-//! without an uncertainty (σ = 0) make the fit unweighted (all w = 1) and the errors come from the scatter.
+//! The kMC report of an Arrhenius fit D(T) = D₀·exp(−E_a/k_B T) over a temperature sweep. The fit itself is
+//! [`crate::analysis::arrhenius::fit_arrhenius`] (weighted least squares of ln D against 1/T, variances scaled
+//! by χ²_red when the scatter exceeds the stated errors); this module only expresses it in Å²/ps and cm²/s.
 
-use crate::system::BOLTZMANN_EV_PER_K;
+use crate::analysis::arrhenius::{fit_arrhenius, ArrheniusPoint};
 
 /// Result of an Arrhenius fit.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -27,52 +22,29 @@ pub struct ArrheniusFit {
     pub points: usize,
 }
 
-/// Fits (T in K, D, σ_D) triples, D in any unit (D₀ comes out in the same unit; the `_a2_per_ps` fields assume
-/// Å²/ps). Returns `None` with fewer than two distinct temperatures or a non-positive D.
+/// Fits (T in K, D, σ_D) triples, D in Å²/ps. Returns `None` when no fit is possible (fewer than two distinct
+/// temperatures, a non-positive D, or fewer than three points without uncertainties).
 pub fn fit(points: &[(f64, f64, f64)]) -> Option<ArrheniusFit> {
-    if points.len() < 2 || points.iter().any(|&(t, d, s)| !(t > 0.0 && d > 0.0 && s >= 0.0 && s.is_finite())) {
-        return None;
-    }
-    let weighted = points.iter().all(|&(_, _, s)| s > 0.0);
-    let data: Vec<(f64, f64, f64)> =
-        points.iter().map(|&(t, d, s)| (1.0 / t, d.ln(), if weighted { (d / s).powi(2) } else { 1.0 })).collect();
-    let (mut s, mut sx, mut sy, mut sxx, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    for &(x, y, w) in &data {
-        s += w;
-        sx += w * x;
-        sy += w * y;
-        sxx += w * x * x;
-        sxy += w * x * y;
-    }
-    let delta = s * sxx - sx * sx;
-    if delta <= 1e-12 * s * sxx || delta.is_nan() {
-        return None;
-    }
-    let slope = (s * sxy - sx * sy) / delta;
-    let intercept = (sxx * sy - sx * sxy) / delta;
-    let chi2: f64 = data.iter().map(|&(x, y, w)| w * (y - intercept - slope * x).powi(2)).sum();
-    let n = data.len();
-    let reduced = if n > 2 { chi2 / (n - 2) as f64 } else { 0.0 };
-    let scale = if !weighted { reduced } else { reduced.max(1.0) };
-    let var_slope = s / delta * scale;
-    let var_intercept = sxx / delta * scale;
-    let d0 = intercept.exp();
-    let d0_err = d0 * var_intercept.sqrt();
+    let points: Vec<ArrheniusPoint> =
+        points.iter().map(|&(temperature_k, value, sigma)| ArrheniusPoint { temperature_k, value, sigma }).collect();
+    let fit = fit_arrhenius(&points).ok()?;
+    let a2_per_ps_in_cm2_per_s = crate::units::A2_PER_PS_IN_CM2_PER_S;
     Some(ArrheniusFit {
-        activation_energy_ev: -slope * BOLTZMANN_EV_PER_K,
-        activation_energy_err_ev: var_slope.sqrt() * BOLTZMANN_EV_PER_K,
-        prefactor_a2_per_ps: d0,
-        prefactor_err_a2_per_ps: d0_err,
-        prefactor_cm2_per_s: d0 * 1e-4,
-        prefactor_err_cm2_per_s: d0_err * 1e-4,
-        reduced_chi_squared: reduced,
-        points: n,
+        activation_energy_ev: fit.activation_energy_ev,
+        activation_energy_err_ev: fit.activation_energy_sigma_ev,
+        prefactor_a2_per_ps: fit.prefactor,
+        prefactor_err_a2_per_ps: fit.prefactor_sigma,
+        prefactor_cm2_per_s: fit.prefactor * a2_per_ps_in_cm2_per_s,
+        prefactor_err_cm2_per_s: fit.prefactor_sigma * a2_per_ps_in_cm2_per_s,
+        reduced_chi_squared: fit.chi2_per_dof,
+        points: points.len(),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::system::BOLTZMANN_EV_PER_K;
 
     #[test]
     fn exact_arrhenius_data_is_recovered() {
