@@ -67,6 +67,16 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Active learning: score the frames of trajectories with a committee of NNPs (force spread, symmetry-function
+    /// extrapolation) and pick the ones to label next (docs/train.md); writes selected.extxyz and selection.csv
+    /// to --output (default runs/<FILE name>).
+    Select {
+        /// Selection settings.
+        input: PathBuf,
+        /// Output folder.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Speed on standard cases (MD steps, force evaluations, NEB), at 1 thread and at all threads; the numbers are
     /// printed and written as JSON.
     Bench {
@@ -134,6 +144,12 @@ fn run(cli: Cli) -> Result<()> {
             let output = output.unwrap_or_else(|| default_output(&input));
             study::train_file(&input, &output)?;
             println!("potential(s) and report in {}", output.display());
+            Ok(())
+        }
+        Some(Command::Select { input, output }) => {
+            let output = output.unwrap_or_else(|| default_output(&input));
+            let report = mdrun::train::select::select_file(&input, &output)?;
+            println!("{}; results in {}", report.summary(), output.display());
             Ok(())
         }
         Some(Command::Bench { only, quick, reference, json }) => {

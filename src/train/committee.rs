@@ -34,6 +34,8 @@ pub struct CommitteeEvaluation {
     pub atom_energy_std: Vec<f64>,
     /// Per atom: √(⟨|F_i − ⟨F_i⟩|²⟩) over members (eV/Å).
     pub force_std: Vec<f64>,
+    /// Per member: number of (atom, symmetry function) values outside that member's training range.
+    pub member_extrapolations: Vec<usize>,
 }
 
 impl Committee {
@@ -71,7 +73,10 @@ impl Committee {
         let force_std = (0..n)
             .map(|i| (evaluations.iter().map(|e| (e.forces[i] - forces[i]).norm_squared()).sum::<f64>() / k).sqrt())
             .collect();
+        let member_extrapolations =
+            evaluations.iter().map(|e| e.extrapolation.as_ref().map_or(0, |x| x.total())).collect();
         CommitteeEvaluation {
+            member_extrapolations,
             mean: Evaluation {
                 energy: energies.iter().sum::<f64>() / k,
                 forces,

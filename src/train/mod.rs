@@ -14,6 +14,7 @@ pub mod dataset;
 pub mod files;
 pub mod model;
 pub mod plot;
+pub mod select;
 
 use crate::input::{join, positive, InvalidValue};
 use crate::potentials::nnp::network::Activation;
