@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Label structures with CHGNet (the stand-in for DFT of the a-Li3PO4 study, issue 8).
+
+    chgnet_label.py INPUT.extxyz OUTPUT.extxyz [--batch 16] [--threads 2]
+
+Reads every frame of INPUT (extended XYZ: Lattice, species, positions; any extra columns are ignored), computes
+the CHGNet 0.3.0 total energy (eV) and forces (eV/Å) and appends each labelled frame to OUTPUT as extended XYZ
+that `mdrun train` reads:
+
+    Lattice="ax ay az bx by bz cx cy cz" Properties=species:S:1:pos:R:3:forces:R:3 energy=E pbc="T T T" source=...
+
+The run can be interrupted: frames already in OUTPUT (counted by their header lines) are skipped on restart, and
+every batch is flushed to disk. Comment-line keys of the input other than Lattice/Properties/pbc/energy are kept
+(so `source=` and `frame=` written by `mdrun select` survive). Structures whose largest force exceeds
+--max-force (default 50 eV/Å) are still written but marked `chgnet_suspicious=T`.
+
+Needs the virtual environment of README.md (pip install torch==2.15.0 chgnet==0.4.2 ase); never run in CI.
+"""
+import argparse
+import os
+import shlex
+import sys
+import time
+
+
+def read_frames(path):
+    """Yields (lattice 3x3 rows, species list, positions list, extra comment-line items) per frame."""
+    with open(path) as handle:
+        lines = handle.readlines()
+    line_number = 0
+    while line_number < len(lines):
+        if not lines[line_number].strip():
+            line_number += 1
+            continue
+        count = int(lines[line_number])
+        header = lines[line_number + 1]
+        items = parse_comment(header)
+        if "Lattice" not in items:
+            sys.exit(f"{path}:{line_number + 2}: no Lattice= in the comment line")
+        values = [float(v) for v in items["Lattice"].split()]
+        lattice = [values[0:3], values[3:6], values[6:9]]
+        columns = parse_properties(items.get("Properties", "species:S:1:pos:R:3"))
+        species, positions = [], []
+        for row in lines[line_number + 2:line_number + 2 + count]:
+            fields = row.split()
+            species.append(fields[columns["species"]])
+            p = columns["pos"]
+            positions.append([float(fields[p]), float(fields[p + 1]), float(fields[p + 2])])
+        extras = {k: v for k, v in items.items() if k not in ("Lattice", "Properties", "pbc", "energy")}
+        yield lattice, species, positions, extras
+        line_number += count + 2
+
+
+def parse_comment(line):
+    items = {}
+    for token in shlex.split(line):
+        if "=" in token:
+            key, value = token.split("=", 1)
+            items[key] = value
+    return items
+
+
+def parse_properties(spec):
+    fields = spec.split(":")
+    columns, offset = {}, 0
+    for name, _kind, width in zip(fields[0::3], fields[1::3], fields[2::3]):
+        columns[name] = offset
+        offset += int(width)
+    return columns
+
+
+def count_frames(path):
+    if not os.path.exists(path):
+        return 0
+    with open(path) as handle:
+        return sum(1 for line in handle if line.startswith("Lattice="))
+
+
+def format_frame(lattice, species, positions, energy, forces, extras):
+    flat = " ".join(f"{x:.10f}" for row in lattice for x in row)
+    keys = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in extras.items())
+    out = [str(len(species)),
+           f'Lattice="{flat}" Properties=species:S:1:pos:R:3:forces:R:3 energy={energy:.10f} pbc="T T T" {keys}'.rstrip()]
+    for s, p, f in zip(species, positions, forces):
+        out.append(f"{s:2s} {p[0]:16.10f} {p[1]:16.10f} {p[2]:16.10f} {f[0]:16.10f} {f[1]:16.10f} {f[2]:16.10f}")
+    return "\n".join(out) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("input")
+    parser.add_argument("output")
+    parser.add_argument("--batch", type=int, default=16, help="structures per CHGNet call")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads")
+    parser.add_argument("--max-force", type=float, default=50.0, help="eV/Å above which a frame is marked")
+    args = parser.parse_args()
+
+    import torch
+    torch.set_num_threads(args.threads)
+    from chgnet.model import CHGNet
+    from pymatgen.core import Lattice, Structure
+
+    model = CHGNet.load(model_name="0.3.0", verbose=False)
+    frames = list(read_frames(args.input))
+    done = count_frames(args.output)
+    print(f"{args.input}: {len(frames)} frames, {done} already labelled in {args.output}", flush=True)
+    start = time.time()
+    with open(args.output, "a") as out:
+        for first in range(done, len(frames), args.batch):
+            batch = frames[first:first + args.batch]
+            structures = [Structure(Lattice(lat), sp, pos, coords_are_cartesian=True) for lat, sp, pos, _ in batch]
+            predictions = model.predict_structure(structures, task="ef", batch_size=args.batch)
+            if isinstance(predictions, dict):
+                predictions = [predictions]
+            for (lat, sp, pos, extras), prediction in zip(batch, predictions):
+                energy = float(prediction["e"]) * len(sp)  # CHGNet predicts eV/atom
+                forces = prediction["f"].tolist()
+                if max(max(abs(c) for c in f) for f in forces) > args.max_force:
+                    extras = dict(extras, chgnet_suspicious="T")
+                out.write(format_frame(lat, sp, pos, energy, forces, extras))
+            out.flush()
+            labelled = first + len(batch)
+            rate = (labelled - done) / (time.time() - start)
+            print(f"  {labelled}/{len(frames)} labelled ({rate:.2f} structures/s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

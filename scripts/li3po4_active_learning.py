@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""Iterative training of the Li3PO4 NNP (issue 8): train → explore with MD → select → label with CHGNet → retrain.
+
+    li3po4_active_learning.py WORKDIR STEP [--generation K] [--count N] [--mdrun PATH]
+
+STEP is one of
+  seed     generation-0 structures (scripts/li3po4_seed_structures.py) and their CHGNet labels: gen0/labelled.extxyz
+  train    `mdrun train` on every labelled file of generations 0…K → genK/train/model_0, model_1 (a committee of two)
+  explore  MD with genK's model_0 from the starting cells below (`mdrun STUDY.toml`) → gen(K+1)/explore/*
+  select   `mdrun select` with genK's committee on those trajectories → gen(K+1)/select/selected.extxyz (N frames)
+  label    CHGNet labels of the selected frames → gen(K+1)/labelled.extxyz
+  all      explore, select, label and train for generation K+1
+
+Everything is in WORKDIR (not the repository). The potential that ships (inputs/li3po4-nnp) is model_0 of the
+last generation; the README in inputs/li3po4-nnp/training gives the generations actually run and their errors.
+Frames with a CHGNet force component above 25 eV/Å (overlapping atoms of rattled seeds or of an MD run that went
+astray) are left out of training. Needs the CHGNet virtual environment for `seed`/`label` (README: "Training data").
+"""
+import argparse
+import glob
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import li3po4_seed_structures as seeds  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+REPO = os.path.dirname(HERE)
+MAX_FORCE = 25.0  # eV/Å: larger CHGNet forces mean a structure no simulation should visit
+SYMMETRY_FUNCTIONS = os.path.join(REPO, "inputs", "li3po4-nnp", "training", "symfunctions.nn")
+
+# Exploration runs per generation: (name, start cell, MD schedule). Start cells are built by `starting_cells`.
+# Schedules are lists of (T_from, T_to, duration_ps) segments run with a Langevin thermostat, 1 fs steps.
+EXPLORATION = {
+    1: [
+        ("g32_300", "gamma32", [(300, 300, 3)]),
+        ("g32_700", "gamma32", [(700, 700, 3)]),
+        ("g32_1200", "gamma32", [(1200, 1200, 3)]),
+        ("g32_2000", "gamma32", [(2000, 2000, 3)]),
+        ("b32_300", "beta32", [(300, 300, 3)]),
+        ("b32_1000", "beta32", [(1000, 1000, 3)]),
+        ("b32_2000", "beta32", [(2000, 2000, 3)]),
+        ("g31v_600", "gamma32_vLi", [(600, 600, 3)]),
+        ("g31v_1200", "gamma32_vLi", [(1200, 1200, 3)]),
+        ("g61v_1000", "gamma64_vLi2O", [(1000, 1000, 3)]),
+        ("g61v_2500", "gamma64_vLi2O", [(2500, 2500, 3)]),
+        ("g64_melt", "gamma64", [(3000, 4000, 2), (4000, 4000, 2), (4000, 300, 1.5)]),
+        ("li16_300", "li16", [(300, 300, 2)]),
+        ("li54_700", "li54", [(700, 700, 2)]),
+    ],
+    2: [
+        ("g64_melt6000", "gamma64", [(6000, 6000, 4), (6000, 300, 2.85), (300, 300, 1)]),
+        ("g64_melt4000", "gamma64", [(4000, 4000, 4), (4000, 300, 3.7), (600, 600, 2)]),
+        ("g32_4000", "gamma32", [(4000, 4000, 3)]),
+        ("g32_quench", "gamma32", [(5000, 5000, 2), (5000, 600, 2.2), (600, 1200, 3)]),
+        ("g31v_2000", "gamma32_vLi", [(2000, 2000, 3)]),
+        ("g29v_1500", "gamma32_vLi2O", [(1500, 1500, 3)]),
+        ("g63v_800", "gamma64_vLi", [(800, 800, 3)]),
+        ("b16_1500", "beta16", [(1500, 1500, 3)]),
+        ("b64_700", "beta64", [(700, 700, 3)]),
+        ("li16_1000", "li16", [(1000, 1000, 2)]),
+    ],
+}
+EXPLORATION[3] = EXPLORATION[2] + [
+    ("g61v_melt", "gamma64_vLi2O", [(5000, 5000, 3), (5000, 300, 2.35), (800, 1200, 3)]),
+    ("g64_hot_amorphous", "gamma64", [(6000, 6000, 3), (6000, 1000, 1), (1000, 1000, 3)]),
+]
+
+
+def run(command, log=None):
+    print("+", " ".join(command), flush=True)
+    with open(log, "w") if log else open(os.devnull, "w") as handle:
+        return subprocess.run(command, stdout=handle if log else None, stderr=subprocess.STDOUT if log else None).returncode
+
+
+def starting_cells(workdir):
+    """Writes the starting cells (CHGNet lattice scale 1.016, no distortion) as extended XYZ, once."""
+    directory = os.path.join(workdir, "starts")
+    os.makedirs(directory, exist_ok=True)
+    shared = os.path.join(REPO, "..", "shared", "reference", "structures")
+    gamma = seeds.read_poscar(os.path.join(shared, "gamma_Li3PO4_mp-2878.vasp"))
+    beta = seeds.read_poscar(os.path.join(shared, "beta_Li3PO4_mp-13725.vasp"))
+    a = 3.408
+    li_bcc = (np.eye(3) * a, ["Li", "Li"], np.array([[0, 0, 0], [a / 2, a / 2, a / 2]]))
+    rng = np.random.default_rng(7)
+    cells = {
+        "gamma32": (gamma, (1, 1, 1), None),
+        "gamma64": (gamma, (2, 1, 1), None),
+        "gamma32_vLi": (gamma, (1, 1, 1), "li"),
+        "gamma32_vLi2O": (gamma, (1, 1, 1), "li2o"),
+        "gamma64_vLi": (gamma, (2, 1, 1), "li"),
+        "gamma64_vLi2O": (gamma, (2, 1, 1), "li2o"),
+        "beta16": (beta, (1, 1, 1), None),
+        "beta32": (beta, (1, 1, 2), None),
+        "beta64": (beta, (2, 2, 1), None),
+        "li16": (li_bcc, (2, 2, 2), None),
+        "li54": (li_bcc, (3, 3, 3), None),
+    }
+    for name, (crystal, reps, defect) in cells.items():
+        path = os.path.join(directory, f"{name}.extxyz")
+        if os.path.exists(path):
+            continue
+        factor = 1.0 if name.startswith("li") else 1.016
+        lattice, species, positions = seeds.repeat(crystal[0] * factor, crystal[1], crystal[2] * factor, reps)
+        if defect:
+            species, positions = seeds.remove_li(rng, lattice, species, positions, defect == "li2o")
+        with open(path, "w") as out:
+            out.write(seeds.frame(lattice, species, positions, name))
+    return directory
+
+
+def generation_dir(workdir, k):
+    return os.path.join(workdir, f"gen{k}")
+
+
+def study_text(start, potential, schedule, seed):
+    segments = []
+    for t_from, t_to, duration in schedule:
+        if t_from == t_to:
+            segments.append(f"  {{ temperature_k = {t_from}, duration_ps = {duration} }},")
+        else:
+            segments.append(f"  {{ from_k = {t_from}, to_k = {t_to}, duration_ps = {duration} }},")
+    return f"""[system]
+structure = "{start}"
+seed = {seed}
+
+[potential]
+kind = "nnp"
+directory = "{potential}"
+
+[[stage]]
+kind = "md"
+timestep_fs = 1.0
+thermostat = {{ kind = "langevin", damping_fs = 100 }}
+initial_temperature_k = {schedule[0][0]}
+schedule = [
+{chr(10).join(segments)}
+]
+thermo_every = 500
+trajectory_every = 20
+trajectory_formats = ["extxyz"]
+max_temperature_k = 20000
+"""
+
+
+def explore(workdir, k, mdrun):
+    """MD with generation k's model_0; writes generation k+1's trajectories."""
+    starts = starting_cells(workdir)
+    target = os.path.join(generation_dir(workdir, k + 1), "explore")
+    os.makedirs(target, exist_ok=True)
+    potential = os.path.join(generation_dir(workdir, k), "train", "model_0")
+    recipes = EXPLORATION[min(k + 1, max(EXPLORATION))]
+    for number, (name, start, schedule) in enumerate(recipes):
+        study = os.path.join(target, f"{name}.toml")
+        with open(study, "w") as handle:
+            handle.write(study_text(os.path.join(starts, f"{start}.extxyz"), potential, schedule, 1000 * (k + 1) + number))
+        code = run([mdrun, study, "--output", os.path.join(target, name), "--quiet"], os.path.join(target, f"{name}.log"))
+        print(f"  {name}: exit {code}", flush=True)
+
+
+def select(workdir, k, count, mdrun):
+    generation = generation_dir(workdir, k + 1)
+    trajectories = sorted(glob.glob(os.path.join(generation, "explore", "*", "*-md", "trajectory.xyz")))
+    committee = sorted(glob.glob(os.path.join(generation_dir(workdir, k), "train", "model_*")))
+    settings = os.path.join(generation, "select.toml")
+    with open(settings, "w") as handle:
+        handle.write(f"committee = {committee!r}\n".replace("'", '"'))
+        handle.write(f"trajectories = {trajectories!r}\n".replace("'", '"'))
+        handle.write(f"count = {count}\nmin_separation_frames = 3\nmax_force_spread_ev_per_a = 20.0\n")
+    return run([mdrun, "select", settings, "--output", os.path.join(generation, "select")])
+
+
+def label(workdir, k, python):
+    generation = generation_dir(workdir, k)
+    source = os.path.join(generation, "select", "selected.extxyz") if k > 0 else os.path.join(generation, "seed.extxyz")
+    return run([python, os.path.join(HERE, "chgnet_label.py"), source, os.path.join(generation, "labelled.extxyz")])
+
+
+def train(workdir, k, mdrun, epochs):
+    generation = generation_dir(workdir, k)
+    os.makedirs(generation, exist_ok=True)
+    data = []
+    for j in range(k + 1):
+        source = os.path.join(generation_dir(workdir, j), "labelled.extxyz")
+        clean = os.path.join(generation_dir(workdir, j), "clean.extxyz")
+        drop_suspicious(source, clean)
+        data.append(clean)
+    settings = os.path.join(generation, "train.toml")
+    with open(settings, "w") as handle:
+        handle.write(f"""seed = {k + 1}
+epochs = {epochs}
+batch_size = 8
+learning_rate = 3e-3
+learning_rate_decay = 0.97
+learning_rate_min = 1e-4
+energy_weight = 100.0
+force_weight = 1.0
+test_fraction = 0.1
+early_stopping_patience = 25
+committee_size = 2
+
+[symmetry_functions]
+input_nn = "{SYMMETRY_FUNCTIONS}"
+
+[network]
+hidden_layers = [15, 15]
+activation = "t"
+""")
+        for path in data:
+            handle.write(f'\n[[data]]\nfile = "{path}"\n')
+    return run([mdrun, "train", settings, "--output", os.path.join(generation, "train")])
+
+
+def drop_suspicious(source, clean):
+    kept = dropped = 0
+    with open(source) as handle, open(clean, "w") as out:
+        lines = handle.readlines()
+        i = 0
+        while i < len(lines):
+            count = int(lines[i])
+            block = lines[i:i + count + 2]
+            if max(abs(float(x)) for row in block[2:] for x in row.split()[4:7]) > MAX_FORCE:
+                dropped += 1
+            else:
+                out.writelines(block)
+                kept += 1
+            i += count + 2
+    print(f"{source}: {kept} kept, {dropped} dropped (a force component above {MAX_FORCE} eV/Å)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("workdir")
+    parser.add_argument("step", choices=["seed", "train", "explore", "select", "label", "all"])
+    parser.add_argument("--generation", type=int, default=0)
+    parser.add_argument("--count", type=int, default=1200)
+    parser.add_argument("--epochs", type=int, default=150)
+    parser.add_argument("--mdrun", default=os.path.join(REPO, "target", "release", "mdrun"))
+    parser.add_argument("--python", default=sys.executable, help="python of the CHGNet environment")
+    args = parser.parse_args()
+    k, workdir = args.generation, os.path.abspath(args.workdir)
+    os.makedirs(workdir, exist_ok=True)
+    if args.step == "seed":
+        generation = generation_dir(workdir, 0)
+        os.makedirs(generation, exist_ok=True)
+        run([args.python, os.path.join(HERE, "li3po4_seed_structures.py"), os.path.join(generation, "seed.extxyz")])
+        label(workdir, 0, args.python)
+    elif args.step == "train":
+        train(workdir, k, args.mdrun, args.epochs)
+    elif args.step == "explore":
+        explore(workdir, k, args.mdrun)
+    elif args.step == "select":
+        select(workdir, k, args.count, args.mdrun)
+    elif args.step == "label":
+        label(workdir, k, args.python)
+    else:
+        explore(workdir, k, args.mdrun)
+        select(workdir, k, args.count, args.mdrun)
+        label(workdir, k + 1, args.python)
+        train(workdir, k + 1, args.mdrun, args.epochs)
+
+
+if __name__ == "__main__":
+    main()
