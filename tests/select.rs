@@ -160,6 +160,20 @@ fn far_frames_are_picked_first_identically_on_any_thread_count() {
     assert_eq!(lines.clone().count(), 17);
     assert_eq!(lines.filter(|l| l.split(',').nth(7) == Some("1")).count(), 4);
 
+    // The command line gives the same files and prints the summary.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mdrun"))
+        .args(["select", "one_thread.toml", "--output", "cli", "--threads", "2"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.starts_with("17 frames examined, 4 picked; max force spread of the picked frames"), "{stdout}");
+    for file in ["selected.extxyz", "selection.csv"] {
+        let a = std::fs::read(dir.join("one_thread").join(file)).unwrap();
+        assert!(a == std::fs::read(dir.join("cli").join(file)).unwrap(), "{file}: command line differs");
+    }
+
     // `every` = 2 examines frames 0, 2, 4, ... only; min_force_spread keeps only the far frames; count caps.
     let report = run_select(
         dir,
