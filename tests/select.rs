@@ -28,8 +28,8 @@ fn plain(frames: &[System]) -> impl Iterator<Item = (&System, FrameExtras<'_>)> 
 ///   from the training data;
 /// - `big.h5`, 5 frames of 108 atoms, frame 2 far (rattled by up to 0.4 Å).
 ///
-/// Returns `None` (with a message) when the shared EAM file is absent.
-fn prepare(dir: &Path) -> Option<()> {
+/// Returns the frames of `md.extxyz`, or `None` (with a message) when the shared EAM file is absent.
+fn prepare(dir: &Path) -> Option<Vec<System>> {
     let eam_path = Path::new("../shared/reference/eam/Cu_u3.eam");
     if !eam_path.exists() {
         eprintln!("skipped: {} is absent (shared reference data)", eam_path.display());
@@ -72,7 +72,7 @@ fn prepare(dir: &Path) -> Option<()> {
         rattled_fcc(&eam, 29, 3.615, 3, 5, 0.01, 0.04, 23).into_iter().map(|s| s.system).collect();
     big[2] = rattled_fcc(&eam, 29, 3.615, 3, 1, 0.0, 0.4, 24).remove(0).system;
     write_h5md(&dir.join("big.h5"), &big, 10.0).unwrap();
-    Some(())
+    Some(md)
 }
 
 fn run_select(dir: &Path, name: &str, body: &str, threads: usize) -> SelectReport {
@@ -88,9 +88,7 @@ fn run_select(dir: &Path, name: &str, body: &str, threads: usize) -> SelectRepor
 fn far_frames_are_picked_first_identically_on_any_thread_count() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    if prepare(dir).is_none() {
-        return;
-    }
+    let Some(md) = prepare(dir) else { return };
     for member in ["model_0", "model_1"] {
         assert!(dir.join("gen1").join(member).join("input.nn").exists(), "committee member {member} missing");
     }
@@ -159,6 +157,32 @@ fn far_frames_are_picked_first_identically_on_any_thread_count() {
     ));
     assert_eq!(lines.clone().count(), 17);
     assert_eq!(lines.filter(|l| l.split(',').nth(7) == Some("1")).count(), 4);
+
+    // The command line gives the same files and prints the summary.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mdrun"))
+        .args(["select", "one_thread.toml", "--output", "cli", "--threads", "2"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.starts_with("17 frames examined, 4 picked; max force spread of the picked frames"), "{stdout}");
+    for file in ["selected.extxyz", "selection.csv"] {
+        let a = std::fs::read(dir.join("one_thread").join(file)).unwrap();
+        assert!(a == std::fs::read(dir.join("cli").join(file)).unwrap(), "{file}: command line differs");
+    }
+
+    // A frame with an element the committee does not describe: the file and frame are named.
+    let mut nickel = md[..2].to_vec();
+    nickel[1].atomic_numbers[5] = 28;
+    write_extxyz(&dir.join("ni.extxyz"), plain(&nickel));
+    std::fs::write(
+        dir.join("ni.toml"),
+        "committee = [\"gen1/model_0\", \"gen1/model_1\"]\ntrajectories = [\"ni.extxyz\"]\ncount = 1\n",
+    )
+    .unwrap();
+    let error = format!("{:#}", select_file(&dir.join("ni.toml"), &dir.join("ni")).unwrap_err());
+    assert!(error.contains("ni.extxyz, frame 1") && error.contains("element Ni (atom 6"), "{error}");
 
     // `every` = 2 examines frames 0, 2, 4, ... only; min_force_spread keeps only the far frames; count caps.
     let report = run_select(
