@@ -276,6 +276,9 @@ pub struct ReportRow {
     pub unit: String,
     pub paper: String,
     pub from: Option<String>,
+    /// Why `ours` is empty although `from` is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
 }
 
 /// One fitted series of the Arrhenius plot.
@@ -301,8 +304,8 @@ pub struct ReportResult {
 
 /// Formats a number for the table: 4 significant digits, scientific notation outside [10⁻³, 10⁵).
 pub fn format_number(x: f64) -> String {
-    if x == 0.0 {
-        "0".into()
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
     } else if x.abs() >= 1e-3 && x.abs() < 1e5 {
         let digits = (3 - x.abs().log10().floor().max(-3.0) as i32).max(0) as usize;
         format!("{x:.digits$}")
@@ -370,24 +373,39 @@ impl ReportSettings {
     pub fn run(&self, records: &[StageRecord], dir: &Path, quiet: bool) -> Result<ReportResult> {
         let mut rows = Vec::new();
         for (k, row) in self.compare.iter().enumerate() {
-            let ours = match &row.from {
-                Some(from) => {
-                    let value = lookup(from, records).with_context(|| format!("compare[{k}].from"))?;
-                    Some(number(value, &format!("compare[{k}].from = {from}"))? * row.scale)
-                }
-                None => None,
+            // A value that cannot be found (e.g. no Arrhenius fit because D was zero at the lowest temperature)
+            // leaves its cell empty with the reason, so one missing number does not lose the whole table.
+            let (ours, missing) = match &row.from {
+                Some(from) => match lookup(from, records).and_then(|v| number(v, from)) {
+                    Ok(x) => (Some(x * row.scale), None),
+                    Err(e) => (None, Some(format!("compare[{k}].from: {e:#}"))),
+                },
+                None => (None, None),
             };
+            if let (Some(reason), false) = (&missing, quiet) {
+                eprintln!("warning: {reason}");
+            }
             rows.push(ReportRow {
                 quantity: row.quantity.clone(),
                 ours,
                 unit: row.unit.clone(),
                 paper: row.paper.clone(),
                 from: row.from.clone(),
+                missing,
             });
         }
         let mut fits = Vec::new();
         for (k, series) in self.arrhenius.iter().enumerate() {
-            fits.push(self.series_fit(k, series, records)?);
+            match self.series_fit(k, series, records) {
+                Ok(fit) => fits.push(fit),
+                Err(e) => fits.push(SeriesFit {
+                    label: series.label.clone(),
+                    points: Vec::new(),
+                    activation_energy_ev: None,
+                    activation_energy_sigma_ev: None,
+                    note: Some(format!("{e:#}")),
+                }),
+            }
         }
         let mut files = Vec::new();
         let mut csv = String::from("quantity,ours,unit,paper,from\n");
@@ -456,7 +474,11 @@ impl ReportSettings {
     fn markdown(&self, rows: &[ReportRow], fits: &[SeriesFit], records: &[StageRecord]) -> String {
         let mut text = format!("# {}\n\n| quantity | this run | unit | reference |\n|---|---|---|---|\n", self.title);
         for row in rows {
-            let ours = row.ours.map(format_number).unwrap_or_else(|| "—".into());
+            let ours = match (row.ours, &row.missing) {
+                (Some(x), _) => format_number(x),
+                (None, Some(reason)) => format!("— ({reason})"),
+                (None, None) => "—".into(),
+            };
             let _ = writeln!(text, "| {} | {} | {} | {} |", row.quantity, ours, row.unit, row.paper);
         }
         if !fits.is_empty() {
@@ -608,6 +630,9 @@ mod tests {
             quantity = "barrier, meV"
             from = "stages[0].mean_barrier_ev"
             scale = 1000
+            [[compare]]
+            quantity = "absent"
+            from = "kmc.arrhenius_ions.activation_energy_ev"
             [[arrhenius]]
             label = "kMC"
             from = "kmc.temperatures"
@@ -621,11 +646,17 @@ mod tests {
         assert_eq!(result.rows[0].ours, Some(0.6));
         assert_eq!(result.rows[1].ours, None);
         assert_eq!(result.rows[2].ours, Some(500.0));
+        assert_eq!(result.rows[3].ours, None);
+        assert_eq!(
+            result.rows[3].missing.as_deref(),
+            Some("compare[3].from: kmc.arrhenius_ions.activation_energy_ev: in stage 3 (kmc): no 'arrhenius_ions' (found keys: temperatures)")
+        );
         assert!((result.arrhenius[0].activation_energy_ev.unwrap() - 0.5).abs() < 1e-9);
         let csv = std::fs::read_to_string(dir.path().join("comparison.csv")).unwrap();
         assert!(csv.contains("mean barrier,0.6,eV,0.57 (NN),migration.mean_barrier_ev\n"), "{csv}");
         let markdown = std::fs::read_to_string(dir.path().join("comparison.md")).unwrap();
         assert!(markdown.contains("| mean barrier | 0.6000 | eV | 0.57 (NN) |"), "{markdown}");
+        assert!(markdown.contains("| barrier, meV | 500 |  |  |"), "{markdown}");
         assert!(markdown.contains("| kMC | 0.5000 ± "), "{markdown}");
         assert!(dir.path().join("arrhenius.svg").exists());
     }
@@ -636,6 +667,7 @@ mod tests {
         assert_eq!(format_number(2.1234), "2.123");
         assert_eq!(format_number(1234.4), "1234");
         assert_eq!(format_number(0.0), "0");
+        assert_eq!(format_number(46.0), "46");
         assert_eq!(format_number(1.5e-6), "1.500e-6");
     }
 }
