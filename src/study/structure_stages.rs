@@ -35,7 +35,10 @@ impl LoadSettings {
             (Some(from), None) if from >= index => Err(InvalidValue::new(
                 join(key, "from_stage"),
                 from,
-                format!("the index of an earlier stage (0 to {})", index as i64 - 1),
+                match index {
+                    0 => "the index of an earlier stage, but this is the first stage".to_string(),
+                    _ => format!("the index of an earlier stage (0 to {})", index - 1),
+                },
             )),
             _ => Ok(()),
         }
