@@ -431,7 +431,7 @@ impl MigrationSettings {
         if let Some((k, d)) = (0..system.len())
             .map(|k| (k, system.cell.minimum_image(&(system.positions[k] - site)).norm()))
             .min_by(|a, b| a.1.total_cmp(&b.1))
-            .filter(|&(_, d)| d < 1.0)
+            .filter(|&(_, d)| d < crate::relax::vacancy::VACANT_RADIUS_A)
         {
             bail!(
                 "vacancy_position_a = [{}, {}, {}]: atom {k} ({}) is only {d:.3} Å away, so the site is not vacant",

@@ -391,8 +391,9 @@ fn load_stage(settings: &structure_stages::LoadSettings, system: &mut System, co
     Ok(result)
 }
 
-/// Where the latest completed `vacancy` stage emptied a site: the removed atom's position (Å) of the vacancy
-/// its system kept (the one with the lowest formation energy). Exactly one atom must have been removed.
+/// Where the latest completed `vacancy` stage left an empty site: the vacancy position after relaxation (Å;
+/// the removed atom's site unless a neighbour relaxed into it) of the configuration its system kept (the lowest
+/// formation energy). Exactly one atom must have been removed.
 fn previous_vacancy_position(records: &[StageRecord]) -> Result<[f64; 3]> {
     let record = records
         .iter()
@@ -405,8 +406,12 @@ fn previous_vacancy_position(records: &[StageRecord]) -> Result<[f64; 3]> {
         .iter()
         .min_by(|a, b| energy(a).total_cmp(&energy(b)))
         .with_context(|| format!("stage {} (vacancy) reports no vacancy", record.index))?;
-    let positions: Vec<[f64; 3]> = serde_json::from_value(kept["removed_positions_a"].clone())
-        .with_context(|| format!("stage {} (vacancy): removed_positions_a", record.index))?;
+    let key = match kept.get("relaxed_vacancy_positions_a") {
+        Some(_) => "relaxed_vacancy_positions_a",
+        None => "removed_positions_a",
+    };
+    let positions: Vec<[f64; 3]> = serde_json::from_value(kept[key].clone())
+        .with_context(|| format!("stage {} (vacancy): {key}", record.index))?;
     match positions.as_slice() {
         [p] => Ok(*p),
         _ => bail!(
