@@ -163,7 +163,9 @@ pub const VACANT_RADIUS_A: f64 = 1.0;
 
 /// Where the vacancy made at `site` (Å) is in `relaxed` (the bulk without the atoms `removed`, ascending,
 /// relaxed): if an atom of `relaxed` lies within [`VACANT_RADIUS_A`] of it, that atom filled the site and left
-/// its own bulk site empty; followed until an empty site is found (or a site repeats).
+/// its own bulk site empty; followed (each atom once) until no atom not yet followed is within the radius. The
+/// result can still be occupied when the bulk itself has atoms closer than the radius (a broken structure); the
+/// `migration` stage then refuses it.
 pub fn relaxed_vacancy_position(
     bulk: &System,
     removed: &[usize],
@@ -182,15 +184,17 @@ pub fn relaxed_vacancy_position(
     let mut position = site;
     let mut visited = Vec::new();
     loop {
-        let nearest = (0..relaxed.len())
+        let filler = (0..relaxed.len())
+            .filter(|d| !visited.contains(d))
             .map(|d| (d, relaxed.cell.minimum_image(&(relaxed.positions[d] - position)).norm()))
+            .filter(|&(_, distance)| distance < VACANT_RADIUS_A)
             .min_by(|a, b| a.1.total_cmp(&b.1));
-        match nearest {
-            Some((d, distance)) if distance < VACANT_RADIUS_A && !visited.contains(&d) => {
+        match filler {
+            Some((d, _)) => {
                 visited.push(d);
                 position = bulk.positions[bulk_index(d)];
             }
-            _ => return position,
+            None => return position,
         }
     }
 }
