@@ -42,11 +42,13 @@ fn shrunk(study: &str, root: &Path) -> String {
             }
             "relax" => set(stage, "max_steps", 15),
             "vacancy" => {
-                set(stage, "max_steps", 15);
+                set(stage, "max_steps", 40);
                 set(stage, "reference_structure", root.join("inputs/li-bcc.vasp").display().to_string());
             }
             "migration" => {
-                set(stage, "max_steps", 8);
+                // Enough steps for the endpoints to relax: an unrelaxed end above the band gives a negative
+                // barrier, which the kMC refuses.
+                set(stage, "max_steps", 40);
                 set(stage, "images", 1);
                 set(stage, "hop_cutoff_a", 3.0);
             }
