@@ -221,13 +221,39 @@ pub struct MigrationSettings {
 }
 
 /// `vacancy_position_a`: coordinates, or a word naming where the runner takes them from.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum VacancyPosition {
     /// `[x, y, z]` in Å.
     Cartesian([f64; 3]),
     /// `"previous"`: the site emptied by the latest earlier `vacancy` stage.
     Named(String),
+}
+
+impl<'de> Deserialize<'de> for VacancyPosition {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        const EXPECTED: &str = "vacancy_position_a as [x, y, z] in Å or the word \"previous\"";
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = VacancyPosition;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_str<E: serde::de::Error>(self, word: &str) -> Result<VacancyPosition, E> {
+                Ok(VacancyPosition::Named(word.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<VacancyPosition, A::Error> {
+                let mut p = Vec::new();
+                while let Some(x) = seq.next_element::<f64>()? {
+                    p.push(x);
+                }
+                match p.as_slice() {
+                    &[x, y, z] => Ok(VacancyPosition::Cartesian([x, y, z])),
+                    _ => Err(serde::de::Error::invalid_length(p.len(), &EXPECTED)),
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// The word of `vacancy_position_a` that refers to the latest earlier `vacancy` stage.
