@@ -12,7 +12,7 @@ fn settings(toml_text: &str) -> KmcSettings {
 
 /// Runs the sweep in the carriers' picture without writing files.
 fn simulate(settings: &KmcSettings, seed: u64) -> (SiteNetwork, Vec<TemperatureResult>) {
-    let (ions, _, _) = settings.ion_network(Path::new(".")).unwrap();
+    let (ions, _, _) = settings.ion_network(Path::new("."), 1).unwrap();
     let network = match settings.carrier {
         mdrun::kmc::CarrierKind::Vacancy => ions.vacancy_network(),
         mdrun::kmc::CarrierKind::Ion => ions,
@@ -168,7 +168,7 @@ fn site_occupancies_follow_boltzmann_factors() {
             "temperatures_k = [{t}]\nevents = 2_000_000\nequilibration_events = 1000\ncarrier = \"ion\"\n\
              carriers = {ions}\ncatalogue = \"ring.txt\"\nsite_occupancy = true\n"
         ));
-        let (ion_network, _, _) = s.ion_network(dir.path()).unwrap();
+        let (ion_network, _, _) = s.ion_network(dir.path(), 1).unwrap();
         let sites = s.initial_carrier_sites(ion_network.len(), 1).unwrap();
         let results = s.simulate(&ion_network, &sites, 1, None).unwrap();
         let occupancy = results[0].site_occupancy.as_ref().unwrap();
@@ -417,8 +417,8 @@ fn symmetry_equivalent_hops_of_gamma_li3po4_are_replicated() {
          structure = \"{}\"\nsupercell = [2, 1, 1]\nhop_cutoff_a = {cutoff}\n",
         std::fs::canonicalize(path).unwrap().display()
     ));
-    let (network, _, summary) = s.ion_network(dir.path()).unwrap();
-    let summary = summary.unwrap();
+    let (network, _, summary) = s.ion_network(dir.path(), 1).unwrap();
+    let summary = summary.environment_matching.unwrap();
     let pairs_per_cell: usize = lithium.iter().map(|&i| hops_from(i).len()).sum();
     println!("{path_id} rows, {pairs_per_cell} Li–Li hops per cell, {summary:?}");
     assert!(path_id < pairs_per_cell / 3, "the table holds a small part of the hops");

@@ -212,7 +212,8 @@ fn check_row(row: &BarrierRow, name: &str) -> anyhow::Result<()> {
     for (column, barrier) in
         [("forward_barrier_ev", row.forward_barrier_ev), ("reverse_barrier_ev", row.reverse_barrier_ev)]
     {
-        if barrier < 0.0 {
+        // An unconverged band may not have found the saddle yet: its row is refused or left out by `select_rows`.
+        if barrier < 0.0 && row.converged {
             bail!("{at}: {column} = {barrier}: expected a barrier ≥ 0 (the saddle lies below an end point)");
         }
     }
@@ -256,6 +257,20 @@ pub fn select_rows<'a>(
                 row.path_id
             );
         }
+    }
+    // Accepted unconverged rows whose band still lies below an end point have no barrier to use: left out, said.
+    let negative = |r: &BarrierRow| r.forward_barrier_ev < 0.0 || r.reverse_barrier_ev < 0.0;
+    let left_out: Vec<String> = rows.iter().filter(|r| negative(r)).map(|r| r.line.to_string()).collect();
+    if !left_out.is_empty() {
+        eprintln!(
+            "warning: {name}: {} unconverged row(s) with a negative barrier left out (lines {})",
+            left_out.len(),
+            left_out.join(", ")
+        );
+    }
+    let rows: Vec<&BarrierRow> = rows.into_iter().filter(|r| !negative(r)).collect();
+    if rows.is_empty() {
+        bail!("{name}: every row is unconverged with a negative barrier; rerun the NEB");
     }
     Ok(rows)
 }
@@ -392,6 +407,14 @@ path_id,species,from_site,to_site,from_x,from_y,from_z,to_x,to_y,to_z,hop_distan
         assert!(err.contains("line 5") && err.contains("converged = false") && err.contains("accept_unconverged"));
         let options = TableOptions { accept_unconverged: true, supercell: [2, 1, 1], ..TableOptions::default() };
         assert!(network_from_table(&table, &options, "b.csv").is_ok());
+        // An accepted unconverged band still below an end point (reverse −0.5 eV) is left out, not used.
+        let below = format!("{text}8,Li,1,0,2,0,0,0,0,0,2.0,-10.0,-9.0,-9.5,0.5,-0.5,false\n");
+        let table = parse_table(&below, "b.csv").unwrap();
+        let rows = select_rows(&table, &options, "b.csv").unwrap();
+        assert_eq!(rows.iter().map(|r| r.path_id).collect::<Vec<_>>(), [7]);
+        let only_below = format!("{HEADER}8,Li,1,0,2,0,0,0,0,0,2.0,-10.0,-9.0,-9.5,0.5,-0.5,false\n");
+        let err = select_rows(&parse_table(&only_below, "b.csv").unwrap(), &options, "b.csv").unwrap_err();
+        assert_eq!(err.to_string(), "b.csv: every row is unconverged with a negative barrier; rerun the NEB");
     }
 
     #[test]

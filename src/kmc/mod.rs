@@ -17,6 +17,7 @@ pub mod engine;
 pub mod equivalence;
 pub mod network;
 mod output;
+pub mod sampling;
 pub mod tree;
 
 use crate::input::{in_range, join, positive, InvalidValue};
@@ -26,7 +27,7 @@ pub use engine::{hop_rate_per_ps, NoEvent, Simulation};
 pub use equivalence::MatchingSummary;
 use nalgebra::Vector3;
 pub use network::{HopKind, Lattice, LatticeKind, NetworkBuilder, PeriodicBuilder, SiteNetwork};
-use rand::SeedableRng;
+use rand::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,24 @@ pub enum CarrierKind {
     Vacancy,
     /// Carriers are mobile ions; an ion hops to an empty site.
     Ion,
+}
+
+/// How a barrier table with `structure` became a network (each `None` unless that method was used).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NetworkSummary {
+    pub environment_matching: Option<MatchingSummary>,
+    pub barrier_sampling: Option<sampling::SamplingSummary>,
+}
+
+/// How a barrier table with `structure` assigns barriers to the structure's hops.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BarrierAssignment {
+    /// Hops whose environments match a tabulated hop get its barrier (crystals; `equivalence`).
+    #[default]
+    Environment,
+    /// Every pair within the hop cutoff gets a barrier drawn from the tabulated ones (glasses; `sampling`).
+    Sample,
 }
 
 /// Settings of a `kind = "kmc"` stage. Exactly one network source (`lattice`, `barrier_table`, `catalogue`) and
@@ -92,6 +111,11 @@ pub struct KmcSettings {
     /// it, every pair of mobile atoms whose environment matches a tabulated hop gets its barrier (symmetry-
     /// equivalent hops are replicated, see `equivalence`); without it, only the tabulated hops are used.
     pub structure: Option<PathBuf>,
+    /// With `structure`: how the structure's hops get barriers: `"environment"` (default; replicate tabulated
+    /// hops onto pairs with matching environments, for crystals) or `"sample"` (every pair within `hop_cutoff_a`
+    /// gets a barrier drawn from the table's forward barriers, for glasses; see `sampling`).
+    #[serde(default)]
+    pub barrier_assignment: BarrierAssignment,
     /// With `structure`: longest hop considered (Å, default: longest tabulated hop + 0.1 Å).
     pub hop_cutoff_a: Option<f64>,
     /// With `structure`: radius of the compared environments (Å, default 4.0).
@@ -174,6 +198,8 @@ pub struct KmcReport {
     pub arrhenius_ions: Option<ArrheniusFit>,
     /// Hops assigned by environment matching (barrier table with `structure`).
     pub environment_matching: Option<MatchingSummary>,
+    /// With `barrier_assignment = "sample"`: the draws (else null).
+    pub barrier_sampling: Option<sampling::SamplingSummary>,
     /// Files written, relative to the output folder.
     pub files: Vec<String>,
 }
@@ -215,6 +241,27 @@ impl KmcSettings {
             ] {
                 if given {
                     return Err(InvalidValue::new(join(key, name), "set", "this key only with barrier_table"));
+                }
+            }
+        }
+        if self.barrier_assignment == BarrierAssignment::Sample {
+            if self.structure.is_none() {
+                return Err(InvalidValue::new(
+                    join(key, "barrier_assignment"),
+                    "\"sample\"",
+                    "this value only with structure",
+                ));
+            }
+            for (name, given) in [
+                ("environment_radius_a", self.environment_radius_a.is_some()),
+                ("environment_tolerance_a", self.environment_tolerance_a.is_some()),
+            ] {
+                if given {
+                    return Err(InvalidValue::new(
+                        join(key, name),
+                        "set",
+                        "no environment key with barrier_assignment = \"sample\"",
+                    ));
                 }
             }
         }
@@ -282,15 +329,17 @@ impl KmcSettings {
     }
 
     /// The ion-hop network of the configured source, a description of the source, and the environment-matching
-    /// summary (with `structure`); relative paths are resolved against `base_dir`.
-    pub fn ion_network(&self, base_dir: &Path) -> anyhow::Result<(SiteNetwork, String, Option<MatchingSummary>)> {
+    /// or barrier-sampling summary (with `structure`); relative paths are resolved against `base_dir`. `seed`
+    /// drives the barrier draws of `barrier_assignment = "sample"` (after a xoshiro long jump, so that stream is
+    /// independent of the carrier placement and the temperatures).
+    pub fn ion_network(&self, base_dir: &Path, seed: u64) -> anyhow::Result<(SiteNetwork, String, NetworkSummary)> {
         if let Some(lattice) = &self.lattice {
             let name = format!("{:?} lattice {:?}", lattice.kind, lattice.repeat);
-            return Ok((lattice.build()?, name, None));
+            return Ok((lattice.build()?, name, NetworkSummary::default()));
         }
         if let Some(path) = &self.catalogue {
             let path = base_dir.join(path);
-            return Ok((network::read_catalogue(&path)?, path.display().to_string(), None));
+            return Ok((network::read_catalogue(&path)?, path.display().to_string(), NetworkSummary::default()));
         }
         let path = base_dir.join(self.barrier_table.as_ref().context("no network source")?);
         let name = path.display().to_string();
@@ -302,7 +351,7 @@ impl KmcSettings {
         };
         let Some(structure_path) = &self.structure else {
             let (network, _) = barrier_table::network_from_table(&table, &options, &name)?;
-            return Ok((network, name, None));
+            return Ok((network, name, NetworkSummary::default()));
         };
         let structure_path = base_dir.join(structure_path);
         let structure = crate::io::read_structure(&structure_path)?;
@@ -320,6 +369,23 @@ impl KmcSettings {
         let species = crate::system::elements::atomic_number(&symbol)
             .with_context(|| format!("{name}: species '{symbol}' is not a chemical element"))?;
         let longest = rows.iter().map(|r| (r.to - r.from).norm()).fold(0.0, f64::max);
+        if self.barrier_assignment == BarrierAssignment::Sample {
+            let mut stream = Xoshiro256PlusPlus::seed_from_u64(seed);
+            stream.long_jump();
+            let sampling_seed = stream.next_u64();
+            let cutoff = self.hop_cutoff_a.unwrap_or(longest + 0.1);
+            let (network, _, summary) = sampling::network_by_sampling(
+                &structure,
+                species,
+                &rows,
+                cutoff,
+                options.supercell,
+                sampling_seed,
+                &name,
+            )?;
+            let source = format!("{name}: barriers sampled onto {}", structure_path.display());
+            return Ok((network, source, NetworkSummary { barrier_sampling: Some(summary), ..Default::default() }));
+        }
         let matching = equivalence::EnvironmentMatching {
             hop_cutoff_a: self.hop_cutoff_a.unwrap_or(longest + 0.1),
             radius_a: self.environment_radius_a.unwrap_or(4.0),
@@ -327,7 +393,8 @@ impl KmcSettings {
         };
         let (network, _, summary) =
             equivalence::network_by_environment(&structure, species, &rows, &matching, options.supercell, &name)?;
-        Ok((network, format!("{name} matched on {}", structure_path.display()), Some(summary)))
+        let summary = NetworkSummary { environment_matching: Some(summary), ..Default::default() };
+        Ok((network, format!("{name} matched on {}", structure_path.display()), summary))
     }
 
     /// Initial carrier sites, from the placement stream of `seed`.
@@ -470,7 +537,7 @@ impl KmcSettings {
     /// writes kmc.csv, kmc_arrhenius.svg (≥ 2 temperatures), trajectories and site occupancies into `output_dir`.
     pub fn run(&self, base_dir: &Path, output_dir: &Path, seed: u64) -> anyhow::Result<KmcReport> {
         self.validate("kmc").map_err(|e| anyhow::anyhow!("{e}"))?;
-        let (ion_network, source, environment_matching) = self.ion_network(base_dir)?;
+        let (ion_network, source, network_summary) = self.ion_network(base_dir, seed)?;
         let network = match self.carrier {
             CarrierKind::Vacancy => ion_network.vacancy_network(),
             CarrierKind::Ion => ion_network,
@@ -531,7 +598,8 @@ impl KmcSettings {
             temperatures,
             arrhenius,
             arrhenius_ions,
-            environment_matching,
+            environment_matching: network_summary.environment_matching,
+            barrier_sampling: network_summary.barrier_sampling,
             files,
         })
     }

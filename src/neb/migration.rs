@@ -177,9 +177,11 @@ pub struct MigrationSettings {
     pub hops: Option<Vec<[usize; 2]>>,
     /// Cartesian position (Å) of a vacant `species` site in the current structure, which then already holds
     /// the vacancy: the perfect structure is the current one with a `species` atom added there (as the last
-    /// atom, so the vacancy is site N). Excludes `vacancy_sites` and `hops`.
+    /// atom, so the vacancy is site N). `"previous"`: the site emptied by the latest earlier `vacancy` stage
+    /// (the study runner resolves it with [`MigrationSettings::with_vacancy_position`]). Excludes `vacancy_sites`
+    /// and `hops`.
     #[serde(default)]
-    pub vacancy_position_a: Option<[f64; 3]>,
+    pub vacancy_position_a: Option<VacancyPosition>,
     /// Compute one NEB per class of symmetry-equivalent hops (crystals); default true.
     #[serde(default = "default_true")]
     pub deduplicate: bool,
@@ -217,6 +219,45 @@ pub struct MigrationSettings {
     #[serde(default = "default_bin")]
     pub histogram_bin_ev: f64,
 }
+
+/// `vacancy_position_a`: coordinates, or a word naming where the runner takes them from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum VacancyPosition {
+    /// `[x, y, z]` in Å.
+    Cartesian([f64; 3]),
+    /// `"previous"`: the site emptied by the latest earlier `vacancy` stage.
+    Named(String),
+}
+
+impl<'de> Deserialize<'de> for VacancyPosition {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        const EXPECTED: &str = "vacancy_position_a as [x, y, z] in Å or the word \"previous\"";
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = VacancyPosition;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_str<E: serde::de::Error>(self, word: &str) -> Result<VacancyPosition, E> {
+                Ok(VacancyPosition::Named(word.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<VacancyPosition, A::Error> {
+                let mut p = Vec::new();
+                while let Some(x) = seq.next_element::<f64>()? {
+                    p.push(x);
+                }
+                match p.as_slice() {
+                    &[x, y, z] => Ok(VacancyPosition::Cartesian([x, y, z])),
+                    _ => Err(serde::de::Error::invalid_length(p.len(), &EXPECTED)),
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// The word of `vacancy_position_a` that refers to the latest earlier `vacancy` stage.
+pub const PREVIOUS_VACANCY: &str = "previous";
 
 /// One line of the barrier histogram.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -344,8 +385,20 @@ impl MigrationSettings {
                 ));
             }
         }
-        if let Some(p) = self.vacancy_position_a {
-            let value = format!("[{}, {}, {}]", p[0], p[1], p[2]);
+        if let Some(position) = &self.vacancy_position_a {
+            let value = match position {
+                VacancyPosition::Cartesian(p) => format!("[{}, {}, {}]", p[0], p[1], p[2]),
+                VacancyPosition::Named(word) => format!("\"{word}\""),
+            };
+            if let VacancyPosition::Named(word) = position {
+                if word != PREVIOUS_VACANCY {
+                    return Err(InvalidValue::new(
+                        join(key, "vacancy_position_a"),
+                        value,
+                        "[x, y, z] in Å, or \"previous\" (the site emptied by the latest earlier vacancy stage)",
+                    ));
+                }
+            }
             if self.vacancy_sites.is_some() || self.hops.is_some() {
                 return Err(InvalidValue::new(
                     join(key, "vacancy_position_a"),
@@ -353,8 +406,14 @@ impl MigrationSettings {
                     "either vacancy_position_a (a structure with a vacancy) or vacancy_sites/hops (a perfect structure), not both",
                 ));
             }
-            if p.iter().any(|c| !c.is_finite()) {
-                return Err(InvalidValue::new(join(key, "vacancy_position_a"), value, "three finite coordinates (Å)"));
+            if let VacancyPosition::Cartesian(p) = position {
+                if p.iter().any(|c| !c.is_finite()) {
+                    return Err(InvalidValue::new(
+                        join(key, "vacancy_position_a"),
+                        value,
+                        "three finite coordinates (Å)",
+                    ));
+                }
             }
         }
         if self.vacancy_sites.as_ref().is_some_and(|v| v.is_empty()) {
@@ -367,18 +426,38 @@ impl MigrationSettings {
         validate_options(&self.neb_options(), key)
     }
 
+    /// These settings with `vacancy_position_a = "previous"` replaced by `position` (Å); other settings unchanged.
+    pub fn with_vacancy_position(&self, position: [f64; 3]) -> MigrationSettings {
+        let mut settings = self.clone();
+        if matches!(&settings.vacancy_position_a, Some(VacancyPosition::Named(_))) {
+            settings.vacancy_position_a = Some(VacancyPosition::Cartesian(position));
+        }
+        settings
+    }
+
+    /// Whether `vacancy_position_a = "previous"`.
+    pub fn vacancy_from_previous_stage(&self) -> bool {
+        matches!(&self.vacancy_position_a, Some(VacancyPosition::Named(word)) if word == PREVIOUS_VACANCY)
+    }
+
     /// The perfect structure and the settings to enumerate its hops: the current structure as it is, or,
     /// with `vacancy_position_a`, with a `species` atom added at the vacant site (and `vacancy_sites` = that
     /// atom).
     pub fn perfect_structure(&self, system: &System) -> anyhow::Result<(System, MigrationSettings)> {
         let mut settings = self.clone();
-        let Some(p) = self.vacancy_position_a else { return Ok((system.clone(), settings)) };
+        let p = match &self.vacancy_position_a {
+            None => return Ok((system.clone(), settings)),
+            Some(VacancyPosition::Cartesian(p)) => *p,
+            Some(VacancyPosition::Named(word)) => bail!(
+                "vacancy_position_a = \"{word}\": no vacancy stage has run before this migration stage to say where the vacancy is"
+            ),
+        };
         let z = elements::atomic_number(&self.species).expect("validated");
         let site = Vector3::new(p[0], p[1], p[2]);
         if let Some((k, d)) = (0..system.len())
             .map(|k| (k, system.cell.minimum_image(&(system.positions[k] - site)).norm()))
             .min_by(|a, b| a.1.total_cmp(&b.1))
-            .filter(|&(_, d)| d < 1.0)
+            .filter(|&(_, d)| d < crate::relax::vacancy::VACANT_RADIUS_A)
         {
             bail!(
                 "vacancy_position_a = [{}, {}, {}]: atom {k} ({}) is only {d:.3} Å away, so the site is not vacant",

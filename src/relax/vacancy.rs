@@ -20,6 +20,7 @@ use crate::optimize::Algorithm;
 use crate::potentials::Evaluator;
 use crate::system::{elements, System};
 use anyhow::{bail, Context};
+use nalgebra::Vector3;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -157,6 +158,47 @@ pub struct VacancySettings {
     pub fingerprint_tolerance_a: f64,
 }
 
+/// A site with an atom closer than this (Å) is not vacant (the `migration` stage refuses it).
+pub const VACANT_RADIUS_A: f64 = 1.0;
+
+/// Where the vacancy made at `site` (Å) is in `relaxed` (the bulk without the atoms `removed`, ascending,
+/// relaxed): if an atom of `relaxed` lies within [`VACANT_RADIUS_A`] of it, that atom filled the site and left
+/// its own bulk site empty; followed (each atom once) until no atom not yet followed is within the radius. The
+/// result can still be occupied when the bulk itself has atoms closer than the radius (a broken structure); the
+/// `migration` stage then refuses it.
+pub fn relaxed_vacancy_position(
+    bulk: &System,
+    removed: &[usize],
+    relaxed: &System,
+    site: Vector3<f64>,
+) -> Vector3<f64> {
+    let bulk_index = |d: usize| {
+        let mut b = d;
+        for &r in removed {
+            if r <= b {
+                b += 1;
+            }
+        }
+        b
+    };
+    let mut position = site;
+    let mut visited = Vec::new();
+    loop {
+        let filler = (0..relaxed.len())
+            .filter(|d| !visited.contains(d))
+            .map(|d| (d, relaxed.cell.minimum_image(&(relaxed.positions[d] - position)).norm()))
+            .filter(|&(_, distance)| distance < VACANT_RADIUS_A)
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        match filler {
+            Some((d, _)) => {
+                visited.push(d);
+                position = bulk.positions[bulk_index(d)];
+            }
+            None => return position,
+        }
+    }
+}
+
 /// One vacancy configuration.
 #[derive(Clone, Debug, Serialize)]
 pub struct VacancyEntry {
@@ -164,6 +206,10 @@ pub struct VacancyEntry {
     pub removed: Vec<usize>,
     /// Their positions in the bulk (Å): the vacant sites.
     pub removed_positions_a: Vec<[f64; 3]>,
+    /// Where each vacancy is after the relaxation (Å): its bulk site, unless an atom relaxed to within
+    /// [`VACANT_RADIUS_A`] of it, in which case the vacancy moved to that atom's bulk site (followed until a site
+    /// is left empty). A glass may have such unstable sites; a `migration` stage needs the empty one.
+    pub relaxed_vacancy_positions_a: Vec<[f64; 3]>,
     pub species: String,
     /// Number of equivalent sites (`distinct`), else 1.
     pub multiplicity: usize,
@@ -372,6 +418,10 @@ impl VacancySettings {
                 let entry = VacancyEntry {
                     removed: removed.clone(),
                     removed_positions_a: removed.iter().map(|&i| bulk.positions[i].into()).collect(),
+                    relaxed_vacancy_positions_a: removed
+                        .iter()
+                        .map(|&i| relaxed_vacancy_position(&bulk, &sorted, &defect, bulk.positions[i]).into())
+                        .collect(),
                     species: symbol.to_string(),
                     multiplicity: *multiplicity,
                     unrelaxed_energy_ev: unrelaxed,
@@ -445,6 +495,24 @@ impl VacancySettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_vacancy_filled_by_a_relaxing_neighbour_moves_to_that_neighbours_site() {
+        let mut bulk = System::new(crate::system::Cell::orthorhombic(20.0, 20.0, 20.0).unwrap());
+        for x in [2.0, 4.0, 6.0, 8.0] {
+            bulk.push(3, Vector3::new(x, 1.0, 1.0));
+        }
+        // Remove atom 1 (at x = 4); in the relaxed cell atom 2 (defect index 1) sits at x = 4.3.
+        let mut relaxed = bulk.clone();
+        relaxed.remove(1);
+        let site = bulk.positions[1];
+        assert_eq!(relaxed_vacancy_position(&bulk, &[1], &relaxed, site), site);
+        relaxed.positions[1].x = 4.3;
+        assert_eq!(relaxed_vacancy_position(&bulk, &[1], &relaxed, site), bulk.positions[2]);
+        // A chain: atom 3 then relaxes into atom 2's old site, leaving x = 8 empty.
+        relaxed.positions[2].x = 6.2;
+        assert_eq!(relaxed_vacancy_position(&bulk, &[1], &relaxed, site), bulk.positions[3]);
+    }
     use crate::relax::tests::argon;
     use nalgebra::Vector3;
 

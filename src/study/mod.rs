@@ -5,7 +5,9 @@
 //! Output layout: `OUTPUT/summary.json` and one folder per stage, `OUTPUT/NN-kind/` (e.g. `00-md/`) holding
 //! that stage's files (thermo CSV, trajectories, profiles, plots).
 
+pub mod report;
 pub mod settings;
+pub mod structure_stages;
 
 use crate::io::{self, extxyz};
 use crate::md::RunControl;
@@ -161,6 +163,7 @@ pub fn describe_system(system: &System) -> Value {
         "composition": composition,
         "cell_a": (0..3).map(|r| (0..3).map(|c| m[(r, c)]).collect::<Vec<_>>()).collect::<Vec<_>>(),
         "volume_a3": system.cell.volume(),
+        "density_g_per_cm3": structure_stages::density_g_per_cm3(system),
     })
 }
 
@@ -220,6 +223,9 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<Summary> {
             seed: stage_seed(study.system.seed, index),
             options,
             last_trajectory: last_trajectory.as_deref(),
+            records: &summary.stages,
+            output: &options.output,
+            potential: potential.as_ref(),
         };
         let outcome = run_stage(stage, &mut system, &mut evaluator, &context);
         let mut record = StageRecord {
@@ -305,6 +311,11 @@ struct StageContext<'a> {
     options: &'a RunOptions,
     /// The trajectory written by the latest stage that wrote one.
     last_trajectory: Option<&'a Path>,
+    /// The stages completed before this one, as in summary.json.
+    records: &'a [StageRecord],
+    /// The run's output folder.
+    output: &'a Path,
+    potential: &'a dyn Potential,
 }
 
 fn run_stage(
@@ -338,13 +349,80 @@ fn run_stage(
         }
         StageSettings::Neb(settings) => serde_json::to_value(settings.run(system, evaluator, dir, context.seed)?)?,
         StageSettings::Migration(settings) => {
+            let settings = match settings.vacancy_from_previous_stage() {
+                true => settings.with_vacancy_position(previous_vacancy_position(context.records)?),
+                false => settings.clone(),
+            };
             serde_json::to_value(settings.run(system, evaluator, dir, context.seed)?)?
         }
         StageSettings::Kmc(settings) => serde_json::to_value(settings.run(context.base, dir, context.seed)?)?,
         StageSettings::Analyze(settings) => {
             serde_json::to_value(settings.run(context.base, context.last_trajectory, dir)?)?
         }
+        StageSettings::Load(settings) => load_stage(settings, system, context)?,
+        StageSettings::Remove(settings) => serde_json::to_value(settings.run(system, context.seed)?)?,
+        StageSettings::Report(settings) => {
+            serde_json::to_value(settings.run(context.records, dir, context.options.quiet)?)?
+        }
     }))
+}
+
+/// `kind = "load"`: the system becomes the structure of an earlier stage (its final.xyz) or of a file.
+fn load_stage(settings: &structure_stages::LoadSettings, system: &mut System, context: &StageContext) -> Result<Value> {
+    let path = match (settings.from_stage, &settings.structure) {
+        (Some(from), _) => {
+            let record = context
+                .records
+                .iter()
+                .find(|r| r.index == from)
+                .with_context(|| format!("from_stage = {from}: that stage has not completed"))?;
+            context.output.join(&record.directory).join(FINAL_STRUCTURE)
+        }
+        (None, Some(path)) => path.clone(),
+        (None, None) => bail!("neither from_stage nor structure"),
+    };
+    let loaded = io::read_structure(&path)?;
+    check_species(context.potential, &loaded).with_context(|| format!("{}", path.display()))?;
+    // A file is checked as a starting structure; an earlier stage's structure is restored as the run had it.
+    if settings.structure.is_some() {
+        check_overlaps(&loaded).with_context(|| format!("{}", path.display()))?;
+    }
+    *system = loaded;
+    let mut result = describe_system(system);
+    result["structure"] = json!(path.display().to_string());
+    result["from_stage"] = json!(settings.from_stage);
+    Ok(result)
+}
+
+/// Where the latest completed `vacancy` stage left an empty site: the vacancy position after relaxation (Å;
+/// the removed atom's site unless a neighbour relaxed into it) of the configuration its system kept (the lowest
+/// formation energy). Exactly one atom must have been removed.
+fn previous_vacancy_position(records: &[StageRecord]) -> Result<[f64; 3]> {
+    let record = records
+        .iter()
+        .rev()
+        .find(|r| r.kind == "vacancy")
+        .context("vacancy_position_a = \"previous\": no vacancy stage has completed before this one")?;
+    let vacancies = record.result.get("vacancies").and_then(Value::as_array).cloned().unwrap_or_default();
+    let energy = |v: &Value| v.get("formation_energy_ev").and_then(Value::as_f64).unwrap_or(f64::INFINITY);
+    let kept = vacancies
+        .iter()
+        .min_by(|a, b| energy(a).total_cmp(&energy(b)))
+        .with_context(|| format!("stage {} (vacancy) reports no vacancy", record.index))?;
+    let key = match kept.get("relaxed_vacancy_positions_a") {
+        Some(_) => "relaxed_vacancy_positions_a",
+        None => "removed_positions_a",
+    };
+    let positions: Vec<[f64; 3]> = serde_json::from_value(kept[key].clone())
+        .with_context(|| format!("stage {} (vacancy): {key}", record.index))?;
+    match positions.as_slice() {
+        [p] => Ok(*p),
+        _ => bail!(
+            "vacancy_position_a = \"previous\": stage {} (vacancy) removed {} atoms together; a migration stage takes a single vacancy",
+            record.index,
+            positions.len()
+        ),
+    }
 }
 
 fn single_point(
@@ -362,6 +440,9 @@ fn single_point(
         "energy_per_atom_ev": evaluation.energy / system.len() as f64,
         "max_force_ev_per_a": evaluation.max_force(),
         "pressure_bar": if volume > 0.0 { Some(evaluation.virial_pressure(volume) * crate::potentials::EV_PER_A3_IN_BAR) } else { None },
+        "atoms": system.len(),
+        "volume_a3": if volume > 0.0 { Some(volume) } else { None },
+        "density_g_per_cm3": structure_stages::density_g_per_cm3(system),
         "file": settings.file,
     }))
 }

@@ -1,6 +1,8 @@
 //! The study file: `[system]`, `[potential]` and an ordered list of `[[stage]]` tables, parsed with serde
 //! (`deny_unknown_fields` everywhere) and then validated, so that every error is reported before any work.
 
+use super::report::ReportSettings;
+use super::structure_stages::{LoadSettings, RemoveSettings};
 use crate::analysis::AnalyzeSettings;
 use crate::input::{self, InvalidValue};
 use crate::kmc::KmcSettings;
@@ -120,6 +122,15 @@ pub enum StageSettings {
     /// Trajectory analysis: MSD, diffusion, Arrhenius, RDF and coordination, VDOS (docs/analysis.md).
     #[serde(rename = "analyze")]
     Analyze(AnalyzeSettings),
+    /// Replace the system by an earlier stage's structure or a file (branching; docs/input.md).
+    #[serde(rename = "load")]
+    Load(LoadSettings),
+    /// Remove formula units, e.g. Li2O (docs/input.md).
+    #[serde(rename = "remove")]
+    Remove(RemoveSettings),
+    /// Table of numbers from earlier stages beside reference values, Arrhenius plot of several series.
+    #[serde(rename = "report")]
+    Report(ReportSettings),
 }
 
 impl StageSettings {
@@ -134,6 +145,9 @@ impl StageSettings {
             StageSettings::Migration(_) => "migration",
             StageSettings::Kmc(_) => "kmc",
             StageSettings::Analyze(_) => "analyze",
+            StageSettings::Load(_) => "load",
+            StageSettings::Remove(_) => "remove",
+            StageSettings::Report(_) => "report",
         }
     }
 
@@ -141,6 +155,8 @@ impl StageSettings {
     pub fn resolve_paths(&mut self, base: &Path) {
         match self {
             StageSettings::Vacancy(settings) => settings.resolve_paths(base),
+            StageSettings::Load(settings) => settings.resolve_paths(base),
+            StageSettings::Remove(_) | StageSettings::Report(_) => {}
             StageSettings::Neb(settings) => settings.resolve_paths(base),
             StageSettings::SinglePoint(_) | StageSettings::Md(_) | StageSettings::Relax(_) => {}
             StageSettings::Migration(_) => {}
@@ -149,9 +165,25 @@ impl StageSettings {
         }
     }
 
-    /// Checks every value of the stage; `key` is the stage prefix, e.g. `stage[2]`.
-    pub fn validate(&self, key: &str) -> Result<(), InvalidValue> {
+    /// Checks every value of the stage; `key` is the stage prefix, e.g. `stage[2]`, and `earlier` the stages
+    /// before it (for the keys that refer to them).
+    pub fn validate(&self, key: &str, earlier: &[StageSettings]) -> Result<(), InvalidValue> {
         match self {
+            StageSettings::Load(settings) => settings.validate(key, earlier.len()),
+            StageSettings::Remove(settings) => settings.validate(key),
+            StageSettings::Report(settings) => {
+                settings.validate(key, &earlier.iter().map(StageSettings::kind).collect::<Vec<_>>())
+            }
+            StageSettings::Migration(settings) if settings.vacancy_from_previous_stage() => {
+                if !earlier.iter().any(|s| matches!(s, StageSettings::Vacancy(_))) {
+                    return Err(InvalidValue::new(
+                        input::join(key, "vacancy_position_a"),
+                        "\"previous\"",
+                        "a vacancy stage before this migration stage (it says where the vacancy is)",
+                    ));
+                }
+                settings.validate(key)
+            }
             StageSettings::SinglePoint(settings) => settings.validate(key),
             StageSettings::Md(settings) => settings.validate(key),
             StageSettings::Relax(settings) => settings.validate(key),
@@ -242,7 +274,7 @@ pub fn load(path: &Path, output: &Path) -> Result<StudyFile, StudyFileError> {
     study.system.validate().map_err(invalid)?;
     study.potential.validate().map_err(invalid)?;
     for (index, stage) in study.stages.iter().enumerate() {
-        stage.validate(&format!("stage[{index}]")).map_err(invalid)?;
+        stage.validate(&format!("stage[{index}]"), &study.stages[..index]).map_err(invalid)?;
     }
     Ok(study)
 }
