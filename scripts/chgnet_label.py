@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Label structures with CHGNet (the stand-in for DFT of the a-Li3PO4 study, issue 8).
 
-    chgnet_label.py INPUT.extxyz OUTPUT.extxyz [--batch 16] [--threads 2]
+    chgnet_label.py INPUT.extxyz OUTPUT.extxyz [--batch 16] [--threads 2] [--shard K/N]
 
 Reads every frame of INPUT (extended XYZ: Lattice, species, positions; any extra columns are ignored), computes
 the CHGNet 0.3.0 total energy (eV) and forces (eV/Å) and appends each labelled frame to OUTPUT as extended XYZ
@@ -13,6 +13,9 @@ The run can be interrupted: frames already in OUTPUT (counted by their header li
 every batch is flushed to disk. Comment-line keys of the input other than Lattice/Properties/pbc/energy are kept
 (so `source=` and `frame=` written by `mdrun select` survive). Structures whose largest force exceeds
 --max-force (default 50 eV/Å) are still written but marked `chgnet_suspicious=T`.
+
+--shard K/N labels only frames K, K+N, K+2N, … (0-based), so N processes of one thread each can share the
+cores (faster than one process with N threads when the machine is busy); concatenate their outputs afterwards.
 
 Needs the virtual environment of README.md (pip install torch==2.15.0 chgnet==0.4.2 ase); never run in CI.
 """
@@ -92,6 +95,7 @@ def main():
     parser.add_argument("output")
     parser.add_argument("--batch", type=int, default=16, help="structures per CHGNet call")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads")
+    parser.add_argument("--shard", default="0/1", help="K/N: label frames K, K+N, ...")
     parser.add_argument("--max-force", type=float, default=50.0, help="eV/Å above which a frame is marked")
     args = parser.parse_args()
 
@@ -101,7 +105,8 @@ def main():
     from pymatgen.core import Lattice, Structure
 
     model = CHGNet.load(model_name="0.3.0", verbose=False)
-    frames = list(read_frames(args.input))
+    shard, shards = (int(x) for x in args.shard.split("/"))
+    frames = list(read_frames(args.input))[shard::shards]
     done = count_frames(args.output)
     print(f"{args.input}: {len(frames)} frames, {done} already labelled in {args.output}", flush=True)
     start = time.time()

@@ -10,15 +10,19 @@ STEP is one of
   select   `mdrun select` with genK's committee on those trajectories → gen(K+1)/select/selected.extxyz (N frames)
   label    CHGNet labels of the selected frames → gen(K+1)/labelled.extxyz
   all      explore, select, label and train for generation K+1
+  package  every labelled frame of generations 0…K, split by the filter below into WORKDIR/training-set.extxyz and
+           WORKDIR/rejected.extxyz (comment lines gain generation=, source= keeps the exploration run's name):
+           the files shipped in inputs/li3po4-nnp/training
 
 Everything is in WORKDIR (not the repository). The potential that ships (inputs/li3po4-nnp) is model_0 of the
 last generation; the README in inputs/li3po4-nnp/training gives the generations actually run and their errors.
-Frames with a CHGNet force component above 25 eV/Å (overlapping atoms of rattled seeds or of an MD run that went
-astray) are left out of training. Needs the CHGNet virtual environment for `seed`/`label` (README: "Training data").
+Frames with a CHGNet force component above 20 eV/Å (overlapping atoms of rattled seeds or of an MD run that went
+astray), or more than 0.8 eV/atom above the crystal (0.25 eV/atom for pure Li), are left out of training. Needs the CHGNet virtual environment for `seed`/`label` (README: "Training data").
 """
 import argparse
 import glob
 import os
+import re
 import subprocess
 import sys
 
@@ -29,7 +33,11 @@ import li3po4_seed_structures as seeds  # noqa: E402
 import numpy as np  # noqa: E402
 
 REPO = os.path.dirname(HERE)
-MAX_FORCE = 25.0  # eV/Å: larger CHGNet forces mean a structure no simulation should visit
+MAX_FORCE = 20.0  # eV/Å: larger CHGNet forces mean a structure no simulation should visit
+# Energy window (eV/atom) above the crystal: γ-Li3PO4 −6.59 eV/atom and bcc Li −1.88 eV/atom in CHGNet. A melt at
+# 6000 K sits ~0.5 eV/atom above the crystal; frames higher than the window come from MD of an immature potential
+# that went astray (broken P–O bonds), states no simulation of the study visits.
+ENERGY_WINDOW = {"Li3PO4": (-6.59, 0.8), "Li": (-1.88, 0.25)}
 SYMMETRY_FUNCTIONS = os.path.join(REPO, "inputs", "li3po4-nnp", "training", "symfunctions.nn")
 
 # Exploration runs per generation: (name, start cell, MD schedule). Start cells are built by `starting_cells`.
@@ -64,9 +72,15 @@ EXPLORATION = {
         ("li16_1000", "li16", [(1000, 1000, 2)]),
     ],
 }
-EXPLORATION[3] = EXPLORATION[2] + [
-    ("g61v_melt", "gamma64_vLi2O", [(5000, 5000, 3), (5000, 300, 2.35), (800, 1200, 3)]),
-    ("g64_hot_amorphous", "gamma64", [(6000, 6000, 3), (6000, 1000, 1), (1000, 1000, 3)]),
+EXPLORATION[3] = [
+    ("g64_melt6000", "gamma64", [(6000, 6000, 3), (6000, 300, 2.85), (300, 300, 1)]),
+    ("g64_melt5000", "gamma64", [(5000, 5000, 3), (5000, 600, 2.2), (600, 600, 2)]),
+    ("g61v_melt", "gamma64_vLi2O", [(5000, 5000, 3), (5000, 1000, 2), (1000, 1000, 3)]),
+    ("g63v_melt", "gamma64_vLi", [(6000, 6000, 2), (6000, 800, 2.6), (800, 800, 3)]),
+    ("g29v_melt", "gamma32_vLi2O", [(4000, 4000, 2), (4000, 1200, 1.4), (1200, 1200, 3)]),
+    ("g32_melt", "gamma32", [(6000, 6000, 2), (6000, 700, 2.65), (700, 700, 3)]),
+    ("b64_1200", "beta64", [(1200, 1200, 3)]),
+    ("g64_1000", "gamma64", [(1000, 1000, 3)]),
 ]
 
 
@@ -116,7 +130,7 @@ def generation_dir(workdir, k):
     return os.path.join(workdir, f"gen{k}")
 
 
-def study_text(start, potential, schedule, seed):
+def study_text(start, potential, schedule, seed, trajectory_every):
     segments = []
     for t_from, t_to, duration in schedule:
         if t_from == t_to:
@@ -140,7 +154,7 @@ schedule = [
 {chr(10).join(segments)}
 ]
 thermo_every = 500
-trajectory_every = 20
+trajectory_every = {trajectory_every}
 trajectory_formats = ["extxyz"]
 max_temperature_k = 20000
 """
@@ -156,7 +170,8 @@ def explore(workdir, k, mdrun):
     for number, (name, start, schedule) in enumerate(recipes):
         study = os.path.join(target, f"{name}.toml")
         with open(study, "w") as handle:
-            handle.write(study_text(os.path.join(starts, f"{start}.extxyz"), potential, schedule, 1000 * (k + 1) + number))
+            handle.write(study_text(os.path.join(starts, f"{start}.extxyz"), potential, schedule, 1000 * (k + 1) + number,
+                                    20 if k == 0 else 10))
         code = run([mdrun, study, "--output", os.path.join(target, name), "--quiet"], os.path.join(target, f"{name}.log"))
         print(f"  {name}: exit {code}", flush=True)
 
@@ -169,17 +184,40 @@ def select(workdir, k, count, mdrun):
     with open(settings, "w") as handle:
         handle.write(f"committee = {committee!r}\n".replace("'", '"'))
         handle.write(f"trajectories = {trajectories!r}\n".replace("'", '"'))
-        handle.write(f"count = {count}\nmin_separation_frames = 3\nmax_force_spread_ev_per_a = 20.0\n")
+        handle.write(f"count = {count}\nmin_separation_frames = {3 if k == 0 else 2}\nmax_force_spread_ev_per_a = 20.0\n")
     return run([mdrun, "select", settings, "--output", os.path.join(generation, "select")])
 
 
-def label(workdir, k, python):
+def label(workdir, k, python, shards=2):
+    """CHGNet labels in `shards` one-thread processes (resumable), then one labelled.extxyz in input order."""
     generation = generation_dir(workdir, k)
     source = os.path.join(generation, "select", "selected.extxyz") if k > 0 else os.path.join(generation, "seed.extxyz")
-    return run([python, os.path.join(HERE, "chgnet_label.py"), source, os.path.join(generation, "labelled.extxyz")])
+    parts = [os.path.join(generation, f"labelled.part{i}.extxyz") for i in range(shards)]
+    processes = [subprocess.Popen([python, os.path.join(HERE, "chgnet_label.py"), source, part, "--threads", "1",
+                                   "--batch", "4", "--shard", f"{i}/{shards}"])
+                 for i, part in enumerate(parts)]
+    if any(process.wait() != 0 for process in processes):
+        return 1
+    shard_frames = [list(frames_of(part)) for part in parts]
+    with open(os.path.join(generation, "labelled.extxyz"), "w") as out:
+        for i in range(max(len(f) for f in shard_frames)):
+            for frames in shard_frames:
+                if i < len(frames):
+                    out.writelines(frames[i])
+    return 0
 
 
-def train(workdir, k, mdrun, epochs):
+def frames_of(path):
+    with open(path) as handle:
+        lines = handle.readlines()
+    i = 0
+    while i < len(lines):
+        count = int(lines[i])
+        yield lines[i:i + count + 2]
+        i += count + 2
+
+
+def train(workdir, k, mdrun, epochs, committee, hidden):
     generation = generation_dir(workdir, k)
     os.makedirs(generation, exist_ok=True)
     data = []
@@ -194,19 +232,19 @@ def train(workdir, k, mdrun, epochs):
 epochs = {epochs}
 batch_size = 8
 learning_rate = 3e-3
-learning_rate_decay = 0.97
+learning_rate_decay = 0.98
 learning_rate_min = 1e-4
-energy_weight = 100.0
+energy_weight = 1000.0
 force_weight = 1.0
 test_fraction = 0.1
-early_stopping_patience = 25
-committee_size = 2
+early_stopping_patience = 30
+committee_size = {committee}
 
 [symmetry_functions]
 input_nn = "{SYMMETRY_FUNCTIONS}"
 
 [network]
-hidden_layers = [15, 15]
+hidden_layers = [{hidden}, {hidden}]
 activation = "t"
 """)
         for path in data:
@@ -214,30 +252,51 @@ activation = "t"
     return run([mdrun, "train", settings, "--output", os.path.join(generation, "train")])
 
 
+def accepted(block):
+    """The training filter: no force component above MAX_FORCE, energy within ENERGY_WINDOW of the crystal."""
+    species = [row.split()[0] for row in block[2:]]
+    energy = float(block[1].split("energy=")[1].split()[0]) / len(species)
+    crystal, window = ENERGY_WINDOW["Li3PO4" if "P" in species else "Li"]
+    force = max(abs(float(x)) for row in block[2:] for x in row.split()[4:7])
+    return force <= MAX_FORCE and energy - crystal <= window
+
+
 def drop_suspicious(source, clean):
     kept = dropped = 0
-    with open(source) as handle, open(clean, "w") as out:
-        lines = handle.readlines()
-        i = 0
-        while i < len(lines):
-            count = int(lines[i])
-            block = lines[i:i + count + 2]
-            if max(abs(float(x)) for row in block[2:] for x in row.split()[4:7]) > MAX_FORCE:
-                dropped += 1
-            else:
+    with open(clean, "w") as out:
+        for block in frames_of(source):
+            if accepted(block):
                 out.writelines(block)
                 kept += 1
-            i += count + 2
-    print(f"{source}: {kept} kept, {dropped} dropped (a force component above {MAX_FORCE} eV/Å)")
+            else:
+                dropped += 1
+    print(f"{source}: {kept} kept, {dropped} dropped (force component above {MAX_FORCE} eV/Å or energy outside the window)")
+
+
+def package(workdir, k):
+    counts = {"kept": 0, "rejected": 0}
+    with open(os.path.join(workdir, "training-set.extxyz"), "w") as kept, \
+            open(os.path.join(workdir, "rejected.extxyz"), "w") as rejected:
+        for j in range(k + 1):
+            for block in frames_of(os.path.join(generation_dir(workdir, j), "labelled.extxyz")):
+                header = re.sub(r"source=\S*/gen\d+/explore/([^/]+)/\S*", r"source=\1", block[1].rstrip("\n"))
+                header = re.sub(r" (rank|force_spread_max|energy_std_per_atom|extrapolations)=\S+", "", header)
+                block = [block[0], f"{header} generation={j}\n"] + block[2:]
+                target = "kept" if accepted(block) else "rejected"
+                (kept if target == "kept" else rejected).writelines(block)
+                counts[target] += 1
+    print(f"{counts['kept']} structures in training-set.extxyz, {counts['rejected']} in rejected.extxyz")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("workdir")
-    parser.add_argument("step", choices=["seed", "train", "explore", "select", "label", "all"])
+    parser.add_argument("step", choices=["seed", "train", "explore", "select", "label", "all", "package"])
     parser.add_argument("--generation", type=int, default=0)
     parser.add_argument("--count", type=int, default=1200)
     parser.add_argument("--epochs", type=int, default=150)
+    parser.add_argument("--committee", type=int, default=2, help="models trained per generation (≥ 2 to select)")
+    parser.add_argument("--hidden", type=int, default=20, help="neurons in each of the two hidden layers")
     parser.add_argument("--mdrun", default=os.path.join(REPO, "target", "release", "mdrun"))
     parser.add_argument("--python", default=sys.executable, help="python of the CHGNet environment")
     args = parser.parse_args()
@@ -249,18 +308,20 @@ def main():
         run([args.python, os.path.join(HERE, "li3po4_seed_structures.py"), os.path.join(generation, "seed.extxyz")])
         label(workdir, 0, args.python)
     elif args.step == "train":
-        train(workdir, k, args.mdrun, args.epochs)
+        train(workdir, k, args.mdrun, args.epochs, args.committee, args.hidden)
     elif args.step == "explore":
         explore(workdir, k, args.mdrun)
     elif args.step == "select":
         select(workdir, k, args.count, args.mdrun)
+    elif args.step == "package":
+        package(workdir, k)
     elif args.step == "label":
         label(workdir, k, args.python)
     else:
         explore(workdir, k, args.mdrun)
         select(workdir, k, args.count, args.mdrun)
         label(workdir, k + 1, args.python)
-        train(workdir, k + 1, args.mdrun, args.epochs)
+        train(workdir, k + 1, args.mdrun, args.epochs, args.committee, args.hidden)
 
 
 if __name__ == "__main__":
