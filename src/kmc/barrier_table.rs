@@ -209,14 +209,6 @@ fn check_row(row: &BarrierRow, name: &str) -> anyhow::Result<()> {
     if row.from_site == row.to_site && (row.to - row.from).norm() < POSITION_TOLERANCE_A {
         bail!("{at}: from_site = to_site = {} and to = from: a hop needs two different sites", row.from_site);
     }
-    for (column, barrier) in
-        [("forward_barrier_ev", row.forward_barrier_ev), ("reverse_barrier_ev", row.reverse_barrier_ev)]
-    {
-        // An unconverged band may not have found the saddle yet: its row is refused or left out by `select_rows`.
-        if barrier < 0.0 && row.converged {
-            bail!("{at}: {column} = {barrier}: expected a barrier ≥ 0 (the saddle lies below an end point)");
-        }
-    }
     let forward = row.saddle_energy_ev - row.initial_energy_ev;
     let reverse = row.saddle_energy_ev - row.final_energy_ev;
     if (forward - row.forward_barrier_ev).abs() > ENERGY_TOLERANCE_EV
@@ -258,19 +250,28 @@ pub fn select_rows<'a>(
             );
         }
     }
-    // Accepted unconverged rows whose band still lies below an end point have no barrier to use: left out, said.
+    // A row whose band lies below an end point has no barrier to use: an unconverged band has not found the saddle,
+    // a converged one ends on a state that is not a minimum (an end point relaxed only to fmax, common in a glass).
+    // Such rows are left out and said.
     let negative = |r: &BarrierRow| r.forward_barrier_ev < 0.0 || r.reverse_barrier_ev < 0.0;
-    let left_out: Vec<String> = rows.iter().filter(|r| negative(r)).map(|r| r.line.to_string()).collect();
+    let left_out: Vec<String> = rows
+        .iter()
+        .filter(|r| negative(r))
+        .map(|r| {
+            let state = if r.converged { "converged" } else { "unconverged" };
+            format!("line {} ({state}, barriers {} / {} eV)", r.line, r.forward_barrier_ev, r.reverse_barrier_ev)
+        })
+        .collect();
     if !left_out.is_empty() {
         eprintln!(
-            "warning: {name}: {} unconverged row(s) with a negative barrier left out (lines {})",
+            "warning: {name}: {} row(s) with a negative barrier (the band lies below an end point) left out: {}",
             left_out.len(),
             left_out.join(", ")
         );
     }
     let rows: Vec<&BarrierRow> = rows.into_iter().filter(|r| !negative(r)).collect();
     if rows.is_empty() {
-        bail!("{name}: every row is unconverged with a negative barrier; rerun the NEB");
+        bail!("{name}: every row has a negative barrier (the band lies below an end point); rerun the NEB");
     }
     Ok(rows)
 }
@@ -414,14 +415,19 @@ path_id,species,from_site,to_site,from_x,from_y,from_z,to_x,to_y,to_z,hop_distan
         assert_eq!(rows.iter().map(|r| r.path_id).collect::<Vec<_>>(), [7]);
         let only_below = format!("{HEADER}8,Li,1,0,2,0,0,0,0,0,2.0,-10.0,-9.0,-9.5,0.5,-0.5,false\n");
         let err = select_rows(&parse_table(&only_below, "b.csv").unwrap(), &options, "b.csv").unwrap_err();
-        assert_eq!(err.to_string(), "b.csv: every row is unconverged with a negative barrier; rerun the NEB");
+        assert_eq!(
+            err.to_string(),
+            "b.csv: every row has a negative barrier (the band lies below an end point); rerun the NEB"
+        );
     }
 
     #[test]
     fn inconsistent_and_malformed_rows_are_errors() {
+        // A converged band below its final state (reverse −0.5 eV) is read, then left out like an unconverged one.
         let negative = format!("{HEADER}0,Li,0,1,0,0,0,2,0,0,2.0,-10.0,-9.0,-9.5,0.5,-0.5,true\n");
-        let err = parse_table(&negative, "b.csv").unwrap_err().to_string();
-        assert!(err.contains("reverse_barrier_ev = -0.5"), "{err}");
+        let table = parse_table(&negative, "b.csv").unwrap();
+        let err = select_rows(&table, &TableOptions::default(), "b.csv").unwrap_err().to_string();
+        assert!(err.contains("every row has a negative barrier"), "{err}");
         let mismatch = format!("{HEADER}0,Li,0,1,0,0,0,2,0,0,2.0,-10.0,-10.0,-9.5,0.3,0.5,true\n");
         assert!(parse_table(&mismatch, "b.csv").unwrap_err().to_string().contains("disagree"));
         let short = format!("{HEADER}0,Li,0,1,0,0,0,2,0,0\n");
