@@ -14,10 +14,16 @@ STEP is one of
            WORKDIR/rejected.extxyz (comment lines gain generation=, source= keeps the exploration run's name):
            the files shipped in inputs/li3po4-nnp/training
 
-Everything is in WORKDIR (not the repository). The potential that ships (inputs/li3po4-nnp) is model_0 of the
-last generation; the README in inputs/li3po4-nnp/training gives the generations actually run and their errors.
+  contacts close-contact frames (li3po4_seed_structures.contact_structures) built on the accepted Li–P–O frames of
+           generation --base → genK/select/selected.extxyz, to be labelled with `label`
+
+Everything is in WORKDIR (not the repository). The shipped potential (inputs/li3po4-nnp) was trained by
+inputs/li3po4-nnp/training/train.toml on the packaged set; inputs/li3po4-nnp/README.md gives the generations
+actually run and the errors.
 Frames with a CHGNet force component above 20 eV/Å (overlapping atoms of rattled seeds or of an MD run that went
-astray), or more than 0.8 eV/atom above the crystal (0.25 eV/atom for pure Li), are left out of training. Needs the CHGNet virtual environment for `seed`/`label` (README: "Training data").
+astray), or more than 0.8 eV/atom above the crystal (0.25 eV/atom for pure Li), are left out of training; the
+close-contact frames (source=contact_*) are kept up to 60 eV/Å and 1.5 eV/atom. Needs the CHGNet virtual
+environment for `seed`/`label` (README.md, "Training data for the Li3PO4 potential").
 """
 import argparse
 import glob
@@ -38,6 +44,10 @@ MAX_FORCE = 20.0  # eV/Å: larger CHGNet forces mean a structure no simulation s
 # 6000 K sits ~0.5 eV/atom above the crystal; frames higher than the window come from MD of an immature potential
 # that went astray (broken P–O bonds), states no simulation of the study visits.
 ENERGY_WINDOW = {"Li3PO4": (-6.59, 0.8), "Li": (-1.88, 0.25)}
+# Close-contact frames (source=contact_*, li3po4_seed_structures.contact_structures) exist to teach the repulsion:
+# they are kept up to these limits instead.
+CONTACT_MAX_FORCE = 60.0
+CONTACT_WINDOW = 1.5
 SYMMETRY_FUNCTIONS = os.path.join(REPO, "inputs", "li3po4-nnp", "training", "symfunctions.nn")
 
 # Exploration runs per generation: (name, start cell, MD schedule). Start cells are built by `starting_cells`.
@@ -258,6 +268,8 @@ def accepted(block):
     energy = float(block[1].split("energy=")[1].split()[0]) / len(species)
     crystal, window = ENERGY_WINDOW["Li3PO4" if "P" in species else "Li"]
     force = max(abs(float(x)) for row in block[2:] for x in row.split()[4:7])
+    if "source=contact_" in block[1]:
+        return force <= CONTACT_MAX_FORCE and energy - crystal <= CONTACT_WINDOW
     return force <= MAX_FORCE and energy - crystal <= window
 
 
@@ -271,6 +283,24 @@ def drop_suspicious(source, clean):
             else:
                 dropped += 1
     print(f"{source}: {kept} kept, {dropped} dropped (force component above {MAX_FORCE} eV/Å or energy outside the window)")
+
+
+def contacts(workdir, k, base, count, seed=55):
+    bases = []
+    for block in frames_of(os.path.join(generation_dir(workdir, base), "labelled.extxyz")):
+        species = [row.split()[0] for row in block[2:]]
+        if "P" not in species or not accepted(block):
+            continue
+        lattice = np.array([float(x) for x in block[1].split('Lattice="')[1].split('"')[0].split()]).reshape(3, 3)
+        positions = np.array([[float(x) for x in row.split()[1:4]] for row in block[2:]])
+        bases.append((lattice, species, positions))
+    made = seeds.contact_structures(np.random.default_rng(seed), bases, count)
+    target = os.path.join(generation_dir(workdir, k), "select")
+    os.makedirs(target, exist_ok=True)
+    with open(os.path.join(target, "selected.extxyz"), "w") as out:
+        for lattice, species, positions, source in made:
+            out.write(seeds.frame(lattice, species, positions, source))
+    print(f"{len(made)} close-contact frames on {len(bases)} bases")
 
 
 def package(workdir, k):
@@ -291,10 +321,11 @@ def package(workdir, k):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("workdir")
-    parser.add_argument("step", choices=["seed", "train", "explore", "select", "label", "all", "package"])
+    parser.add_argument("step", choices=["seed", "train", "explore", "select", "label", "all", "package", "contacts"])
     parser.add_argument("--generation", type=int, default=0)
     parser.add_argument("--count", type=int, default=1200)
     parser.add_argument("--epochs", type=int, default=150)
+    parser.add_argument("--base", type=int, default=2, help="contacts: generation whose frames are the bases")
     parser.add_argument("--committee", type=int, default=2, help="models trained per generation (≥ 2 to select)")
     parser.add_argument("--hidden", type=int, default=20, help="neurons in each of the two hidden layers")
     parser.add_argument("--mdrun", default=os.path.join(REPO, "target", "release", "mdrun"))
@@ -313,6 +344,8 @@ def main():
         explore(workdir, k, args.mdrun)
     elif args.step == "select":
         select(workdir, k, args.count, args.mdrun)
+    elif args.step == "contacts":
+        contacts(workdir, k, args.base, args.count)
     elif args.step == "package":
         package(workdir, k)
     elif args.step == "label":

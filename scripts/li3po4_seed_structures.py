@@ -153,3 +153,54 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+# Close contacts: ranges (Å) of the distance an atom pair is pushed to, per element pair. The lower ends lie well
+# inside the closest approach of the 6000 K melt, so that the potential learns the repulsion instead of
+# extrapolating into a hole (generation-2 and -3 potentials collapsed Li–Li and O–O pairs at 4000–6000 K).
+CONTACT_RANGES = {
+    ("Li", "Li"): (1.2, 2.2),
+    ("Li", "O"): (1.1, 1.8),
+    ("Li", "P"): (1.4, 2.5),
+    ("O", "O"): (1.3, 2.3),
+    ("O", "P"): (1.15, 1.45),
+    ("P", "P"): (1.8, 2.8),
+}
+
+
+def contact_structures(rng, bases, count):
+    """Frames with one pair pushed together: each pair of `CONTACT_RANGES` in turn, a random base frame, a random
+    pair of that kind among neighbours within 4 Å, both atoms moved symmetrically along their bond to a distance
+    drawn uniformly from the range, then a 0.03 Å rattle of every atom."""
+    made = []
+    pairs = list(CONTACT_RANGES)
+    attempts = 0
+    while len(made) < count and attempts < 100 * count:
+        attempts += 1
+        kind = pairs[len(made) % len(pairs)]
+        lattice, species, positions = bases[rng.integers(len(bases))]
+        d = minimum_distances(lattice, species, positions)
+        s = np.array(species)
+        mask = (s[:, None] == kind[0]) & (s[None, :] == kind[1]) & (d < 4.0)
+        candidates = np.argwhere(np.triu(mask | mask.T, 1))
+        if len(candidates) == 0:
+            continue
+        i, j = candidates[rng.integers(len(candidates))]
+        inverse = np.linalg.inv(lattice)
+        frac = (positions[j] - positions[i]) @ inverse
+        vector = (frac - np.round(frac)) @ lattice
+        distance = np.linalg.norm(vector)
+        target = rng.uniform(*CONTACT_RANGES[kind])
+        shift = 0.5 * (distance - target) * vector / distance
+        new_positions = positions.copy()
+        new_positions[i] += shift
+        new_positions[j] -= shift
+        new_positions += rng.normal(0.0, 0.03, positions.shape)
+        closest = minimum_distances(lattice, species, new_positions)
+        np.fill_diagonal(closest, np.inf)
+        others = closest.copy()
+        others[i, j] = others[j, i] = np.inf
+        if others.min() < 1.0:
+            continue
+        made.append((lattice, species, new_positions, f"contact_{kind[0]}-{kind[1]}"))
+    return made
