@@ -11,8 +11,7 @@
 //! `hop_cutoff` whose environment matches gets the barrier, the others are left out (and counted).
 
 use super::barrier_table::BarrierRow;
-use super::network::{PeriodicBuilder, SiteNetwork};
-use crate::neighbors::NeighborList;
+use super::network::{species_hops, species_sites, SiteNetwork, SpeciesHop};
 use crate::system::System;
 use anyhow::{bail, Context};
 use nalgebra::Vector3;
@@ -137,49 +136,29 @@ pub fn network_by_environment(
         known.push((fingerprint(&system, &images, start, vector, matching.radius_a), row.forward_barrier_ev, row.line));
         known.push((fingerprint(&system, &images, end, -vector, matching.radius_a), row.reverse_barrier_ev, row.line));
     }
-    let mobile: Vec<usize> = (0..system.len()).filter(|&i| system.atomic_numbers[i] == species).collect();
-    let mut basis_of = vec![usize::MAX; system.len()];
-    let mut builder = PeriodicBuilder::new(system.cell.clone(), supercell);
-    for (b, &atom) in mobile.iter().enumerate() {
-        basis_of[atom] = b;
-        builder.add_site(system.positions[atom], 0.0);
-    }
-    let mut neighbours = NeighborList::new(matching.hop_cutoff_a, 0.0);
-    neighbours.build(&system);
+    let (mut builder, mobile, basis_of) = species_sites(&system, species, supercell);
     let mut summary = MatchingSummary { matched_hops: 0, unmatched_pairs: 0 };
-    for &i in &mobile {
-        for (&j, shift) in neighbours.indices(i).iter().zip(neighbours.shifts(i)) {
-            let j = j as usize;
-            if system.atomic_numbers[j] != species {
-                continue;
-            }
-            let vector = system.positions[j] - system.positions[i] + shift;
-            if vector.norm() > matching.hop_cutoff_a {
-                continue;
-            }
-            let print = fingerprint(&system, &images, system.positions[i], vector, matching.radius_a);
-            let mut found: Option<(f64, usize)> = None;
-            for (candidate, barrier, line) in &known {
-                if candidate.matches(&print, matching.tolerance_a) {
-                    match found {
-                        Some((b, first)) if (b - barrier).abs() > 0.01 => bail!(
-                            "{name}: the hop {i} → {j} matches the environments of line {first} ({b} eV) and line \
+    for SpeciesHop { from: i, to: j, vector, image } in species_hops(&system, species, &mobile, matching.hop_cutoff_a) {
+        let print = fingerprint(&system, &images, system.positions[i], vector, matching.radius_a);
+        let mut found: Option<(f64, usize)> = None;
+        for (candidate, barrier, line) in &known {
+            if candidate.matches(&print, matching.tolerance_a) {
+                match found {
+                    Some((b, first)) if (b - barrier).abs() > 0.01 => bail!(
+                        "{name}: the hop {i} → {j} matches the environments of line {first} ({b} eV) and line \
                              {line} ({barrier} eV); lower environment_tolerance_a or raise environment_radius_a"
-                        ),
-                        Some(_) => {}
-                        None => found = Some((*barrier, *line)),
-                    }
+                    ),
+                    Some(_) => {}
+                    None => found = Some((*barrier, *line)),
                 }
             }
-            let Some((barrier, line)) = found else {
-                summary.unmatched_pairs += 1;
-                continue;
-            };
-            let offset = system.cell.fractional(&(system.positions[i] + vector - system.positions[j]));
-            let image = [0, 1, 2].map(|k| offset[k].round() as i64);
-            builder.add_hop(basis_of[i], basis_of[j], image, barrier, &format!("{name} line {line} (hop {i} → {j})"));
-            summary.matched_hops += 1;
         }
+        let Some((barrier, line)) = found else {
+            summary.unmatched_pairs += 1;
+            continue;
+        };
+        builder.add_hop(basis_of[i], basis_of[j], image, barrier, &format!("{name} line {line} (hop {i} → {j})"));
+        summary.matched_hops += 1;
     }
     let network = builder.build().with_context(|| format!("environment matching of {name}"))?;
     Ok((network, mobile, summary))

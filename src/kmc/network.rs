@@ -14,7 +14,8 @@
 //! which detailed balance cannot hold, and what lets the event update find the carriers a hop affects from the
 //! outgoing hops alone.
 
-use crate::system::Cell;
+use crate::neighbors::NeighborList;
+use crate::system::{Cell, System};
 use anyhow::{bail, Context};
 use nalgebra::Vector3;
 use std::collections::HashMap;
@@ -610,6 +611,53 @@ impl PeriodicBuilder {
             }),
         })
     }
+}
+
+/// The atoms of `species` in a wrapped periodic `system` as the basis sites (energy 0) of a [`PeriodicBuilder`]
+/// repeated `supercell` times: returns the builder, the atom index of each basis site, and the basis site of each
+/// atom (`usize::MAX` for other species).
+pub fn species_sites(system: &System, species: u8, supercell: [usize; 3]) -> (PeriodicBuilder, Vec<usize>, Vec<usize>) {
+    let mobile: Vec<usize> = (0..system.len()).filter(|&i| system.atomic_numbers[i] == species).collect();
+    let mut basis_of = vec![usize::MAX; system.len()];
+    let mut builder = PeriodicBuilder::new(system.cell.clone(), supercell);
+    for (b, &atom) in mobile.iter().enumerate() {
+        basis_of[atom] = b;
+        builder.add_site(system.positions[atom], 0.0);
+    }
+    (builder, mobile, basis_of)
+}
+
+/// One hop between two `species` atoms: `vector` leads from `from` to the periodic image `image` of `to`.
+#[derive(Clone, Copy, Debug)]
+pub struct SpeciesHop {
+    pub from: usize,
+    pub to: usize,
+    pub vector: Vector3<f64>,
+    pub image: [i64; 3],
+}
+
+/// Every ordered pair of `species` atoms of a wrapped periodic `system` at most `hop_cutoff_a` apart, in the order
+/// of the atoms and then of their neighbour list (the order the kMC networks are built in).
+pub fn species_hops(system: &System, species: u8, mobile: &[usize], hop_cutoff_a: f64) -> Vec<SpeciesHop> {
+    let mut neighbours = NeighborList::new(hop_cutoff_a, 0.0);
+    neighbours.build(system);
+    let mut hops = Vec::new();
+    for &i in mobile {
+        for (&j, shift) in neighbours.indices(i).iter().zip(neighbours.shifts(i)) {
+            let j = j as usize;
+            if system.atomic_numbers[j] != species {
+                continue;
+            }
+            let vector = system.positions[j] - system.positions[i] + shift;
+            if vector.norm() > hop_cutoff_a {
+                continue;
+            }
+            let offset = system.cell.fractional(&(system.positions[i] + vector - system.positions[j]));
+            let image = [0, 1, 2].map(|k| offset[k].round() as i64);
+            hops.push(SpeciesHop { from: i, to: j, vector, image });
+        }
+    }
+    hops
 }
 
 /// Cubic lattices with nearest-neighbour hops of one barrier, for tests, benchmarks and model studies.

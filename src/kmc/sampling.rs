@@ -12,8 +12,7 @@
 //! barrier and its local structure or length, and site-energy differences (detailed balance is trivial).
 
 use super::barrier_table::BarrierRow;
-use super::network::{PeriodicBuilder, SiteNetwork};
-use crate::neighbors::NeighborList;
+use super::network::{species_hops, species_sites, SiteNetwork};
 use crate::system::System;
 use anyhow::{bail, Context};
 use rand::{Rng, SeedableRng};
@@ -57,37 +56,18 @@ pub fn network_by_sampling(
     }
     let mut system = structure.clone();
     system.wrap();
-    let mobile: Vec<usize> = (0..system.len()).filter(|&i| system.atomic_numbers[i] == species).collect();
-    let mut basis_of = vec![usize::MAX; system.len()];
-    let mut builder = PeriodicBuilder::new(system.cell.clone(), supercell);
-    for (b, &atom) in mobile.iter().enumerate() {
-        basis_of[atom] = b;
-        builder.add_site(system.positions[atom], 0.0);
-    }
+    let (mut builder, mobile, basis_of) = species_sites(&system, species, supercell);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut neighbours = NeighborList::new(hop_cutoff_a, 0.0);
-    neighbours.build(&system);
     let (mut pairs, mut assigned_sum) = (0usize, 0.0);
-    for &i in &mobile {
-        for (&j, shift) in neighbours.indices(i).iter().zip(neighbours.shifts(i)) {
-            let j = j as usize;
-            if system.atomic_numbers[j] != species {
-                continue;
-            }
-            let vector = system.positions[j] - system.positions[i] + shift;
-            // Each unordered pair once, from its lower index (the width check makes every pair appear once).
-            if vector.norm() > hop_cutoff_a || j <= i {
-                continue;
-            }
-            let barrier = samples[rng.gen_range(0..samples.len())];
-            let offset = system.cell.fractional(&(system.positions[i] + vector - system.positions[j]));
-            let image = [0, 1, 2].map(|k| offset[k].round() as i64);
-            let origin = format!("{name}: sampled barrier of the pair {i} ↔ {j}");
-            builder.add_hop(basis_of[i], basis_of[j], image, barrier, &origin);
-            builder.add_hop(basis_of[j], basis_of[i], image.map(|x| -x), barrier, &origin);
-            pairs += 1;
-            assigned_sum += barrier;
-        }
+    // Each unordered pair once, from its lower index (the width check makes every pair appear once).
+    for hop in species_hops(&system, species, &mobile, hop_cutoff_a).into_iter().filter(|hop| hop.to > hop.from) {
+        let (i, j) = (hop.from, hop.to);
+        let barrier = samples[rng.gen_range(0..samples.len())];
+        let origin = format!("{name}: sampled barrier of the pair {i} ↔ {j}");
+        builder.add_hop(basis_of[i], basis_of[j], hop.image, barrier, &origin);
+        builder.add_hop(basis_of[j], basis_of[i], hop.image.map(|x| -x), barrier, &origin);
+        pairs += 1;
+        assigned_sum += barrier;
     }
     if pairs == 0 {
         bail!(
