@@ -25,51 +25,26 @@ import shlex
 import sys
 import time
 
+from extxyz_blocks import blocks, comment_items, property_columns
+
 
 def read_frames(path):
     """Yields (lattice 3x3 rows, species list, positions list, extra comment-line items) per frame."""
-    with open(path) as handle:
-        lines = handle.readlines()
-    line_number = 0
-    while line_number < len(lines):
-        if not lines[line_number].strip():
-            line_number += 1
-            continue
-        count = int(lines[line_number])
-        header = lines[line_number + 1]
-        items = parse_comment(header)
+    for number, block in enumerate(blocks(path)):
+        items = comment_items(block[1])
         if "Lattice" not in items:
-            sys.exit(f"{path}:{line_number + 2}: no Lattice= in the comment line")
+            sys.exit(f"{path}: frame {number}: no Lattice= in the comment line")
         values = [float(v) for v in items["Lattice"].split()]
         lattice = [values[0:3], values[3:6], values[6:9]]
-        columns = parse_properties(items.get("Properties", "species:S:1:pos:R:3"))
+        columns = property_columns(items.get("Properties", "species:S:1:pos:R:3"))
         species, positions = [], []
-        for row in lines[line_number + 2:line_number + 2 + count]:
+        for row in block[2:]:
             fields = row.split()
             species.append(fields[columns["species"]])
             p = columns["pos"]
             positions.append([float(fields[p]), float(fields[p + 1]), float(fields[p + 2])])
         extras = {k: v for k, v in items.items() if k not in ("Lattice", "Properties", "pbc", "energy")}
         yield lattice, species, positions, extras
-        line_number += count + 2
-
-
-def parse_comment(line):
-    items = {}
-    for token in shlex.split(line):
-        if "=" in token:
-            key, value = token.split("=", 1)
-            items[key] = value
-    return items
-
-
-def parse_properties(spec):
-    fields = spec.split(":")
-    columns, offset = {}, 0
-    for name, _kind, width in zip(fields[0::3], fields[1::3], fields[2::3]):
-        columns[name] = offset
-        offset += int(width)
-    return columns
 
 
 def count_frames(path):

@@ -35,6 +35,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import li3po4_seed_structures as seeds  # noqa: E402
+from extxyz_blocks import blocks  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -208,23 +209,13 @@ def label(workdir, k, python, shards=2):
                  for i, part in enumerate(parts)]
     if any(process.wait() != 0 for process in processes):
         return 1
-    shard_frames = [list(frames_of(part)) for part in parts]
+    shard_frames = [list(blocks(part)) for part in parts]
     with open(os.path.join(generation, "labelled.extxyz"), "w") as out:
         for i in range(max(len(f) for f in shard_frames)):
             for frames in shard_frames:
                 if i < len(frames):
                     out.writelines(frames[i])
     return 0
-
-
-def frames_of(path):
-    with open(path) as handle:
-        lines = handle.readlines()
-    i = 0
-    while i < len(lines):
-        count = int(lines[i])
-        yield lines[i:i + count + 2]
-        i += count + 2
 
 
 def train(workdir, k, mdrun, epochs, committee, hidden):
@@ -276,7 +267,7 @@ def accepted(block):
 def drop_suspicious(source, clean):
     kept = dropped = 0
     with open(clean, "w") as out:
-        for block in frames_of(source):
+        for block in blocks(source):
             if accepted(block):
                 out.writelines(block)
                 kept += 1
@@ -287,7 +278,7 @@ def drop_suspicious(source, clean):
 
 def contacts(workdir, k, base, count, seed=55):
     bases = []
-    for block in frames_of(os.path.join(generation_dir(workdir, base), "labelled.extxyz")):
+    for block in blocks(os.path.join(generation_dir(workdir, base), "labelled.extxyz")):
         species = [row.split()[0] for row in block[2:]]
         if "P" not in species or not accepted(block):
             continue
@@ -308,7 +299,7 @@ def package(workdir, k):
     with open(os.path.join(workdir, "training-set.extxyz"), "w") as kept, \
             open(os.path.join(workdir, "rejected.extxyz"), "w") as rejected:
         for j in range(k + 1):
-            for block in frames_of(os.path.join(generation_dir(workdir, j), "labelled.extxyz")):
+            for block in blocks(os.path.join(generation_dir(workdir, j), "labelled.extxyz")):
                 header = re.sub(r"source=\S*/gen\d+/explore/([^/]+)/\S*", r"source=\1", block[1].rstrip("\n"))
                 header = re.sub(r" (rank|force_spread_max|energy_std_per_atom|extrapolations)=\S+", "", header)
                 block = [block[0], f"{header} generation={j}\n"] + block[2:]

@@ -11,36 +11,18 @@ comment-line key given by --by (default `source`). Uses only the Python standard
 import argparse
 import math
 import os
-import shlex
 import subprocess
 import tempfile
 from collections import defaultdict
 
-
-def frames(path):
-    with open(path) as handle:
-        lines = handle.readlines()
-    i = 0
-    while i < len(lines):
-        if not lines[i].strip():
-            i += 1
-            continue
-        count = int(lines[i])
-        yield lines[i:i + count + 2]
-        i += count + 2
-
-
-def comment_items(line):
-    return dict(token.split("=", 1) for token in shlex.split(line) if "=" in token)
+from extxyz_blocks import blocks, comment_items, property_columns
 
 
 def force_column(items):
-    fields, offset = items["Properties"].split(":"), 0
-    for name, _kind, width in zip(fields[0::3], fields[1::3], fields[2::3]):
-        if name == "forces":
-            return offset
-        offset += int(width)
-    raise SystemExit("no forces column")
+    columns = property_columns(items["Properties"])
+    if "forces" not in columns:
+        raise SystemExit("no forces column")
+    return columns["forces"]
 
 
 def main():
@@ -54,7 +36,7 @@ def main():
     worst_energy = worst_force = 0.0
     with tempfile.TemporaryDirectory() as scratch:
         frame_path = os.path.join(scratch, "frame.xyz")
-        for block in frames(args.labelled):
+        for block in blocks(args.labelled):
             items = comment_items(block[1])
             with open(frame_path, "w") as out:
                 out.writelines(block)

@@ -15,6 +15,7 @@ import glob
 import os
 
 import numpy as np
+from extxyz_blocks import blocks, comment_items, property_columns
 
 SYMBOLS = {3: "Li", 8: "O", 15: "P"}
 
@@ -31,25 +32,11 @@ def evenly(count, wanted):
     return sorted(set(np.linspace(1, count - 1, min(wanted, count - 1)).round().astype(int))) if count > 1 else []
 
 
-def extxyz_blocks(path):
-    with open(path) as handle:
-        lines = handle.readlines()
-    i = 0
-    while i < len(lines):
-        n = int(lines[i])
-        yield lines[i:i + n + 2]
-        i += n + 2
-
-
 def plain(block, items):
     """An extended XYZ block reduced to species and positions (whatever its Properties order)."""
     header = block[1]
     lattice = [float(x) for x in header.split('Lattice="')[1].split('"')[0].split()]
-    fields = header.split("Properties=")[1].split()[0].split(":")
-    offset, column = 0, {}
-    for name, _kind, width in zip(fields[0::3], fields[1::3], fields[2::3]):
-        column[name] = offset
-        offset += int(width)
+    column = property_columns(comment_items(header)["Properties"])
     species = [row.split()[column["species"]] for row in block[2:]]
     positions = [[float(x) for x in row.split()[column["pos"]:column["pos"] + 3]] for row in block[2:]]
     return frame(lattice, species, positions, items)
@@ -76,17 +63,17 @@ def main():
                     written += 1
         for path in sorted(glob.glob(os.path.join(args.run, "*", "trajectory.xyz"))):
             stage = os.path.basename(os.path.dirname(path))
-            blocks = list(extxyz_blocks(path))
-            for k in evenly(len(blocks), args.per_trajectory):
-                out.write(plain(blocks[k], {"source": stage, "frame": k}))
+            frames = list(blocks(path))
+            for k in evenly(len(frames), args.per_trajectory):
+                out.write(plain(frames[k], {"source": stage, "frame": k}))
                 written += 1
         for path in sorted(glob.glob(os.path.join(args.run, "*", "paths", "*neb_images.extxyz"))):
             stage = os.path.basename(os.path.dirname(os.path.dirname(path)))
-            blocks = list(extxyz_blocks(path))[1:-1]
-            energies = [float(b[1].split("energy=")[1].split()[0]) for b in blocks]
+            frames = list(blocks(path))[1:-1]
+            energies = [float(b[1].split("energy=")[1].split()[0]) for b in frames]
             for k in sorted(np.argsort(energies)[::-1][:args.per_band]):
                 name = os.path.basename(path).replace("_neb_images.extxyz", "")
-                out.write(plain(blocks[k], {"source": f"{stage}/{name}", "image": k + 1}))
+                out.write(plain(frames[k], {"source": f"{stage}/{name}", "image": k + 1}))
                 written += 1
     print(f"{written} frames written to {args.output}")
 

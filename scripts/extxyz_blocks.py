@@ -1,0 +1,33 @@
+"""Extended XYZ read as text blocks, shared by the scripts (standard library only).
+
+A block is the list of lines of one frame: the atom count, the comment line, one line per atom.
+"""
+import shlex
+
+
+def blocks(path):
+    """Yields the frames of an extended XYZ file as lists of lines (blank lines between frames are skipped)."""
+    with open(path) as handle:
+        lines = handle.readlines()
+    i = 0
+    while i < len(lines):
+        if not lines[i].strip():
+            i += 1
+            continue
+        count = int(lines[i])
+        yield lines[i:i + count + 2]
+        i += count + 2
+
+
+def comment_items(line):
+    """The key=value items of a comment line (quoted values unquoted)."""
+    return dict(token.split("=", 1) for token in shlex.split(line) if "=" in token)
+
+
+def property_columns(spec):
+    """First column of each property of a `Properties=` value, e.g. species:S:1:pos:R:3 → {species: 0, pos: 1}."""
+    fields, offset, columns = spec.split(":"), 0, {}
+    for name, _kind, width in zip(fields[0::3], fields[1::3], fields[2::3]):
+        columns[name] = offset
+        offset += int(width)
+    return columns
