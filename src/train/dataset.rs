@@ -117,8 +117,10 @@ pub struct AtomDescriptors {
     pub values: Vec<f64>,
     /// Atoms a whose positions G depends on (a = the atom itself first).
     pub atoms: Vec<u32>,
-    /// ∂G_k/∂r_a, laid out `[slot of a][k][xyz]` (Å⁻¹ times the unit of G).
-    pub jacobian: Vec<f64>,
+    /// ∂G_k/∂r_a, laid out `[slot of a][k][xyz]` (Å⁻¹ times the unit of G). Stored in single precision: the
+    /// Jacobians are nearly all of the trainer's memory (~100 neighbours × ~100 functions × 3 per atom), and a
+    /// relative rounding of 6·10⁻⁸ is far below any force error a fit reaches; sums over them are done in f64.
+    pub jacobian: Vec<f32>,
 }
 
 /// A labelled structure with its descriptors.
@@ -217,6 +219,7 @@ pub fn describe(
                         }
                     }
                 }
+                let jacobian = jacobian.into_iter().map(|x| x as f32).collect();
                 AtomDescriptors { element, values, atoms, jacobian }
             },
         )

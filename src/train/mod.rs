@@ -911,8 +911,9 @@ mod tests {
             for (a, b) in atom.iter().zip(&evaluation.atom_energies) {
                 assert!((a - b).abs() < 1e-12);
             }
+            // The trainer's Jacobians are single precision (dataset.rs), the evaluator's arithmetic is double.
             for (a, b) in forces.iter().zip(&evaluation.forces) {
-                assert!((a - b).norm() < 1e-12, "force {a:?} vs evaluator {b:?}");
+                assert!((a - b).norm() < 1e-6 * (1.0 + b.norm()), "force {a:?} vs evaluator {b:?}");
             }
         }
     }

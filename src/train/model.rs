@@ -122,9 +122,9 @@ impl Model {
                 for k in 0..nf {
                     let w = dedx[k] * self.scaling[e][k].factor;
                     let j = &atom.jacobian[(slot * nf + k) * 3..(slot * nf + k) * 3 + 3];
-                    f.x -= w * j[0];
-                    f.y -= w * j[1];
-                    f.z -= w * j[2];
+                    f.x -= w * j[0] as f64;
+                    f.y -= w * j[1] as f64;
+                    f.z -= w * j[2] as f64;
                 }
             }
         }
@@ -182,7 +182,7 @@ impl Model {
                     let d = df[a as usize];
                     for (k, v) in direction.iter_mut().enumerate() {
                         let j = &atom.jacobian[(slot * nf + k) * 3..(slot * nf + k) * 3 + 3];
-                        *v += d.x * j[0] + d.y * j[1] + d.z * j[2];
+                        *v += d.x * j[0] as f64 + d.y * j[1] as f64 + d.z * j[2] as f64;
                     }
                 }
                 for (v, s) in direction.iter_mut().zip(&self.scaling[e]) {

@@ -10,6 +10,9 @@ pub struct Series<'a> {
 }
 
 /// An SVG parity plot: the series as dots, the diagonal y = x, axis ticks and a legend.
+///
+/// Points of a series that land on the same 0.1-pixel position are drawn once (the legend still counts them all):
+/// force parity plots of ~10⁵ components would otherwise be tens of megabytes of overlapping circles.
 pub fn parity_svg(title: &str, axis_label: &str, series: &[Series]) -> String {
     let (width, height, margin) = (520.0, 520.0, 70.0);
     let all = series.iter().flat_map(|s| s.points.iter()).flat_map(|&(a, b)| [a, b]);
@@ -53,14 +56,13 @@ pub fn parity_svg(title: &str, axis_label: &str, series: &[Series]) -> String {
         y(hi)
     );
     for s in series {
+        let mut drawn = std::collections::HashSet::new();
         for &(a, b) in s.points {
-            let _ = writeln!(
-                svg,
-                r#"<circle cx="{:.1}" cy="{:.1}" r="2" fill="{}" fill-opacity="0.6"/>"#,
-                x(a),
-                y(b),
-                s.color
-            );
+            let (cx, cy) = (x(a), y(b));
+            if !drawn.insert(((cx * 10.0).round() as i64, (cy * 10.0).round() as i64)) {
+                continue;
+            }
+            let _ = writeln!(svg, r#"<circle cx="{cx:.1}" cy="{cy:.1}" r="2" fill="{}" fill-opacity="0.6"/>"#, s.color);
         }
     }
     for (n, s) in series.iter().enumerate() {
@@ -102,5 +104,13 @@ mod tests {
         assert_eq!(svg.matches("<circle").count(), 4);
         assert!(svg.contains("stroke-dasharray"));
         assert!(svg.trim_end().ends_with("</svg>"));
+    }
+
+    #[test]
+    fn points_on_the_same_spot_are_drawn_once_and_counted_in_the_legend() {
+        let points = [(0.0, 0.0), (1.0, 1.0), (1.0, 1.0), (1.0 + 1e-9, 1.0), (2.0, 2.0)];
+        let svg = parity_svg("E", "E (eV)", &[Series { label: "test", color: "red", points: &points }]);
+        assert_eq!(svg.matches("<circle").count(), 3 + 1);
+        assert!(svg.contains("test (5 points)"));
     }
 }
