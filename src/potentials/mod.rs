@@ -12,6 +12,8 @@ pub mod bench;
 pub mod eam;
 pub mod lj;
 pub mod nnp;
+pub mod overlay;
+pub mod zbl;
 
 use crate::neighbors::NeighborList;
 use crate::system::{elements, System};

@@ -12,7 +12,9 @@ pub mod structure_stages;
 use crate::io::{self, extxyz};
 use crate::md::RunControl;
 use crate::neighbors::NeighborList;
-use crate::potentials::{check_species, eam::Eam, lj::LennardJones, nnp::NnpPotential, Evaluator, Potential};
+use crate::potentials::{
+    check_species, eam::Eam, lj::LennardJones, nnp::NnpPotential, overlay::Overlay, zbl::Zbl, Evaluator, Potential,
+};
 use crate::system::{elements, System};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -53,10 +55,24 @@ pub const FINAL_STRUCTURE: &str = "final.xyz";
 
 /// Builds the potential described by `[potential]`.
 pub fn build_potential(settings: &PotentialSettings) -> Result<Arc<dyn Potential>> {
+    build_potential_at(settings, "potential")
+}
+
+/// [`build_potential`] for the table at `key` (`potential.terms[0]` inside an overlay).
+fn build_potential_at(settings: &PotentialSettings, key: &str) -> Result<Arc<dyn Potential>> {
     Ok(match settings {
         PotentialSettings::Lj(config) => Arc::new(LennardJones::from_config(config)?),
-        PotentialSettings::Eam(config) => Arc::new(Eam::from_config(config, "potential")?),
+        PotentialSettings::Eam(config) => Arc::new(Eam::from_config(config, key)?),
         PotentialSettings::Nnp(config) => Arc::new(NnpPotential::load(config)?),
+        PotentialSettings::Zbl(config) => Arc::new(Zbl::from_config(config, key)?),
+        PotentialSettings::Overlay(config) => Arc::new(Overlay::new(
+            config
+                .terms
+                .iter()
+                .enumerate()
+                .map(|(index, term)| build_potential_at(term, &format!("{key}.terms[{index}]")))
+                .collect::<Result<_>>()?,
+        )),
     })
 }
 

@@ -11,6 +11,7 @@ use crate::neb::{migration::MigrationSettings, NebSettings};
 use crate::potentials::eam::EamConfig;
 use crate::potentials::lj::LennardJonesConfig;
 use crate::potentials::nnp::NnpConfig;
+use crate::potentials::zbl::ZblConfig;
 use crate::relax::{vacancy::VacancySettings, RelaxSettings};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -72,24 +73,59 @@ pub enum PotentialSettings {
     Eam(EamConfig),
     /// Behler–Parrinello neural-network potential in the n2p2/RuNNer format.
     Nnp(NnpConfig),
+    /// Ziegler–Biersack–Littmark core repulsion (LAMMPS `zbl`).
+    Zbl(ZblConfig),
+    /// Sum of potentials (LAMMPS `hybrid/overlay`), e.g. an NNP with a ZBL core repulsion.
+    Overlay(OverlayConfig),
+}
+
+/// `[potential]` settings for `kind = "overlay"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverlayConfig {
+    /// The potentials that add, each a table like `[potential]` itself.
+    pub terms: Vec<PotentialSettings>,
 }
 
 impl PotentialSettings {
     /// Makes relative file paths relative to `base` (the study file's folder).
     pub fn resolve_paths(&mut self, base: &Path) {
         match self {
-            PotentialSettings::Lj(_) => {}
+            PotentialSettings::Lj(_) | PotentialSettings::Zbl(_) => {}
             PotentialSettings::Eam(config) => config.file = base.join(&config.file),
             PotentialSettings::Nnp(config) => config.directory = base.join(&config.directory),
+            PotentialSettings::Overlay(config) => config.terms.iter_mut().for_each(|term| term.resolve_paths(base)),
         }
     }
 
     /// Checks every value of `[potential]` that can be checked without reading files.
     pub fn validate(&self) -> Result<(), InvalidValue> {
+        self.validate_at("potential")
+    }
+
+    /// As [`validate`](Self::validate), for the table at `key` (`potential`, `potential.terms[1]`).
+    pub fn validate_at(&self, key: &str) -> Result<(), InvalidValue> {
         match self {
-            PotentialSettings::Lj(config) => config.validate("potential"),
-            PotentialSettings::Eam(config) => config.validate("potential"),
-            PotentialSettings::Nnp(config) => config.validate("potential"),
+            PotentialSettings::Lj(config) => config.validate(key),
+            PotentialSettings::Eam(config) => config.validate(key),
+            PotentialSettings::Nnp(config) => config.validate(key),
+            PotentialSettings::Zbl(config) => config.validate(key),
+            PotentialSettings::Overlay(config) => {
+                if config.terms.is_empty() {
+                    return Err(InvalidValue::new(format!("{key}.terms"), "[]", "at least one potential table"));
+                }
+                for (index, term) in config.terms.iter().enumerate() {
+                    if let PotentialSettings::Overlay(_) = term {
+                        return Err(InvalidValue::new(
+                            format!("{key}.terms[{index}].kind"),
+                            "\"overlay\"",
+                            "a single potential (an overlay's terms are not overlays)",
+                        ));
+                    }
+                    term.validate_at(&format!("{key}.terms[{index}]"))?;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -1,0 +1,122 @@
+//! Sum of potentials on the same atoms, as LAMMPS `pair_style hybrid/overlay`: energies, forces, virials and
+//! per-atom energies add. The usual use is a machine-learned potential plus a core repulsion
+//! (`[potential] kind = "overlay"`, `terms = [{ kind = "nnp", … }, { kind = "zbl", … }]`).
+
+use super::{Evaluation, Extrapolation, Potential};
+use crate::neighbors::NeighborList;
+use crate::system::System;
+use std::sync::Arc;
+
+/// Several potentials whose contributions add.
+pub struct Overlay {
+    terms: Vec<Arc<dyn Potential>>,
+    name: String,
+}
+
+impl Overlay {
+    /// The sum of `terms` (at least one).
+    pub fn new(terms: Vec<Arc<dyn Potential>>) -> Overlay {
+        assert!(!terms.is_empty(), "an overlay needs at least one term");
+        let name = format!("overlay({})", terms.iter().map(|t| t.name()).collect::<Vec<_>>().join(" + "));
+        Overlay { terms, name }
+    }
+}
+
+impl Potential for Overlay {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The largest of the terms' cutoffs: one neighbour list serves them all.
+    fn cutoff(&self) -> f64 {
+        self.terms.iter().map(|t| t.cutoff()).fold(0.0, f64::max)
+    }
+
+    /// Elements every term describes.
+    fn species(&self) -> Vec<u8> {
+        let mut species = self.terms[0].species();
+        for term in &self.terms[1..] {
+            let other = term.species();
+            species.retain(|z| other.contains(z));
+        }
+        species
+    }
+
+    /// Terms evaluated one after the other (each is parallel inside) and summed in term order. The symmetry-function
+    /// extrapolation report is the terms' reports merged.
+    fn compute(&self, system: &System, neighbors: &NeighborList) -> Evaluation {
+        let mut total = self.terms[0].compute(system, neighbors);
+        for term in &self.terms[1..] {
+            let part = term.compute(system, neighbors);
+            total.energy += part.energy;
+            total.virial += part.virial;
+            for (f, g) in total.forces.iter_mut().zip(&part.forces) {
+                *f += g;
+            }
+            for (e, g) in total.atom_energies.iter_mut().zip(&part.atom_energies) {
+                *e += g;
+            }
+            total.extrapolation = merge(total.extrapolation.take(), part.extrapolation);
+        }
+        total
+    }
+}
+
+fn merge(a: Option<Extrapolation>, b: Option<Extrapolation>) -> Option<Extrapolation> {
+    match (a, b) {
+        (Some(mut a), Some(b)) => {
+            for (z, count) in b.counts {
+                match a.counts.iter_mut().find(|(y, _)| *y == z) {
+                    Some((_, total)) => *total += count,
+                    None => a.counts.push((z, count)),
+                }
+            }
+            a.first.extend(b.first);
+            Some(a)
+        }
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::potentials::lj::LennardJones;
+    use crate::potentials::testing;
+    use crate::potentials::zbl::{Zbl, ZblConfig};
+    use crate::system::Cell;
+    use nalgebra::Vector3;
+
+    fn cluster() -> System {
+        let cell =
+            Cell::from_vectors(Vector3::new(6.0, 0.0, 0.0), Vector3::new(0.0, 6.0, 0.0), Vector3::new(0.0, 0.0, 6.0))
+                .unwrap();
+        let mut s = System::new(cell);
+        for (k, r) in
+            [[0.0, 0.0, 0.0], [0.9, 0.1, 0.0], [0.2, 2.8, 0.3], [3.1, 2.9, 3.0], [3.0, 0.2, 2.9]].iter().enumerate()
+        {
+            s.push(18, Vector3::new(r[0] + 0.01 * k as f64, r[1], r[2]));
+        }
+        s
+    }
+
+    #[test]
+    fn energies_forces_and_virials_of_the_terms_add() {
+        let lj: Arc<dyn Potential> = Arc::new(LennardJones::single_species("Ar", 0.0103, 3.405, 2.9, false).unwrap());
+        let zbl: Arc<dyn Potential> =
+            Arc::new(Zbl::from_config(&ZblConfig { inner_a: 0.5, outer_a: 1.2 }, "potential").unwrap());
+        let overlay = Overlay::new(vec![lj.clone(), zbl.clone()]);
+        assert_eq!(overlay.cutoff(), 2.9);
+        assert_eq!(overlay.species(), vec![18]);
+        assert_eq!(overlay.name(), "overlay(lj + zbl)");
+        let s = cluster();
+        let (a, b, sum) = (testing::evaluate(&*lj, &s), testing::evaluate(&*zbl, &s), testing::evaluate(&overlay, &s));
+        assert!(b.energy > 0.0, "the test structure must have a pair inside the ZBL cutoff");
+        assert!((sum.energy - a.energy - b.energy).abs() < 1e-12 * sum.energy.abs());
+        assert!((sum.virial - a.virial - b.virial).norm() < 1e-12 * sum.virial.norm());
+        for i in 0..s.len() {
+            assert!((sum.forces[i] - a.forces[i] - b.forces[i]).norm() < 1e-12 * (1.0 + sum.forces[i].norm()));
+            assert!((sum.atom_energies[i] - a.atom_energies[i] - b.atom_energies[i]).abs() < 1e-12 * sum.energy.abs());
+        }
+    }
+}
