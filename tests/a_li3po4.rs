@@ -23,8 +23,9 @@ fn shrunk(study: &str, root: &Path) -> String {
     let system = table["system"].as_table_mut().unwrap();
     set(system, "supercell", vec![2, 2, 1]);
     set(system, "structure", root.join(STRUCTURE).display().to_string());
-    let potential = table["potential"].as_table_mut().unwrap();
-    set(potential, "directory", root.join("inputs/li3po4-nnp").display().to_string());
+    let network = &mut table["potential"]["terms"][0];
+    assert_eq!(network["kind"].as_str(), Some("nnp"), "the study's first potential term is the network");
+    set(network.as_table_mut().unwrap(), "directory", root.join("inputs/li3po4-nnp").display().to_string());
     for stage in table["stage"].as_array_mut().unwrap() {
         let stage = stage.as_table_mut().unwrap();
         match stage["kind"].as_str().unwrap() {
