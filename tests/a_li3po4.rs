@@ -144,17 +144,24 @@ fn every_stage_of_the_study_runs_on_the_shipped_potential() {
     // The report holds every row, with our numbers where the source has one, equal to the source.
     let report = result(19);
     let rows = report["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 23);
+    assert_eq!(rows.len(), 24);
     let row = |name: &str| rows.iter().find(|r| r["quantity"] == name).unwrap();
     assert_eq!(row("atoms in the glass")["ours"], 128.0);
     assert_eq!(row("Li hops into the vacancy (NEB paths)")["ours"].as_f64(), Some(hops as f64));
     assert_eq!(row("Li vacancy formation energy (mu_Li from bcc Li)")["ours"], result(4)["formation_energy_ev"]);
     assert_eq!(row("kMC activation energy (vacancy)")["ours"], kmc["arrhenius"]["activation_energy_ev"]);
+    assert_eq!(
+        row("mean NEB barrier of the reverse hops (out of the vacancy site)")["ours"],
+        result(5)["mean_reverse_barrier_ev"]
+    );
     let coordination = row("Li-O coordination (r < 2.6 A, 600 K)")["ours"].as_f64().unwrap();
     assert!((1.0..8.0).contains(&coordination), "Li–O coordination {coordination}");
     for file in ["comparison.csv", "comparison.md"] {
         assert!(output_dir.join("19-report").join(file).exists());
     }
-    assert!(stdout.contains("| mean NEB barrier |"), "the table is printed at the end:\n{stdout}");
+    assert!(
+        stdout.contains("| mean NEB barrier (hops into the vacancy) |"),
+        "the table is printed at the end:\n{stdout}"
+    );
     println!("{}", std::fs::read_to_string(output_dir.join("19-report/comparison.md")).unwrap());
 }

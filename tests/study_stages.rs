@@ -118,6 +118,9 @@ sigma = "tracer.d_err_a2_per_ps"
     );
     assert!(high - low < 0.01, "equivalent hops: {low}..{high} eV");
     assert!((mean - 0.6707).abs() < 0.02, "mean barrier {mean} eV (4x4x4 cell: 0.6707 eV)");
+    // In a crystal both ends of a vacancy hop are the same state: reverse barriers equal forward ones.
+    let reverse = migration["mean_reverse_barrier_ev"].as_f64().unwrap();
+    assert!((reverse - mean).abs() < 0.01, "mean reverse barrier {reverse} eV, forward {mean} eV");
 
     // Sampled network on the 108 sites × 8: 12 hops per site, barriers from the table; E_a = the barrier.
     let kmc = result(3);

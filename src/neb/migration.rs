@@ -292,6 +292,9 @@ pub struct MigrationReport {
     pub mean_barrier_ev: Option<f64>,
     pub min_barrier_ev: Option<f64>,
     pub max_barrier_ev: Option<f64>,
+    /// Mean reverse barrier (to_site → from_site) of the converged rows (eV). For hops into a vacancy, the barrier
+    /// of leaving it: in a glass, where the two ends of a hop differ in energy, the forward mean alone is one side.
+    pub mean_reverse_barrier_ev: Option<f64>,
     pub histogram: Vec<HistogramBin>,
     /// Vacancy configurations relaxed (endpoints), and their force evaluations.
     pub vacancy_relaxations: usize,
@@ -689,6 +692,7 @@ impl MigrationSettings {
             );
         }
         let count = converged_barriers.len();
+        let reverse_sum: f64 = rows.iter().filter(|r| r.converged).map(|r| r.reverse_barrier()).sum();
         let paths = representatives
             .iter()
             .map(|&h| ComputedPath {
@@ -707,6 +711,7 @@ impl MigrationSettings {
             mean_barrier_ev: (count > 0).then(|| converged_barriers.iter().sum::<f64>() / count as f64),
             min_barrier_ev: (count > 0).then(|| converged_barriers.iter().copied().fold(f64::INFINITY, f64::min)),
             max_barrier_ev: (count > 0).then(|| converged_barriers.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
+            mean_reverse_barrier_ev: (count > 0).then(|| reverse_sum / count as f64),
             histogram: bins,
             vacancy_relaxations: relaxed.len(),
             endpoint_force_evaluations: relaxed.iter().map(|r| r.report.force_evaluations).sum::<usize>()
