@@ -41,8 +41,8 @@ enum Command {
         /// Study file.
         input: PathBuf,
     },
-    /// Energy, stress and forces of one structure with the [potential] of a TOML file, printed as extended XYZ
-    /// (energy= eV, stress= eV/Å³ as 9 components, forces eV/Å).
+    /// Energy, stress, forces and per-atom energies of one structure with the [potential] of a TOML file, printed as
+    /// extended XYZ (energy= eV, stress= eV/Å³ as 9 components, forces eV/Å, energies eV).
     Eval {
         /// TOML file holding [potential] (a whole study file works too).
         input: PathBuf,

@@ -74,6 +74,26 @@ fn mdrun_eval_matches_nnp_predict_on_every_case() {
             }
         }
         assert!(worst < 1e-8, "{name}: largest force deviation {worst:.2e} (potential units)");
+        // Per-atom energies: n2p2's nnatoms.out leaves out the element offsets and the mean energy, which cancel
+        // in the difference between two atoms of one element; and ours add up to the total.
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(text.lines().nth(1).unwrap().contains(":energies:R:1"), "{name}: no energies column");
+        let ours: Vec<f64> = text
+            .lines()
+            .skip(2)
+            .map(|l| l.split_whitespace().last().unwrap().parse::<f64>().unwrap() / energy)
+            .collect();
+        let total: f64 = ours.iter().sum();
+        assert!(((total - energy_native) / energy_native).abs() < 1e-12, "{name}: energies sum {total}");
+        let reference: Vec<(u32, f64)> =
+            data_rows(&case.join("nnatoms.out")).iter().map(|row| (row[2] as u32, row[6])).collect();
+        let mut worst_atom: f64 = 0.0;
+        for (i, &(z, e)) in reference.iter().enumerate() {
+            let first = reference.iter().position(|&(y, _)| y == z).unwrap();
+            let expected = e - reference[first].1;
+            worst_atom = worst_atom.max((ours[i] - ours[first] - expected).abs());
+        }
+        assert!(worst_atom < 1e-9, "{name}: per-atom energy differences off by {worst_atom:.2e} (potential units)");
         println!("{name}: energy deviation {relative:.1e} relative, forces {worst:.1e}");
     }
 }

@@ -287,6 +287,8 @@ pub struct FrameExtras<'a> {
     /// 3×3 stress (eV/Å³), written row-major as `stress="xx xy xz yx ..."`.
     pub stress: Option<Matrix3<f64>>,
     pub forces: Option<&'a [Vector3<f64>]>,
+    /// Potential energy of each atom (eV), written as an `energies` column (ASE's name for per-atom energies).
+    pub atom_energies: Option<&'a [f64]>,
     pub velocities: bool,
     pub images: bool,
     /// Write each atom's mass (amu) as a `masses` column.
@@ -317,6 +319,9 @@ pub fn format_frame(system: &System, extras: &FrameExtras) -> String {
     }
     if extras.forces.is_some() {
         properties.push_str(":forces:R:3");
+    }
+    if extras.atom_energies.is_some() {
+        properties.push_str(":energies:R:1");
     }
     if extras.images {
         properties.push_str(":image:I:3");
@@ -353,6 +358,9 @@ pub fn format_frame(system: &System, extras: &FrameExtras) -> String {
         if let Some(forces) = extras.forces {
             let f = forces[i];
             write!(out, " {} {} {}", real(f.x), real(f.y), real(f.z)).unwrap();
+        }
+        if let Some(energies) = extras.atom_energies {
+            write!(out, " {}", real(energies[i])).unwrap();
         }
         if extras.images {
             let n = system.images[i];

@@ -464,7 +464,8 @@ fn single_point(
 }
 
 /// A structure as extended XYZ with `energy=` (eV), `stress=` (eV/Å³, 9 components, ASE sign; omitted for
-/// non-periodic systems) and per-atom `forces` (eV/Å): the output of `mdrun eval`.
+/// non-periodic systems), per-atom `forces` (eV/Å) and per-atom `energies` (eV, summing to `energy`): the output of
+/// `mdrun eval`.
 pub fn format_evaluated(system: &System, evaluation: &crate::potentials::Evaluation) -> String {
     let volume = system.cell.volume();
     extxyz::format_frame(
@@ -473,6 +474,7 @@ pub fn format_evaluated(system: &System, evaluation: &crate::potentials::Evaluat
             energy: Some(evaluation.energy),
             stress: (volume > 0.0 && system.cell.is_fully_periodic()).then(|| evaluation.stress(volume)),
             forces: Some(&evaluation.forces),
+            atom_energies: Some(&evaluation.atom_energies),
             ..Default::default()
         },
     )
