@@ -6,12 +6,10 @@
 //! Pairs not given explicitly are mixed geometrically (LAMMPS's default `pair_modify mix geometric`):
 //! ε_ij = √(ε_ii ε_jj), σ_ij = √(σ_ii σ_jj), r_c,ij = the larger of the two cutoffs; mixing needs both like pairs.
 
-use super::{close_neighbors, CloseNeighbor, Evaluation, Potential};
+use super::{Evaluation, Potential};
 use crate::input::{join, positive, InvalidValue};
 use crate::neighbors::NeighborList;
 use crate::system::{elements, System};
-use nalgebra::Vector3;
-use rayon::prelude::*;
 use serde::Deserialize;
 
 /// `[potential]` settings for `kind = "lj"`.
@@ -213,70 +211,29 @@ impl Potential for LennardJones {
         self.species.clone()
     }
 
-    /// Parallel over fixed chunks of atoms (each atom sums over its full neighbour list, so it owns its
-    /// force and energy; the virial is summed per chunk, then over chunks in order): results independent
-    /// of the number of threads.
+    /// The pair sum of [`super::pair_sum`] (parallel, independent of the number of threads).
     fn compute(&self, system: &System, neighbors: &NeighborList) -> Evaluation {
         let n = self.species.len();
-        let n_atoms = system.len();
-        let positions = &system.positions;
-        let max_cutoff2 = self.cutoff * self.cutoff;
-        let types: Vec<u8> = system.atomic_numbers.iter().map(|&z| self.index_of[z as usize] as u8).collect();
-        let mut forces = vec![Vector3::zeros(); n_atoms];
-        let mut atom_energies = vec![0.0; n_atoms];
-        let chunk_virials: Vec<[f64; 6]> = forces
-            .par_chunks_mut(CHUNK)
-            .zip(atom_energies.par_chunks_mut(CHUNK))
-            .enumerate()
-            .map(|(chunk, (forces, energies))| {
-                let mut virial = [0.0; 6];
-                let mut close = Vec::new();
-                for k in 0..forces.len() {
-                    let i = chunk * CHUNK + k;
-                    let row = &self.pairs[types[i] as usize * n..(types[i] as usize + 1) * n];
-                    let mut force = Vector3::zeros();
-                    let mut energy = 0.0;
-                    let mut w = [0.0; 6];
-                    let count = close_neighbors(positions, neighbors, i, max_cutoff2, &mut close);
-                    for &CloseNeighbor { j, d, r2 } in &close[..count] {
-                        let p = &row[types[j] as usize];
-                        if r2 >= p.cutoff2 {
-                            continue;
-                        }
-                        let inv_r2 = 1.0 / r2;
-                        let inv_r6 = inv_r2 * inv_r2 * inv_r2;
-                        energy += inv_r6 * (p.c12 * inv_r6 - p.c6) - p.shift;
-                        // (1/r) dE/dr = −(12 c12 r⁻¹² − 6 c6 r⁻⁶)/r²; F_i = Σ_j (1/r) dE/dr · d_ij.
-                        let f = d * (-inv_r6 * (12.0 * p.c12 * inv_r6 - 6.0 * p.c6) * inv_r2);
-                        force += f;
-                        w[0] += d.x * f.x;
-                        w[1] += d.y * f.y;
-                        w[2] += d.z * f.z;
-                        w[3] += d.x * f.y;
-                        w[4] += d.x * f.z;
-                        w[5] += d.y * f.z;
-                    }
-                    forces[k] = force;
-                    energies[k] = 0.5 * energy;
-                    for (total, part) in virial.iter_mut().zip(w) {
-                        *total -= 0.5 * part;
-                    }
-                }
-                virial
-            })
-            .collect();
-        super::assemble_evaluation(forces, atom_energies, &chunk_virials)
+        let types: Vec<usize> = system.atomic_numbers.iter().map(|&z| self.index_of[z as usize]).collect();
+        super::pair_sum(system, neighbors, self.cutoff * self.cutoff, |i, j, r2| {
+            let p = &self.pairs[types[i] * n + types[j]];
+            if r2 >= p.cutoff2 {
+                return None;
+            }
+            let inv_r2 = 1.0 / r2;
+            let inv_r6 = inv_r2 * inv_r2 * inv_r2;
+            // (1/r) dE/dr = −(12 c12 r⁻¹² − 6 c6 r⁻⁶)/r².
+            Some((inv_r6 * (p.c12 * inv_r6 - p.c6) - p.shift, -inv_r6 * (12.0 * p.c12 * inv_r6 - 6.0 * p.c6) * inv_r2))
+        })
     }
 }
-
-/// Atoms per parallel work item (fixed, so that partial sums do not depend on the number of threads).
-const CHUNK: usize = 64;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::potentials::testing;
     use crate::system::Cell;
+    use nalgebra::Vector3;
 
     fn argon(shift: bool) -> LennardJones {
         LennardJones::single_species("Ar", 0.0103, 3.405, 8.5, shift).unwrap()

@@ -206,6 +206,63 @@ pub(crate) fn close_neighbors(
     count
 }
 
+/// Atoms per parallel work item of [`pair_sum`] (fixed, so that partial sums do not depend on the number of threads).
+const PAIR_CHUNK: usize = 64;
+
+/// Energy, forces, virial and per-atom energies of a pair potential E = ½ Σ_i Σ_j≠i φ_ij(r_ij), summed over the
+/// full neighbour list of every atom. `pair(i, j, r²)` is called for the neighbours closer than √`cutoff2` and
+/// returns φ_ij(r) (eV) and (1/r) dφ_ij/dr (eV/Å²), or `None` when that pair does not interact at r.
+///
+/// Parallel over fixed chunks of atoms; each atom owns its force and energy (F_i = Σ_j (1/r) dφ/dr · d_ij with
+/// d_ij = r_j − r_i), the virial is summed per chunk, then over chunks in order: results do not depend on the
+/// number of threads.
+pub(crate) fn pair_sum<F>(system: &System, neighbors: &NeighborList, cutoff2: f64, pair: F) -> Evaluation
+where
+    F: Fn(usize, usize, f64) -> Option<(f64, f64)> + Sync,
+{
+    use rayon::prelude::*;
+    let positions = &system.positions;
+    let mut forces = vec![Vector3::zeros(); system.len()];
+    let mut atom_energies = vec![0.0; system.len()];
+    let chunk_virials: Vec<[f64; 6]> = forces
+        .par_chunks_mut(PAIR_CHUNK)
+        .zip(atom_energies.par_chunks_mut(PAIR_CHUNK))
+        .enumerate()
+        .map(|(chunk, (forces, energies))| {
+            let mut virial = [0.0; 6];
+            let mut close = Vec::new();
+            for k in 0..forces.len() {
+                let i = chunk * PAIR_CHUNK + k;
+                let mut force = Vector3::zeros();
+                let mut energy = 0.0;
+                let mut w = [0.0; 6];
+                let count = close_neighbors(positions, neighbors, i, cutoff2, &mut close);
+                for &CloseNeighbor { j, d, r2 } in &close[..count] {
+                    let Some((phi, dphi_over_r)) = pair(i, j, r2) else {
+                        continue;
+                    };
+                    energy += phi;
+                    let f = d * dphi_over_r;
+                    force += f;
+                    w[0] += d.x * f.x;
+                    w[1] += d.y * f.y;
+                    w[2] += d.z * f.z;
+                    w[3] += d.x * f.y;
+                    w[4] += d.x * f.z;
+                    w[5] += d.y * f.z;
+                }
+                forces[k] = force;
+                energies[k] = 0.5 * energy;
+                for (total, part) in virial.iter_mut().zip(w) {
+                    *total -= 0.5 * part;
+                }
+            }
+            virial
+        })
+        .collect();
+    assemble_evaluation(forces, atom_energies, &chunk_virials)
+}
+
 /// Assembles an [`Evaluation`] from per-atom results and per-chunk symmetric virials
 /// [xx, yy, zz, xy, xz, yz], summed in chunk order.
 pub(crate) fn assemble_evaluation(

@@ -12,12 +12,10 @@
 //! Its use here is a core repulsion overlaid on a machine-learned potential (`kind = "overlay"`), which has no
 //! data, hence no repulsion, where atoms nearly fuse. The nuclear charges are the atoms' atomic numbers.
 
-use super::{close_neighbors, CloseNeighbor, Evaluation, Potential};
+use super::{Evaluation, Potential};
 use crate::input::{positive, InvalidValue};
 use crate::neighbors::NeighborList;
 use crate::system::System;
-use nalgebra::Vector3;
-use rayon::prelude::*;
 use serde::Deserialize;
 
 /// e²/(4πε₀) in eV·Å (LAMMPS `metal` units' qqr2e).
@@ -156,59 +154,24 @@ impl Potential for Zbl {
         (1..=MAX_Z as u8).collect()
     }
 
-    /// Parallel over fixed chunks of atoms, each atom summing over its full neighbour list (as `lj`): results do
-    /// not depend on the number of threads. Nearly every pair lies beyond the outer cutoff, so the cost is the
-    /// neighbour scan.
+    /// The pair sum of [`super::pair_sum`] (parallel, independent of the number of threads). Nearly every pair lies
+    /// beyond the outer cutoff, so the cost is the neighbour scan.
     fn compute(&self, system: &System, neighbors: &NeighborList) -> Evaluation {
-        let n_atoms = system.len();
-        let positions = &system.positions;
         let z = &system.atomic_numbers;
-        let mut forces = vec![Vector3::zeros(); n_atoms];
-        let mut atom_energies = vec![0.0; n_atoms];
-        let chunk_virials: Vec<[f64; 6]> = forces
-            .par_chunks_mut(CHUNK)
-            .zip(atom_energies.par_chunks_mut(CHUNK))
-            .enumerate()
-            .map(|(chunk, (forces, energies))| {
-                let mut virial = [0.0; 6];
-                let mut close = Vec::new();
-                for k in 0..forces.len() {
-                    let i = chunk * CHUNK + k;
-                    let mut force = Vector3::zeros();
-                    let mut energy = 0.0;
-                    let count = close_neighbors(positions, neighbors, i, self.outer * self.outer, &mut close);
-                    for &CloseNeighbor { j, d, r2 } in &close[..count] {
-                        let r = r2.sqrt();
-                        let (e, de) = self.pair(z[i], z[j]).switched(r, self.inner);
-                        energy += e;
-                        // F_i = Σ_j (dE/dr) d_ij / r with d_ij = r_j − r_i.
-                        let f = d * (de / r);
-                        force += f;
-                        virial[0] -= 0.5 * d.x * f.x;
-                        virial[1] -= 0.5 * d.y * f.y;
-                        virial[2] -= 0.5 * d.z * f.z;
-                        virial[3] -= 0.5 * d.x * f.y;
-                        virial[4] -= 0.5 * d.x * f.z;
-                        virial[5] -= 0.5 * d.y * f.z;
-                    }
-                    forces[k] = force;
-                    energies[k] = 0.5 * energy;
-                }
-                virial
-            })
-            .collect();
-        super::assemble_evaluation(forces, atom_energies, &chunk_virials)
+        super::pair_sum(system, neighbors, self.outer * self.outer, |i, j, r2| {
+            let r = r2.sqrt();
+            let (e, de) = self.pair(z[i], z[j]).switched(r, self.inner);
+            Some((e, de / r))
+        })
     }
 }
-
-/// Atoms per parallel work item (fixed, so that partial sums do not depend on the number of threads).
-const CHUNK: usize = 64;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::potentials::testing;
     use crate::system::Cell;
+    use nalgebra::Vector3;
 
     fn zbl(inner: f64, outer: f64) -> Zbl {
         Zbl::from_config(&ZblConfig { inner_a: inner, outer_a: outer }, "potential").unwrap()
