@@ -43,7 +43,7 @@ fn shrunk(study: &str, root: &Path) -> String {
             }
             "relax" => set(stage, "max_steps", 15),
             "vacancy" => {
-                set(stage, "max_steps", 40);
+                set(stage, "max_steps", 15);
                 set(stage, "reference_structure", root.join("inputs/li-bcc.vasp").display().to_string());
             }
             "migration" => {
@@ -104,9 +104,16 @@ fn every_stage_of_the_study_runs_on_the_shipped_potential() {
     assert_eq!(result(3)["atoms"], 128);
     let density = result(3)["density_g_per_cm3"].as_f64().unwrap();
     assert!((1.0..5.0).contains(&density), "glass density {density}");
-    // One Li removed; its site is the vacancy of the migration stage, whose hops all end there.
-    let vacancy = &result(4)["vacancies"][0];
-    assert_eq!(vacancy["species"], "Li");
+    // A vacancy at each of the 48 Li sites; the lowest-E_f one is the vacancy of the migration stage, whose hops
+    // all end there.
+    let vacancies = result(4)["vacancies"].as_array().unwrap();
+    assert_eq!(vacancies.len(), 48);
+    assert!(vacancies.iter().all(|v| v["species"] == "Li" && v["multiplicity"] == 1));
+    let formation = |v: &Value| v["formation_energy_ev"].as_f64().unwrap();
+    let lowest = vacancies.iter().map(formation).fold(f64::INFINITY, f64::min);
+    assert_eq!(result(4)["formation_energy_ev"].as_f64(), Some(lowest));
+    let mean = result(4)["mean_formation_energy_ev"].as_f64().unwrap();
+    assert!((mean - vacancies.iter().map(formation).sum::<f64>() / 48.0).abs() < 1e-9);
     let hops = result(5)["hops"].as_u64().unwrap();
     assert!(hops >= 1, "{}", result(5));
     let barriers = std::fs::read_to_string(output_dir.join("05-migration/barriers.csv")).unwrap();
@@ -114,8 +121,9 @@ fn every_stage_of_the_study_runs_on_the_shipped_potential() {
     assert_eq!(rows.len() as u64, hops);
     let vacancy_site = 127; // the vacant site is appended as the last atom of the 128-site perfect structure
     assert!(rows.iter().all(|r| r.split(',').nth(3) == Some(&vacancy_site.to_string())), "{barriers}");
-    // kMC on every Li pair of the glass, with barriers drawn from those rows.
+    // kMC on every Li pair of the glass, with the vacancy energies of stage 4 and E_KRA drawn from those rows.
     let kmc = result(6);
+    assert_eq!(kmc["barrier_sampling"]["model"], "kra");
     // (unconverged rows whose band lies below an end point are left out of the samples)
     let samples = kmc["barrier_sampling"]["samples"].as_u64().unwrap();
     assert!((1..=hops).contains(&samples), "{samples} samples of {hops} rows");
@@ -144,11 +152,18 @@ fn every_stage_of_the_study_runs_on_the_shipped_potential() {
     // The report holds every row, with our numbers where the source has one, equal to the source.
     let report = result(19);
     let rows = report["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 24);
+    assert_eq!(rows.len(), 28);
     let row = |name: &str| rows.iter().find(|r| r["quantity"] == name).unwrap();
     assert_eq!(row("atoms in the glass")["ours"], 128.0);
     assert_eq!(row("Li hops into the vacancy (NEB paths)")["ours"].as_f64(), Some(hops as f64));
-    assert_eq!(row("Li vacancy formation energy (mu_Li from bcc Li)")["ours"], result(4)["formation_energy_ev"]);
+    assert_eq!(
+        row("Li vacancy formation energy, lowest site (mu_Li from bcc Li)")["ours"],
+        result(4)["formation_energy_ev"]
+    );
+    assert_eq!(
+        row("kMC network: mean hop barrier (both directions, with site energies)")["ours"],
+        kmc["barrier_sampling"]["mean_hop_barrier_ev"]
+    );
     assert_eq!(row("kMC activation energy (vacancy)")["ours"], kmc["arrhenius"]["activation_energy_ev"]);
     assert_eq!(
         row("mean NEB barrier of the reverse hops (out of the vacancy site)")["ours"],

@@ -30,11 +30,15 @@ pub struct TableOptions {
     pub accept_unconverged: bool,
     /// Repeat the table's cell this many times along a, b, c.
     pub supercell: [usize; 3],
+    /// Keep rows whose band lies below one of its end points (a barrierless direction), which are otherwise left
+    /// out; rows below both end points are always left out. For E_KRA sampling, where such a row still measures
+    /// the saddle against the mean of its ends.
+    pub keep_one_sided: bool,
 }
 
 impl Default for TableOptions {
     fn default() -> Self {
-        TableOptions { species: None, accept_unconverged: false, supercell: [1, 1, 1] }
+        TableOptions { species: None, accept_unconverged: false, supercell: [1, 1, 1], keep_one_sided: false }
     }
 }
 
@@ -252,8 +256,11 @@ pub fn select_rows<'a>(
     }
     // A row whose band lies below an end point has no barrier to use: an unconverged band has not found the saddle,
     // a converged one ends on a state that is not a minimum (an end point relaxed only to fmax, common in a glass).
-    // Such rows are left out and said.
-    let negative = |r: &BarrierRow| r.forward_barrier_ev < 0.0 || r.reverse_barrier_ev < 0.0;
+    // Such rows are left out and said (with `keep_one_sided`, only those below both end points).
+    let negative = |r: &BarrierRow| match options.keep_one_sided {
+        false => r.forward_barrier_ev < 0.0 || r.reverse_barrier_ev < 0.0,
+        true => r.forward_barrier_ev < 0.0 && r.reverse_barrier_ev < 0.0,
+    };
     let left_out: Vec<String> = rows
         .iter()
         .filter(|r| negative(r))
@@ -413,6 +420,9 @@ path_id,species,from_site,to_site,from_x,from_y,from_z,to_x,to_y,to_z,hop_distan
         let table = parse_table(&below, "b.csv").unwrap();
         let rows = select_rows(&table, &options, "b.csv").unwrap();
         assert_eq!(rows.iter().map(|r| r.path_id).collect::<Vec<_>>(), [7]);
+        let one_sided = TableOptions { keep_one_sided: true, ..options.clone() };
+        let kept = select_rows(&table, &one_sided, "b.csv").unwrap();
+        assert_eq!(kept.iter().map(|r| r.path_id).collect::<Vec<_>>(), [7, 8]);
         let only_below = format!("{HEADER}8,Li,1,0,2,0,0,0,0,0,2.0,-10.0,-9.0,-9.5,0.5,-0.5,false\n");
         let err = select_rows(&parse_table(&only_below, "b.csv").unwrap(), &options, "b.csv").unwrap_err();
         assert_eq!(

@@ -136,7 +136,7 @@ pub fn network_by_environment(
         known.push((fingerprint(&system, &images, start, vector, matching.radius_a), row.forward_barrier_ev, row.line));
         known.push((fingerprint(&system, &images, end, -vector, matching.radius_a), row.reverse_barrier_ev, row.line));
     }
-    let (mut builder, mobile, basis_of) = species_sites(&system, species, supercell);
+    let (mut builder, mobile, basis_of) = species_sites(&system, species, supercell, &|_| 0.0);
     let mut summary = MatchingSummary { matched_hops: 0, unmatched_pairs: 0 };
     for SpeciesHop { from: i, to: j, vector, image } in species_hops(&system, species, &mobile, matching.hop_cutoff_a) {
         let print = fingerprint(&system, &images, system.positions[i], vector, matching.radius_a);

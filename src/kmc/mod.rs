@@ -63,6 +63,9 @@ pub enum BarrierAssignment {
     Environment,
     /// Every pair within the hop cutoff gets a barrier drawn from the tabulated ones (glasses; `sampling`).
     Sample,
+    /// Every pair within the hop cutoff gets a kinetically resolved barrier drawn from the table, on top of the
+    /// vacancy energies of `site_energies` (glasses with trapping; `sampling`).
+    Kra,
 }
 
 /// Settings of a `kind = "kmc"` stage. Exactly one network source (`lattice`, `barrier_table`, `catalogue`) and
@@ -116,6 +119,9 @@ pub struct KmcSettings {
     /// gets a barrier drawn from the table's forward barriers, for glasses; see `sampling`).
     #[serde(default)]
     pub barrier_assignment: BarrierAssignment,
+    /// With `barrier_assignment = "kra"`: a `vacancy` stage's `vacancies.csv` giving the vacancy formation energy
+    /// at every site of `structure` (relative to the input file's folder).
+    pub site_energies: Option<PathBuf>,
     /// With `structure`: longest hop considered (Å, default: longest tabulated hop + 0.1 Å).
     pub hop_cutoff_a: Option<f64>,
     /// With `structure`: radius of the compared environments (Å, default 4.0).
@@ -198,7 +204,7 @@ pub struct KmcReport {
     pub arrhenius_ions: Option<ArrheniusFit>,
     /// Hops assigned by environment matching (barrier table with `structure`).
     pub environment_matching: Option<MatchingSummary>,
-    /// With `barrier_assignment = "sample"`: the draws (else null).
+    /// With `barrier_assignment = "sample"` or `"kra"`: the draws (else null).
     pub barrier_sampling: Option<sampling::SamplingSummary>,
     /// Files written, relative to the output folder.
     pub files: Vec<String>,
@@ -244,11 +250,16 @@ impl KmcSettings {
                 }
             }
         }
-        if self.barrier_assignment == BarrierAssignment::Sample {
+        let sampled = match self.barrier_assignment {
+            BarrierAssignment::Environment => None,
+            BarrierAssignment::Sample => Some("\"sample\""),
+            BarrierAssignment::Kra => Some("\"kra\""),
+        };
+        if let Some(value) = sampled {
             if self.structure.is_none() {
                 return Err(InvalidValue::new(
                     join(key, "barrier_assignment"),
-                    "\"sample\"",
+                    value,
                     "this value only with structure",
                 ));
             }
@@ -260,10 +271,34 @@ impl KmcSettings {
                     return Err(InvalidValue::new(
                         join(key, name),
                         "set",
-                        "no environment key with barrier_assignment = \"sample\"",
+                        format!("no environment key with barrier_assignment = {value}"),
                     ));
                 }
             }
+        }
+        match (self.barrier_assignment, &self.site_energies) {
+            (BarrierAssignment::Kra, None) => {
+                return Err(InvalidValue::new(
+                    join(key, "site_energies"),
+                    "(missing)",
+                    "the vacancies.csv of a vacancy stage over every site, with barrier_assignment = \"kra\"",
+                ))
+            }
+            (BarrierAssignment::Kra, Some(_)) if self.carrier != CarrierKind::Vacancy => {
+                return Err(InvalidValue::new(
+                    join(key, "carrier"),
+                    "\"ion\"",
+                    "\"vacancy\" with barrier_assignment = \"kra\" (the site energies are vacancy formation energies)",
+                ))
+            }
+            (BarrierAssignment::Environment | BarrierAssignment::Sample, Some(path)) => {
+                return Err(InvalidValue::new(
+                    join(key, "site_energies"),
+                    format!("\"{}\"", path.display()),
+                    "this key only with barrier_assignment = \"kra\"",
+                ))
+            }
+            _ => {}
         }
         for (name, value) in [
             ("hop_cutoff_a", self.hop_cutoff_a),
@@ -348,6 +383,7 @@ impl KmcSettings {
             species: self.species.clone(),
             accept_unconverged: self.accept_unconverged,
             supercell: self.supercell.unwrap_or([1, 1, 1]),
+            keep_one_sided: self.barrier_assignment == BarrierAssignment::Kra,
         };
         let Some(structure_path) = &self.structure else {
             let (network, _) = barrier_table::network_from_table(&table, &options, &name)?;
@@ -369,20 +405,25 @@ impl KmcSettings {
         let species = crate::system::elements::atomic_number(&symbol)
             .with_context(|| format!("{name}: species '{symbol}' is not a chemical element"))?;
         let longest = rows.iter().map(|r| (r.to - r.from).norm()).fold(0.0, f64::max);
-        if self.barrier_assignment == BarrierAssignment::Sample {
+        if self.barrier_assignment != BarrierAssignment::Environment {
+            let vacancy_energies = match &self.site_energies {
+                Some(path) => Some(sampling::read_vacancy_energies(&base_dir.join(path), &structure, species)?),
+                None => None,
+            };
+            let model = match &vacancy_energies {
+                Some(energies) => sampling::SampledBarriers::Kra { vacancy_energies_ev: energies },
+                None => sampling::SampledBarriers::Symmetric,
+            };
             let mut stream = Xoshiro256PlusPlus::seed_from_u64(seed);
             stream.long_jump();
             let sampling_seed = stream.next_u64();
-            let cutoff = self.hop_cutoff_a.unwrap_or(longest + 0.1);
-            let (network, _, summary) = sampling::network_by_sampling(
-                &structure,
-                species,
-                &rows,
-                cutoff,
-                options.supercell,
-                sampling_seed,
-                &name,
-            )?;
+            let sampling_options = sampling::SamplingOptions {
+                hop_cutoff_a: self.hop_cutoff_a.unwrap_or(longest + 0.1),
+                supercell: options.supercell,
+                seed: sampling_seed,
+            };
+            let (network, _, summary) =
+                sampling::network_by_sampling(&structure, species, &rows, model, &sampling_options, &name)?;
             let source = format!("{name}: barriers sampled onto {}", structure_path.display());
             return Ok((network, source, NetworkSummary { barrier_sampling: Some(summary), ..Default::default() }));
         }

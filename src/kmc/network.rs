@@ -613,16 +613,21 @@ impl PeriodicBuilder {
     }
 }
 
-/// The atoms of `species` in a wrapped periodic `system` as the basis sites (energy 0) of a [`PeriodicBuilder`]
-/// repeated `supercell` times: returns the builder, the atom index of each basis site, and the basis site of each
-/// atom (`usize::MAX` for other species).
-pub fn species_sites(system: &System, species: u8, supercell: [usize; 3]) -> (PeriodicBuilder, Vec<usize>, Vec<usize>) {
+/// The atoms of `species` in a wrapped periodic `system` as the basis sites of a [`PeriodicBuilder`] repeated
+/// `supercell` times, site energy `site_energy_ev(atom)`: returns the builder, the atom index of each basis site,
+/// and the basis site of each atom (`usize::MAX` for other species).
+pub fn species_sites(
+    system: &System,
+    species: u8,
+    supercell: [usize; 3],
+    site_energy_ev: &dyn Fn(usize) -> f64,
+) -> (PeriodicBuilder, Vec<usize>, Vec<usize>) {
     let mobile: Vec<usize> = (0..system.len()).filter(|&i| system.atomic_numbers[i] == species).collect();
     let mut basis_of = vec![usize::MAX; system.len()];
     let mut builder = PeriodicBuilder::new(system.cell.clone(), supercell);
     for (b, &atom) in mobile.iter().enumerate() {
         basis_of[atom] = b;
-        builder.add_site(system.positions[atom], 0.0);
+        builder.add_site(system.positions[atom], site_energy_ev(atom));
     }
     (builder, mobile, basis_of)
 }

@@ -1,48 +1,91 @@
-//! A random-barrier network for amorphous structures: every pair of mobile atoms closer than a hop cutoff is a
+//! Random-barrier networks for amorphous structures: every pair of mobile atoms closer than a hop cutoff is a
 //! hop whose barrier is drawn from the distribution of computed (NEB) barriers.
 //!
 //! In a glass no two hops are equivalent, so the barriers computed around one vacancy cannot be replicated by
 //! symmetry (environment matching finds only the computed hops themselves, which form a star around the vacancy
 //! and no connected path). Li, Ando, Minamitani & Watanabe (JCP 147, 214106 (2017)) ran kMC on the network of
-//! their computed paths; for the table of one vacancy's hops this module builds the usual stand-in, the random
-//! barrier model (Dyre, J. Appl. Phys. 64, 2456 (1988)): the sites are every mobile atom of the structure, the
-//! hops every pair within `hop_cutoff_a`, and each pair gets one barrier drawn uniformly (seeded) from the
-//! table's converged forward barriers, used in both directions (all site energies equal). What it keeps: the
-//! real site geometry and the measured barrier distribution. What it loses: correlations between a hop's
-//! barrier and its local structure or length, and site-energy differences (detailed balance is trivial).
+//! their computed paths; for the table of one vacancy's hops this module builds the usual stand-ins on the real
+//! sites (every mobile atom of the structure, every pair within `hop_cutoff_a` a hop), in one of two models:
+//!
+//! - [`SampledBarriers::Symmetric`], the random barrier model (Dyre, J. Appl. Phys. 64, 2456 (1988)): each pair
+//!   gets one of the table's forward barriers, drawn uniformly (seeded), in both directions. All site energies are
+//!   equal, so there is no trapping.
+//! - [`SampledBarriers::Kra`], random barriers on real site energies: the energy of the vacancy at each site is
+//!   its computed formation energy E_v (a `vacancy` stage over every site), and each pair gets a kinetically
+//!   resolved activation barrier E_KRA = E_saddle − (E_initial + E_final)/2 drawn from the table (Van der Ven,
+//!   Ceder, Asta & Tepesch, Phys. Rev. B 64, 184307 (2001)). The vacancy hop a → b then has the barrier
+//!   E_b = E_KRA + (E_v(b) − E_v(a))/2, with E_KRA raised to |E_v(b) − E_v(a)|/2 where it is smaller so that no
+//!   barrier is negative. Forward and reverse barriers differ by exactly E_v(b) − E_v(a): detailed balance holds,
+//!   the vacancy spends its time in the low-E_v sites with Boltzmann weights, and the diffusion barrier includes
+//!   the escape from those traps.
+//!
+//! What both keep: the real site geometry and the measured barrier distribution. What both lose: the correlation
+//! between a hop's barrier and its local structure or length (and, in the symmetric model, trapping).
 
 use super::barrier_table::BarrierRow;
 use super::network::{species_hops, species_sites, SiteNetwork};
-use crate::system::System;
+use crate::system::{elements, System};
 use anyhow::{bail, Context};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
+use std::path::Path;
+
+/// How sampled barriers become the barriers of the two directions of a hop.
+#[derive(Clone, Copy, Debug)]
+pub enum SampledBarriers<'a> {
+    /// The table's forward barriers, the same in both directions.
+    Symmetric,
+    /// The table's E_KRA on top of the vacancy energy at every atom of the structure (eV; only the mobile
+    /// species' entries are read).
+    Kra { vacancy_energies_ev: &'a [f64] },
+}
 
 /// What the sampling built.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct SamplingSummary {
-    /// Barriers the draws come from (the converged forward barriers of the table).
+    /// `"symmetric"` or `"kra"`.
+    pub model: &'static str,
+    /// Barriers the draws come from: the converged forward barriers of the table (symmetric) or their E_KRA.
     pub samples: usize,
     pub sample_mean_ev: f64,
     /// Unordered site pairs within the cutoff (each a hop in both directions).
     pub pairs: usize,
-    /// Mean of the barriers assigned to the pairs.
+    /// Mean of the values drawn for the pairs.
     pub assigned_mean_ev: f64,
+    /// Mean barrier of all hops, both directions (equals `assigned_mean_ev` for the symmetric model).
+    pub mean_hop_barrier_ev: f64,
+    /// With `kra`: spread of the vacancy energies E_v over the sites (eV), else null.
+    pub site_energy_range_ev: Option<f64>,
+    pub site_energy_std_ev: Option<f64>,
     pub hop_cutoff_a: f64,
 }
 
-/// Builds the random-barrier network of the `species` atoms of `structure` (repeated `supercell` times): every
-/// pair within `hop_cutoff_a` gets a barrier drawn from the forward barriers of `rows` with a xoshiro256++ stream
-/// seeded by `seed`. Returns the network, the atom index of each basis site and a summary.
+/// Where and how a sampled network is built.
+#[derive(Clone, Copy, Debug)]
+pub struct SamplingOptions {
+    /// Longest hop (Å); below half the narrowest cell width.
+    pub hop_cutoff_a: f64,
+    /// Repetitions of the structure's cell.
+    pub supercell: [usize; 3],
+    /// Seed of the xoshiro256++ stream of the draws.
+    pub seed: u64,
+}
+
+/// Builds the random-barrier network of the `species` atoms of `structure` (repeated `options.supercell` times):
+/// every pair within `options.hop_cutoff_a` gets a value drawn from `rows`, turned into the barriers of its two
+/// directions by `model`. The network is in the ions' picture (the hop i → j moves the ion on i into a vacancy
+/// on j); with [`SampledBarriers::Kra`] its site energies are the vacancy energies relative to the lowest one, as
+/// the vacancies see them (see [`SiteNetwork::vacancy_network`]). Returns the network, the atom index of each
+/// basis site and a summary.
 pub fn network_by_sampling(
     structure: &System,
     species: u8,
     rows: &[&BarrierRow],
-    hop_cutoff_a: f64,
-    supercell: [usize; 3],
-    seed: u64,
+    model: SampledBarriers,
+    options: &SamplingOptions,
     name: &str,
 ) -> anyhow::Result<(SiteNetwork, Vec<usize>, SamplingSummary)> {
+    let SamplingOptions { hop_cutoff_a, supercell, seed } = *options;
     if !structure.cell.is_fully_periodic() {
         bail!("{name}: barrier sampling needs a periodic structure");
     }
@@ -50,40 +93,142 @@ pub fn network_by_sampling(
     if 2.0 * hop_cutoff_a >= narrowest {
         bail!("{name}: hop_cutoff_a = {hop_cutoff_a} Å must be below half the narrowest cell width ({narrowest:.3} Å)");
     }
-    let samples: Vec<f64> = rows.iter().map(|r| r.forward_barrier_ev).collect();
+    let samples: Vec<f64> = match model {
+        SampledBarriers::Symmetric => rows.iter().map(|r| r.forward_barrier_ev).collect(),
+        // A row whose band lies below one end point (kept for this model) can give a slightly negative value.
+        SampledBarriers::Kra { .. } => rows
+            .iter()
+            .map(|r| (r.saddle_energy_ev - 0.5 * (r.initial_energy_ev + r.final_energy_ev)).max(0.0))
+            .collect(),
+    };
     if samples.is_empty() {
         bail!("{name}: no barriers to sample from");
     }
     let mut system = structure.clone();
     system.wrap();
-    let (mut builder, mobile, basis_of) = species_sites(&system, species, supercell);
+    let lowest = match model {
+        SampledBarriers::Symmetric => 0.0,
+        SampledBarriers::Kra { vacancy_energies_ev } => {
+            if vacancy_energies_ev.len() != system.len() {
+                bail!(
+                    "{name}: {} vacancy energies for a structure of {} atoms",
+                    vacancy_energies_ev.len(),
+                    system.len()
+                );
+            }
+            (0..system.len())
+                .filter(|&i| system.atomic_numbers[i] == species)
+                .map(|i| vacancy_energies_ev[i])
+                .fold(f64::INFINITY, f64::min)
+        }
+    };
+    let vacancy_energy = |atom: usize| match model {
+        SampledBarriers::Symmetric => 0.0,
+        SampledBarriers::Kra { vacancy_energies_ev } => vacancy_energies_ev[atom] - lowest,
+    };
+    let (mut builder, mobile, basis_of) = species_sites(&system, species, supercell, &vacancy_energy);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let (mut pairs, mut assigned_sum) = (0usize, 0.0);
+    let (mut pairs, mut assigned_sum, mut barrier_sum) = (0usize, 0.0, 0.0);
     // Each unordered pair once, from its lower index (the width check makes every pair appear once).
     for hop in species_hops(&system, species, &mobile, hop_cutoff_a).into_iter().filter(|hop| hop.to > hop.from) {
         let (i, j) = (hop.from, hop.to);
-        let barrier = samples[rng.gen_range(0..samples.len())];
+        let drawn = samples[rng.gen_range(0..samples.len())];
+        // The ion hop i → j moves the vacancy from j to i.
+        let (forward, backward) = match model {
+            SampledBarriers::Symmetric => (drawn, drawn),
+            SampledBarriers::Kra { .. } => {
+                let rise = vacancy_energy(i) - vacancy_energy(j);
+                let kra = drawn.max(0.5 * rise.abs());
+                (kra + 0.5 * rise, kra - 0.5 * rise)
+            }
+        };
         let origin = format!("{name}: sampled barrier of the pair {i} ↔ {j}");
-        builder.add_hop(basis_of[i], basis_of[j], hop.image, barrier, &origin);
-        builder.add_hop(basis_of[j], basis_of[i], hop.image.map(|x| -x), barrier, &origin);
+        builder.add_hop(basis_of[i], basis_of[j], hop.image, forward, &origin);
+        builder.add_hop(basis_of[j], basis_of[i], hop.image.map(|x| -x), backward, &origin);
         pairs += 1;
-        assigned_sum += barrier;
+        assigned_sum += drawn;
+        barrier_sum += forward + backward;
     }
     if pairs == 0 {
-        bail!(
-            "{name}: no two {} atoms are within hop_cutoff_a = {hop_cutoff_a} Å",
-            crate::system::elements::symbol(species)
-        );
+        bail!("{name}: no two {} atoms are within hop_cutoff_a = {hop_cutoff_a} Å", elements::symbol(species));
     }
     let network = builder.build().with_context(|| format!("barrier sampling of {name}"))?;
+    let (site_energy_range_ev, site_energy_std_ev) = match model {
+        SampledBarriers::Symmetric => (None, None),
+        SampledBarriers::Kra { .. } => {
+            let energies: Vec<f64> = mobile.iter().map(|&i| vacancy_energy(i)).collect();
+            let mean = energies.iter().sum::<f64>() / energies.len() as f64;
+            let variance = energies.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / energies.len() as f64;
+            (Some(energies.iter().copied().fold(0.0, f64::max)), Some(variance.sqrt()))
+        }
+    };
     let summary = SamplingSummary {
+        model: match model {
+            SampledBarriers::Symmetric => "symmetric",
+            SampledBarriers::Kra { .. } => "kra",
+        },
         samples: samples.len(),
         sample_mean_ev: samples.iter().sum::<f64>() / samples.len() as f64,
         pairs,
         assigned_mean_ev: assigned_sum / pairs as f64,
+        mean_hop_barrier_ev: barrier_sum / (2 * pairs) as f64,
+        site_energy_range_ev,
+        site_energy_std_ev,
         hop_cutoff_a,
     };
     Ok((network, mobile, summary))
+}
+
+/// The vacancy energy at every atom of `structure` from a `vacancy` stage's `vacancies.csv` (columns `removed`
+/// and `formation_energy_ev`, one removed atom per row): every `species` atom needs exactly one row; other atoms
+/// get NaN.
+pub fn read_vacancy_energies(path: &Path, structure: &System, species: u8) -> anyhow::Result<Vec<f64>> {
+    let name = path.display();
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read site_energies file {name}"))?;
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
+    let (_, header) = lines.next().with_context(|| format!("{name}: empty file; expected a vacancies.csv header"))?;
+    let columns: Vec<&str> = header.split(',').map(str::trim).collect();
+    let column = |wanted: &str| {
+        columns.iter().position(|c| *c == wanted).with_context(|| {
+            format!("{name}: no '{wanted}' column in the header '{header}' (a vacancy stage's vacancies.csv)")
+        })
+    };
+    let (removed_column, energy_column) = (column("removed")?, column("formation_energy_ev")?);
+    let symbol = elements::symbol(species);
+    let mut energies = vec![f64::NAN; structure.len()];
+    for (index, line) in lines {
+        let line_no = index + 1;
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        if fields.len() != columns.len() {
+            bail!("{name} line {line_no}: {} fields, expected {} as in the header", fields.len(), columns.len());
+        }
+        let removed = fields[removed_column];
+        let atom: usize = removed.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "{name} line {line_no}: removed = '{removed}': expected one atom index per row (a vacancy stage with \
+                 selection = \"distinct\")"
+            )
+        })?;
+        let energy: f64 = fields[energy_column].parse().ok().filter(|e: &f64| e.is_finite()).with_context(|| {
+            format!("{name} line {line_no}: formation_energy_ev = '{}': expected a number (eV)", fields[energy_column])
+        })?;
+        if atom >= structure.len() || structure.atomic_numbers[atom] != species {
+            bail!("{name} line {line_no}: removed = {atom} is not a {symbol} atom of the kMC structure");
+        }
+        if !energies[atom].is_nan() {
+            bail!("{name} line {line_no}: atom {atom} has a second row");
+        }
+        energies[atom] = energy;
+    }
+    if let Some(missing) =
+        (0..structure.len()).find(|&i| structure.atomic_numbers[i] == species && energies[i].is_nan())
+    {
+        bail!(
+            "{name}: no row for {symbol} atom {missing} of the kMC structure; site energies need every {symbol} site \
+             (a vacancy stage with selection = \"distinct\" on that structure)"
+        );
+    }
+    Ok(energies)
 }
 
 fn system_width(system: &System) -> f64 {
@@ -110,6 +255,11 @@ mod tests {
         system
     }
 
+    fn options(hop_cutoff_a: f64, seed: u64) -> SamplingOptions {
+        SamplingOptions { hop_cutoff_a, supercell: [1, 1, 1], seed }
+    }
+
+    /// A row with E_initial = 0, E_final = 0.1 and the given forward barrier: E_KRA = barrier − 0.05.
     fn row(barrier: f64) -> BarrierRow {
         BarrierRow {
             line: 1,
@@ -133,7 +283,10 @@ mod tests {
     fn every_pair_gets_one_drawn_barrier_in_both_directions_reproducibly() {
         let rows = [row(0.3), row(0.5), row(0.7)];
         let refs: Vec<&BarrierRow> = rows.iter().collect();
-        let build = |seed| network_by_sampling(&simple_cubic(), 3, &refs, 2.6, [1, 1, 1], seed, "t").unwrap();
+        let build = |seed| {
+            network_by_sampling(&simple_cubic(), 3, &refs, SampledBarriers::Symmetric, &options(2.6, seed), "t")
+                .unwrap()
+        };
         let (network, mobile, summary) = build(5);
         assert_eq!((network.len(), mobile.len(), summary.pairs, summary.samples), (216, 216, 648, 3));
         assert_eq!(network.hop_count(), 2 * 648);
@@ -168,7 +321,8 @@ mod tests {
         // Γ = ν exp(−E_b / k_B T).
         let rows = [row(0.4)];
         let refs: Vec<&BarrierRow> = rows.iter().collect();
-        let (ions, _, _) = network_by_sampling(&simple_cubic(), 3, &refs, 2.6, [1, 1, 1], 1, "t").unwrap();
+        let (ions, _, _) =
+            network_by_sampling(&simple_cubic(), 3, &refs, SampledBarriers::Symmetric, &options(2.6, 1), "t").unwrap();
         let settings: KmcSettings = toml::from_str(
             "temperatures_k = [800]\nevents = 400000\nblocks = 4000\ncarriers = 1\ntrack_ions = false\n\
              catalogue = \"unused\"",
@@ -188,10 +342,123 @@ mod tests {
     fn a_cutoff_over_half_the_cell_is_an_error() {
         let rows = [row(0.4)];
         let refs: Vec<&BarrierRow> = rows.iter().collect();
-        let err = network_by_sampling(&simple_cubic(), 3, &refs, 7.6, [1, 1, 1], 1, "t.csv").unwrap_err();
+        let err = network_by_sampling(&simple_cubic(), 3, &refs, SampledBarriers::Symmetric, &options(7.6, 1), "t.csv")
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "t.csv: hop_cutoff_a = 7.6 Å must be below half the narrowest cell width (15.000 Å)"
         );
+    }
+    /// Every other site (checkerboard) 0.1 eV higher for the vacancy.
+    fn checkerboard_energies(system: &System) -> Vec<f64> {
+        system
+            .positions
+            .iter()
+            .map(|p| if ((p.x + p.y + p.z) / 2.5).round() as i64 % 2 == 0 { 0.0 } else { 0.1 })
+            .collect()
+    }
+
+    #[test]
+    fn kra_barriers_differ_by_the_vacancy_energy_difference_and_are_never_negative() {
+        // E_KRA 0.25 or 0.0: the second one is raised to |ΔE|/2 = 0.05, giving barriers 0.1 and 0.
+        let rows = [row(0.3), row(0.05)];
+        let refs: Vec<&BarrierRow> = rows.iter().collect();
+        let system = simple_cubic();
+        let energies = checkerboard_energies(&system);
+        let model = SampledBarriers::Kra { vacancy_energies_ev: &energies };
+        let (network, _, summary) = network_by_sampling(&system, 3, &refs, model, &options(2.6, 9), "t").unwrap();
+        assert_eq!((summary.model, summary.pairs, summary.samples), ("kra", 648, 2));
+        assert!((summary.sample_mean_ev - 0.125).abs() < 1e-12);
+        assert_eq!(summary.site_energy_range_ev, Some(0.1));
+        assert!((summary.site_energy_std_ev.unwrap() - 0.05).abs() < 1e-12);
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..network.len() {
+            assert!((network.site_energy(i) - energies[i]).abs() < 1e-12);
+            for (j, kind) in network.hops(i) {
+                let forward = network.hop_kinds()[kind].barrier_ev;
+                let (_, back) = network.hops(j).into_iter().find(|&(t, _)| t == i).unwrap();
+                let backward = network.hop_kinds()[back].barrier_ev;
+                // Ion i → j moves the vacancy j → i: E_b(i → j) − E_b(j → i) = E_v(i) − E_v(j).
+                assert!((forward - backward - (energies[i] - energies[j])).abs() < 1e-12);
+                assert!(forward >= 0.0);
+                seen.insert((forward * 1e6).round() as i64);
+            }
+        }
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), [0, 100_000, 200_000, 300_000]);
+        // Each direction of a pair: the KRA value ± 0.05, so the directed mean is the mean drawn value with
+        // the raised draws counted as 0.05.
+        assert!(summary.mean_hop_barrier_ev > summary.assigned_mean_ev);
+    }
+
+    #[test]
+    fn a_vacancy_on_kra_sites_spends_its_time_with_boltzmann_weights() {
+        // Detailed balance, tested through the dynamics: on the checkerboard, the high sites (ΔE = 0.1 eV) hold
+        // the vacancy exp(−0.1 / k_B T) as often as the low ones, whatever the barriers.
+        let rows = [row(0.3), row(0.5)];
+        let refs: Vec<&BarrierRow> = rows.iter().collect();
+        let system = simple_cubic();
+        let energies = checkerboard_energies(&system);
+        let model = SampledBarriers::Kra { vacancy_energies_ev: &energies };
+        let (ions, _, _) = network_by_sampling(&system, 3, &refs, model, &options(2.6, 2), "t").unwrap();
+        let settings: KmcSettings = toml::from_str(
+            "temperatures_k = [1000]\nevents = 400000\nblocks = 100\ncarriers = 1\ntrack_ions = false\n\
+             site_occupancy = true\ncatalogue = \"unused\"",
+        )
+        .unwrap();
+        let network = ions.vacancy_network();
+        let sites = settings.initial_carrier_sites(network.len(), 4).unwrap();
+        let result = &settings.simulate(&network, &sites, 4, None).unwrap()[0];
+        let occupancy = result.site_occupancy.as_ref().unwrap();
+        let (mut high, mut low) = (0.0, 0.0);
+        for (s, f) in occupancy.iter().enumerate() {
+            if network.site_energy(s) > 0.05 {
+                high += f;
+            } else {
+                low += f;
+            }
+        }
+        let expected = (-0.1 / (BOLTZMANN_EV_PER_K * 1000.0)).exp();
+        assert!((high + low - 1.0).abs() < 1e-9);
+        // 4·10⁵ events, each visit of a high site lasting one of two residence times: a few per mille.
+        assert!((high / low - expected).abs() < 0.02 * expected, "{} vs {expected}", high / low);
+    }
+
+    #[test]
+    fn vacancy_energies_are_read_from_a_vacancy_stage_table() {
+        let dir = std::env::temp_dir().join(format!("mdrun-kra-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut system = System::new(Cell::orthorhombic(10.0, 10.0, 10.0).unwrap());
+        for (z, x) in [(3, 1.0), (8, 3.0), (3, 5.0)] {
+            system.push(z, Vector3::new(x, 1.0, 1.0));
+        }
+        let header = "removed,species,multiplicity,unrelaxed_energy_ev,relaxed_energy_ev,\
+                      unrelaxed_formation_energy_ev,formation_energy_ev,converged,steps,force_evaluations\n";
+        let read = |body: &str| {
+            let path = dir.join("vacancies.csv");
+            std::fs::write(&path, format!("{header}{body}")).unwrap();
+            read_vacancy_energies(&path, &system, 3).map_err(|e| e.to_string().replace(&*dir.to_string_lossy(), "D"))
+        };
+        let energies = read("2,Li,1,-9,-9.5,3.9,3.4,true,10,11\n0,Li,1,-9,-9.2,3.9,3.7,true,10,11\n").unwrap();
+        assert_eq!((energies[0], energies[2]), (3.7, 3.4));
+        assert!(energies[1].is_nan());
+        assert_eq!(
+            read("0,Li,1,-9,-9.2,3.9,3.7,true,10,11\n").unwrap_err(),
+            "D/vacancies.csv: no row for Li atom 2 of the kMC structure; site energies need every Li site (a vacancy \
+             stage with selection = \"distinct\" on that structure)"
+        );
+        assert_eq!(
+            read("0 2,Li,1,-9,-9.2,3.9,3.7,true,10,11\n").unwrap_err(),
+            "D/vacancies.csv line 2: removed = '0 2': expected one atom index per row (a vacancy stage with \
+             selection = \"distinct\")"
+        );
+        assert_eq!(
+            read("1,O,1,-9,-9.2,3.9,3.7,true,10,11\n").unwrap_err(),
+            "D/vacancies.csv line 2: removed = 1 is not a Li atom of the kMC structure"
+        );
+        assert_eq!(
+            read("0,Li,1,-9,-9.2,3.9,x,true,10,11\n").unwrap_err(),
+            "D/vacancies.csv line 2: formation_energy_ev = 'x': expected a number (eV)"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -231,6 +231,13 @@ pub struct VacancyReport {
     /// Formation energy of the configuration the system is left in (the lowest, for `distinct`).
     pub formation_energy_ev: f64,
     pub unrelaxed_formation_energy_ev: f64,
+    /// Mean and highest formation energy over the configurations (equal to the lowest for a single one);
+    /// the mean weights each distinct site by its multiplicity.
+    pub mean_formation_energy_ev: f64,
+    pub max_formation_energy_ev: f64,
+    /// Configurations whose vacancy moved during the relaxation (an atom relaxed into the emptied site, see
+    /// `relaxed_vacancy_positions_a`): unstable sites, common in a glass.
+    pub moved_vacancies: usize,
     /// Every relaxation (bulk, reference, vacancies) converged.
     pub converged: bool,
     pub vacancies: Vec<VacancyEntry>,
@@ -473,6 +480,14 @@ impl VacancySettings {
             .min_by(|&a, &b| entries[a].formation_energy_ev.total_cmp(&entries[b].formation_energy_ev))
             .expect("at least one configuration");
         *system = structures.swap_remove(lowest);
+        let weight: usize = entries.iter().map(|e| e.multiplicity).sum();
+        let mean_formation_energy_ev =
+            entries.iter().map(|e| e.multiplicity as f64 * e.formation_energy_ev).sum::<f64>() / weight as f64;
+        let max_formation_energy_ev = entries.iter().map(|e| e.formation_energy_ev).fold(f64::NEG_INFINITY, f64::max);
+        let moved_vacancies = entries
+            .iter()
+            .filter(|e| e.removed_positions_a.iter().zip(&e.relaxed_vacancy_positions_a).any(|(a, b)| a != b))
+            .count();
         if !all_converged {
             eprintln!(
                 "warning: vacancy stage: at least one relaxation did not reach fmax = {} eV/Å",
@@ -486,6 +501,9 @@ impl VacancySettings {
             chemical_potential_source: source,
             formation_energy_ev: entries[lowest].formation_energy_ev,
             unrelaxed_formation_energy_ev: entries[lowest].unrelaxed_formation_energy_ev,
+            mean_formation_energy_ev,
+            max_formation_energy_ev,
+            moved_vacancies,
             converged: all_converged,
             vacancies: entries,
         })
@@ -566,6 +584,31 @@ mod tests {
         assert!(dir.path().join("vacancy_0.extxyz").exists());
         let csv = std::fs::read_to_string(dir.path().join("vacancies.csv")).unwrap();
         assert_eq!(csv.lines().count(), 2);
+    }
+
+    #[test]
+    fn distinct_sites_report_the_spread_of_formation_energies() {
+        // One atom of fcc Ar pushed off its site splits the sites into classes (it relaxes back, so their E_f
+        // differ only slightly); the report's mean weights each class by its multiplicity, and the system keeps
+        // the lowest.
+        let settings: VacancySettings =
+            toml::from_str("species = \"Ar\"\nselection = \"distinct\"\nfmax_ev_per_a = 1e-3\nrelax_bulk = false")
+                .unwrap();
+        let mut system = crate::system::fcc(18, 5.26, 2);
+        system.positions[0].x += 0.3;
+        let dir = tempfile::tempdir().unwrap();
+        let report = settings.run(&mut system, &mut Evaluator::new(argon(), 0.5), dir.path(), 0).unwrap();
+        let entries = &report.vacancies;
+        assert!(entries.len() > 2, "{} classes", entries.len());
+        assert_eq!(entries.iter().map(|e| e.multiplicity).sum::<usize>(), 32);
+        let weighted: f64 = entries.iter().map(|e| e.multiplicity as f64 * e.formation_energy_ev).sum::<f64>() / 32.0;
+        let energies: Vec<f64> = entries.iter().map(|e| e.formation_energy_ev).collect();
+        let lowest = energies.iter().copied().fold(f64::INFINITY, f64::min);
+        let highest = energies.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        assert!((report.mean_formation_energy_ev - weighted).abs() < 1e-12);
+        assert_eq!((report.formation_energy_ev, report.max_formation_energy_ev), (lowest, highest));
+        assert!(highest > lowest, "{energies:?}");
+        assert_eq!(report.moved_vacancies, 0);
     }
 
     #[test]
