@@ -349,24 +349,27 @@ mod tests {
             "t.csv: hop_cutoff_a = 7.6 Å must be below half the narrowest cell width (15.000 Å)"
         );
     }
-    /// Every other site (checkerboard) 0.1 eV higher for the vacancy.
-    fn checkerboard_energies(system: &System) -> Vec<f64> {
-        system
+
+    /// The KRA network of the simple cubic sites with every other site (checkerboard) 0.1 eV higher for the
+    /// vacancy, E_KRA drawn from rows of the given forward barriers; also returns the vacancy energies.
+    fn checkerboard_kra(barriers: &[f64], seed: u64) -> (SiteNetwork, SamplingSummary, Vec<f64>) {
+        let rows: Vec<BarrierRow> = barriers.iter().map(|&b| row(b)).collect();
+        let refs: Vec<&BarrierRow> = rows.iter().collect();
+        let system = simple_cubic();
+        let energies: Vec<f64> = system
             .positions
             .iter()
             .map(|p| if ((p.x + p.y + p.z) / 2.5).round() as i64 % 2 == 0 { 0.0 } else { 0.1 })
-            .collect()
+            .collect();
+        let model = SampledBarriers::Kra { vacancy_energies_ev: &energies };
+        let (network, _, summary) = network_by_sampling(&system, 3, &refs, model, &options(2.6, seed), "t").unwrap();
+        (network, summary, energies)
     }
 
     #[test]
     fn kra_barriers_differ_by_the_vacancy_energy_difference_and_are_never_negative() {
         // E_KRA 0.25 or 0.0: the second one is raised to |ΔE|/2 = 0.05, giving barriers 0.1 and 0.
-        let rows = [row(0.3), row(0.05)];
-        let refs: Vec<&BarrierRow> = rows.iter().collect();
-        let system = simple_cubic();
-        let energies = checkerboard_energies(&system);
-        let model = SampledBarriers::Kra { vacancy_energies_ev: &energies };
-        let (network, _, summary) = network_by_sampling(&system, 3, &refs, model, &options(2.6, 9), "t").unwrap();
+        let (network, summary, energies) = checkerboard_kra(&[0.3, 0.05], 9);
         assert_eq!((summary.model, summary.pairs, summary.samples), ("kra", 648, 2));
         assert!((summary.sample_mean_ev - 0.125).abs() < 1e-12);
         assert_eq!(summary.site_energy_range_ev, Some(0.1));
@@ -394,12 +397,7 @@ mod tests {
     fn a_vacancy_on_kra_sites_spends_its_time_with_boltzmann_weights() {
         // Detailed balance, tested through the dynamics: on the checkerboard, the high sites (ΔE = 0.1 eV) hold
         // the vacancy exp(−0.1 / k_B T) as often as the low ones, whatever the barriers.
-        let rows = [row(0.3), row(0.5)];
-        let refs: Vec<&BarrierRow> = rows.iter().collect();
-        let system = simple_cubic();
-        let energies = checkerboard_energies(&system);
-        let model = SampledBarriers::Kra { vacancy_energies_ev: &energies };
-        let (ions, _, _) = network_by_sampling(&system, 3, &refs, model, &options(2.6, 2), "t").unwrap();
+        let (ions, _, _) = checkerboard_kra(&[0.3, 0.5], 2);
         let settings: KmcSettings = toml::from_str(
             "temperatures_k = [1000]\nevents = 400000\nblocks = 100\ncarriers = 1\ntrack_ions = false\n\
              site_occupancy = true\ncatalogue = \"unused\"",
