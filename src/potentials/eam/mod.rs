@@ -27,11 +27,10 @@ pub mod spline;
 pub use funcfl::Funcfl;
 pub use setfl::{Setfl, SetflElement};
 
-use super::{close_neighbors, CloseNeighbor, Evaluation, Potential};
+use super::{close_neighbors, Evaluation, Potential};
 use crate::input::{join, InvalidValue};
 use crate::neighbors::NeighborList;
 use crate::system::{elements, System};
-use nalgebra::Vector3;
 use rayon::prelude::*;
 use serde::Deserialize;
 use spline::SplineNode;
@@ -394,57 +393,28 @@ impl Potential for Eam {
             },
         );
 
-        // Pass 2: forces, per-atom energies F_i + ½Σφ, virial.
-        let mut forces = vec![Vector3::zeros(); n_atoms];
-        let mut atom_energies = vec![0.0; n_atoms];
+        // Pass 2: a pair sum with the effective pair term ψ'(r) = F'_i ρ_j'(r) + F'_j ρ_i'(r) + φ'(r) (forces,
+        // ½Σφ per atom, virial), then F_i added to each atom's energy.
         let fp = &embedding_derivative;
-        let chunk_virials: Vec<[f64; 6]> = forces
-            .par_chunks_mut(CHUNK)
-            .zip(atom_energies.par_chunks_mut(CHUNK))
-            .enumerate()
-            .map(|(chunk, (forces, energies))| {
-                let mut virial = [0.0; 6];
-                let mut close = Vec::new();
-                for k in 0..forces.len() {
-                    let i = chunk * CHUNK + k;
-                    let fp_i = fp[i];
-                    let row = &self.pair[types[i] as usize * n * (self.nr + 1)..];
-                    let mut force = Vector3::zeros();
-                    let mut pair_energy = 0.0;
-                    let mut w = [0.0; 6];
-                    let count = close_neighbors(positions, neighbors, i, cutoff2, &mut close);
-                    for &CloseNeighbor { j, d, r2 } in &close[..count] {
-                        let r = r2.sqrt();
-                        let (m, p) = self.locate_r(r);
-                        let c = &row[types[j] as usize * (self.nr + 1) + m];
-                        let rhoip = (c.density_i[0] * p + c.density_i[1]) * p + c.density_i[2];
-                        let rhojp = (c.density_j[0] * p + c.density_j[1]) * p + c.density_j[2];
-                        let z2p = (c.pair_derivative[0] * p + c.pair_derivative[1]) * p + c.pair_derivative[2];
-                        let z2 = ((c.pair_value[0] * p + c.pair_value[1]) * p + c.pair_value[2]) * p + c.pair_value[3];
-                        let recip = 1.0 / r;
-                        let phi = z2 * recip;
-                        let phip = z2p * recip - phi * recip;
-                        let psip = fp_i * rhojp + fp[j] * rhoip + phip;
-                        let f = d * (psip * recip);
-                        force += f;
-                        pair_energy += phi;
-                        w[0] += d.x * f.x;
-                        w[1] += d.y * f.y;
-                        w[2] += d.z * f.z;
-                        w[3] += d.x * f.y;
-                        w[4] += d.x * f.z;
-                        w[5] += d.y * f.z;
-                    }
-                    forces[k] = force;
-                    energies[k] = embedding_energy[i] + 0.5 * pair_energy;
-                    for (total, part) in virial.iter_mut().zip(w) {
-                        *total -= 0.5 * part;
-                    }
-                }
-                virial
-            })
-            .collect();
-        super::assemble_evaluation(forces, atom_energies, &chunk_virials)
+        let mut evaluation = super::pair_sum(system, neighbors, cutoff2, |i, j, r2| {
+            let r = r2.sqrt();
+            let (m, p) = self.locate_r(r);
+            let c = &self.pair[(types[i] as usize * n + types[j] as usize) * (self.nr + 1) + m];
+            let rhoip = (c.density_i[0] * p + c.density_i[1]) * p + c.density_i[2];
+            let rhojp = (c.density_j[0] * p + c.density_j[1]) * p + c.density_j[2];
+            let z2p = (c.pair_derivative[0] * p + c.pair_derivative[1]) * p + c.pair_derivative[2];
+            let z2 = ((c.pair_value[0] * p + c.pair_value[1]) * p + c.pair_value[2]) * p + c.pair_value[3];
+            let recip = 1.0 / r;
+            let phi = z2 * recip;
+            let phip = z2p * recip - phi * recip;
+            let psip = fp[i] * rhojp + fp[j] * rhoip + phip;
+            Some((phi, psip * recip))
+        });
+        for (energy, embedding) in evaluation.atom_energies.iter_mut().zip(&embedding_energy) {
+            *energy += embedding;
+        }
+        evaluation.energy = evaluation.atom_energies.iter().sum();
+        evaluation
     }
 }
 
@@ -453,6 +423,7 @@ mod tests {
     use super::*;
     use crate::potentials::testing;
     use crate::system::Cell;
+    use nalgebra::Vector3;
 
     /// Smooth model tables: F(ρ) = 0.4(ρ − 1.2)² − 1.5ρ, ρ(r) = s·e^(−1.3(r − 2.5))·(r_c − r)²,
     /// Z(r) = q·(r_c − r)²·e^(−r/2).
