@@ -220,3 +220,89 @@ fn md_with_the_trained_potential_reproduces_the_rdf_of_the_original() {
     println!("RDF: relative L1 difference {:.3}, EAM peak {} Å", difference / total, peak(g_ref));
     assert!(difference / total < 0.15, "g(r) differ by {:.3} (relative L1)", difference / total);
 }
+
+/// Row `k` (0-based, after the header) of a learning curve: (optimizer, train loss, test loss).
+fn curve_row(directory: &Path, k: usize) -> (String, f64, f64) {
+    let curve = std::fs::read_to_string(directory.join("learning_curve.csv")).unwrap();
+    let fields: Vec<String> = curve.lines().nth(k + 1).unwrap().split(',').map(str::to_string).collect();
+    (fields[1].clone(), fields[3].parse().unwrap(), fields[6].parse().unwrap())
+}
+
+#[test]
+fn lbfgs_refines_adam_and_restarts_from_a_trained_model() {
+    let dir = tempfile::tempdir().unwrap();
+    if labelled_copper(dir.path(), 40, 8, 3).is_none() {
+        return;
+    }
+    let settings = |extra: &str| -> TrainSettings {
+        let text = format!(
+            r#"
+            seed = 7
+            batch_size = 4
+            learning_rate = 5e-3
+            energy_weight = 3.0
+            early_stopping_patience = 0
+            {extra}
+            [[data]]
+            file = "cu.extxyz"
+            [symmetry_functions]
+            cutoff_a = 4.8
+            radial_count = 6
+            radial_r_min_a = 2.0
+            angular_zeta = [1.0, 4.0]
+            [network]
+            hidden_layers = [10, 10]
+            "#
+        );
+        let settings: TrainSettings = toml::from_str(&text).unwrap();
+        settings.validate("train").unwrap();
+        settings
+    };
+    let adam = settings("epochs = 30").run(dir.path(), &dir.path().join("adam")).unwrap().members.remove(0);
+    let refined = settings("epochs = 30\nlbfgs_iterations = 60")
+        .run(dir.path(), &dir.path().join("refined"))
+        .unwrap()
+        .members
+        .remove(0);
+    println!("Adam {adam:?}\nAdam + L-BFGS {refined:?}");
+    assert_eq!(refined.lbfgs_iterations_run, 60);
+    assert!(refined.best_epoch > 30, "kept weights are Adam's: {refined:?}");
+    // The same 30 Adam epochs (same seed), then L-BFGS on the full training set: a much lower test error.
+    assert!(refined.test_force_rmse_mev_per_a < 0.8 * adam.test_force_rmse_mev_per_a);
+    assert!(refined.test_energy_rmse_mev_per_atom < adam.test_energy_rmse_mev_per_atom);
+    // structures.csv: one row per structure, the test rows' energy errors give the reported test RMSE.
+    let table = std::fs::read_to_string(adam.directory.join("structures.csv")).unwrap();
+    assert_eq!(table.lines().count(), 48 + 1);
+    let test_errors: Vec<f64> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f[1] == "test")
+        .map(|f| f[5].parse().unwrap())
+        .collect();
+    assert_eq!(test_errors.len(), 10);
+    let rmse = (test_errors.iter().map(|e| e * e).sum::<f64>() / 10.0).sqrt();
+    assert!((rmse - adam.test_energy_rmse_mev_per_atom).abs() < 1e-3, "{rmse} vs {adam:?}");
+
+    let (optimizer, first_loss, _) = curve_row(&refined.directory, 30);
+    assert_eq!(optimizer, "lbfgs");
+    let (_, adam_loss, _) = curve_row(&adam.directory, adam.best_epoch - 1);
+    assert!(first_loss < adam_loss);
+
+    // Restart from the Adam model with L-BFGS only: its scaling and offsets are kept, and the first step
+    // starts from its loss (a random start would be orders of magnitude above it).
+    let mut restart = settings("epochs = 0\nlbfgs_iterations = 3");
+    restart.initial_model = Some("adam/model_0".into());
+    let member = restart.run(dir.path(), &dir.path().join("restart")).unwrap().members.remove(0);
+    let read = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap();
+    assert_eq!(read(&member.directory, "scaling.data"), read(&adam.directory, "scaling.data"));
+    assert_eq!(read(&member.directory, "input.nn"), read(&adam.directory, "input.nn"));
+    let (_, restart_loss, _) = curve_row(&member.directory, 0);
+    assert!(restart_loss < adam_loss && restart_loss > 0.5 * adam_loss, "{restart_loss} vs {adam_loss}");
+
+    let mut mismatched = settings("epochs = 0\nlbfgs_iterations = 3");
+    mismatched.initial_model = Some("adam/model_0".into());
+    mismatched.network.hidden_layers = vec![10, 8];
+    let error = format!("{:#}", mismatched.run(dir.path(), &dir.path().join("bad")).unwrap_err());
+    assert!(error.contains("initial_model") && error.contains("network.hidden_layers"), "{error}");
+}

@@ -103,3 +103,113 @@ impl Stepper for Lbfgs {
         self.previous = Some((x.to_vec(), gradient.to_vec()));
     }
 }
+
+/// Settings of [`minimize_with_line_search`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LineSearchSettings {
+    /// Number of (s, y) pairs kept.
+    pub memory: usize,
+    /// Length |αp| of the first trial step, taken along −∇f before any pair is stored (and after a reset).
+    pub first_step_length: f64,
+    /// Armijo constant c₁ of the sufficient-decrease condition f(x + αp) ≤ f(x) + c₁ α p·∇f.
+    pub armijo: f64,
+    /// Halvings of α tried before the direction is given up.
+    pub max_backtracks: usize,
+}
+
+impl Default for LineSearchSettings {
+    fn default() -> Self {
+        LineSearchSettings { memory: 100, first_step_length: 1e-2, armijo: 1e-4, max_backtracks: 30 }
+    }
+}
+
+/// How [`minimize_with_line_search`] ended.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LineSearchSummary {
+    /// Accepted steps.
+    pub iterations: usize,
+    /// Objective evaluations, the first one included.
+    pub evaluations: usize,
+    /// Objective at the returned `x`.
+    pub value: f64,
+    /// True when no step along −∇f gave a sufficient decrease (a minimum to the precision of f).
+    pub stalled: bool,
+}
+
+/// L-BFGS with a backtracking line search for a smooth objective (a training loss, not an NEB force):
+/// direction p = −H∇f from the two-loop recursion; α = 1, ½, ¼, … until f(x + αp) ≤ f(x) + c₁ α p·∇f
+/// (Armijo; Nocedal & Wright, *Numerical Optimization*, algorithms 3.1 and 7.5). A pair with y·s ≤ 0 is not
+/// stored; a direction that is not downhill, or along which no α gives a decrease, clears the memory and the
+/// step falls back to −∇f scaled to `first_step_length`. Runs at most `iterations` accepted steps and stops
+/// early when `observe(iteration, f, x)` returns false. `x` ends at the last accepted point.
+pub fn minimize_with_line_search(
+    objective: &mut dyn super::Objective,
+    x: &mut [f64],
+    settings: LineSearchSettings,
+    iterations: usize,
+    observe: &mut dyn FnMut(usize, f64, &[f64]) -> bool,
+) -> LineSearchSummary {
+    let parameters = LbfgsParameters { memory: settings.memory, alpha: 1.0 };
+    let mut memory = Lbfgs::new(parameters, f64::INFINITY);
+    let mut gradient = vec![0.0; x.len()];
+    let mut trial_gradient = vec![0.0; x.len()];
+    let mut trial = vec![0.0; x.len()];
+    let mut value = objective.evaluate(x, &mut gradient);
+    let mut summary = LineSearchSummary { iterations: 0, evaluations: 1, value, stalled: false };
+    while summary.iterations < iterations {
+        let steepest = |g: &[f64]| -> Vec<f64> {
+            let norm = dot(g, g).sqrt();
+            g.iter().map(|gi| -settings.first_step_length * gi / norm).collect()
+        };
+        let mut direction = if memory.history.is_empty() { steepest(&gradient) } else { memory.direction(&gradient) };
+        if dot(&direction, &gradient) >= 0.0 {
+            memory.history.clear();
+            direction = steepest(&gradient);
+        }
+        let mut accepted = None;
+        loop {
+            let slope = dot(&direction, &gradient);
+            if slope.is_nan() || slope >= 0.0 {
+                break;
+            }
+            let mut alpha = 1.0;
+            for _ in 0..=settings.max_backtracks {
+                trial.iter_mut().zip(x.iter().zip(&direction)).for_each(|(t, (xi, pi))| *t = xi + alpha * pi);
+                let trial_value = objective.evaluate(&trial, &mut trial_gradient);
+                summary.evaluations += 1;
+                if trial_value <= value + settings.armijo * alpha * slope {
+                    accepted = Some((alpha, trial_value));
+                    break;
+                }
+                alpha *= 0.5;
+            }
+            if accepted.is_some() || memory.history.is_empty() {
+                break;
+            }
+            memory.history.clear();
+            direction = steepest(&gradient);
+        }
+        let Some((alpha, new_value)) = accepted else {
+            summary.stalled = true;
+            break;
+        };
+        let s: Vec<f64> = direction.iter().map(|p| alpha * p).collect();
+        let y: Vec<f64> = trial_gradient.iter().zip(&gradient).map(|(a, b)| a - b).collect();
+        let ys = dot(&y, &s);
+        if ys > 0.0 {
+            memory.history.push_back((s, y, 1.0 / ys));
+            if memory.history.len() > settings.memory {
+                memory.history.pop_front();
+            }
+        }
+        x.copy_from_slice(&trial);
+        gradient.copy_from_slice(&trial_gradient);
+        value = new_value;
+        summary.iterations += 1;
+        summary.value = value;
+        if !observe(summary.iterations, value, x) {
+            break;
+        }
+    }
+    summary
+}

@@ -1,4 +1,5 @@
-//! Minimisers over a flat vector of coordinates: FIRE and L-BFGS.
+//! Minimisers over a flat vector of coordinates: FIRE and L-BFGS, and L-BFGS with a line search for smooth
+//! objectives such as a training loss ([`minimize_with_line_search`]).
 //!
 //! Nothing here is physical. An [`Objective`] maps coordinates x to an energy and a gradient ∂E/∂x (for a
 //! nudged elastic band the "gradient" is minus the NEB force, which is not the gradient of any energy; both
@@ -13,7 +14,7 @@ mod fire;
 mod lbfgs;
 
 pub use fire::{Fire, FireParameters};
-pub use lbfgs::{Lbfgs, LbfgsParameters};
+pub use lbfgs::{minimize_with_line_search, Lbfgs, LbfgsParameters, LineSearchSettings, LineSearchSummary};
 
 use crate::input::{positive, InvalidValue};
 use serde::{Deserialize, Serialize};
@@ -235,6 +236,41 @@ mod tests {
         let lbfgs = minimize(&mut quadratic(30), &mut x, Algorithm::Lbfgs, &conv);
         assert!(fire.converged && lbfgs.converged);
         assert!(lbfgs.evaluations < fire.evaluations, "L-BFGS {} vs FIRE {}", lbfgs.evaluations, fire.evaluations);
+    }
+
+    #[test]
+    fn line_search_lbfgs_decreases_monotonically_to_the_minimum() {
+        let mut q = quadratic(40);
+        let mut x = vec![0.0; 40];
+        let mut values = vec![q.evaluate(&x, &mut vec![0.0; 40])];
+        let summary = minimize_with_line_search(&mut q, &mut x, LineSearchSettings::default(), 500, &mut |_, f, _| {
+            values.push(f);
+            f > 1e-20
+        });
+        assert!(values.windows(2).all(|w| w[1] < w[0]), "not monotonic: {values:?}");
+        assert!(summary.value < 1e-20, "{summary:?}");
+        assert!(summary.iterations < 150, "{summary:?}");
+        for i in 0..40 {
+            assert!((x[i] - q.center[i]).abs() < 1e-8, "x[{i}] = {}", x[i]);
+        }
+
+        let mut x = vec![-1.2, 1.0, 0.5];
+        let summary =
+            minimize_with_line_search(&mut Rosenbrock, &mut x, LineSearchSettings::default(), 2000, &mut |_, f, _| {
+                f > 1e-18
+            });
+        assert!((x[0] - 1.0).abs() < 1e-6 && (x[1] - 1.0).abs() < 1e-6, "{x:?} {summary:?}");
+        assert!(summary.evaluations < 400, "{summary:?}");
+    }
+
+    #[test]
+    fn line_search_lbfgs_stops_when_no_step_decreases() {
+        let mut q = quadratic(5);
+        let mut x = q.center.clone();
+        x[0] += 1e-9;
+        let summary =
+            minimize_with_line_search(&mut q, &mut x, LineSearchSettings::default(), 100, &mut |_, _, _| true);
+        assert!(summary.iterations < 100 && summary.stalled, "{summary:?}");
     }
 
     #[test]

@@ -509,9 +509,10 @@ pub fn analyze_file(path: &Path, output: &Path) -> Result<Value> {
 /// report in `output/summary.json`.
 pub fn train_file(path: &Path, output: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let settings: crate::train::TrainSettings = toml::from_str(&text)
+    let mut settings: crate::train::TrainSettings = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end().replace('\n', "\n  ")))?;
     settings.validate("").with_context(|| format!("{}", path.display()))?;
+    settings.verbose = true;
     std::fs::create_dir_all(output).with_context(|| format!("cannot create the output folder {}", output.display()))?;
     let report = serde_json::to_value(settings.run(path.parent().unwrap_or(Path::new(".")), output)?)?;
     io::write_atomically(&output.join("summary.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;

@@ -10,6 +10,7 @@
 
 pub mod bench;
 pub mod committee;
+pub mod curve;
 pub mod dataset;
 pub mod files;
 pub mod model;
@@ -17,10 +18,12 @@ pub mod plot;
 pub mod select;
 
 use crate::input::{join, positive, InvalidValue};
+use crate::optimize::{minimize_with_line_search, LineSearchSettings, Objective};
 use crate::potentials::nnp::network::Activation;
 use crate::potentials::nnp::{NnpConfig, NnpPotential, UnitValue};
 use crate::system::elements;
 use anyhow::{bail, Context};
+use curve::LearningCurve;
 use dataset::{DataFormat, LabelledStructure, StructureDescriptors};
 use files::{ScalingKind, Statistics};
 use model::{Adam, LossWeights, Model};
@@ -28,7 +31,6 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -76,9 +78,17 @@ pub struct TrainSettings {
     /// Seed of the split, the initial weights and the batch order (default 1).
     #[serde(default = "default_seed")]
     pub seed: u64,
-    /// Maximum number of epochs (default 100).
+    /// Maximum number of Adam epochs (default 100; 0 only with `lbfgs_iterations`).
     #[serde(default = "default_epochs")]
     pub epochs: usize,
+    /// After the Adam epochs, at most this many full-batch L-BFGS iterations from the best weights so far
+    /// (default 0: none).
+    #[serde(default)]
+    pub lbfgs_iterations: usize,
+    /// Start from this trained potential (a directory with input.nn, scaling.data, weights.NNN.data): its
+    /// weights, offsets, symmetry functions and scaling are kept, as n2p2's `use_old_weights_short`.
+    #[serde(default)]
+    pub initial_model: Option<PathBuf>,
     /// Structures per Adam step (default 8).
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
@@ -106,6 +116,9 @@ pub struct TrainSettings {
     /// Number of committee members trained from seeds seed, seed+1, … (default 1).
     #[serde(default = "default_committee")]
     pub committee_size: usize,
+    /// Print the learning curve as a table while training (set by `mdrun train`; not an input key).
+    #[serde(skip)]
+    pub verbose: bool,
 }
 
 /// One `[[data]]` file.
@@ -216,8 +229,11 @@ pub struct MemberReport {
     pub seed: u64,
     /// Directory with input.nn, scaling.data, weights.NNN.data, learning_curve.csv and parity plots.
     pub directory: PathBuf,
+    /// Adam epochs run.
     pub epochs_run: usize,
-    /// Epoch whose weights were kept (lowest test loss; 0 = initial weights).
+    /// Full-batch L-BFGS iterations run after them.
+    pub lbfgs_iterations_run: usize,
+    /// Epoch whose weights were kept (lowest test loss; 0 = initial weights; epochs_run + k = L-BFGS iteration k).
     pub best_epoch: usize,
     pub train_energy_rmse_mev_per_atom: f64,
     pub train_force_rmse_mev_per_a: f64,
@@ -311,8 +327,8 @@ impl TrainSettings {
                 "an n2p2 activation letter: l t s p r g c S e h",
             ));
         }
-        if self.epochs == 0 {
-            return Err(InvalidValue::new(join(key, "epochs"), 0, "at least 1 epoch"));
+        if self.epochs == 0 && self.lbfgs_iterations == 0 {
+            return Err(InvalidValue::new(join(key, "epochs"), 0, "at least 1 epoch (or lbfgs_iterations > 0)"));
         }
         if self.batch_size == 0 {
             return Err(InvalidValue::new(join(key, "batch_size"), 0, "at least 1 structure per batch"));
@@ -333,6 +349,13 @@ impl TrainSettings {
         }
         if !(0.0..1.0).contains(&self.test_fraction) {
             return Err(InvalidValue::new(join(key, "test_fraction"), self.test_fraction, "0 <= fraction < 1"));
+        }
+        if self.initial_model.is_some() && self.symmetry_functions.input_nn.is_some() {
+            return Err(InvalidValue::new(
+                join(key, "symmetry_functions.input_nn"),
+                "given together with initial_model",
+                "one of the two: the initial model's input.nn defines the symmetry functions",
+            ));
         }
         if self.committee_size == 0 {
             return Err(InvalidValue::new(join(key, "committee_size"), 0, "at least 1 model"));
@@ -355,7 +378,8 @@ impl TrainSettings {
     /// `symfunction_short` argument lines and the cutoff line (`type alpha`) for `elements`.
     pub fn symmetry_function_lines(&self, base_dir: &Path, elements: &[u8]) -> anyhow::Result<(Vec<String>, u32, f64)> {
         let sf = &self.symmetry_functions;
-        if let Some(path) = &sf.input_nn {
+        let given = self.initial_model.as_ref().map(|d| d.join("input.nn")).or_else(|| sf.input_nn.clone());
+        if let Some(path) = &given {
             let path = base_dir.join(path);
             let settings = crate::potentials::nnp::settings::Settings::read(&path)?;
             let lines: Vec<String> = settings.all("symfunction_short").map(|e| e.arguments.join(" ")).collect();
@@ -595,11 +619,16 @@ impl Prepared {
         std::fs::write(setup.join("scaling.data"), &scaling_data)?;
         let scaled = load_with_zero_weights(&setup, &elements, settings)?;
         std::fs::remove_dir_all(&setup).with_context(|| format!("removing {}", setup.display()))?;
-        let template = Model {
+        let mut template = Model {
             networks: scaled.elements().iter().map(|m| m.network.clone()).collect(),
             scaling: scaled.elements().iter().map(|m| m.scaling.clone()).collect(),
-            offsets: offsets.clone(),
+            offsets,
         };
+        let (input_nn, scaling_data) = match &settings.initial_model {
+            None => (input_nn, scaling_data),
+            Some(directory) => adopt_initial_model(&base_dir.join(directory), &elements, &mut template)?,
+        };
+        let offsets = template.offsets.clone();
 
         let (mut e_sum, mut e_sum2, mut f2, mut components) = (0.0, 0.0, 0.0, 0usize);
         for s in structures {
@@ -638,16 +667,15 @@ impl Prepared {
         std::fs::create_dir_all(directory).with_context(|| format!("creating {}", directory.display()))?;
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let mut model = self.template.clone();
-        model.randomize(&mut rng);
+        if settings.initial_model.is_none() {
+            model.randomize(&mut rng);
+        }
         let weights = LossWeights { energy: settings.energy_weight, force: settings.force_weight };
         let mut parameters = model.parameters();
         let mut adam = Adam::new(parameters.len());
         let monitor = if self.test.is_empty() { &self.train } else { &self.test };
         let mut best = (model.errors(&self.data, monitor, weights).loss, 0, parameters.clone());
-        let mut curve = String::from(
-            "epoch,learning_rate,train_loss,train_energy_rmse_mev_per_atom,train_force_rmse_mev_per_a,test_loss,\
-             test_energy_rmse_mev_per_atom,test_force_rmse_mev_per_a\n",
-        );
+        let mut curve = LearningCurve::create(&directory.join("learning_curve.csv"), settings.verbose)?;
         let mut order = self.train.clone();
         let mut epochs_run = 0;
         for epoch in 1..=settings.epochs {
@@ -662,16 +690,7 @@ impl Prepared {
             epochs_run = epoch;
             let train = model.errors(&self.data, &self.train, weights);
             let test = model.errors(&self.data, &self.test, weights);
-            let _ = writeln!(
-                curve,
-                "{epoch},{rate:e},{:e},{:.6},{:.6},{:e},{:.6},{:.6}",
-                train.loss,
-                train.energy_rmse_ev_per_atom * 1e3,
-                train.force_rmse_ev_per_a * 1e3,
-                test.loss,
-                test.energy_rmse_ev_per_atom * 1e3,
-                test.force_rmse_ev_per_a * 1e3
-            );
+            curve.row(epoch, "adam", rate, &train, &test)?;
             let monitored = if self.test.is_empty() { train.loss } else { test.loss };
             if monitored < best.0 {
                 best = (monitored, epoch, parameters.clone());
@@ -679,16 +698,53 @@ impl Prepared {
                 break;
             }
         }
+        let mut lbfgs_iterations_run = 0;
+        if settings.lbfgs_iterations > 0 {
+            let mut x = best.2.clone();
+            let mut previous = x.clone();
+            let mut objective = TrainingLoss { model: model.clone(), data: &self.data, batch: &self.train, weights };
+            let patience = settings.early_stopping_patience;
+            let mut failure = None;
+            minimize_with_line_search(
+                &mut objective,
+                &mut x,
+                LineSearchSettings::default(),
+                settings.lbfgs_iterations,
+                &mut |iteration, _, parameters| {
+                    lbfgs_iterations_run = iteration;
+                    let step: f64 =
+                        parameters.iter().zip(&previous).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
+                    previous.copy_from_slice(parameters);
+                    model.set_parameters(parameters);
+                    let train = model.errors(&self.data, &self.train, weights);
+                    let test = model.errors(&self.data, &self.test, weights);
+                    let position = epochs_run + iteration;
+                    if let Err(error) = curve.row(position, "lbfgs", step, &train, &test) {
+                        failure = Some(error);
+                        return false;
+                    }
+                    let monitored = if self.test.is_empty() { train.loss } else { test.loss };
+                    if monitored < best.0 {
+                        best = (monitored, position, parameters.to_vec());
+                    }
+                    patience == 0 || position - best.1 < patience
+                },
+            );
+            if let Some(error) = failure {
+                return Err(error);
+            }
+        }
         model.set_parameters(&best.2);
         self.write_model(&model, directory)?;
-        std::fs::write(directory.join("learning_curve.csv"), curve)?;
         self.write_parity_plots(&model, directory)?;
+        self.write_structure_errors(&model, directory)?;
         let train = model.errors(&self.data, &self.train, weights);
         let test = model.errors(&self.data, &self.test, weights);
         let report = MemberReport {
             seed,
             directory: directory.to_path_buf(),
             epochs_run,
+            lbfgs_iterations_run,
             best_epoch: best.1,
             train_energy_rmse_mev_per_atom: train.energy_rmse_ev_per_atom * 1e3,
             train_force_rmse_mev_per_a: train.force_rmse_ev_per_a * 1e3,
@@ -707,6 +763,34 @@ impl Prepared {
             let path = directory.join(format!("weights.{z:03}.data"));
             crate::io::write_atomically(&path, files::format_weights(network).as_bytes())?;
         }
+        Ok(())
+    }
+
+    /// `structures.csv`: every structure's set, energy per atom (reference, predicted, error) and force RMSE,
+    /// in the order of the data files (n2p2's `trainpoints`/`testpoints` files, in one table).
+    fn write_structure_errors(&self, model: &Model, directory: &Path) -> anyhow::Result<()> {
+        let all: Vec<usize> = (0..self.data.len()).collect();
+        let predictions = model.predict_all(&self.data, &all);
+        let mut text = String::from(
+            "structure,set,atoms,reference_energy_ev_per_atom,predicted_energy_ev_per_atom,energy_error_mev_per_atom,\
+             force_rmse_mev_per_a\n",
+        );
+        for (s, (energy, forces)) in predictions.iter().enumerate() {
+            let structure = &self.data[s];
+            let n = structure.len() as f64;
+            let set = if self.test.binary_search(&s).is_ok() { "test" } else { "train" };
+            let force_sq: f64 = forces.iter().zip(&structure.forces).map(|(f, r)| (f - r).norm_squared()).sum();
+            text += &format!(
+                "{},{set},{},{:.8},{:.8},{:.4},{:.3}\n",
+                s + 1,
+                structure.len(),
+                structure.energy / n,
+                energy / n,
+                1e3 * (energy - structure.energy) / n,
+                1e3 * (force_sq / (3.0 * n)).sqrt()
+            );
+        }
+        crate::io::write_atomically(&directory.join("structures.csv"), text.as_bytes())?;
         Ok(())
     }
 
@@ -751,8 +835,65 @@ impl Prepared {
     }
 }
 
+/// The mean training loss over a fixed set of structures as a function of all parameters.
+struct TrainingLoss<'a> {
+    model: Model,
+    data: &'a [StructureDescriptors],
+    batch: &'a [usize],
+    weights: LossWeights,
+}
+
+impl Objective for TrainingLoss<'_> {
+    fn evaluate(&mut self, x: &[f64], gradient: &mut [f64]) -> f64 {
+        self.model.set_parameters(x);
+        let (loss, g) = self.model.batch_loss_gradient(self.data, self.batch, self.weights);
+        gradient.copy_from_slice(&g);
+        loss
+    }
+}
+
 fn describe_function(sf: &crate::potentials::nnp::symmetry_functions::SymmetryFunction) -> String {
     format!("type {}, eta {}, r_s {}, lambda {}, zeta {}, r_c {}", sf.kind, sf.eta, sf.rs, sf.lambda, sf.zeta, sf.rc)
+}
+
+/// Replaces the template's networks, scaling and offsets by those of the trained potential in `directory`
+/// (whose `input.nn` also gave the symmetry functions) after checking that its elements and network layout are
+/// the template's; returns that potential's `input.nn` and `scaling.data` text, which the trained model keeps.
+fn adopt_initial_model(directory: &Path, elements: &[u8], template: &mut Model) -> anyhow::Result<(String, String)> {
+    let potential = NnpPotential::load_directory(directory, 1.0, 1.0)
+        .with_context(|| format!("initial_model = \"{}\"", directory.display()))?;
+    let found: Vec<u8> = potential.elements().iter().map(|m| m.atomic_number).collect();
+    if found != elements {
+        bail!(
+            "initial_model = \"{}\": its elements {:?} are not those of the training data {:?}",
+            directory.display(),
+            found.iter().map(|&z| elements::symbol(z)).collect::<Vec<_>>(),
+            elements.iter().map(|&z| elements::symbol(z)).collect::<Vec<_>>()
+        );
+    }
+    let layout = |n: &crate::potentials::nnp::network::NeuralNetwork| -> Vec<(usize, usize, Activation)> {
+        n.layers.iter().map(|l| (l.inputs, l.outputs, l.activation)).collect()
+    };
+    for (model, network) in potential.elements().iter().zip(&template.networks) {
+        if layout(&model.network) != layout(network) {
+            bail!(
+                "initial_model = \"{}\": the {} network has layers {:?}, but network.hidden_layers and \
+                 network.activation give {:?} (inputs, outputs, activation per layer)",
+                directory.display(),
+                elements::symbol(model.atomic_number),
+                layout(&model.network),
+                layout(network)
+            );
+        }
+    }
+    template.networks = potential.elements().iter().map(|m| m.network.clone()).collect();
+    template.scaling = potential.elements().iter().map(|m| m.scaling.clone()).collect();
+    template.offsets = potential.elements().iter().map(|m| m.energy_offset).collect();
+    let read = |name: &str| {
+        let path = directory.join(name);
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+    };
+    Ok((read("input.nn")?, read("scaling.data")?))
 }
 
 /// Number of symmetry functions per element declared in `directory/input.nn`.
@@ -999,6 +1140,16 @@ mod tests {
         let mut settings = small_settings();
         settings.test_fraction = 1.5;
         assert!(settings.validate("train").unwrap_err().to_string().starts_with("train.test_fraction = 1.5"));
+        let mut settings = small_settings();
+        settings.epochs = 0;
+        let e = settings.validate("train").unwrap_err().to_string();
+        assert_eq!(e, "train.epochs = 0: expected at least 1 epoch (or lbfgs_iterations > 0)");
+        settings.lbfgs_iterations = 10;
+        settings.validate("train").unwrap();
+        settings.initial_model = Some("old".into());
+        settings.symmetry_functions.input_nn = Some("input.nn".into());
+        let e = settings.validate("train").unwrap_err().to_string();
+        assert!(e.starts_with("train.symmetry_functions.input_nn = given together with initial_model"), "{e}");
         let bad: Result<TrainSettings, _> = toml::from_str("data = []\nepochz = 3");
         assert!(bad.unwrap_err().to_string().contains("epochz"));
     }
