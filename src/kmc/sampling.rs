@@ -180,8 +180,9 @@ pub fn network_by_sampling(
 }
 
 /// The vacancy energy at every atom of `structure` from a `vacancy` stage's `vacancies.csv` (columns `removed`
-/// and `formation_energy_ev`, one removed atom per row): every `species` atom needs exactly one row; other atoms
-/// get NaN.
+/// and `formation_energy_ev`, one removed atom per row; with an `equivalent_sites` column, as a `distinct`
+/// selection writes it, the energy of a row holds for every site of its class, so a crystal's one row per class
+/// covers all its sites): every `species` atom needs exactly one energy; other atoms get NaN.
 pub fn read_vacancy_energies(path: &Path, structure: &System, species: u8) -> anyhow::Result<Vec<f64>> {
     let name = path.display();
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read site_energies file {name}"))?;
@@ -194,6 +195,7 @@ pub fn read_vacancy_energies(path: &Path, structure: &System, species: u8) -> an
         })
     };
     let (removed_column, energy_column) = (column("removed")?, column("formation_energy_ev")?);
+    let equivalent_column = columns.iter().position(|c| *c == "equivalent_sites");
     let symbol = elements::symbol(species);
     let mut energies = vec![f64::NAN; structure.len()];
     for (index, line) in lines {
@@ -212,13 +214,32 @@ pub fn read_vacancy_energies(path: &Path, structure: &System, species: u8) -> an
         let energy: f64 = fields[energy_column].parse().ok().filter(|e: &f64| e.is_finite()).with_context(|| {
             format!("{name} line {line_no}: formation_energy_ev = '{}': expected a number (eV)", fields[energy_column])
         })?;
-        if atom >= structure.len() || structure.atomic_numbers[atom] != species {
-            bail!("{name} line {line_no}: removed = {atom} is not a {symbol} atom of the kMC structure");
+        let mut sites = vec![atom];
+        if let Some(column) = equivalent_column {
+            sites = fields[column]
+                .split_whitespace()
+                .map(|t| {
+                    t.parse::<usize>().map_err(|_| {
+                        anyhow::anyhow!(
+                            "{name} line {line_no}: equivalent_sites = '{}': expected atom indices",
+                            fields[column]
+                        )
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?;
+            if !sites.contains(&atom) {
+                bail!("{name} line {line_no}: equivalent_sites does not hold the removed atom {atom}");
+            }
         }
-        if !energies[atom].is_nan() {
-            bail!("{name} line {line_no}: atom {atom} has a second row");
+        for site in sites {
+            if site >= structure.len() || structure.atomic_numbers[site] != species {
+                bail!("{name} line {line_no}: site {site} is not a {symbol} atom of the kMC structure");
+            }
+            if !energies[site].is_nan() {
+                bail!("{name} line {line_no}: atom {site} has a second row");
+            }
+            energies[site] = energy;
         }
-        energies[atom] = energy;
     }
     if let Some(missing) =
         (0..structure.len()).find(|&i| structure.atomic_numbers[i] == species && energies[i].is_nan())
@@ -451,7 +472,23 @@ mod tests {
         );
         assert_eq!(
             read("1,O,1,-9,-9.2,3.9,3.7,true,10,11\n").unwrap_err(),
-            "D/vacancies.csv line 2: removed = 1 is not a Li atom of the kMC structure"
+            "D/vacancies.csv line 2: site 1 is not a Li atom of the kMC structure"
+        );
+        // A distinct selection's class rows: one energy for every site of the class.
+        let classes = |body: &str| {
+            let path = dir.join("vacancies.csv");
+            std::fs::write(&path, format!("{}equivalent_sites\n{body}", header.replace('\n', ","))).unwrap();
+            read_vacancy_energies(&path, &system, 3).map_err(|e| e.to_string().replace(&*dir.to_string_lossy(), "D"))
+        };
+        let energies = classes("0,Li,2,-9,-9.2,3.9,3.7,true,10,11,0 2\n").unwrap();
+        assert_eq!((energies[0], energies[2]), (3.7, 3.7));
+        assert_eq!(
+            classes("0,Li,2,-9,-9.2,3.9,3.7,true,10,11,1 2\n").unwrap_err(),
+            "D/vacancies.csv line 2: equivalent_sites does not hold the removed atom 0"
+        );
+        assert_eq!(
+            classes("0,Li,1,-9,-9.2,3.9,3.7,true,10,11,0\n2,Li,1,-9,-9.2,3.9,3.7,true,10,11,2 0\n").unwrap_err(),
+            "D/vacancies.csv line 3: atom 0 has a second row"
         );
         assert_eq!(
             read("0,Li,1,-9,-9.2,3.9,x,true,10,11\n").unwrap_err(),

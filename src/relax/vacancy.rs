@@ -213,11 +213,28 @@ pub struct VacancyEntry {
     pub species: String,
     /// Number of equivalent sites (`distinct`), else 1.
     pub multiplicity: usize,
+    /// The sites equivalent to the removed one (`distinct`: its whole class, the removed atom included), else
+    /// the removed atoms themselves.
+    pub equivalent_sites: Vec<usize>,
     pub unrelaxed_energy_ev: f64,
     pub relaxed_energy_ev: f64,
     pub unrelaxed_formation_energy_ev: f64,
     pub formation_energy_ev: f64,
     pub relaxation: RelaxReport,
+}
+
+/// One vacancy configuration to relax: the atoms removed, and the sites it stands for.
+struct Configuration {
+    removed: Vec<usize>,
+    multiplicity: usize,
+    equivalent_sites: Vec<usize>,
+}
+
+impl Configuration {
+    /// Removed atoms that stand only for themselves.
+    fn single(removed: Vec<usize>) -> Configuration {
+        Configuration { equivalent_sites: removed.clone(), removed, multiplicity: 1 }
+    }
 }
 
 /// Key numbers of a vacancy stage.
@@ -323,8 +340,8 @@ impl VacancySettings {
         Ok(())
     }
 
-    /// The vacancy configurations to compute: (removed atoms, multiplicity).
-    fn configurations(&self, system: &System, seed: u64) -> anyhow::Result<Vec<(Vec<usize>, usize)>> {
+    /// The vacancy configurations to compute.
+    fn configurations(&self, system: &System, seed: u64) -> anyhow::Result<Vec<Configuration>> {
         if let Some(indices) = &self.indices {
             if let Some(&bad) = indices.iter().find(|&&i| i >= system.len()) {
                 bail!("indices: atom {bad} does not exist (the system has {} atoms, indices start at 0)", system.len());
@@ -338,7 +355,7 @@ impl VacancySettings {
                     system.symbol(other)
                 );
             }
-            return Ok(vec![(indices.clone(), 1)]);
+            return Ok(vec![Configuration::single(indices.clone())]);
         }
         let symbol = self.species.as_deref().expect("validated");
         let z = elements::atomic_number(symbol).expect("validated");
@@ -355,12 +372,16 @@ impl VacancySettings {
                 let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
                 let mut chosen: Vec<usize> = candidates.choose_multiple(&mut rng, self.count).copied().collect();
                 chosen.sort_unstable();
-                vec![(chosen, 1)]
+                vec![Configuration::single(chosen)]
             }
             Selection::Distinct => {
                 distinct_sites(system, &candidates, self.fingerprint_cutoff_a, self.fingerprint_tolerance_a)
                     .into_iter()
-                    .map(|(site, members)| (vec![site], members.len()))
+                    .map(|(site, members)| Configuration {
+                        removed: vec![site],
+                        multiplicity: members.len(),
+                        equivalent_sites: members,
+                    })
                     .collect()
             }
         })
@@ -376,7 +397,7 @@ impl VacancySettings {
         seed: u64,
     ) -> anyhow::Result<VacancyReport> {
         let configurations = self.configurations(system, seed)?;
-        let removed_z = system.atomic_numbers[configurations[0].0[0]];
+        let removed_z = system.atomic_numbers[configurations[0].removed[0]];
         let symbol = elements::symbol(removed_z);
         let positions_only = self.relax_settings(false);
         let mut all_converged = true;
@@ -411,7 +432,7 @@ impl VacancySettings {
         };
         let results: Vec<anyhow::Result<(VacancyEntry, System)>> = configurations
             .par_iter()
-            .map(|(removed, multiplicity)| {
+            .map(|Configuration { removed, multiplicity, equivalent_sites }| {
                 let mut defect = bulk.clone();
                 let mut sorted = removed.clone();
                 sorted.sort_unstable();
@@ -431,6 +452,7 @@ impl VacancySettings {
                         .collect(),
                     species: symbol.to_string(),
                     multiplicity: *multiplicity,
+                    equivalent_sites: equivalent_sites.clone(),
                     unrelaxed_energy_ev: unrelaxed,
                     relaxed_energy_ev: relaxed.evaluation.energy,
                     unrelaxed_formation_energy_ev: unrelaxed - bulk_energy + n * mu,
@@ -449,12 +471,12 @@ impl VacancySettings {
             structures.push(defect);
         }
         std::fs::create_dir_all(output_dir).with_context(|| format!("cannot create {}", output_dir.display()))?;
-        let mut csv = String::from("removed,species,multiplicity,unrelaxed_energy_ev,relaxed_energy_ev,unrelaxed_formation_energy_ev,formation_energy_ev,converged,steps,force_evaluations\n");
+        let mut csv = String::from("removed,species,multiplicity,unrelaxed_energy_ev,relaxed_energy_ev,unrelaxed_formation_energy_ev,formation_energy_ev,converged,steps,force_evaluations,equivalent_sites\n");
         for (entry, defect) in entries.iter().zip(&structures) {
             let removed: Vec<String> = entry.removed.iter().map(|i| i.to_string()).collect();
             writeln!(
                 csv,
-                "{},{},{},{:.8},{:.8},{:.8},{:.8},{},{},{}",
+                "{},{},{},{:.8},{:.8},{:.8},{:.8},{},{},{},{}",
                 removed.join(" "),
                 entry.species,
                 entry.multiplicity,
@@ -464,7 +486,8 @@ impl VacancySettings {
                 entry.formation_energy_ev,
                 entry.relaxation.converged,
                 entry.relaxation.steps,
-                entry.relaxation.force_evaluations
+                entry.relaxation.force_evaluations,
+                entry.equivalent_sites.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(" ")
             )
             .unwrap();
             let extras = FrameExtras {
@@ -596,6 +619,7 @@ mod tests {
                 .unwrap();
         let mut system = crate::system::fcc(18, 5.26, 2);
         system.positions[0].x += 0.3;
+        let bulk = system.clone();
         let dir = tempfile::tempdir().unwrap();
         let report = settings.run(&mut system, &mut Evaluator::new(argon(), 0.5), dir.path(), 0).unwrap();
         let entries = &report.vacancies;
@@ -609,6 +633,16 @@ mod tests {
         assert_eq!((report.formation_energy_ev, report.max_formation_energy_ev), (lowest, highest));
         assert!(highest > lowest, "{energies:?}");
         assert_eq!(report.moved_vacancies, 0);
+        // vacancies.csv lists each class's sites, so a kMC reads an energy for every site of the crystal from
+        // one row per class.
+        let site_energies =
+            crate::kmc::sampling::read_vacancy_energies(&dir.path().join("vacancies.csv"), &bulk, 18).unwrap();
+        for entry in entries {
+            assert_eq!(entry.equivalent_sites.len(), entry.multiplicity);
+            for &site in &entry.equivalent_sites {
+                assert!((site_energies[site] - entry.formation_energy_ev).abs() < 1e-8);
+            }
+        }
     }
 
     #[test]
