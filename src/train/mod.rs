@@ -26,11 +26,12 @@ use anyhow::{bail, Context};
 use curve::LearningCurve;
 use dataset::{DataFormat, LabelledStructure, StructureDescriptors};
 use files::{ScalingKind, Statistics};
-use model::{Adam, LossWeights, Model};
+use model::{Adam, Errors, LossWeights, Model, Prediction};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -702,7 +703,9 @@ impl Prepared {
         if settings.lbfgs_iterations > 0 {
             let mut x = best.2.clone();
             let mut previous = x.clone();
-            let mut objective = TrainingLoss { model: model.clone(), data: &self.data, batch: &self.train, weights };
+            let last = Cell::new(Errors::default());
+            let mut objective =
+                TrainingLoss { model: model.clone(), data: &self.data, batch: &self.train, weights, last: &last };
             let patience = settings.early_stopping_patience;
             let mut failure = None;
             minimize_with_line_search(
@@ -716,7 +719,7 @@ impl Prepared {
                         parameters.iter().zip(&previous).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
                     previous.copy_from_slice(parameters);
                     model.set_parameters(parameters);
-                    let train = model.errors(&self.data, &self.train, weights);
+                    let train = last.get();
                     let test = model.errors(&self.data, &self.test, weights);
                     let position = epochs_run + iteration;
                     if let Err(error) = curve.row(position, "lbfgs", step, &train, &test) {
@@ -736,10 +739,12 @@ impl Prepared {
         }
         model.set_parameters(&best.2);
         self.write_model(&model, directory)?;
-        self.write_parity_plots(&model, directory)?;
-        self.write_structure_errors(&model, directory)?;
-        let train = model.errors(&self.data, &self.train, weights);
-        let test = model.errors(&self.data, &self.test, weights);
+        let all: Vec<usize> = (0..self.data.len()).collect();
+        let predictions = model.predict_all(&self.data, &all);
+        self.write_parity_plots(&predictions, directory)?;
+        self.write_structure_errors(&predictions, directory)?;
+        let train = Model::errors_of_predictions(&self.data, &self.train, &predictions, weights);
+        let test = Model::errors_of_predictions(&self.data, &self.test, &predictions, weights);
         let report = MemberReport {
             seed,
             directory: directory.to_path_buf(),
@@ -768,9 +773,7 @@ impl Prepared {
 
     /// `structures.csv`: every structure's set, energy per atom (reference, predicted, error) and force RMSE,
     /// in the order of the data files (n2p2's `trainpoints`/`testpoints` files, in one table).
-    fn write_structure_errors(&self, model: &Model, directory: &Path) -> anyhow::Result<()> {
-        let all: Vec<usize> = (0..self.data.len()).collect();
-        let predictions = model.predict_all(&self.data, &all);
+    fn write_structure_errors(&self, predictions: &[Prediction], directory: &Path) -> anyhow::Result<()> {
         let mut text = String::from(
             "structure,set,atoms,reference_energy_ev_per_atom,predicted_energy_ev_per_atom,energy_error_mev_per_atom,\
              force_rmse_mev_per_a\n",
@@ -794,12 +797,13 @@ impl Prepared {
         Ok(())
     }
 
-    fn write_parity_plots(&self, model: &Model, directory: &Path) -> anyhow::Result<()> {
+    /// `energy_parity.svg` and `force_parity.svg` from `predictions` of every structure.
+    fn write_parity_plots(&self, predictions: &[Prediction], directory: &Path) -> anyhow::Result<()> {
         let collect = |indices: &[usize]| {
-            let predictions = model.predict_all(&self.data, indices);
             let mut energies = Vec::new();
             let mut forces = Vec::new();
-            for (&s, (e, f)) in indices.iter().zip(&predictions) {
+            for &s in indices {
+                let (e, f) = &predictions[s];
                 let structure = &self.data[s];
                 let n = structure.len() as f64;
                 energies.push((structure.energy / n, e / n));
@@ -835,20 +839,23 @@ impl Prepared {
     }
 }
 
-/// The mean training loss over a fixed set of structures as a function of all parameters.
+/// The mean training loss over a fixed set of structures as a function of all parameters. `last` keeps the
+/// errors of the latest evaluation: after an accepted line-search step, those of the accepted point.
 struct TrainingLoss<'a> {
     model: Model,
     data: &'a [StructureDescriptors],
     batch: &'a [usize],
     weights: LossWeights,
+    last: &'a Cell<Errors>,
 }
 
 impl Objective for TrainingLoss<'_> {
     fn evaluate(&mut self, x: &[f64], gradient: &mut [f64]) -> f64 {
         self.model.set_parameters(x);
-        let (loss, g) = self.model.batch_loss_gradient(self.data, self.batch, self.weights);
+        let (errors, g) = self.model.batch_loss_gradient(self.data, self.batch, self.weights);
         gradient.copy_from_slice(&g);
-        loss
+        self.last.set(errors);
+        errors.loss
     }
 }
 
@@ -1014,7 +1021,7 @@ mod tests {
                     p[c] += delta;
                     let mut shifted = model.clone();
                     shifted.set_parameters(&p);
-                    shifted.batch_loss_gradient(&prepared.data, &batch, weights).0
+                    shifted.batch_loss_gradient(&prepared.data, &batch, weights).0.loss
                 };
                 let numeric = (loss_at(h) - loss_at(-h)) / (2.0 * h);
                 let tolerance = 1e-6 * (1.0 + numeric.abs());

@@ -40,6 +40,38 @@ pub struct LossWeights {
     pub force: f64,
 }
 
+/// A model's energy (eV) and forces (eV/Å) for one structure.
+pub type Prediction = (f64, Vec<Vector3<f64>>);
+
+/// One structure's misfit: its loss, energy error per atom (eV/atom), Σ|ΔF|² (eV²/Å²) and atom count.
+#[derive(Clone, Copy, Debug)]
+struct Residual {
+    loss: f64,
+    energy_error_per_atom: f64,
+    force_error_sq: f64,
+    atoms: usize,
+}
+
+impl Residual {
+    fn new(structure: &StructureDescriptors, energy: f64, force_error_sq: f64, weights: LossWeights) -> Residual {
+        let n = structure.len() as f64;
+        let energy_error_per_atom = (energy - structure.energy) / n;
+        Residual {
+            loss: weights.energy * energy_error_per_atom.powi(2) + weights.force / (3.0 * n) * force_error_sq,
+            energy_error_per_atom,
+            force_error_sq,
+            atoms: structure.len(),
+        }
+    }
+}
+
+/// The residual of a prediction (energy, forces) of `structure`.
+fn residual(structure: &StructureDescriptors, prediction: &Prediction, weights: LossWeights) -> Residual {
+    let (energy, forces) = prediction;
+    let force_error_sq = forces.iter().zip(&structure.forces).map(|(f, r)| (f - r).norm_squared()).sum();
+    Residual::new(structure, *energy, force_error_sq, weights)
+}
+
 /// Errors of a model on a set of structures.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Errors {
@@ -49,6 +81,28 @@ pub struct Errors {
     pub energy_rmse_ev_per_atom: f64,
     /// RMSE over all force components (eV/Å).
     pub force_rmse_ev_per_a: f64,
+}
+
+impl Errors {
+    /// Mean loss, energy RMSE per atom and force-component RMSE of a set of structures' residuals.
+    fn of(residuals: impl ExactSizeIterator<Item = Residual>) -> Errors {
+        let count = residuals.len();
+        if count == 0 {
+            return Errors::default();
+        }
+        let (mut loss, mut e2, mut f2, mut components) = (0.0, 0.0, 0.0, 0usize);
+        for r in residuals {
+            loss += r.loss;
+            e2 += r.energy_error_per_atom * r.energy_error_per_atom;
+            f2 += r.force_error_sq;
+            components += 3 * r.atoms;
+        }
+        Errors {
+            loss: loss / count as f64,
+            energy_rmse_ev_per_atom: (e2 / count as f64).sqrt(),
+            force_rmse_ev_per_a: (f2 / components.max(1) as f64).sqrt(),
+        }
+    }
 }
 
 /// All connections of a network in n2p2's order (per layer: weights with the previous layer's neuron as
@@ -106,7 +160,7 @@ impl Model {
     }
 
     /// Energy (eV) and forces (eV/Å) of a described structure.
-    pub fn predict(&self, structure: &StructureDescriptors) -> (f64, Vec<Vector3<f64>>) {
+    pub fn predict(&self, structure: &StructureDescriptors) -> Prediction {
         let n = structure.len();
         let mut energy = 0.0;
         let mut forces = vec![Vector3::zeros(); n];
@@ -145,19 +199,19 @@ impl Model {
             .collect()
     }
 
-    /// Loss of one structure; adds its gradient with respect to all parameters to `gradient`.
-    pub fn structure_loss_gradient(
+    /// Misfit of one structure; adds the gradient of its loss with respect to all parameters to `gradient`.
+    fn structure_loss_gradient(
         &self,
         structure: &StructureDescriptors,
         weights: LossWeights,
         gradient: &mut [f64],
-    ) -> f64 {
+    ) -> Residual {
         let n = structure.len() as f64;
         let (energy, forces) = self.predict(structure);
         let de = energy - structure.energy;
         let df: Vec<Vector3<f64>> = forces.iter().zip(&structure.forces).map(|(f, r)| f - r).collect();
         let force_sq: f64 = df.iter().map(|d| d.norm_squared()).sum();
-        let loss = weights.energy * (de / n).powi(2) + weights.force / (3.0 * n) * force_sq;
+        let residual = Residual::new(structure, energy, force_sq, weights);
         let energy_coefficient = 2.0 * weights.energy * de / (n * n);
         let force_coefficient = -2.0 * weights.force / (3.0 * n);
         let starts = self.block_starts();
@@ -194,66 +248,56 @@ impl Model {
                 }
             }
         }
-        loss
+        residual
     }
 
-    /// Mean loss over `batch` (indices into `data`) and its gradient. Structures are processed in parallel
-    /// and summed in batch order, so the result does not depend on the number of threads.
+    /// Mean loss and RMSEs over `batch` (indices into `data`), and the gradient of the mean loss. Structures are
+    /// processed in parallel and summed in batch order, so the result does not depend on the number of threads.
     pub fn batch_loss_gradient(
         &self,
         data: &[StructureDescriptors],
         batch: &[usize],
         weights: LossWeights,
-    ) -> (f64, Vec<f64>) {
+    ) -> (Errors, Vec<f64>) {
         let size = *self.block_starts().last().unwrap();
-        let parts: Vec<(f64, Vec<f64>)> = batch
+        let parts: Vec<(Residual, Vec<f64>)> = batch
             .par_iter()
             .map(|&s| {
                 let mut g = vec![0.0; size];
-                let l = self.structure_loss_gradient(&data[s], weights, &mut g);
-                (l, g)
+                let r = self.structure_loss_gradient(&data[s], weights, &mut g);
+                (r, g)
             })
             .collect();
-        let mut loss = 0.0;
         let mut gradient = vec![0.0; size];
         let scale = 1.0 / batch.len().max(1) as f64;
-        for (l, g) in parts {
-            loss += l * scale;
-            for (a, b) in gradient.iter_mut().zip(&g) {
+        for (_, g) in &parts {
+            for (a, b) in gradient.iter_mut().zip(g) {
                 *a += b * scale;
             }
         }
-        (loss, gradient)
+        (Errors::of(parts.iter().map(|(r, _)| *r)), gradient)
     }
 
     /// Predictions for `indices` (in parallel, in order): (energy, forces) per structure.
-    pub fn predict_all(&self, data: &[StructureDescriptors], indices: &[usize]) -> Vec<(f64, Vec<Vector3<f64>>)> {
+    pub fn predict_all(&self, data: &[StructureDescriptors], indices: &[usize]) -> Vec<Prediction> {
         indices.par_iter().map(|&s| self.predict(&data[s])).collect()
     }
 
     /// Loss and RMSEs on `indices`.
     pub fn errors(&self, data: &[StructureDescriptors], indices: &[usize], weights: LossWeights) -> Errors {
-        if indices.is_empty() {
-            return Errors::default();
-        }
         let predictions = self.predict_all(data, indices);
-        let (mut loss, mut e2, mut f2, mut components) = (0.0, 0.0, 0.0, 0usize);
-        for (&s, (energy, forces)) in indices.iter().zip(&predictions) {
-            let structure = &data[s];
-            let n = structure.len() as f64;
-            let de = (energy - structure.energy) / n;
-            let fsq: f64 = forces.iter().zip(&structure.forces).map(|(f, r)| (f - r).norm_squared()).sum();
-            loss += weights.energy * de * de + weights.force / (3.0 * n) * fsq;
-            e2 += de * de;
-            f2 += fsq;
-            components += 3 * structure.len();
-        }
-        let count = indices.len() as f64;
-        Errors {
-            loss: loss / count,
-            energy_rmse_ev_per_atom: (e2 / count).sqrt(),
-            force_rmse_ev_per_a: (f2 / components.max(1) as f64).sqrt(),
-        }
+        Errors::of(indices.iter().zip(&predictions).map(|(&s, p)| residual(&data[s], p, weights)))
+    }
+
+    /// Loss and RMSEs on `indices` from `predictions` of every structure of `data` (in its order), as
+    /// [`Model::predict_all`] gives them for all indices.
+    pub fn errors_of_predictions(
+        data: &[StructureDescriptors],
+        indices: &[usize],
+        predictions: &[Prediction],
+        weights: LossWeights,
+    ) -> Errors {
+        Errors::of(indices.iter().map(|&s| residual(&data[s], &predictions[s], weights)))
     }
 }
 
