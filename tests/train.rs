@@ -37,6 +37,19 @@ fn labelled_copper(dir: &Path, rattled: usize, md: usize, seed: u64) -> Option<(
     Some((eam, structures))
 }
 
+/// The data file `labelled_copper` writes, and the descriptors and network every Cu training here uses.
+const CU_MODEL: &str = r#"
+    [[data]]
+    file = "cu.extxyz"
+    [symmetry_functions]
+    cutoff_a = 4.8
+    radial_count = 6
+    radial_r_min_a = 2.0
+    angular_zeta = [1.0, 4.0]
+    [network]
+    hidden_layers = [10, 10]
+"#;
+
 #[test]
 fn learns_the_cu_eam_surface_and_writes_a_loadable_committee() {
     let dir = tempfile::tempdir().unwrap();
@@ -50,17 +63,8 @@ fn learns_the_cu_eam_surface_and_writes_a_loadable_committee() {
         energy_weight = 3.0
         early_stopping_patience = 50
         committee_size = 2
-        [[data]]
-        file = "cu.extxyz"
-        [symmetry_functions]
-        cutoff_a = 4.8
-        radial_count = 6
-        radial_r_min_a = 2.0
-        angular_zeta = [1.0, 4.0]
-        [network]
-        hidden_layers = [10, 10]
     "#;
-    let settings: TrainSettings = toml::from_str(toml_text).unwrap();
+    let settings: TrainSettings = toml::from_str(&format!("{toml_text}{CU_MODEL}")).unwrap();
     settings.validate("train").unwrap();
     let out = dir.path().join("out");
     let report = settings.run(dir.path(), &out).unwrap();
@@ -243,16 +247,7 @@ fn lbfgs_refines_adam_and_restarts_from_a_trained_model() {
             energy_weight = 3.0
             early_stopping_patience = 0
             {extra}
-            [[data]]
-            file = "cu.extxyz"
-            [symmetry_functions]
-            cutoff_a = 4.8
-            radial_count = 6
-            radial_r_min_a = 2.0
-            angular_zeta = [1.0, 4.0]
-            [network]
-            hidden_layers = [10, 10]
-            "#
+            {CU_MODEL}"#
         );
         let settings: TrainSettings = toml::from_str(&text).unwrap();
         settings.validate("train").unwrap();
