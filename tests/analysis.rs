@@ -178,7 +178,7 @@ fn wrapped_unwrapped_and_h5md_inputs_give_the_same_msd_in_a_triclinic_cell() {
         let path = dir.path().join(name);
         write_xyz(&path, &frames, 5.0, images, unwrapped);
         let t = read_trajectory(&path, &ReadOptions::default()).unwrap();
-        assert_eq!(t.unwrapped_with_images, images, "{name}");
+        assert_eq!(t.unwrapped_with_images(), images, "{name}");
         // Continuous paths agree with the truth up to each atom's starting image.
         for (f, positions) in truth.iter().enumerate() {
             for i in 0..positions.len() {
@@ -192,7 +192,7 @@ fn wrapped_unwrapped_and_h5md_inputs_give_the_same_msd_in_a_triclinic_cell() {
     let h5 = dir.path().join("trajectory.h5");
     write_h5md(&h5, &frames, 5.0).unwrap();
     let t = read_trajectory(&h5, &ReadOptions::default()).unwrap();
-    assert!(t.unwrapped_with_images);
+    assert!(t.unwrapped_with_images());
     msds.push(species_msd(&t, &t.atoms_of(3), None, &SMALL).unwrap());
     let min_image = read_trajectory(
         &h5,
@@ -427,8 +427,8 @@ fn lammps_dump_through_chemfiles_needs_a_frame_interval_and_unwraps_by_minimum_i
     let err = read_trajectory(&path, &ReadOptions::default()).unwrap_err().to_string();
     assert!(err.contains("dump.lammpstrj") && err.contains("frame_interval_fs"), "{err}");
     let t = read_trajectory(&path, &ReadOptions { frame_interval_fs: Some(2.0), ..Default::default() }).unwrap();
-    assert!(!t.unwrapped_with_images);
-    assert_eq!(t.times_fs[5], 10.0);
+    assert!(!t.unwrapped_with_images());
+    assert_eq!(t.times_fs()[5], 10.0);
     for (f, s) in frames.iter().enumerate() {
         let truth = s.unwrapped_positions();
         let start = frames[0].unwrapped_positions();

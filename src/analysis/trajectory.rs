@@ -42,9 +42,10 @@ pub struct ReadOptions {
     pub carrier_species: Option<u8>,
 }
 
-/// A trajectory held in memory, with unwrapped positions.
+/// What every trajectory knows besides its positions and velocities: where it came from, the times and cells of
+/// its kept frames, its atoms and how its positions were unwrapped.
 #[derive(Clone, Debug)]
-pub struct Trajectory {
+pub struct TrajectoryHeader {
     /// Where it was read from (for messages).
     pub source: PathBuf,
     /// Time of every frame (fs), uniformly spaced.
@@ -54,14 +55,20 @@ pub struct Trajectory {
     pub masses: Vec<f64>,
     /// Cell of every frame.
     pub cells: Vec<Cell>,
-    /// Unwrapped positions, frame-major (Å).
-    positions: Vec<Vector3<f64>>,
-    /// Velocities, frame-major (Å/fs), when the file has them.
-    velocities: Option<Vec<Vector3<f64>>>,
     /// Mean of the recorded temperature (K), when the file records one (H5MD `observables/temperature`).
     pub recorded_temperature_k: Option<f64>,
     /// True when positions were unwrapped with image counters, false for minimum-image steps.
     pub unwrapped_with_images: bool,
+}
+
+/// A trajectory held in memory, with unwrapped positions.
+#[derive(Clone, Debug)]
+pub struct Trajectory {
+    pub header: TrajectoryHeader,
+    /// Unwrapped positions, frame-major (Å).
+    positions: Vec<Vector3<f64>>,
+    /// Velocities, frame-major (Å/fs), when the file has them.
+    velocities: Option<Vec<Vector3<f64>>>,
 }
 
 /// One frame as read, before unwrapping.
@@ -142,27 +149,29 @@ impl Trajectory {
             }
         }
         Ok(Trajectory {
-            source: source.to_path_buf(),
-            times_fs: out_times,
-            atomic_numbers,
-            masses,
-            cells,
+            header: TrajectoryHeader {
+                source: source.to_path_buf(),
+                times_fs: out_times,
+                atomic_numbers,
+                masses,
+                cells,
+                recorded_temperature_k: None,
+                unwrapped_with_images: use_images,
+            },
             positions,
             velocities,
-            recorded_temperature_k: None,
-            unwrapped_with_images: use_images,
         })
     }
 
     /// Unwrapped positions of frame `f`.
     pub fn frame_positions(&self, f: usize) -> &[Vector3<f64>] {
-        let n = self.atomic_numbers.len();
+        let n = self.n_atoms();
         &self.positions[f * n..(f + 1) * n]
     }
 
     /// Velocities of frame `f` (Å/fs), when the file has them.
     pub fn frame_velocities(&self, f: usize) -> Option<&[Vector3<f64>]> {
-        let n = self.atomic_numbers.len();
+        let n = self.n_atoms();
         self.velocities.as_ref().map(|v| &v[f * n..(f + 1) * n])
     }
 }
@@ -170,19 +179,8 @@ impl Trajectory {
 /// Per-atom access to a trajectory, in blocks of atoms, whether it is held in memory ([`Trajectory`]) or read
 /// from an H5MD file block by block ([`H5mdTrajectory`], for trajectories larger than the memory budget).
 pub trait TrajectoryData: Sync {
-    /// Where it was read from (for messages).
-    fn source(&self) -> &Path;
-    /// Time of every frame (fs), uniformly spaced.
-    fn times_fs(&self) -> &[f64];
-    fn atomic_numbers(&self) -> &[u8];
-    /// Masses (amu).
-    fn masses(&self) -> &[f64];
-    /// Cell of every frame.
-    fn cells(&self) -> &[Cell];
-    /// Mean of the recorded temperature (K), when the file records one.
-    fn recorded_temperature_k(&self) -> Option<f64>;
-    /// True when positions were unwrapped with image counters, false for minimum-image steps.
-    fn unwrapped_with_images(&self) -> bool;
+    /// Source, times, cells and atoms.
+    fn header(&self) -> &TrajectoryHeader;
     /// True when velocities were recorded.
     fn has_velocities(&self) -> bool;
     /// True when positions are held in memory, false when they are read from the file block by block.
@@ -195,6 +193,40 @@ pub trait TrajectoryData: Sync {
     fn velocity_block(&self, atoms: &[usize]) -> Result<Option<Vec<Vec<Vector3<f64>>>>, IoError>;
     /// Frame `f` as a `System` (positions wrapped into the cell, image counters set).
     fn frame_system(&self, f: usize) -> Result<System, IoError>;
+
+    /// Where it was read from (for messages).
+    fn source(&self) -> &Path {
+        &self.header().source
+    }
+
+    /// Time of every frame (fs), uniformly spaced.
+    fn times_fs(&self) -> &[f64] {
+        &self.header().times_fs
+    }
+
+    fn atomic_numbers(&self) -> &[u8] {
+        &self.header().atomic_numbers
+    }
+
+    /// Masses (amu).
+    fn masses(&self) -> &[f64] {
+        &self.header().masses
+    }
+
+    /// Cell of every frame.
+    fn cells(&self) -> &[Cell] {
+        &self.header().cells
+    }
+
+    /// Mean of the recorded temperature (K), when the file records one.
+    fn recorded_temperature_k(&self) -> Option<f64> {
+        self.header().recorded_temperature_k
+    }
+
+    /// True when positions were unwrapped with image counters, false for minimum-image steps.
+    fn unwrapped_with_images(&self) -> bool {
+        self.header().unwrapped_with_images
+    }
 
     /// Number of frames.
     fn n_frames(&self) -> usize {
@@ -234,26 +266,8 @@ pub trait TrajectoryData: Sync {
 }
 
 impl TrajectoryData for Trajectory {
-    fn source(&self) -> &Path {
-        &self.source
-    }
-    fn times_fs(&self) -> &[f64] {
-        &self.times_fs
-    }
-    fn atomic_numbers(&self) -> &[u8] {
-        &self.atomic_numbers
-    }
-    fn masses(&self) -> &[f64] {
-        &self.masses
-    }
-    fn cells(&self) -> &[Cell] {
-        &self.cells
-    }
-    fn recorded_temperature_k(&self) -> Option<f64> {
-        self.recorded_temperature_k
-    }
-    fn unwrapped_with_images(&self) -> bool {
-        self.unwrapped_with_images
+    fn header(&self) -> &TrajectoryHeader {
+        &self.header
     }
     fn has_velocities(&self) -> bool {
         self.velocities.is_some()
@@ -276,9 +290,9 @@ impl TrajectoryData for Trajectory {
         }))
     }
     fn frame_system(&self, f: usize) -> Result<System, IoError> {
-        let mut system = System::new(self.cells[f].clone());
+        let mut system = System::new(self.cells()[f].clone());
         for (i, r) in self.frame_positions(f).iter().enumerate() {
-            system.push_with_mass(self.atomic_numbers[i], *r, self.masses[i]);
+            system.push_with_mass(self.atomic_numbers()[i], *r, self.masses()[i]);
         }
         if let Some(v) = self.frame_velocities(f) {
             system.velocities.copy_from_slice(v);
@@ -526,7 +540,7 @@ pub fn read_kmc_csv(path: &Path, options: &ReadOptions) -> Result<Trajectory, Io
         })
         .collect();
     let mut trajectory = Trajectory::from_frames(path, vec![z; n], vec![mass; n], raw, options)?;
-    trajectory.recorded_temperature_k = temperature;
+    trajectory.header.recorded_temperature_k = temperature;
     Ok(trajectory)
 }
 
@@ -589,19 +603,13 @@ fn h5md_boundary(path: &Path, group: &hdf5::Group) -> Result<[bool; 3], IoError>
 /// for the atoms asked for and unwrapped on the fly. The file is reopened for every block.
 #[derive(Clone, Debug)]
 pub struct H5mdTrajectory {
-    path: PathBuf,
     file_frames: usize,
     /// Cells of every frame in the file (needed for minimum-image unwrapping through skipped frames).
     file_cells: Vec<Cell>,
     /// Indices of the kept frames.
     selected: Vec<usize>,
-    times_fs: Vec<f64>,
-    cells: Vec<Cell>,
-    atomic_numbers: Vec<u8>,
-    masses: Vec<f64>,
-    use_images: bool,
+    header: TrajectoryHeader,
     has_velocities: bool,
-    recorded_temperature_k: Option<f64>,
 }
 
 /// Frames per hyperslab read: about 32 MB of positions.
@@ -680,47 +688,34 @@ impl H5mdTrajectory {
         } else {
             None
         };
-        Ok(H5mdTrajectory {
-            path: path.to_path_buf(),
-            file_frames,
+        let header = TrajectoryHeader {
+            source: path.to_path_buf(),
             times_fs: selected.iter().map(|&k| times[k]).collect(),
-            cells: selected.iter().map(|&k| file_cells[k].clone()).collect(),
-            file_cells,
-            selected,
             atomic_numbers,
             masses,
-            use_images,
-            has_velocities,
+            cells: selected.iter().map(|&k| file_cells[k].clone()).collect(),
             recorded_temperature_k,
-        })
+            unwrapped_with_images: use_images,
+        };
+        Ok(H5mdTrajectory { file_frames, file_cells, selected, header, has_velocities })
     }
 
     /// Bytes the positions (and velocities) of the kept frames take in memory.
     pub fn in_memory_bytes(&self) -> usize {
-        let per_frame = 24 * self.atomic_numbers.len();
-        self.times_fs.len() * per_frame * if self.has_velocities { 2 } else { 1 }
+        let per_frame = 24 * self.n_atoms();
+        self.n_frames() * per_frame * if self.has_velocities { 2 } else { 1 }
     }
 
     /// Reads everything into memory in one pass over the file.
     pub fn load(&self) -> Result<Trajectory, IoError> {
-        let n = self.atomic_numbers.len();
+        let n = self.n_atoms();
         let mut positions = Vec::with_capacity(self.selected.len() * n);
         self.scan_positions(0, n, |_, frame| positions.extend_from_slice(frame))?;
         let mut velocities = self.has_velocities.then(|| Vec::with_capacity(self.selected.len() * n));
         if let Some(v) = velocities.as_mut() {
             self.scan_velocities(0, n, |_, frame| v.extend_from_slice(frame))?;
         }
-        Ok(Trajectory {
-            source: self.path.clone(),
-            times_fs: self.times_fs.clone(),
-            atomic_numbers: self.atomic_numbers.clone(),
-            masses: self.masses.clone(),
-            cells: self.cells.clone(),
-            positions,
-            velocities,
-            recorded_temperature_k: self.recorded_temperature_k,
-            unwrapped_with_images: self.use_images,
-        })
+        Ok(Trajectory { header: self.header.clone(), positions, velocities })
     }
 
     /// Visits the unwrapped positions of atoms lo..hi at every kept frame, in order (k = kept-frame index),
@@ -741,8 +736,11 @@ impl H5mdTrajectory {
         for f0 in (0..end).step_by(step) {
             let f1 = (f0 + step).min(end);
             let positions = self.slab::<f64>(&particles, "position/value", f0..f1, lo..hi)?;
-            let images =
-                if self.use_images { Some(self.slab::<i32>(&particles, "image/value", f0..f1, lo..hi)?) } else { None };
+            let images = if self.header.unwrapped_with_images {
+                Some(self.slab::<i32>(&particles, "image/value", f0..f1, lo..hi)?)
+            } else {
+                None
+            };
             for f in f0..f1 {
                 let cell = &self.file_cells[f];
                 let t = f - f0;
@@ -793,8 +791,8 @@ impl H5mdTrajectory {
     }
 
     fn particles(&self) -> Result<hdf5::Group, IoError> {
-        let file = hdf5::File::open(&self.path).map_err(|e| h5_error(&self.path, "cannot open", e))?;
-        file.group("particles/all").map_err(|e| h5_error(&self.path, "group /particles/all", e))
+        let file = hdf5::File::open(self.source()).map_err(|e| h5_error(self.source(), "cannot open", e))?;
+        file.group("particles/all").map_err(|e| h5_error(self.source(), "group /particles/all", e))
     }
 
     /// Reads `name` (a [frames, atoms, 3] dataset) for frames f0..f1 and atoms lo..hi.
@@ -808,31 +806,13 @@ impl H5mdTrajectory {
         group
             .dataset(name)
             .and_then(|d| d.read_slice::<T, _, ndarray::Ix3>((frames, atoms, ..)))
-            .map_err(|e| h5_error(&self.path, name, e))
+            .map_err(|e| h5_error(self.source(), name, e))
     }
 }
 
 impl TrajectoryData for H5mdTrajectory {
-    fn source(&self) -> &Path {
-        &self.path
-    }
-    fn times_fs(&self) -> &[f64] {
-        &self.times_fs
-    }
-    fn atomic_numbers(&self) -> &[u8] {
-        &self.atomic_numbers
-    }
-    fn masses(&self) -> &[f64] {
-        &self.masses
-    }
-    fn cells(&self) -> &[Cell] {
-        &self.cells
-    }
-    fn recorded_temperature_k(&self) -> Option<f64> {
-        self.recorded_temperature_k
-    }
-    fn unwrapped_with_images(&self) -> bool {
-        self.use_images
+    fn header(&self) -> &TrajectoryHeader {
+        &self.header
     }
     fn has_velocities(&self) -> bool {
         self.has_velocities
@@ -876,12 +856,12 @@ impl TrajectoryData for H5mdTrajectory {
     fn frame_system(&self, f: usize) -> Result<System, IoError> {
         let particles = self.particles()?;
         let k = self.selected[f];
-        let n = self.atomic_numbers.len();
+        let n = self.n_atoms();
         let positions = self.slab::<f64>(&particles, "position/value", k..k + 1, 0..n)?;
-        let mut system = System::new(self.cells[f].clone());
+        let mut system = System::new(self.cells()[f].clone());
         for i in 0..n {
             let r = Vector3::new(positions[[0, i, 0]], positions[[0, i, 1]], positions[[0, i, 2]]);
-            system.push_with_mass(self.atomic_numbers[i], r, self.masses[i]);
+            system.push_with_mass(self.atomic_numbers()[i], r, self.masses()[i]);
         }
         system.wrap();
         Ok(system)
@@ -1005,7 +985,7 @@ mod tests {
         assert!(err.contains("set frame_interval_fs"), "{err}");
         let options = ReadOptions { frame_interval_fs: Some(2.0), ..Default::default() };
         let t = Trajectory::from_frames(path, vec![3], vec![6.94], vec![frame(None), frame(None)], &options).unwrap();
-        assert_eq!(t.times_fs, vec![0.0, 2.0]);
+        assert_eq!(t.times_fs(), vec![0.0, 2.0]);
     }
 
     #[test]
