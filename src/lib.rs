@@ -12,6 +12,7 @@ pub mod md;
 pub mod neb;
 pub mod neighbors;
 pub mod optimize;
+pub mod plot;
 pub mod potentials;
 pub mod relax;
 pub mod study;

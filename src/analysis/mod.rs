@@ -8,18 +8,17 @@
 pub mod arrhenius;
 pub mod diffusion;
 pub mod msd;
-pub mod plot;
 pub mod rdf;
 pub mod trajectory;
 pub mod vdos;
 
 use crate::input::{join, positive, InvalidValue};
+use crate::plot::{Plot, Series, Style};
 use crate::system::elements;
 use anyhow::Context;
 use arrhenius::{fit_arrhenius, ArrheniusFit, ArrheniusPoint};
 use diffusion::{fit_diffusion, fit_lags, nernst_einstein_s_per_cm, DiffusionFit, FitInput};
 use nalgebra::Vector3;
-use plot::{Plot, Series, Style};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

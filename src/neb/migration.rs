@@ -18,6 +18,7 @@ use super::{run_neb, validate_options, write_outputs, Interpolation, NebOptions,
 use crate::input::{join, positive, InvalidValue};
 use crate::io::extxyz::{self, FrameExtras};
 use crate::optimize::{Algorithm, Convergence};
+use crate::plot::{Plot, Series, Style};
 use crate::potentials::Evaluator;
 use crate::relax::vacancy::{same_environment, site_fingerprints, Fingerprint};
 use crate::relax::{relax, RelaxReport, RelaxSettings};
@@ -680,9 +681,19 @@ impl MigrationSettings {
             writeln!(histogram_csv, "{:.6},{:.6},{}", bin.low_ev, bin.high_ev, bin.count).unwrap();
         }
         crate::io::write_atomically(&output_dir.join("barrier_histogram.csv"), histogram_csv.as_bytes())?;
-        let bars: Vec<(f64, f64, usize)> = bins.iter().map(|b| (b.low_ev, b.high_ev, b.count)).collect();
-        let title = format!("{} forward barriers of {} converged hops", self.species, converged_barriers.len());
-        let svg = super::plot::histogram_svg(&bars, "forward barrier (eV)", &title);
+        let svg = Plot {
+            title: format!("{} forward barriers of {} converged hops", self.species, converged_barriers.len()),
+            x_label: "forward barrier (eV)".into(),
+            y_label: "hops".into(),
+            series: vec![Series::new(
+                "hops per bin",
+                bins.iter().map(|b| 0.5 * (b.low_ev + b.high_ev)).collect(),
+                bins.iter().map(|b| b.count as f64).collect(),
+                Style::Bars(self.histogram_bin_ev),
+            )],
+            ..Default::default()
+        }
+        .to_svg();
         crate::io::write_atomically(&output_dir.join("barrier_histogram.svg"), svg.as_bytes())?;
         let unconverged = rows.iter().filter(|r| !r.converged).count();
         if unconverged > 0 {

@@ -9,12 +9,12 @@ pub mod band;
 pub mod bench;
 pub mod idpp;
 pub mod migration;
-pub mod plot;
 pub mod table;
 
 use crate::input::{join, positive, InvalidValue};
 use crate::io::extxyz::{self, FrameExtras};
 use crate::optimize::{self, Algorithm, Convergence};
+use crate::plot::{Plot, Series, Style};
 use crate::potentials::Evaluator;
 use crate::relax::{relax, RelaxSettings};
 use crate::system::{elements, System};
@@ -307,15 +307,24 @@ pub fn write_outputs(result: &NebResult, dir: &Path, prefix: &str) -> anyhow::Re
         .unwrap();
     }
     crate::io::write_atomically(&dir.join(format!("{prefix}neb_profile.csv")), csv.as_bytes())?;
-    let points: Vec<(f64, f64)> = coordinate.iter().zip(&report.energy_profile_ev).map(|(&x, &y)| (x, y)).collect();
     let title = format!(
         "NEB: forward {:.4} eV, reverse {:.4} eV{}",
         report.forward_barrier_ev,
         report.reverse_barrier_ev,
         if report.converged { "" } else { " (NOT CONVERGED)" }
     );
-    let svg =
-        plot::profile_svg(&points, Some(report.saddle_image), "reaction coordinate (Å)", "E − E(initial) (eV)", &title);
+    let saddle = report.saddle_image;
+    let svg = Plot {
+        title,
+        x_label: "reaction coordinate (Å)".into(),
+        y_label: "E − E(initial) (eV)".into(),
+        series: vec![
+            Series::new("images", coordinate.clone(), report.energy_profile_ev.clone(), Style::LineMarkers),
+            Series::new("saddle", vec![coordinate[saddle]], vec![report.energy_profile_ev[saddle]], Style::Markers),
+        ],
+        ..Default::default()
+    }
+    .to_svg();
     crate::io::write_atomically(&dir.join(format!("{prefix}neb_profile.svg")), svg.as_bytes())?;
     let mut images = String::new();
     for (i, image) in band.images.iter().enumerate() {

@@ -11,9 +11,9 @@
 
 use super::StageRecord;
 use crate::analysis::arrhenius::{fit_arrhenius, ArrheniusPoint};
-use crate::analysis::plot::{Plot, Series, Style};
 use crate::input::{join, InvalidValue};
 use crate::io;
+use crate::plot::{Plot, Series, Style};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -503,9 +503,8 @@ impl ReportSettings {
             title: self.title.clone(),
             x_label: "1000 / T (1/K)".into(),
             y_label: "D".into(),
-            x_log: false,
             y_log: true,
-            series: Vec::new(),
+            ..Default::default()
         };
         for fit in fits {
             let x: Vec<f64> = fit.points.iter().map(|p| 1000.0 / p.temperature_k).collect();

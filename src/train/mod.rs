@@ -14,11 +14,11 @@ pub mod curve;
 pub mod dataset;
 pub mod files;
 pub mod model;
-pub mod plot;
 pub mod select;
 
 use crate::input::{join, positive, InvalidValue};
 use crate::optimize::{minimize_with_line_search, LineSearchSettings, Objective};
+use crate::plot::{Plot, Series, Style};
 use crate::potentials::nnp::network::Activation;
 use crate::potentials::nnp::{NnpConfig, NnpPotential, UnitValue};
 use crate::system::elements;
@@ -817,22 +817,33 @@ impl Prepared {
         };
         let (train_e, train_f) = collect(&self.train);
         let (test_e, test_f) = collect(&self.test);
-        let energy = plot::parity_svg(
-            "Energy parity",
-            "energy (eV/atom)",
-            &[
-                plot::Series { label: "train", color: "#1f77b4", points: &train_e },
-                plot::Series { label: "test", color: "#ff7f0e", points: &test_e },
-            ],
-        );
-        let force = plot::parity_svg(
-            "Force parity",
-            "force component (eV/Å)",
-            &[
-                plot::Series { label: "train", color: "#1f77b4", points: &train_f },
-                plot::Series { label: "test", color: "#ff7f0e", points: &test_f },
-            ],
-        );
+        let parity = |title: &str, quantity: &str, train: Vec<(f64, f64)>, test: Vec<(f64, f64)>| {
+            let (lo, hi) = train
+                .iter()
+                .chain(&test)
+                .flat_map(|&(a, b)| [a, b])
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
+            let cloud = |label: &str, points: Vec<(f64, f64)>| {
+                let label = format!("{label} ({} points)", points.len());
+                let (x, y) = points.into_iter().unzip();
+                Series::new(label, x, y, Style::Dots)
+            };
+            Plot {
+                title: title.into(),
+                x_label: format!("reference {quantity}"),
+                y_label: format!("predicted {quantity}"),
+                equal_axes: true,
+                series: vec![
+                    cloud("train", train),
+                    cloud("test", test),
+                    Series::new("y = x", vec![lo, hi], vec![lo, hi], Style::Dashed),
+                ],
+                ..Default::default()
+            }
+            .to_svg()
+        };
+        let energy = parity("Energy parity", "energy (eV/atom)", train_e, test_e);
+        let force = parity("Force parity", "force component (eV/Å)", train_f, test_f);
         std::fs::write(directory.join("energy_parity.svg"), energy)?;
         std::fs::write(directory.join("force_parity.svg"), force)?;
         Ok(())

@@ -1,15 +1,23 @@
-//! A small line-plot writer producing standalone SVG: axes with "nice" ticks (1, 2, 5 × 10ⁿ steps on linear
-//! axes, decades on logarithmic ones), axis labels, a title, a legend, lines, markers and vertical error bars.
-//! Non-finite points (and non-positive ones on a log axis) are skipped.
+//! The project's one chart writer, producing standalone SVG: axes with "nice" ticks (1, 2, 5 × 10ⁿ steps on
+//! linear axes, decades on logarithmic ones), axis labels, a title, a legend, and series drawn as lines,
+//! markers, dots (dense clouds such as parity plots) or bars (histograms), with optional vertical error bars.
+//! Non-finite points (and non-positive ones on a log axis) are skipped. Used for MSD, RDF, VDOS and Arrhenius
+//! plots, NEB energy profiles and barrier histograms, the kMC Arrhenius plot and the trainer's parity plots.
 
 use std::fmt::Write as _;
 
 /// How a series is drawn.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Style {
     Line,
     Dashed,
     Markers,
+    /// A line through the points with a marker on each.
+    LineMarkers,
+    /// Small translucent markers, each pixel position drawn once (clouds of 10⁵ points stay small files).
+    Dots,
+    /// A bar from 0 to y centred on each x, this wide (in x units).
+    Bars(f64),
 }
 
 /// One data series.
@@ -24,8 +32,17 @@ pub struct Series {
 }
 
 impl Series {
+    pub fn new(label: impl Into<String>, x: Vec<f64>, y: Vec<f64>, style: Style) -> Series {
+        Series { label: label.into(), x, y, y_error: None, style }
+    }
+
     pub fn line(label: impl Into<String>, x: Vec<f64>, y: Vec<f64>) -> Series {
-        Series { label: label.into(), x, y, y_error: None, style: Style::Line }
+        Series::new(label, x, y, Style::Line)
+    }
+
+    /// Adds symmetric vertical error bars (same length as y).
+    pub fn with_errors(self, y_error: Vec<f64>) -> Series {
+        Series { y_error: Some(y_error), ..self }
     }
 }
 
@@ -37,6 +54,8 @@ pub struct Plot {
     pub y_label: String,
     pub x_log: bool,
     pub y_log: bool,
+    /// Both axes span the same range (parity plots).
+    pub equal_axes: bool,
     pub series: Vec<Series>,
 }
 
@@ -139,13 +158,22 @@ fn escape(text: &str) -> String {
 impl Plot {
     /// Renders the plot as an SVG document.
     pub fn to_svg(&self) -> String {
-        let x_axis = Axis::new(self.series.iter().flat_map(|s| s.x.iter().copied()), self.x_log);
+        let x_values = self.series.iter().flat_map(|s| {
+            let half_width = if let Style::Bars(width) = s.style { 0.5 * width } else { 0.0 };
+            s.x.iter().flat_map(move |x| [x - half_width, x + half_width])
+        });
         let y_values = self.series.iter().flat_map(|s| {
             let errors = s.y_error.clone().unwrap_or_else(|| vec![0.0; s.y.len()]);
-            s.y.iter().zip(errors).flat_map(|(y, e)| [y - e, *y, y + e]).collect::<Vec<f64>>()
+            let floor = matches!(s.style, Style::Bars(_)).then_some(0.0);
+            s.y.iter().zip(errors).flat_map(|(y, e)| [y - e, *y, y + e]).chain(floor).collect::<Vec<f64>>()
         });
-        let y_axis =
-            Axis::new(y_values.filter(|v| !self.y_log || *v > 0.0).collect::<Vec<_>>().into_iter(), self.y_log);
+        let y_values: Vec<f64> = y_values.filter(|v| !self.y_log || *v > 0.0).collect();
+        let (x_axis, y_axis) = if self.equal_axes {
+            let all: Vec<f64> = x_values.chain(y_values).collect();
+            (Axis::new(all.iter().copied(), self.x_log), Axis::new(all.into_iter(), self.y_log))
+        } else {
+            (Axis::new(x_values, self.x_log), Axis::new(y_values.into_iter(), self.y_log))
+        };
         let plot_w = WIDTH - LEFT - RIGHT;
         let plot_h = HEIGHT - TOP - BOTTOM;
         let px = |x: f64| x_axis.fraction(x).map(|f| LEFT + f * plot_w);
@@ -223,22 +251,53 @@ impl Plot {
                 .enumerate()
                 .filter_map(|(i, (&x, &y))| Some((i, px(x)?, py(y)?)))
                 .collect();
+            if matches!(series.style, Style::Line | Style::Dashed | Style::LineMarkers) {
+                let dash = if series.style == Style::Dashed { r#" stroke-dasharray="6 4""# } else { "" };
+                let coords: Vec<String> = points.iter().map(|(_, x, y)| format!("{x:.2},{y:.2}")).collect();
+                writeln!(
+                    svg,
+                    r#"<polyline fill="none" stroke="{color}" stroke-width="1.8"{dash} points="{}"/>"#,
+                    coords.join(" ")
+                )
+                .unwrap();
+            }
             match series.style {
-                Style::Line | Style::Dashed => {
-                    let dash = if series.style == Style::Dashed { r#" stroke-dasharray="6 4""# } else { "" };
-                    let coords: Vec<String> = points.iter().map(|(_, x, y)| format!("{x:.2},{y:.2}")).collect();
-                    writeln!(
-                        svg,
-                        r#"<polyline fill="none" stroke="{color}" stroke-width="1.8"{dash} points="{}"/>"#,
-                        coords.join(" ")
-                    )
-                    .unwrap();
-                }
-                Style::Markers => {
+                Style::Markers | Style::LineMarkers => {
                     for (_, x, y) in &points {
-                        writeln!(svg, r#"<circle cx="{x:.2}" cy="{y:.2}" r="4" fill="{color}"/>"#).unwrap();
+                        writeln!(svg, r#"<circle class="point" cx="{x:.2}" cy="{y:.2}" r="4" fill="{color}"/>"#)
+                            .unwrap();
                     }
                 }
+                Style::Dots => {
+                    let mut drawn = std::collections::HashSet::new();
+                    for (_, x, y) in &points {
+                        if drawn.insert(((x * 10.0).round() as i64, (y * 10.0).round() as i64)) {
+                            writeln!(
+                                svg,
+                                r#"<circle class="point" cx="{x:.1}" cy="{y:.1}" r="2" fill="{color}" fill-opacity="0.6"/>"#
+                            )
+                            .unwrap();
+                        }
+                    }
+                }
+                Style::Bars(width) => {
+                    let base = py(0.0).unwrap_or(TOP + plot_h);
+                    for &(i, _, y) in &points {
+                        let x = series.x[i];
+                        let (Some(left), Some(right)) = (px(x - 0.5 * width), px(x + 0.5 * width)) else {
+                            continue;
+                        };
+                        let (top, bottom) = (y.min(base), y.max(base));
+                        writeln!(
+                            svg,
+                            r#"<rect class="bar" x="{left:.2}" y="{top:.2}" width="{:.2}" height="{:.2}" fill="{color}" stroke="white"/>"#,
+                            right - left,
+                            bottom - top
+                        )
+                        .unwrap();
+                    }
+                }
+                Style::Line | Style::Dashed => {}
             }
             if let Some(errors) = &series.y_error {
                 for &(i, x, _) in &points {
@@ -271,24 +330,32 @@ impl Plot {
             for (k, series) in self.series.iter().enumerate() {
                 let color = COLORS[k % COLORS.len()];
                 let y = TOP + 24.0 + 18.0 * k as f64;
-                match series.style {
-                    Style::Markers => {
-                        writeln!(svg, r#"<circle cx="{:.2}" cy="{:.2}" r="4" fill="{color}"/>"#, x + 18.0, y - 4.0)
-                            .unwrap()
-                    }
-                    Style::Line | Style::Dashed => {
-                        let dash = if series.style == Style::Dashed { r#" stroke-dasharray="6 4""# } else { "" };
-                        writeln!(
-                            svg,
-                            r#"<line x1="{:.2}" y1="{:.2}" x2="{:.2}" y2="{:.2}" stroke="{color}" stroke-width="2"{dash}/>"#,
-                            x + 6.0,
-                            y - 4.0,
-                            x + 30.0,
-                            y - 4.0
+                let marker = |radius: f64| {
+                    format!(r#"<circle cx="{:.2}" cy="{:.2}" r="{radius}" fill="{color}"/>"#, x + 18.0, y - 4.0)
+                };
+                let line = |dash: &str| {
+                    format!(
+                        r#"<line x1="{:.2}" y1="{:.2}" x2="{:.2}" y2="{:.2}" stroke="{color}" stroke-width="2"{dash}/>"#,
+                        x + 6.0,
+                        y - 4.0,
+                        x + 30.0,
+                        y - 4.0
+                    )
+                };
+                let key = match series.style {
+                    Style::Markers | Style::Dots => marker(4.0),
+                    Style::Line => line(""),
+                    Style::Dashed => line(r#" stroke-dasharray="6 4""#),
+                    Style::LineMarkers => line("") + &marker(4.0),
+                    Style::Bars(_) => {
+                        format!(
+                            r#"<rect x="{:.2}" y="{:.2}" width="16" height="10" fill="{color}"/>"#,
+                            x + 10.0,
+                            y - 9.0
                         )
-                        .unwrap()
                     }
-                }
+                };
+                writeln!(svg, "{key}").unwrap();
                 writeln!(svg, r#"<text x="{:.2}" y="{y:.2}">{}</text>"#, x + 36.0, escape(&series.label)).unwrap();
             }
         }
@@ -335,6 +402,7 @@ mod tests {
         assert_eq!(svg.matches("<polyline").count(), 1);
         // Two drawable markers in the plot plus one legend marker; the NaN point is skipped.
         assert_eq!(svg.matches("<circle").count(), 3);
+        assert_eq!(svg.matches(r#"class="point""#).count(), 2);
         // Linear y ticks 0, 2, 4, 6 and x ticks at 0, 0.5, ..., 2.
         assert!(svg.contains(">6<") && svg.contains(">0.5<"));
     }
@@ -359,5 +427,46 @@ mod tests {
         for label in ["0.01", "0.1", "1", "10", "100"] {
             assert!(svg.contains(&format!(">{label}<")), "{label} missing");
         }
+    }
+
+    #[test]
+    fn bars_stand_on_zero_one_per_bin() {
+        let svg = Plot {
+            series: vec![Series::new("hops", vec![0.525, 0.575, 0.625], vec![3.0, 0.0, 7.0], Style::Bars(0.05))],
+            ..Default::default()
+        }
+        .to_svg();
+        assert_eq!(svg.matches(r#"class="bar""#).count(), 3);
+        // The y axis starts at 0 although no bar is below 0, and the x axis covers the bins' edges.
+        assert!(svg.contains(">0<") && svg.contains(">0.5<") && svg.contains(">0.65<"));
+        let heights: Vec<f64> = svg
+            .lines()
+            .filter(|l| l.contains(r#"class="bar""#))
+            .map(|l| l.split("height=\"").nth(1).unwrap().split('"').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(heights[1], 0.0);
+        assert!((heights[2] / heights[0] - 7.0 / 3.0).abs() < 1e-2, "{heights:?}");
+    }
+
+    #[test]
+    fn dots_on_the_same_pixel_are_drawn_once() {
+        let x = vec![0.0, 1.0, 1.0, 1.0 + 1e-9, 2.0];
+        let svg = Plot { series: vec![Series::new("cloud", x.clone(), x, Style::Dots)], ..Default::default() }.to_svg();
+        assert_eq!(svg.matches(r#"class="point""#).count(), 3);
+    }
+
+    #[test]
+    fn line_markers_and_equal_axes() {
+        let plot = Plot {
+            equal_axes: true,
+            series: vec![Series::new("band", vec![0.0, 1.0, 2.0], vec![0.0, 10.0, 0.5], Style::LineMarkers)],
+            ..Default::default()
+        };
+        let svg = plot.to_svg();
+        assert_eq!(svg.matches("<polyline").count(), 1);
+        assert_eq!(svg.matches(r#"class="point""#).count(), 3);
+        // Both axes span 0..10, so x has the tick 10 although no x value reaches it.
+        let x_tick_10 = svg.lines().any(|l| l.contains(r#"text-anchor="middle">10<"#));
+        assert!(x_tick_10, "{svg}");
     }
 }
