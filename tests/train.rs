@@ -300,4 +300,9 @@ fn lbfgs_refines_adam_and_restarts_from_a_trained_model() {
     mismatched.network.hidden_layers = vec![10, 8];
     let error = format!("{:#}", mismatched.run(dir.path(), &dir.path().join("bad")).unwrap_err());
     assert!(error.contains("initial_model") && error.contains("network.hidden_layers"), "{error}");
+
+    let mut missing = settings("epochs = 0\nlbfgs_iterations = 3");
+    missing.initial_model = Some("no/such/model".into());
+    let error = format!("{:#}", missing.run(dir.path(), &dir.path().join("missing")).unwrap_err());
+    assert!(error.contains("initial_model") && error.contains("no/such/model"), "{error}");
 }

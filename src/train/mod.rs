@@ -379,10 +379,15 @@ impl TrainSettings {
     /// `symfunction_short` argument lines and the cutoff line (`type alpha`) for `elements`.
     pub fn symmetry_function_lines(&self, base_dir: &Path, elements: &[u8]) -> anyhow::Result<(Vec<String>, u32, f64)> {
         let sf = &self.symmetry_functions;
-        let given = self.initial_model.as_ref().map(|d| d.join("input.nn")).or_else(|| sf.input_nn.clone());
-        if let Some(path) = &given {
+        let given = match (&self.initial_model, &sf.input_nn) {
+            (Some(model), _) => Some((model.join("input.nn"), "initial_model")),
+            (None, Some(input_nn)) => Some((input_nn.clone(), "symmetry_functions.input_nn")),
+            (None, None) => None,
+        };
+        if let Some((path, key)) = &given {
             let path = base_dir.join(path);
-            let settings = crate::potentials::nnp::settings::Settings::read(&path)?;
+            let settings =
+                crate::potentials::nnp::settings::Settings::read(&path).with_context(|| format!("train.{key}"))?;
             let lines: Vec<String> = settings.all("symfunction_short").map(|e| e.arguments.join(" ")).collect();
             if lines.is_empty() {
                 bail!("{}: no symfunction_short lines", path.display());
