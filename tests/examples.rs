@@ -5,10 +5,12 @@ use std::path::Path;
 use std::process::Command;
 
 const EAM: &str = "../shared/reference/eam/Cu_u3.eam";
+const GAMMA_LI3PO4: &str = "../shared/reference/structures/gamma_Li3PO4_mp-2878.vasp";
 
-fn run(input: &str) -> Option<Value> {
-    if !Path::new(EAM).exists() {
-        eprintln!("skipped: {EAM} not found (../shared is absent)");
+/// Runs `input` when the file of ../shared it needs is present; its summary.json, every stage completed.
+fn run(input: &str, needs: &str) -> Option<Value> {
+    if !Path::new(needs).exists() {
+        eprintln!("skipped: {needs} not found (../shared is absent)");
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -25,7 +27,7 @@ fn run(input: &str) -> Option<Value> {
 
 #[test]
 fn cu_melt_quench() {
-    let Some(summary) = run("inputs/cu-melt-quench.toml") else { return };
+    let Some(summary) = run("inputs/cu-melt-quench.toml", EAM) else { return };
     let stages = summary["stages"].as_array().unwrap();
     let perfect = stages[0]["result"]["energy_ev"].as_f64().unwrap();
     assert!((perfect / -906.24000058 - 1.0).abs() < 1e-8, "perfect-crystal energy {perfect}");
@@ -40,7 +42,7 @@ fn cu_melt_quench() {
 
 #[test]
 fn cu_vacancy_kmc() {
-    let Some(summary) = run("inputs/cu-vacancy-kmc.toml") else { return };
+    let Some(summary) = run("inputs/cu-vacancy-kmc.toml", EAM) else { return };
     let stages = summary["stages"].as_array().unwrap();
     let barrier = stages[0]["result"]["mean_barrier_ev"].as_f64().unwrap();
     assert!((barrier - 0.6707).abs() < 2e-3, "NEB barrier {barrier}");
@@ -53,4 +55,40 @@ fn cu_vacancy_kmc() {
     assert!((unrelaxed - 1.3165).abs() < 1e-4, "unrelaxed E_f {unrelaxed} against LAMMPS 1.3165 eV");
     let relaxed = vacancy["formation_energy_ev"].as_f64().unwrap();
     assert!((relaxed - 1.2847).abs() < 1e-3, "relaxed E_f {relaxed}");
+}
+
+#[test]
+fn gamma_li3po4_vacancy_hops() {
+    let Some(summary) = run("inputs/g-li3po4-vacancy.toml", GAMMA_LI3PO4) else { return };
+    let stages = summary["stages"].as_array().unwrap();
+    let migration = &stages[1]["result"];
+    // Pnma puts the 48 Li of the 2×2×1 cell on 32 8d and 16 4c sites; the 208 Li pairs within 4 Å of the relaxed
+    // crystal (the longest 3.94 Å with the shipped potential) fall into 8 classes of symmetry-equivalent hops.
+    assert_eq!(migration["hops"], 208, "{migration}");
+    assert_eq!(migration["computed_paths"], 8, "{migration}");
+    assert_eq!(migration["converged"], true);
+    let vacancies = stages[2]["result"]["vacancies"].as_array().unwrap();
+    let formation = |multiplicity: u64| {
+        let class = vacancies.iter().find(|v| v["multiplicity"] == multiplicity).expect("a class of this size");
+        class["formation_energy_ev"].as_f64().unwrap()
+    };
+    assert_eq!(vacancies.len(), 2);
+    // The 4c vacancy lies below the 8d one by the same amount in the NEB end points (relaxed by the migration stage)
+    // and in the vacancy stage's own relaxations.
+    let site_gap = formation(16) - formation(32);
+    let paths = migration["paths"].as_array().unwrap();
+    let end_point_gaps: Vec<f64> = paths
+        .iter()
+        .map(|p| p["neb"]["initial_energy_ev"].as_f64().unwrap() - p["neb"]["final_energy_ev"].as_f64().unwrap())
+        .filter(|gap| gap.abs() > 0.05)
+        .collect();
+    assert!(!end_point_gaps.is_empty());
+    for gap in end_point_gaps {
+        assert!((gap.abs() - site_gap.abs()).abs() < 0.01 && site_gap < 0.0, "{gap} against {site_gap}");
+    }
+    // Long-range vacancy diffusion needs more than the lowest barrier and no more than the highest.
+    let ea = stages[3]["result"]["arrhenius"]["activation_energy_ev"].as_f64().unwrap();
+    let (lowest, highest) =
+        (migration["min_barrier_ev"].as_f64().unwrap(), migration["max_barrier_ev"].as_f64().unwrap());
+    assert!(lowest < ea && ea < highest, "kMC E_a {ea} outside [{lowest}, {highest}]");
 }
