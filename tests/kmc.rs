@@ -141,7 +141,9 @@ fn arrhenius_fit_over_a_sweep_returns_the_barrier() {
     assert_eq!(csv.lines().count(), 6);
     assert!(csv.starts_with("temperature_k,events,simulated_time_ps"));
     let svg = std::fs::read_to_string(dir.path().join("kmc_arrhenius.svg")).unwrap();
-    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>") && svg.matches(r#"class="point""#).count() == 5);
+    assert!(
+        svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>") && svg.matches(r#"class="point""#).count() == 5
+    );
 }
 
 /// Detailed balance: with site energies E_i and barriers E_b(i→j) = E_saddle − E_i, the stationary distribution
