@@ -29,11 +29,13 @@ pub struct Series {
     /// Symmetric vertical error bars (same length as y).
     pub y_error: Option<Vec<f64>>,
     pub style: Style,
+    /// Colour (any SVG colour); default: the next one of [`PALETTE`] by the series' position.
+    pub color: Option<&'static str>,
 }
 
 impl Series {
     pub fn new(label: impl Into<String>, x: Vec<f64>, y: Vec<f64>, style: Style) -> Series {
-        Series { label: label.into(), x, y, y_error: None, style }
+        Series { label: label.into(), x, y, y_error: None, style, color: None }
     }
 
     pub fn line(label: impl Into<String>, x: Vec<f64>, y: Vec<f64>) -> Series {
@@ -43,6 +45,11 @@ impl Series {
     /// Adds symmetric vertical error bars (same length as y).
     pub fn with_errors(self, y_error: Vec<f64>) -> Series {
         Series { y_error: Some(y_error), ..self }
+    }
+
+    /// Draws the series in `color` instead of its turn of the palette.
+    pub fn with_color(self, color: &'static str) -> Series {
+        Series { color: Some(color), ..self }
     }
 }
 
@@ -65,7 +72,8 @@ const LEFT: f64 = 90.0;
 const RIGHT: f64 = 30.0;
 const TOP: f64 = 50.0;
 const BOTTOM: f64 = 70.0;
-const COLORS: [&str; 8] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
+/// The default colours of series 0, 1, 2, … (matplotlib's first eight).
+pub const PALETTE: [&str; 8] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
 
 /// An axis mapping data to pixels.
 struct Axis {
@@ -243,7 +251,7 @@ impl Plot {
         )
         .unwrap();
         for (k, series) in self.series.iter().enumerate() {
-            let color = COLORS[k % COLORS.len()];
+            let color = series.color.unwrap_or(PALETTE[k % PALETTE.len()]);
             let points: Vec<(usize, f64, f64)> = series
                 .x
                 .iter()
@@ -328,7 +336,7 @@ impl Plot {
             )
             .unwrap();
             for (k, series) in self.series.iter().enumerate() {
-                let color = COLORS[k % COLORS.len()];
+                let color = series.color.unwrap_or(PALETTE[k % PALETTE.len()]);
                 let y = TOP + 24.0 + 18.0 * k as f64;
                 let marker = |radius: f64| {
                     format!(r#"<circle cx="{:.2}" cy="{:.2}" r="{radius}" fill="{color}"/>"#, x + 18.0, y - 4.0)
@@ -384,13 +392,9 @@ mod tests {
             y_label: "MSD (Å²)".into(),
             series: vec![
                 Series::line("Li", vec![0.0, 1.0, 2.0], vec![0.0, 3.0, 6.1]),
-                Series {
-                    label: "fit".into(),
-                    x: vec![0.5, 1.5, f64::NAN],
-                    y: vec![1.0, 4.0, 2.0],
-                    y_error: Some(vec![0.5, 0.5, 0.5]),
-                    style: Style::Markers,
-                },
+                Series::new("fit", vec![0.5, 1.5, f64::NAN], vec![1.0, 4.0, 2.0], Style::Markers)
+                    .with_errors(vec![0.5, 0.5, 0.5])
+                    .with_color("black"),
             ],
             ..Default::default()
         };
@@ -403,6 +407,7 @@ mod tests {
         // Two drawable markers in the plot plus one legend marker; the NaN point is skipped.
         assert_eq!(svg.matches("<circle").count(), 3);
         assert_eq!(svg.matches(r#"class="point""#).count(), 2);
+        assert_eq!(svg.matches(r#"fill="black""#).count(), 3, "the coloured series' markers and legend key");
         // Linear y ticks 0, 2, 4, 6 and x ticks at 0, 0.5, ..., 2.
         assert!(svg.contains(">6<") && svg.contains(">0.5<"));
     }

@@ -7,6 +7,7 @@
 //! so scatter beyond the stated errors widens the uncertainty instead of being ignored. Without stated errors
 //! (all σ = 0) the fit is unweighted and the covariance comes from the residuals (needs ≥ 3 points).
 
+use crate::plot::{Series, Style};
 use crate::system::BOLTZMANN_EV_PER_K;
 
 /// One measured point.
@@ -45,6 +46,25 @@ impl ArrheniusFit {
         let value = ln_value.exp();
         (value, value * variance.max(0.0).sqrt())
     }
+}
+
+/// `fit`'s points as markers with their error bars and its line over their temperature range, both in `color`, for
+/// a plot of D (log axis) against 1000/T (K⁻¹), where the line is straight.
+pub fn plot_series(fit: &ArrheniusFit, points_label: String, line_label: String, color: &'static str) -> [Series; 2] {
+    let x: Vec<f64> = fit.points.iter().map(|p| 1000.0 / p.temperature_k).collect();
+    let coldest = fit.points.iter().map(|p| p.temperature_k).fold(f64::INFINITY, f64::min);
+    let hottest = fit.points.iter().map(|p| p.temperature_k).fold(0.0, f64::max);
+    let points = Series::new(points_label, x, fit.points.iter().map(|p| p.value).collect(), Style::Markers)
+        .with_errors(fit.points.iter().map(|p| p.sigma).collect())
+        .with_color(color);
+    let line = Series::new(
+        line_label,
+        vec![1000.0 / coldest, 1000.0 / hottest],
+        vec![fit.predict(coldest).0, fit.predict(hottest).0],
+        Style::Dashed,
+    )
+    .with_color(color);
+    [points, line]
 }
 
 /// Fits D₀ and E_a. Errors name the offending point.

@@ -13,7 +13,7 @@ pub mod trajectory;
 pub mod vdos;
 
 use crate::input::{join, positive, InvalidValue};
-use crate::plot::{Plot, Series, Style};
+use crate::plot::{Plot, Series, Style, PALETTE};
 use crate::system::elements;
 use anyhow::Context;
 use arrhenius::{fit_arrhenius, ArrheniusFit, ArrheniusPoint};
@@ -850,16 +850,12 @@ fn write_msd(
             continue;
         };
         let (t0, t1) = (d.fit.fit_start_ps, d.fit.fit_end_ps);
-        plot.series.push(Series {
-            label: format!("{symbol} fit D = {:.3e} ± {:.1e} Å²/ps", d.fit.d_a2_per_ps, d.fit.d_sigma_a2_per_ps),
-            x: vec![t0, t1],
-            y: vec![
-                d.fit.intercept_a2 + 6.0 * d.fit.d_a2_per_ps * t0,
-                d.fit.intercept_a2 + 6.0 * d.fit.d_a2_per_ps * t1,
-            ],
-            y_error: None,
-            style: Style::Dashed,
-        });
+        plot.series.push(Series::new(
+            format!("{symbol} fit D = {:.3e} ± {:.1e} Å²/ps", d.fit.d_a2_per_ps, d.fit.d_sigma_a2_per_ps),
+            vec![t0, t1],
+            vec![d.fit.intercept_a2 + 6.0 * d.fit.d_a2_per_ps * t0, d.fit.intercept_a2 + 6.0 * d.fit.d_a2_per_ps * t1],
+            Style::Dashed,
+        ));
     }
     write_text(&dir.join("msd.svg"), &plot.to_svg())?;
     files.extend(["msd.csv".to_string(), "msd.svg".to_string()]);
@@ -941,12 +937,8 @@ fn write_vdos(dir: &Path, vdos: &vdos::Vdos, files: &mut Vec<String>) -> anyhow:
     Ok(())
 }
 
-/// ln D against 1000/T with error bars and the fitted line.
+/// D against 1000/T with error bars and the fitted line.
 fn arrhenius_plot(species: &str, fit: &ArrheniusFit) -> String {
-    let x: Vec<f64> = fit.points.iter().map(|p| 1000.0 / p.temperature_k).collect();
-    let (lo, hi) = x.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-    let line_x: Vec<f64> = (0..=20).map(|k| lo + (hi - lo) * k as f64 / 20.0).collect();
-    let line_y: Vec<f64> = line_x.iter().map(|&x| fit.predict(1000.0 / x).0).collect();
     Plot {
         title: format!(
             "Arrhenius plot, {species}: Ea = {:.3} ± {:.3} eV",
@@ -955,16 +947,7 @@ fn arrhenius_plot(species: &str, fit: &ArrheniusFit) -> String {
         x_label: "1000 / T (1/K)".into(),
         y_label: "D (Å²/ps)".into(),
         y_log: true,
-        series: vec![
-            Series {
-                label: format!("D({species})"),
-                x,
-                y: fit.points.iter().map(|p| p.value).collect(),
-                y_error: Some(fit.points.iter().map(|p| p.sigma).collect()),
-                style: Style::Markers,
-            },
-            Series { label: "fit".into(), x: line_x, y: line_y, y_error: None, style: Style::Dashed },
-        ],
+        series: arrhenius::plot_series(fit, format!("D({species})"), "fit".into(), PALETTE[0]).into(),
         ..Default::default()
     }
     .to_svg()

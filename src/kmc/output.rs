@@ -2,9 +2,9 @@
 //! `kmc_site_occupancy_<i>.csv`. Formats are documented in docs/kmc.md.
 
 use super::{ArrheniusFit, Diffusion, SiteNetwork, TemperatureResult, TrajectoryFrame};
+use crate::analysis::arrhenius::{self, fit_arrhenius, ArrheniusPoint};
 use crate::io::write_atomically;
-use crate::plot::{Plot, Series, Style};
-use crate::system::BOLTZMANN_EV_PER_K;
+use crate::plot::{Plot, PALETTE};
 use anyhow::Context;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -86,31 +86,31 @@ pub fn write_arrhenius_svg(
         ..Default::default()
     };
     let tracer: Vec<(f64, Diffusion)> = results.iter().map(|r| (r.temperature_k, r.tracer)).collect();
-    push_arrhenius_series(&mut plot, "carrier tracer D", &tracer, fit);
+    push_arrhenius_series(&mut plot, "carrier tracer D", &tracer, fit, PALETTE[0]);
     if let Some(ion_fit) = ion_fit {
         let ions: Vec<(f64, Diffusion)> =
             results.iter().filter_map(|r| r.ion_tracer.map(|d| (r.temperature_k, d))).collect();
-        push_arrhenius_series(&mut plot, "ion tracer D", &ions, ion_fit);
+        push_arrhenius_series(&mut plot, "ion tracer D", &ions, ion_fit, PALETTE[1]);
     }
     write(path, plot.to_svg())
 }
 
-/// The (T, D) points of one series with their error bars, and its fitted line D₀ exp(−E_a/k_BT).
-fn push_arrhenius_series(plot: &mut Plot, label: &str, points: &[(f64, Diffusion)], fit: &ArrheniusFit) {
-    let x: Vec<f64> = points.iter().map(|(t, _)| 1000.0 / t).collect();
-    let (lo, hi) = x.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
-    let line = |x: f64| fit.prefactor_a2_per_ps * (-fit.activation_energy_ev * x / (1000.0 * BOLTZMANN_EV_PER_K)).exp();
-    plot.series.push(
-        Series::new(label, x, points.iter().map(|(_, d)| d.d_a2_per_ps).collect(), Style::Markers)
-            .with_errors(points.iter().map(|(_, d)| d.d_err_a2_per_ps).collect()),
+/// The (T, D) points of one series with their error bars, and its fitted line D₀ exp(−E_a/k_BT), in `color`.
+fn push_arrhenius_series(
+    plot: &mut Plot,
+    label: &str,
+    points: &[(f64, Diffusion)],
+    fit: &ArrheniusFit,
+    color: &'static str,
+) {
+    let points: Vec<ArrheniusPoint> = points
+        .iter()
+        .map(|&(temperature_k, d)| ArrheniusPoint { temperature_k, value: d.d_a2_per_ps, sigma: d.d_err_a2_per_ps })
+        .collect();
+    let Ok(line) = fit_arrhenius(&points) else { return };
+    let line_label = format!(
+        "fit: E_a = {:.4} ± {:.4} eV, D₀ = {:.3e} Å²/ps",
+        fit.activation_energy_ev, fit.activation_energy_err_ev, fit.prefactor_a2_per_ps
     );
-    plot.series.push(Series::new(
-        format!(
-            "fit: E_a = {:.4} ± {:.4} eV, D₀ = {:.3e} Å²/ps",
-            fit.activation_energy_ev, fit.activation_energy_err_ev, fit.prefactor_a2_per_ps
-        ),
-        vec![lo, hi],
-        vec![line(lo), line(hi)],
-        Style::Dashed,
-    ));
+    plot.series.extend(arrhenius::plot_series(&line, label.into(), line_label, color));
 }

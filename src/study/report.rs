@@ -10,10 +10,10 @@
 //! numbers). Example: `analyze.trajectories[0].rdf.pairs[center=Li,neighbor=O].coordination_number`.
 
 use super::StageRecord;
-use crate::analysis::arrhenius::{fit_arrhenius, ArrheniusPoint};
+use crate::analysis::arrhenius::{self, fit_arrhenius, ArrheniusPoint};
 use crate::input::{join, InvalidValue};
 use crate::io;
-use crate::plot::{Plot, Series, Style};
+use crate::plot::{Plot, Series, Style, PALETTE};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -506,33 +506,22 @@ impl ReportSettings {
             y_log: true,
             ..Default::default()
         };
-        for fit in fits {
-            let x: Vec<f64> = fit.points.iter().map(|p| 1000.0 / p.temperature_k).collect();
-            let y: Vec<f64> = fit.points.iter().map(|p| p.value).collect();
+        for (k, fit) in fits.iter().enumerate() {
             let label = match fit.activation_energy_ev {
                 Some(e) => format!("{} (E_a = {} eV)", fit.label, format_number(e)),
                 None => fit.label.clone(),
             };
-            plot.series.push(Series {
-                label,
-                x,
-                y,
-                y_error: Some(fit.points.iter().map(|p| p.sigma).collect()),
-                style: Style::Markers,
-            });
-            if let Ok(line) = fit_arrhenius(&fit.points) {
-                let (lo, hi) = fit
-                    .points
-                    .iter()
-                    .fold((f64::INFINITY, 0.0f64), |(lo, hi), p| (lo.min(p.temperature_k), hi.max(p.temperature_k)));
-                let temperatures: Vec<f64> = (0..=20).map(|k| lo + (hi - lo) * k as f64 / 20.0).collect();
-                plot.series.push(Series {
-                    label: format!("{} fit", fit.label),
-                    x: temperatures.iter().map(|t| 1000.0 / t).collect(),
-                    y: temperatures.iter().map(|&t| line.predict(t).0).collect(),
-                    y_error: None,
-                    style: Style::Dashed,
-                });
+            let color = PALETTE[k % PALETTE.len()];
+            match fit_arrhenius(&fit.points) {
+                Ok(line) => {
+                    plot.series.extend(arrhenius::plot_series(&line, label, format!("{} fit", fit.label), color))
+                }
+                Err(_) => {
+                    let x = fit.points.iter().map(|p| 1000.0 / p.temperature_k).collect();
+                    let y = fit.points.iter().map(|p| p.value).collect();
+                    let sigma = fit.points.iter().map(|p| p.sigma).collect();
+                    plot.series.push(Series::new(label, x, y, Style::Markers).with_errors(sigma).with_color(color));
+                }
             }
         }
         plot
