@@ -323,11 +323,12 @@ impl Plot {
             }
         }
         svg.push_str("</g>\n");
-        // Legend in the top right corner, on a white box sized to the longest label (≈ 7 px per character).
+        // Legend in a top corner, on a white box sized to the longest label (≈ 7 px per character).
         if !self.series.is_empty() {
             let longest = self.series.iter().map(|s| s.label.chars().count()).max().unwrap_or(0) as f64;
             let width = 40.0 + 7.0 * longest;
-            let x = (LEFT + plot_w - width - 8.0).max(LEFT + 4.0);
+            // Top left on equal axes, where a parity plot's diagonal leaves room; top right otherwise.
+            let x = if self.equal_axes { LEFT + 8.0 } else { (LEFT + plot_w - width - 8.0).max(LEFT + 4.0) };
             let height = 8.0 + 18.0 * self.series.len() as f64;
             writeln!(
                 svg,
