@@ -155,24 +155,9 @@ fn md_with_the_trained_potential_reproduces_the_rdf_of_the_original() {
     use mdrun::potentials::Evaluator;
     use std::sync::Arc;
 
-    let eam_path = Path::new("../shared/reference/eam/Cu_u3.eam");
-    if !eam_path.exists() {
-        eprintln!("skipped: {} is absent (shared reference data)", eam_path.display());
-        return;
-    }
-    let eam = Eam::read_funcfl(&[eam_path]).unwrap();
-    let mut structures = rattled_fcc(&eam, 29, 3.615, 2, 60, 0.03, 0.12, 11);
-    structures.extend(md_sampled_fcc(&eam, 29, 3.615, 2, 600.0, 2.0, 10, 20, 12));
     let dir = tempfile::tempdir().unwrap();
-    let mut text = String::new();
-    for s in &structures {
-        text += &format_frame(
-            &s.system,
-            &FrameExtras { energy: Some(s.energy), forces: Some(&s.forces), ..Default::default() },
-        );
-    }
-    std::fs::write(dir.path().join("cu.extxyz"), text).unwrap();
-    let settings: TrainSettings = toml::from_str(
+    let Some((eam, _)) = labelled_copper(dir.path(), 60, 20, 11) else { return };
+    let settings: TrainSettings = toml::from_str(&format!(
         r#"
         seed = 3
         epochs = 250
@@ -181,17 +166,8 @@ fn md_with_the_trained_potential_reproduces_the_rdf_of_the_original() {
         learning_rate_decay = 0.98
         energy_weight = 3.0
         early_stopping_patience = 60
-        [[data]]
-        file = "cu.extxyz"
-        [symmetry_functions]
-        cutoff_a = 4.8
-        radial_count = 6
-        radial_r_min_a = 2.0
-        angular_zeta = [1.0, 4.0]
-        [network]
-        hidden_layers = [10, 10]
-    "#,
-    )
+        {CU_MODEL}"#
+    ))
     .unwrap();
     let report = settings.run(dir.path(), &dir.path().join("out")).unwrap();
     let trained = NnpPotential::load(&NnpConfig::new(&report.members[0].directory, 1.0, 1.0)).unwrap();

@@ -2,7 +2,7 @@
 //! [`crate::analysis::arrhenius::fit_arrhenius`] (weighted least squares of ln D against 1/T, variances scaled
 //! by χ²_red when the scatter exceeds the stated errors); this module only expresses it in Å²/ps and cm²/s.
 
-use crate::analysis::arrhenius::{fit_arrhenius, ArrheniusPoint};
+use crate::analysis::arrhenius::{self as analysis, fit_arrhenius, ArrheniusPoint};
 
 /// Result of an Arrhenius fit.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -23,22 +23,29 @@ pub struct ArrheniusFit {
 }
 
 /// Fits (T in K, D, σ_D) triples, D in Å²/ps. Returns `None` when no fit is possible (fewer than two distinct
-/// temperatures, a non-positive D, or fewer than three points without uncertainties).
-pub fn fit(points: &[(f64, f64, f64)]) -> Option<ArrheniusFit> {
+/// temperatures, a non-positive D, or fewer than three points without uncertainties). The fit keeps its points,
+/// for the plot; [`ArrheniusFit::of`] is its report.
+pub fn fit(points: &[(f64, f64, f64)]) -> Option<analysis::ArrheniusFit> {
     let points: Vec<ArrheniusPoint> =
         points.iter().map(|&(temperature_k, value, sigma)| ArrheniusPoint { temperature_k, value, sigma }).collect();
-    let fit = fit_arrhenius(&points).ok()?;
-    let a2_per_ps_in_cm2_per_s = crate::units::A2_PER_PS_IN_CM2_PER_S;
-    Some(ArrheniusFit {
-        activation_energy_ev: fit.activation_energy_ev,
-        activation_energy_err_ev: fit.activation_energy_sigma_ev,
-        prefactor_a2_per_ps: fit.prefactor,
-        prefactor_err_a2_per_ps: fit.prefactor_sigma,
-        prefactor_cm2_per_s: fit.prefactor * a2_per_ps_in_cm2_per_s,
-        prefactor_err_cm2_per_s: fit.prefactor_sigma * a2_per_ps_in_cm2_per_s,
-        reduced_chi_squared: fit.chi2_per_dof,
-        points: points.len(),
-    })
+    fit_arrhenius(&points).ok()
+}
+
+impl ArrheniusFit {
+    /// The report of `fit`, a fit of D in Å²/ps.
+    pub fn of(fit: &analysis::ArrheniusFit) -> ArrheniusFit {
+        let a2_per_ps_in_cm2_per_s = crate::units::A2_PER_PS_IN_CM2_PER_S;
+        ArrheniusFit {
+            activation_energy_ev: fit.activation_energy_ev,
+            activation_energy_err_ev: fit.activation_energy_sigma_ev,
+            prefactor_a2_per_ps: fit.prefactor,
+            prefactor_err_a2_per_ps: fit.prefactor_sigma,
+            prefactor_cm2_per_s: fit.prefactor * a2_per_ps_in_cm2_per_s,
+            prefactor_err_cm2_per_s: fit.prefactor_sigma * a2_per_ps_in_cm2_per_s,
+            reduced_chi_squared: fit.chi2_per_dof,
+            points: fit.points.len(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -56,7 +63,7 @@ mod tests {
                 (t, d, 0.01 * d)
             })
             .collect();
-        let f = fit(&points).unwrap();
+        let f = ArrheniusFit::of(&fit(&points).unwrap());
         assert!((f.activation_energy_ev - ea).abs() < 1e-10);
         assert!((f.prefactor_a2_per_ps / d0 - 1.0).abs() < 1e-9);
         assert!(f.reduced_chi_squared < 1e-12);

@@ -606,17 +606,12 @@ impl KmcSettings {
                 .collect();
             points.and_then(|p| arrhenius::fit(&p))
         };
-        let arrhenius = fit_of(&|r| Some(r.tracer));
-        let arrhenius_ions = fit_of(&|r| r.ion_tracer);
+        let tracer_fit = fit_of(&|r| Some(r.tracer));
+        let ion_fit = fit_of(&|r| r.ion_tracer);
         output::write_csv(&output_dir.join("kmc.csv"), &temperatures)?;
         files.push("kmc.csv".into());
-        if let Some(fit) = &arrhenius {
-            output::write_arrhenius_svg(
-                &output_dir.join("kmc_arrhenius.svg"),
-                &temperatures,
-                fit,
-                arrhenius_ions.as_ref(),
-            )?;
+        if let Some(fit) = &tracer_fit {
+            output::write_arrhenius_svg(&output_dir.join("kmc_arrhenius.svg"), fit, ion_fit.as_ref())?;
             files.push("kmc_arrhenius.svg".into());
         }
         for r in &temperatures {
@@ -637,8 +632,8 @@ impl KmcSettings {
             carriers: carrier_sites.len(),
             attempt_frequency_hz: self.attempt_frequency_hz,
             temperatures,
-            arrhenius,
-            arrhenius_ions,
+            arrhenius: tracer_fit.as_ref().map(ArrheniusFit::of),
+            arrhenius_ions: ion_fit.as_ref().map(ArrheniusFit::of),
             environment_matching: network_summary.environment_matching,
             barrier_sampling: network_summary.barrier_sampling,
             files,

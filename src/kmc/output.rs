@@ -1,8 +1,8 @@
 //! Files of the kMC stage: `kmc.csv`, `kmc_arrhenius.svg`, `kmc_trajectory_<i>.csv`,
 //! `kmc_site_occupancy_<i>.csv`. Formats are documented in docs/kmc.md.
 
-use super::{ArrheniusFit, Diffusion, SiteNetwork, TemperatureResult, TrajectoryFrame};
-use crate::analysis::arrhenius::{self, fit_arrhenius, ArrheniusPoint};
+use super::{SiteNetwork, TemperatureResult, TrajectoryFrame};
+use crate::analysis::arrhenius::{self, ArrheniusFit};
 use crate::io::write_atomically;
 use crate::plot::{Plot, PALETTE};
 use anyhow::Context;
@@ -71,46 +71,25 @@ pub fn write_occupancy(
     write(path, text)
 }
 
-/// Arrhenius plot: D (Å², log axis) against 1000/T with 1σ error bars and the fitted line(s).
-pub fn write_arrhenius_svg(
-    path: &Path,
-    results: &[TemperatureResult],
-    fit: &ArrheniusFit,
-    ion_fit: Option<&ArrheniusFit>,
-) -> anyhow::Result<()> {
+/// Arrhenius plot: D (Å²/ps, log axis) against 1000/T with 1σ error bars and the fitted line(s) of the carrier
+/// tracer and, when given, the ion tracer.
+pub fn write_arrhenius_svg(path: &Path, fit: &ArrheniusFit, ion_fit: Option<&ArrheniusFit>) -> anyhow::Result<()> {
+    let legend = |fit: &ArrheniusFit| {
+        format!(
+            "fit: E_a = {:.4} ± {:.4} eV, D₀ = {:.3e} Å²/ps",
+            fit.activation_energy_ev, fit.activation_energy_sigma_ev, fit.prefactor
+        )
+    };
     let mut plot = Plot {
         title: "kMC Arrhenius plot".into(),
         x_label: "1000 / T (1/K)".into(),
         y_label: "D (Å²/ps)".into(),
         y_log: true,
+        series: arrhenius::plot_series(fit, "carrier tracer D".into(), legend(fit), PALETTE[0]).into(),
         ..Default::default()
     };
-    let tracer: Vec<(f64, Diffusion)> = results.iter().map(|r| (r.temperature_k, r.tracer)).collect();
-    push_arrhenius_series(&mut plot, "carrier tracer D", &tracer, fit, PALETTE[0]);
     if let Some(ion_fit) = ion_fit {
-        let ions: Vec<(f64, Diffusion)> =
-            results.iter().filter_map(|r| r.ion_tracer.map(|d| (r.temperature_k, d))).collect();
-        push_arrhenius_series(&mut plot, "ion tracer D", &ions, ion_fit, PALETTE[1]);
+        plot.series.extend(arrhenius::plot_series(ion_fit, "ion tracer D".into(), legend(ion_fit), PALETTE[1]));
     }
     write(path, plot.to_svg())
-}
-
-/// The (T, D) points of one series with their error bars, and its fitted line D₀ exp(−E_a/k_BT), in `color`.
-fn push_arrhenius_series(
-    plot: &mut Plot,
-    label: &str,
-    points: &[(f64, Diffusion)],
-    fit: &ArrheniusFit,
-    color: &'static str,
-) {
-    let points: Vec<ArrheniusPoint> = points
-        .iter()
-        .map(|&(temperature_k, d)| ArrheniusPoint { temperature_k, value: d.d_a2_per_ps, sigma: d.d_err_a2_per_ps })
-        .collect();
-    let Ok(line) = fit_arrhenius(&points) else { return };
-    let line_label = format!(
-        "fit: E_a = {:.4} ± {:.4} eV, D₀ = {:.3e} Å²/ps",
-        fit.activation_energy_ev, fit.activation_energy_err_ev, fit.prefactor_a2_per_ps
-    );
-    plot.series.extend(arrhenius::plot_series(&line, label.into(), line_label, color));
 }
