@@ -14,9 +14,8 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use std::path::Path;
 use std::time::Instant;
 
-/// `count` fcc cells of element `z` (conventional cube `a_a` Å, repeated `repeat`³ times), each with a
-/// random isotropic strain in ±`strain` and Gaussian displacements of a random width in
-/// [0, `rattle_a`] Å, labelled with `potential`'s energy and forces.
+/// `count` fcc cells of element `z` (conventional cube `a_a` Å, repeated `repeat`³ times), strained and
+/// rattled as [`rattled`] does.
 #[allow(clippy::too_many_arguments)]
 pub fn rattled_fcc(
     potential: &dyn Potential,
@@ -28,25 +27,32 @@ pub fn rattled_fcc(
     rattle_a: f64,
     seed: u64,
 ) -> Vec<LabelledStructure> {
+    rattled(potential, &crate::system::fcc(z, a_a, repeat), count, strain, rattle_a, seed)
+}
+
+/// `count` copies of `base`, each with a random isotropic strain in ±`strain` (cell and positions scaled) and
+/// Gaussian displacements of a random width in [0, `rattle_a`] Å, labelled with `potential`'s energy and
+/// forces.
+pub fn rattled(
+    potential: &dyn Potential,
+    base: &System,
+    count: usize,
+    strain: f64,
+    rattle_a: f64,
+    seed: u64,
+) -> Vec<LabelledStructure> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     (0..count)
         .map(|_| {
-            let a = a_a * (1.0 + rng.gen_range(-strain..=strain));
-            let length = a * repeat as f64;
-            let mut system = System::new(Cell::orthorhombic(length, length, length).expect("positive box"));
+            let scale = 1.0 + rng.gen_range(-strain..=strain);
+            let cell = Cell::from_matrix(base.cell.matrix() * scale, base.cell.periodic())
+                .expect("a cell scaled by a positive factor is valid");
+            let mut system = System::new(cell);
             let width = rng.gen_range(0.0..=rattle_a);
             let noise = Normal::new(0.0, width.max(1e-12)).expect("finite width");
-            for i in 0..repeat {
-                for j in 0..repeat {
-                    for k in 0..repeat {
-                        for b in [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]] {
-                            let site = Vector3::new(i as f64 + b[0], j as f64 + b[1], k as f64 + b[2]) * a;
-                            let d =
-                                Vector3::new(noise.sample(&mut rng), noise.sample(&mut rng), noise.sample(&mut rng));
-                            system.push(z, site + d);
-                        }
-                    }
-                }
+            for a in 0..base.len() {
+                let d = Vector3::new(noise.sample(&mut rng), noise.sample(&mut rng), noise.sample(&mut rng));
+                system.push_with_mass(base.atomic_numbers[a], base.positions[a] * scale + d, base.masses[a]);
             }
             system.wrap();
             let mut list = NeighborList::new(potential.cutoff(), 0.0);
@@ -115,6 +121,8 @@ pub struct TrainBench {
     pub structures_per_second: f64,
     /// Seconds to compute descriptors and Jacobians of all structures once.
     pub descriptor_seconds: f64,
+    /// Memory held by the descriptors and Jacobians of all structures (MB).
+    pub descriptor_megabytes: f64,
 }
 
 /// Measures `epochs` epochs of training on `structures` with `settings` (batch size, network, symmetry
@@ -133,6 +141,7 @@ pub fn bench_training(
         settings.test_fraction = 0.0;
         let prepared = Prepared::new(&settings, scratch_dir, scratch_dir, structures)?;
         let descriptor_seconds = start.elapsed().as_secs_f64();
+        let descriptor_megabytes = prepared.data.iter().map(|s| s.bytes()).sum::<usize>() as f64 / 1e6;
         let mut model = prepared.template.clone();
         model.randomize(&mut Xoshiro256PlusPlus::seed_from_u64(settings.seed));
         let weights = LossWeights { energy: settings.energy_weight, force: settings.force_weight };
@@ -156,6 +165,7 @@ pub fn bench_training(
             epochs,
             structures_per_second: (epochs * prepared.train.len()) as f64 / seconds,
             descriptor_seconds,
+            descriptor_megabytes,
         })
     })
 }

@@ -20,7 +20,7 @@ use crate::input::{join, positive, InvalidValue};
 use crate::optimize::{minimize_with_line_search, LineSearchSettings, Objective};
 use crate::plot::{Plot, Series, Style};
 use crate::potentials::nnp::network::Activation;
-use crate::potentials::nnp::{NnpConfig, NnpPotential, UnitValue};
+use crate::potentials::nnp::{ElementModel, NnpConfig, NnpPotential, UnitValue};
 use crate::system::elements;
 use anyhow::{bail, Context};
 use curve::LearningCurve;
@@ -583,57 +583,31 @@ impl Prepared {
         test.sort_unstable();
         train.sort_unstable();
 
-        // Scaling statistics over the training atoms (population σ, as n2p2).
-        // Per function: (min, max, Σ G, Σ G², count).
-        type Accumulator = (f64, f64, f64, f64, usize);
-        let mut stats: Vec<Vec<Accumulator>> =
-            counts.iter().map(|&n| vec![(f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.0, 0); n]).collect();
-        for &s in &train {
-            for atom in &data[s].atoms {
-                for (st, &g) in stats[atom.element].iter_mut().zip(&atom.values) {
-                    st.0 = st.0.min(g);
-                    st.1 = st.1.max(g);
-                    st.2 += g;
-                    st.3 += g * g;
-                    st.4 += 1;
-                }
+        // An initial model brings its own scaling; otherwise it comes from the training atoms.
+        let (input_nn, scaling_data, template) = match &settings.initial_model {
+            Some(directory) => {
+                let mut template = Model {
+                    networks: models.iter().map(|m| m.network.clone()).collect(),
+                    scaling: models.iter().map(|m| m.scaling.clone()).collect(),
+                    offsets,
+                };
+                let (input_nn, scaling_data) =
+                    adopt_initial_model(&base_dir.join(directory), &elements, &mut template)?;
+                (input_nn, scaling_data, template)
             }
-        }
-        let mut statistics = Vec::new();
-        for (e, list) in stats.iter().enumerate() {
-            let mut out = Vec::new();
-            for (k, &(min, max, sum, sum2, count)) in list.iter().enumerate() {
-                if count == 0 {
-                    bail!("no training atom of element {}", elements::symbol(elements[e]));
-                }
-                let mean = sum / count as f64;
-                let sigma = (sum2 / count as f64 - mean * mean).max(0.0).sqrt();
-                if max - min <= 1e-12 * max.abs().max(1.0) {
-                    bail!(
-                        "symmetry function {} of {} ({}) has the same value {min} in every training structure: its \
-                         scaling is undefined; change the radial grid, η or cutoff (symmetry_functions)",
-                        k + 1,
-                        elements::symbol(elements[e]),
-                        describe_function(&models[e].functions[k])
-                    );
-                }
-                out.push(Statistics { min, max, mean, sigma });
+            None => {
+                let scaling_data = files::format_scaling(&scaling_statistics(&data, &train, &elements, models)?);
+                std::fs::write(setup.join("scaling.data"), &scaling_data)?;
+                let scaled = load_with_zero_weights(&setup, &elements, settings)?;
+                let template = Model {
+                    networks: scaled.elements().iter().map(|m| m.network.clone()).collect(),
+                    scaling: scaled.elements().iter().map(|m| m.scaling.clone()).collect(),
+                    offsets,
+                };
+                (input_nn, scaling_data, template)
             }
-            statistics.push(out);
-        }
-        let scaling_data = files::format_scaling(&statistics);
-        std::fs::write(setup.join("scaling.data"), &scaling_data)?;
-        let scaled = load_with_zero_weights(&setup, &elements, settings)?;
+        };
         std::fs::remove_dir_all(&setup).with_context(|| format!("removing {}", setup.display()))?;
-        let mut template = Model {
-            networks: scaled.elements().iter().map(|m| m.network.clone()).collect(),
-            scaling: scaled.elements().iter().map(|m| m.scaling.clone()).collect(),
-            offsets,
-        };
-        let (input_nn, scaling_data) = match &settings.initial_model {
-            None => (input_nn, scaling_data),
-            Some(directory) => adopt_initial_model(&base_dir.join(directory), &elements, &mut template)?,
-        };
         let offsets = template.offsets.clone();
 
         let (mut e_sum, mut e_sum2, mut f2, mut components) = (0.0, 0.0, 0.0, 0usize);
@@ -879,6 +853,54 @@ fn describe_function(sf: &crate::potentials::nnp::symmetry_functions::SymmetryFu
     format!("type {}, eta {}, r_s {}, lambda {}, zeta {}, r_c {}", sf.kind, sf.eta, sf.rs, sf.lambda, sf.zeta, sf.rc)
 }
 
+/// Per-function scaling statistics over the atoms of the `train` structures (population σ, as n2p2). A function
+/// with one value in every training atom has no scaling and is an error.
+fn scaling_statistics(
+    data: &[StructureDescriptors],
+    train: &[usize],
+    elements: &[u8],
+    models: &[ElementModel],
+) -> anyhow::Result<Vec<Vec<Statistics>>> {
+    // Per function: (min, max, Σ G, Σ G², count).
+    type Accumulator = (f64, f64, f64, f64, usize);
+    let mut stats: Vec<Vec<Accumulator>> =
+        models.iter().map(|m| vec![(f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.0, 0); m.functions.len()]).collect();
+    for &s in train {
+        for atom in &data[s].atoms {
+            for (st, &g) in stats[atom.element].iter_mut().zip(&atom.values) {
+                st.0 = st.0.min(g);
+                st.1 = st.1.max(g);
+                st.2 += g;
+                st.3 += g * g;
+                st.4 += 1;
+            }
+        }
+    }
+    let mut statistics = Vec::new();
+    for (e, list) in stats.iter().enumerate() {
+        let mut out = Vec::new();
+        for (k, &(min, max, sum, sum2, count)) in list.iter().enumerate() {
+            if count == 0 {
+                bail!("no training atom of element {}", elements::symbol(elements[e]));
+            }
+            let mean = sum / count as f64;
+            let sigma = (sum2 / count as f64 - mean * mean).max(0.0).sqrt();
+            if max - min <= 1e-12 * max.abs().max(1.0) {
+                bail!(
+                    "symmetry function {} of {} ({}) has the same value {min} in every training structure: its \
+                     scaling is undefined; change the radial grid, η or cutoff (symmetry_functions)",
+                    k + 1,
+                    elements::symbol(elements[e]),
+                    describe_function(&models[e].functions[k])
+                );
+            }
+            out.push(Statistics { min, max, mean, sigma });
+        }
+        statistics.push(out);
+    }
+    Ok(statistics)
+}
+
 /// Replaces the template's networks, scaling and offsets by those of the trained potential in `directory`
 /// (whose `input.nn` also gave the symmetry functions) after checking that its elements and network layout are
 /// the template's; returns that potential's `input.nn` and `scaling.data` text, which the trained model keeps.
@@ -1011,6 +1033,42 @@ mod tests {
         let settings: TrainSettings = toml::from_str(text).unwrap();
         settings.validate("train").unwrap();
         settings
+    }
+
+    #[test]
+    fn ternary_jacobians_store_only_non_zero_entries_in_at_most_three_runs_per_atom() {
+        let dir = tempfile::tempdir().unwrap();
+        let structures = random_structures(2, &[3, 8, 15], 9);
+        let prepared = Prepared::new(&small_settings(), dir.path(), dir.path(), &structures).unwrap();
+        let (mut stored, mut dense) = (0, 0);
+        for atom in prepared.data.iter().flat_map(|s| &s.atoms) {
+            assert!(atom.jacobian.runs_stored() <= 3 * atom.atoms.len(), "{} runs", atom.jacobian.runs_stored());
+            stored += atom.jacobian.entries();
+            dense += atom.values.len() * atom.atoms.len();
+        }
+        // Each pair function depends on one neighbour element in three, each angular one on two in three at most.
+        assert!(stored < 3 * dense / 4, "{stored} of {dense} entries stored");
+    }
+
+    #[test]
+    fn functions_constant_in_the_data_are_an_error_unless_an_initial_model_brings_the_scaling() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = small_settings();
+        settings.epochs = 1;
+        let varied = random_structures(4, &[29, 28], 7);
+        let prepared = Prepared::new(&settings, dir.path(), dir.path(), &varied).unwrap();
+        prepared.train_member(&settings, 1, &dir.path().join("model")).unwrap();
+        // Perfect L1₂ Ni3Cu-like crystals: every atom of an element sees the same environment.
+        let mut crystal = crate::system::fcc(29, 3.6, 2);
+        crystal.atomic_numbers.iter_mut().step_by(4).for_each(|z| *z = 28);
+        let n = crystal.len();
+        let ordered = LabelledStructure { system: crystal, energy: -3.5 * n as f64, forces: vec![Vector3::zeros(); n] };
+        let same = vec![ordered; 3];
+        let e = format!("{:#}", Prepared::new(&settings, dir.path(), dir.path(), &same).err().unwrap());
+        assert!(e.contains("has the same value"), "{e}");
+        settings.initial_model = Some("model".into());
+        let adopted = Prepared::new(&settings, dir.path(), dir.path(), &same).unwrap();
+        assert_eq!(adopted.scaling_data, prepared.scaling_data);
     }
 
     #[test]

@@ -170,17 +170,14 @@ impl Model {
             let x = self.scaled_input(e, &atom.values);
             let mut dedx = vec![0.0; x.len()];
             energy += self.networks[e].evaluate(&x, &mut dedx, &mut scratch) + self.offsets[e];
-            let nf = x.len();
-            for (slot, &a) in atom.atoms.iter().enumerate() {
-                let f = &mut forces[a as usize];
-                for k in 0..nf {
-                    let w = dedx[k] * self.scaling[e][k].factor;
-                    let j = &atom.jacobian[(slot * nf + k) * 3..(slot * nf + k) * 3 + 3];
-                    f.x -= w * j[0] as f64;
-                    f.y -= w * j[1] as f64;
-                    f.z -= w * j[2] as f64;
-                }
+            // ∂E/∂G_k = ∂E/∂x_k · (scaling factor of k).
+            for (d, s) in dedx.iter_mut().zip(&self.scaling[e]) {
+                *d *= s.factor;
             }
+            atom.jacobian.contract(&dedx, |slot, g| {
+                let f = &mut forces[atom.atoms[slot] as usize];
+                *f -= Vector3::new(g[0], g[1], g[2]);
+            });
         }
         (energy, forces)
     }
@@ -230,15 +227,8 @@ impl Model {
                 }
             }
             if weights.force != 0.0 {
-                let nf = x.len();
-                let mut direction = vec![0.0; nf];
-                for (slot, &a) in atom.atoms.iter().enumerate() {
-                    let d = df[a as usize];
-                    for (k, v) in direction.iter_mut().enumerate() {
-                        let j = &atom.jacobian[(slot * nf + k) * 3..(slot * nf + k) * 3 + 3];
-                        *v += d.x * j[0] as f64 + d.y * j[1] as f64 + d.z * j[2] as f64;
-                    }
-                }
+                let mut direction = vec![0.0; x.len()];
+                atom.jacobian.contract_transposed(|slot| df[atom.atoms[slot] as usize].into(), &mut direction);
                 for (v, s) in direction.iter_mut().zip(&self.scaling[e]) {
                     *v *= s.factor;
                 }
