@@ -198,8 +198,9 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport> {
         for &threads in &thread_counts {
             let result = bench_training(&settings, &structures, if options.quick { 2 } else { 20 }, threads, &scratch)?;
             println!(
-                "train       {} structures × {:.0} atoms {:>2} thread(s): {:.0} structures/s per epoch",
-                result.structures, result.atoms_per_structure, threads, result.structures_per_second
+                "train       {} structures × {:.0} atoms {:>2} thread(s): {:.0} structures/s per epoch, descriptors {:.0} MB",
+                result.structures, result.atoms_per_structure, threads, result.structures_per_second,
+                result.descriptor_megabytes
             );
             report.train.push(result);
         }
