@@ -14,6 +14,9 @@ every batch is flushed to disk. Comment-line keys of the input other than Lattic
 (so `source=` and `frame=` written by `mdrun select` survive). Structures whose largest force exceeds
 --max-force (default 50 eV/Å) are still written but marked `chgnet_suspicious=T`.
 
+--site-energies adds CHGNet's atomic (site) energies as an `energies:R:1` column (eV; they sum to the energy),
+the column `mdrun eval` writes for a network's atomic energies (used by locality_test.py).
+
 --shard K/N labels only frames K, K+N, K+2N, … (0-based), so N processes of one thread each can share the
 cores (faster than one process with N threads when the machine is busy); concatenate their outputs afterwards.
 
@@ -54,13 +57,15 @@ def count_frames(path):
         return sum(1 for line in handle if line.startswith("Lattice="))
 
 
-def format_frame(lattice, species, positions, energy, forces, extras):
+def format_frame(lattice, species, positions, energy, forces, extras, site_energies=None):
     flat = " ".join(f"{x:.10f}" for row in lattice for x in row)
     keys = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in extras.items())
+    properties = "species:S:1:pos:R:3:forces:R:3" + (":energies:R:1" if site_energies is not None else "")
     out = [str(len(species)),
-           f'Lattice="{flat}" Properties=species:S:1:pos:R:3:forces:R:3 energy={energy:.10f} pbc="T T T" {keys}'.rstrip()]
-    for s, p, f in zip(species, positions, forces):
-        out.append(f"{s:2s} {p[0]:16.10f} {p[1]:16.10f} {p[2]:16.10f} {f[0]:16.10f} {f[1]:16.10f} {f[2]:16.10f}")
+           f'Lattice="{flat}" Properties={properties} energy={energy:.10f} pbc="T T T" {keys}'.rstrip()]
+    for n, (s, p, f) in enumerate(zip(species, positions, forces)):
+        row = f"{s:2s} {p[0]:16.10f} {p[1]:16.10f} {p[2]:16.10f} {f[0]:16.10f} {f[1]:16.10f} {f[2]:16.10f}"
+        out.append(row + (f" {site_energies[n]:16.10f}" if site_energies is not None else ""))
     return "\n".join(out) + "\n"
 
 
@@ -72,6 +77,7 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads")
     parser.add_argument("--shard", default="0/1", help="K/N: label frames K, K+N, ...")
     parser.add_argument("--max-force", type=float, default=50.0, help="eV/Å above which a frame is marked")
+    parser.add_argument("--site-energies", action="store_true", help="add CHGNet's atomic energies (energies column)")
     args = parser.parse_args()
 
     import torch
@@ -89,7 +95,8 @@ def main():
         for first in range(done, len(frames), args.batch):
             batch = frames[first:first + args.batch]
             structures = [Structure(Lattice(lat), sp, pos, coords_are_cartesian=True) for lat, sp, pos, _ in batch]
-            predictions = model.predict_structure(structures, task="ef", batch_size=args.batch)
+            predictions = model.predict_structure(structures, task="ef", batch_size=args.batch,
+                                                  return_site_energies=args.site_energies)
             if isinstance(predictions, dict):
                 predictions = [predictions]
             for (lat, sp, pos, extras), prediction in zip(batch, predictions):
@@ -97,7 +104,8 @@ def main():
                 forces = prediction["f"].tolist()
                 if max(max(abs(c) for c in f) for f in forces) > args.max_force:
                     extras = dict(extras, chgnet_suspicious="T")
-                out.write(format_frame(lat, sp, pos, energy, forces, extras))
+                site_energies = prediction["site_energies"].tolist() if args.site_energies else None
+                out.write(format_frame(lat, sp, pos, energy, forces, extras, site_energies))
             out.flush()
             labelled = first + len(batch)
             rate = (labelled - done) / (time.time() - start)
