@@ -28,24 +28,16 @@ import shlex
 import sys
 import time
 
-from extxyz_blocks import blocks, comment_items, property_columns
+from extxyz_blocks import blocks, comment_items, structure
 
 
 def read_frames(path):
     """Yields (lattice 3x3 rows, species list, positions list, extra comment-line items) per frame."""
     for number, block in enumerate(blocks(path)):
-        items = comment_items(block[1])
-        if "Lattice" not in items:
+        lattice, species, positions = structure(block)
+        if lattice is None:
             sys.exit(f"{path}: frame {number}: no Lattice= in the comment line")
-        values = [float(v) for v in items["Lattice"].split()]
-        lattice = [values[0:3], values[3:6], values[6:9]]
-        columns = property_columns(items.get("Properties", "species:S:1:pos:R:3"))
-        species, positions = [], []
-        for row in block[2:]:
-            fields = row.split()
-            species.append(fields[columns["species"]])
-            p = columns["pos"]
-            positions.append([float(fields[p]), float(fields[p + 1]), float(fields[p + 2])])
+        items = comment_items(block[1])
         extras = {k: v for k, v in items.items() if k not in ("Lattice", "Properties", "pbc", "energy")}
         yield lattice, species, positions, extras
 

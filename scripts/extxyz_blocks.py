@@ -31,3 +31,20 @@ def property_columns(spec):
         columns[name] = offset
         offset += int(width)
     return columns
+
+
+def structure(block):
+    """(lattice as three rows or None without `Lattice=`, species, positions) of one frame."""
+    items = comment_items(block[1])
+    lattice = None
+    if "Lattice" in items:
+        values = [float(v) for v in items["Lattice"].split()]
+        lattice = [values[0:3], values[3:6], values[6:9]]
+    columns = property_columns(items.get("Properties", "species:S:1:pos:R:3"))
+    species, positions = [], []
+    for row in block[2:]:
+        fields = row.split()
+        species.append(fields[columns["species"]])
+        p = columns["pos"]
+        positions.append([float(fields[p]), float(fields[p + 1]), float(fields[p + 2])])
+    return lattice, species, positions

@@ -31,29 +31,17 @@ import subprocess
 import tempfile
 from collections import defaultdict
 
-from extxyz_blocks import blocks, comment_items, property_columns
-
-
-def read_frame(block):
-    """(species, positions) of one extended XYZ frame."""
-    columns = property_columns(comment_items(block[1]).get("Properties", "species:S:1:pos:R:3"))
-    species, positions = [], []
-    for row in block[2:]:
-        fields = row.split()
-        species.append(fields[columns["species"]])
-        p = columns["pos"]
-        positions.append([float(fields[p + k]) for k in range(3)])
-    return species, positions
+from extxyz_blocks import blocks, comment_items, property_columns, structure
 
 
 def read_last_frame(path):
+    """(lattice, species, positions) of the last frame of `path`."""
     frame = None
     for block in blocks(path):
         frame = block
     if frame is None:
         raise SystemExit(f"{path}: no frame")
-    lattice = [float(v) for v in comment_items(frame[1])["Lattice"].split()]
-    return ([lattice[0:3], lattice[3:6], lattice[6:9]], *read_frame(frame))
+    return structure(frame)
 
 
 def inverse(m):
@@ -100,7 +88,7 @@ def generate(args):
     elements = sorted(set(species))
     by_element = {e: [i for i, s in enumerate(species) if s == e] for e in elements}
     centres = [rng.choice(by_element[elements[k % len(elements)]]) for k in range(args.centres)]
-    others = [read_frame(block) for block in blocks(args.far_from)][-args.samples:] if args.far_from else []
+    others = [structure(block)[1:] for block in blocks(args.far_from)][-args.samples:] if args.far_from else []
     with open(args.output, "w") as out:
         out.write(format_frame(lattice, species, positions, "radius=base"))
         for i in centres:
