@@ -2,7 +2,10 @@
 
 A block is the list of lines of one frame: the atom count, the comment line, one line per atom.
 """
+import os
 import shlex
+import subprocess
+import tempfile
 
 
 def blocks(path):
@@ -48,3 +51,16 @@ def structure(block):
         p = columns["pos"]
         positions.append([float(fields[p]), float(fields[p + 1]), float(fields[p + 2])])
     return lattice, species, positions
+
+
+def evaluated(frames, potential, mdrun="mdrun"):
+    """Yields (block, evaluated block) for each block of `frames`: the frame put through `mdrun eval POTENTIAL`,
+    whose block carries `energy=` (eV) and per-atom `forces` (eV/Å) and `energies` (eV) columns."""
+    with tempfile.TemporaryDirectory() as scratch:
+        frame_path = os.path.join(scratch, "frame.xyz")
+        for block in frames:
+            with open(frame_path, "w") as out:
+                out.writelines(block)
+            result = subprocess.run([mdrun, "eval", potential, frame_path, "--quiet"],
+                                    capture_output=True, text=True, check=True).stdout.splitlines()
+            yield block, result[:2 + int(block[0])]

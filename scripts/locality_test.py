@@ -25,13 +25,10 @@ of the GAP papers). Uses only the Python standard library.
 """
 import argparse
 import math
-import os
 import random
-import subprocess
-import tempfile
 from collections import defaultdict
 
-from extxyz_blocks import blocks, comment_items, property_columns, structure
+from extxyz_blocks import blocks, comment_items, evaluated, property_columns, structure
 
 
 def read_last_frame(path):
@@ -115,25 +112,17 @@ def generate(args):
 
 def labelled_frames(args):
     """(comment items, atomic energies, forces) per frame, from columns or from `mdrun eval`."""
-    with tempfile.TemporaryDirectory() as scratch:
-        frame_path = os.path.join(scratch, "frame.xyz")
-        for block in blocks(args.labelled):
-            items = comment_items(block[1])
-            rows = block[2:]
-            if args.potential:
-                with open(frame_path, "w") as out:
-                    out.writelines(block)
-                result = subprocess.run([args.mdrun, "eval", args.potential, frame_path, "--quiet"],
-                                        capture_output=True, text=True, check=True).stdout.splitlines()
-                columns = property_columns(comment_items(result[1])["Properties"])
-                rows = result[2:2 + len(rows)]
-            else:
-                columns = property_columns(items["Properties"])
-            if "energies" not in columns or "forces" not in columns:
-                raise SystemExit(f"{args.labelled}: no energies/forces columns (use --site-energies or --potential)")
-            energies = [float(row.split()[columns["energies"]]) for row in rows]
-            forces = [[float(x) for x in row.split()[columns["forces"]:columns["forces"] + 3]] for row in rows]
-            yield items, energies, forces
+    frames = blocks(args.labelled)
+    pairs = evaluated(frames, args.potential, args.mdrun) if args.potential else ((block, block) for block in frames)
+    for block, source in pairs:
+        items = comment_items(block[1])
+        columns = property_columns(comment_items(source[1])["Properties"])
+        if "energies" not in columns or "forces" not in columns:
+            raise SystemExit(f"{args.labelled}: no energies/forces columns (use --site-energies or --potential)")
+        rows = source[2:]
+        energies = [float(row.split()[columns["energies"]]) for row in rows]
+        forces = [[float(x) for x in row.split()[columns["forces"]:columns["forces"] + 3]] for row in rows]
+        yield items, energies, forces
 
 
 def analyse(args):

@@ -10,12 +10,9 @@ comment-line key given by --by (default `source`). Uses only the Python standard
 """
 import argparse
 import math
-import os
-import subprocess
-import tempfile
 from collections import defaultdict
 
-from extxyz_blocks import blocks, comment_items, property_columns
+from extxyz_blocks import blocks, comment_items, evaluated, property_columns
 
 
 def force_column(items):
@@ -34,34 +31,28 @@ def main():
     args = parser.parse_args()
     groups = defaultdict(lambda: {"n": 0, "atoms": 0, "e2": 0.0, "e1": 0.0, "f2": 0.0, "f1": 0.0, "fn": 0})
     worst_energy = worst_force = 0.0
-    with tempfile.TemporaryDirectory() as scratch:
-        frame_path = os.path.join(scratch, "frame.xyz")
-        for block in blocks(args.labelled):
-            items = comment_items(block[1])
-            with open(frame_path, "w") as out:
-                out.writelines(block)
-            result = subprocess.run([args.mdrun, "eval", args.potential, frame_path, "--quiet"],
-                                    capture_output=True, text=True, check=True).stdout.splitlines()
-            predicted = comment_items(result[1])
-            n = int(block[0])
-            de = (float(predicted["energy"]) - float(items["energy"])) / n * 1000.0
-            column = force_column(items)
-            predicted_column = force_column(predicted)
-            for group in ("all", items.get(args.by, "?")):
-                g = groups[group]
-                g["n"] += 1
-                g["atoms"] += n
-                g["e2"] += de * de
-                g["e1"] += abs(de)
-            worst_energy = max(worst_energy, abs(de))
-            for reference, mine in zip(block[2:], result[2:2 + n]):
-                for k in range(3):
-                    df = (float(mine.split()[predicted_column + k]) - float(reference.split()[column + k])) * 1000.0
-                    worst_force = max(worst_force, abs(df))
-                    for group in ("all", items.get(args.by, "?")):
-                        groups[group]["f2"] += df * df
-                        groups[group]["f1"] += abs(df)
-                        groups[group]["fn"] += 1
+    for block, result in evaluated(blocks(args.labelled), args.potential, args.mdrun):
+        items = comment_items(block[1])
+        predicted = comment_items(result[1])
+        n = int(block[0])
+        de = (float(predicted["energy"]) - float(items["energy"])) / n * 1000.0
+        column = force_column(items)
+        predicted_column = force_column(predicted)
+        for group in ("all", items.get(args.by, "?")):
+            g = groups[group]
+            g["n"] += 1
+            g["atoms"] += n
+            g["e2"] += de * de
+            g["e1"] += abs(de)
+        worst_energy = max(worst_energy, abs(de))
+        for reference, mine in zip(block[2:], result[2:]):
+            for k in range(3):
+                df = (float(mine.split()[predicted_column + k]) - float(reference.split()[column + k])) * 1000.0
+                worst_force = max(worst_force, abs(df))
+                for group in ("all", items.get(args.by, "?")):
+                    groups[group]["f2"] += df * df
+                    groups[group]["f1"] += abs(df)
+                    groups[group]["fn"] += 1
     print(f"{'group':24s} {'structures':>10s} {'atoms':>8s} {'E RMSE':>9s} {'E MAE':>9s} {'F RMSE':>9s} {'F MAE':>9s}")
     print(f"{'':24s} {'':>10s} {'':>8s} {'meV/atom':>9s} {'meV/atom':>9s} {'meV/Å':>9s} {'meV/Å':>9s}")
     for name in sorted(groups, key=lambda k: (k != "all", k)):
