@@ -45,7 +45,7 @@ fn main() {
             let (cpu0, wall0) = (cpu_seconds(), std::time::Instant::now());
             pool.install(|| {
                 for _ in 0..repetitions {
-                    std::hint::black_box(potential.compute(&system, &neighbors));
+                    std::hint::black_box(potential.evaluation(&system, &neighbors));
                 }
             });
             let wall = wall0.elapsed().as_secs_f64() / repetitions as f64;
@@ -78,7 +78,7 @@ fn main() {
         let mut neighbors = NeighborList::new(potential.cutoff(), 0.0);
         neighbors.build(&system);
         criterion.bench_function(&format!("nnp energy+forces {case}"), |b| {
-            b.iter(|| potential.compute(&system, &neighbors))
+            b.iter(|| potential.evaluation(&system, &neighbors))
         });
     }
     criterion.final_summary();

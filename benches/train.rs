@@ -54,7 +54,7 @@ fn li3po4(scratch: &Path) -> Result<(), String> {
     let model = Path::new("inputs/li3po4-nnp");
     let crystal = mdrun::io::poscar::read(poscar).map_err(|e| e.to_string())?;
     let potential = NnpPotential::load(&NnpConfig::new(model, 1.0, 1.0)).map_err(|e| e.to_string())?;
-    let structures = rattled(&potential, &crystal.supercell([2, 1, 1]), 32, 0.03, 0.15, 1);
+    let structures = rattled(&potential, &crystal.supercell([2, 1, 1]), 32, 0.03, 0.15, 1).expect("NNP labels");
     // Started from the shipped model: its symmetry functions and scaling (the rattled crystals alone leave
     // some short-range functions constant, which a fresh scaling refuses).
     let shipped = std::fs::canonicalize(model).map_err(|e| e.to_string())?;
@@ -76,7 +76,7 @@ fn main() {
         return;
     }
     let eam = Eam::read_funcfl(&[eam_path]).expect("EAM reads");
-    let structures = rattled_fcc(&eam, 29, 3.615, 2, 64, 0.03, 0.15, 1);
+    let structures = rattled_fcc(&eam, 29, 3.615, 2, 64, 0.03, 0.15, 1).expect("EAM labels");
     let settings = settings();
     let scratch = tempfile::tempdir().expect("scratch directory");
     for threads in [1, 2] {

@@ -19,10 +19,10 @@ fn main() -> anyhow::Result<()> {
     let epochs = args.get(1).copied().unwrap_or(700);
     let energy_weight = args.get(2).copied().unwrap_or(3);
     let eam = Eam::read_funcfl(&[eam_path])?;
-    let mut structures = rattled_fcc(&eam, 29, 3.615, 2, count, 0.03, 0.15, 11);
+    let mut structures = rattled_fcc(&eam, 29, 3.615, 2, count, 0.03, 0.15, 11)?;
     // A few MD snapshots at 300 K and 900 K (every 50 fs).
-    structures.extend(md_sampled_fcc(&eam, 29, 3.615, 2, 300.0, 2.0, 25, count / 20, 12));
-    structures.extend(md_sampled_fcc(&eam, 29, 3.615, 2, 900.0, 2.0, 25, count / 20, 13));
+    structures.extend(md_sampled_fcc(&eam, 29, 3.615, 2, 300.0, 2.0, 25, count / 20, 12)?);
+    structures.extend(md_sampled_fcc(&eam, 29, 3.615, 2, 900.0, 2.0, 25, count / 20, 13)?);
     let settings: TrainSettings = toml::from_str(&format!(
         r#"
         epochs = {epochs}

@@ -193,7 +193,7 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport> {
             "batch_size = 8\n[[data]]\nfile = \"generated\"\n[symmetry_functions]\ncutoff_a = 5.5\nradial_count = 8\n\
              radial_r_min_a = 2.0\n[network]\nhidden_layers = [15, 15]\n",
         )?;
-        let structures = rattled_fcc(eam.as_ref(), 29, 3.615, 2, if options.quick { 8 } else { 64 }, 0.03, 0.15, 1);
+        let structures = rattled_fcc(eam.as_ref(), 29, 3.615, 2, if options.quick { 8 } else { 64 }, 0.03, 0.15, 1)?;
         let scratch = tempdir()?;
         for &threads in &thread_counts {
             let result = bench_training(&settings, &structures, if options.quick { 2 } else { 20 }, threads, &scratch)?;

@@ -170,7 +170,7 @@ fn run(cli: Cli) -> Result<()> {
                 stop_after_step: cli.stop_after_step,
             };
             let summary = study::run(&input, &options)?;
-            let completed = summary.stages.iter().filter(|s| s.status == "completed").count();
+            let completed = summary.stages.iter().filter(|s| s.status == study::StageStatus::Completed).count();
             println!("{} stage(s) completed; results in {}", completed, output.join("summary.json").display());
             Ok(())
         }

@@ -4,9 +4,10 @@
 //! the vacancy handed to the migration stage, the barriers handed to the kMC, the trajectories handed to the
 //! analysis and every number handed to the report.
 
+mod common;
+
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
 use toml::{Table, Value as Toml};
 
 const INPUT: &str = "inputs/a-li3po4.toml";
@@ -74,20 +75,14 @@ fn shrunk(study: &str, root: &Path) -> String {
 #[test]
 fn every_stage_of_the_study_runs_on_the_shipped_potential() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for needed in [POTENTIAL, STRUCTURE] {
-        if !root.join(needed).exists() {
-            eprintln!("skipped: {needed} not found (the potential has not landed, or ../shared is absent)");
-            return;
-        }
+    if [POTENTIAL, STRUCTURE].iter().any(|needed| common::reference(needed).is_none()) {
+        return;
     }
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("a-li3po4-small.toml");
     std::fs::write(&input, shrunk(&std::fs::read_to_string(root.join(INPUT)).unwrap(), root)).unwrap();
     let output_dir = dir.path().join("run");
-    let output = Command::new(env!("CARGO_BIN_EXE_mdrun"))
-        .args([input.to_str().unwrap(), "-o", output_dir.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let output = common::mdrun().args([input.to_str().unwrap(), "-o", output_dir.to_str().unwrap()]).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     let summary: Value =

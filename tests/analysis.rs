@@ -1,6 +1,8 @@
 //! Whole-workflow tests of trajectory analysis: known diffusion coefficients, unwrapping equivalence across
 //! formats and cells, Arrhenius over several runs, coordination in fcc copper.
 
+mod common;
+
 use mdrun::analysis::diffusion::{fit_diffusion, fit_lags, FitInput};
 use mdrun::analysis::trajectory::{
     read_trajectory, write_h5md, H5mdTrajectory, RawFrame, ReadOptions, Trajectory, TrajectoryData,
@@ -304,12 +306,8 @@ fn analyze_stage_writes_files_and_fits_arrhenius_over_temperatures() {
 
 #[test]
 fn rattled_fcc_copper_has_twelve_first_neighbours() {
-    let path = Path::new("../shared/reference/eam/Cu_u3_rattled_256.extxyz");
-    if !path.exists() {
-        println!("skipped: {} not found (shared reference data absent)", path.display());
-        return;
-    }
-    let frames = mdrun::io::extxyz::read_frames(path).unwrap();
+    let Some(path) = common::reference("../shared/reference/eam/Cu_u3_rattled_256.extxyz") else { return };
+    let frames = mdrun::io::extxyz::read_frames(&path).unwrap();
     let systems: Vec<System> = frames.into_iter().map(|f| f.system).collect();
     let rdf = mdrun::analysis::rdf::compute_rdf(&systems, 6.0, 0.02, |_, _| None).unwrap();
     let pair = &rdf.pairs[0];

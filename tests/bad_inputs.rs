@@ -1,8 +1,9 @@
 //! Every file in tests/bad_inputs/ is a study that must fail: `NAME.toml` is run with `mdrun check` from that
 //! folder, and its standard error must be exactly `NAME.expected`.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 #[test]
 fn each_bad_input_gives_its_exact_error() {
@@ -19,7 +20,7 @@ fn each_bad_input_gives_its_exact_error() {
         let expected_path = input.with_extension("expected");
         let expected = std::fs::read_to_string(&expected_path)
             .unwrap_or_else(|_| panic!("{} has no {}", input.display(), expected_path.display()));
-        let output = Command::new(env!("CARGO_BIN_EXE_mdrun"))
+        let output = common::mdrun()
             .current_dir(&folder)
             .args(["check", input.file_name().unwrap().to_str().unwrap()])
             .output()

@@ -1,5 +1,7 @@
 //! Malformed EAM potential files, each with the exact error it must produce (file and line named).
 
+mod common;
+
 use mdrun::potentials::eam::{Eam, EamConfig};
 use mdrun::potentials::Potential;
 use std::path::{Path, PathBuf};

@@ -1,23 +1,17 @@
 //! The studies shipped in inputs/ run to the end through the `mdrun` binary, and their key numbers are right.
 
+mod common;
+
 use serde_json::Value;
-use std::path::Path;
-use std::process::Command;
 
 const EAM: &str = "../shared/reference/eam/Cu_u3.eam";
 const GAMMA_LI3PO4: &str = "../shared/reference/structures/gamma_Li3PO4_mp-2878.vasp";
 
 /// Runs `input` when the file of ../shared it needs is present; its summary.json, every stage completed.
 fn run(input: &str, needs: &str) -> Option<Value> {
-    if !Path::new(needs).exists() {
-        eprintln!("skipped: {needs} not found (../shared is absent)");
-        return None;
-    }
+    common::reference(needs)?;
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_mdrun"))
-        .args(["-q", input, "-o", dir.path().to_str().unwrap()])
-        .output()
-        .unwrap();
+    let output = common::mdrun().args(["-q", input, "-o", dir.path().to_str().unwrap()]).output().unwrap();
     assert!(output.status.success(), "{input}: {}", String::from_utf8_lossy(&output.stderr));
     let summary: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap()).unwrap();

@@ -1,5 +1,7 @@
 //! Whole-workflow tests of the kMC stage against analytic results.
 
+mod common;
+
 use mdrun::kmc::{KmcSettings, SiteNetwork, TemperatureResult};
 use mdrun::system::BOLTZMANN_EV_PER_K;
 use std::path::Path;
@@ -333,12 +335,8 @@ fn bad_input_gives_clear_errors_not_hangs() {
 #[test]
 fn symmetry_equivalent_hops_of_gamma_li3po4_are_replicated() {
     use nalgebra::Vector3;
-    let path = Path::new("../shared/reference/structures/gamma_Li3PO4_mp-2878.vasp");
-    if !path.exists() {
-        println!("skipped: {} not found (the shared reference data is absent)", path.display());
-        return;
-    }
-    let structure = mdrun::io::read_structure(path).unwrap();
+    let Some(path) = common::reference("../shared/reference/structures/gamma_Li3PO4_mp-2878.vasp") else { return };
+    let structure = mdrun::io::read_structure(&path).unwrap();
     let oxygen: Vec<Vector3<f64>> =
         (0..structure.len()).filter(|&i| structure.atomic_numbers[i] == 8).map(|i| structure.positions[i]).collect();
     let oxygen_sum = |p: Vector3<f64>| -> f64 {

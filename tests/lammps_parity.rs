@@ -2,6 +2,8 @@
 //! energies to 1e-8 relative, every force component to 1e-6 eV/Å, virial pressure to 1e-4 relative.
 //! Reference data: ../shared/reference/eam/ (see README.md there).
 
+mod common;
+
 use mdrun::io::extxyz::read_frames;
 use mdrun::neighbors::NeighborList;
 use mdrun::potentials::eam::Eam;
@@ -12,20 +14,14 @@ use nalgebra::{Matrix3, Vector3};
 use std::path::{Path, PathBuf};
 
 fn reference_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/eam");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: {} is absent (shared reference data not available)", dir.display());
-        None
-    }
+    common::reference("../shared/reference/eam")
 }
 
 fn evaluate(potential: &dyn Potential, system: &System) -> Evaluation {
     check_species(potential, system).expect("species");
     let mut neighbors = NeighborList::new(potential.cutoff(), 1.0);
     neighbors.build(system);
-    potential.compute(system, &neighbors)
+    potential.compute(system, &neighbors).unwrap()
 }
 
 fn pressure_bar(evaluation: &Evaluation, system: &System) -> f64 {

@@ -8,6 +8,8 @@
 //! (computed there with `scripts/nnp_errors.py` through `mdrun eval`), so weights, report and engine stay in step.
 //! Energy error: RMS over structures of (E_potential − E_CHGNet)/N; force error: RMS over every force component.
 
+mod common;
+
 use mdrun::potentials::Evaluator;
 use mdrun::study::{build_potential, settings::load_potential};
 use mdrun::train::dataset::{read_labelled, DataFormat};
@@ -38,7 +40,7 @@ fn errors(file: &str) -> Errors {
     let mut evaluator = Evaluator::new(potential, 0.0);
     let (mut energy_squares, mut force_squares, mut components) = (0.0, 0.0, 0usize);
     for structure in &labelled {
-        let evaluation = evaluator.evaluate(&structure.system);
+        let evaluation = evaluator.evaluate(&structure.system).unwrap();
         let atoms = structure.system.len() as f64;
         energy_squares += ((evaluation.energy - structure.energy) / atoms * 1e3).powi(2);
         for (force, reference) in evaluation.forces.iter().zip(&structure.forces) {

@@ -1,9 +1,11 @@
 //! Whole-workflow NEB tests: the Müller–Brown surface (analytic saddles) and Lennard-Jones vacancy hops.
 
-use mdrun::neb::{run_neb, write_outputs, EndpointError, Interpolation, NebOptions};
+mod common;
+
+use mdrun::neb::{run_neb, write_outputs, EndpointError, Interpolation, NebError, NebOptions};
 use mdrun::neighbors::NeighborList;
 use mdrun::optimize::{Algorithm, Convergence};
-use mdrun::potentials::{Evaluation, Evaluator, Potential};
+use mdrun::potentials::{Evaluation, EvaluationResult, Evaluator, Potential};
 use mdrun::system::{Cell, System};
 use nalgebra::{Matrix2, Matrix3, Vector2, Vector3};
 use std::sync::Arc;
@@ -43,18 +45,18 @@ impl Potential for MullerBrown {
     fn species(&self) -> Vec<u8> {
         vec![1]
     }
-    fn compute(&self, system: &System, _neighbors: &NeighborList) -> Evaluation {
+    fn compute(&self, system: &System, _neighbors: &NeighborList) -> EvaluationResult {
         let r = system.positions[0];
         let (e, g) = muller_brown(r.x, r.y);
         let energy = e + CONFINEMENT * r.z * r.z;
         let force = Vector3::new(-g.x, -g.y, -2.0 * CONFINEMENT * r.z);
-        Evaluation {
+        Ok(Evaluation {
             energy,
             forces: vec![force],
             virial: r * force.transpose(),
             atom_energies: vec![energy],
             extrapolation: None,
-        }
+        })
     }
 }
 
@@ -179,6 +181,6 @@ fn bad_endpoints_are_rejected() {
     periodic.cell = Cell::from_matrix(Matrix3::identity() * 5.0, [true; 3]).unwrap();
     assert!(matches!(
         run_neb(&one_atom(0.0, 0.0), &periodic, &evaluator, &NebOptions::default()),
-        Err(EndpointError::Cell { .. })
+        Err(NebError::Endpoints(EndpointError::Cell { .. }))
     ));
 }

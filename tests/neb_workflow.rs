@@ -1,6 +1,8 @@
 //! NEB workflows on Lennard-Jones argon: stage settings with files, IDPP, periodic paths, thread
 //! independence, migration tables for crystals and disordered cells.
 
+mod common;
+
 use mdrun::io::extxyz::{format_frame, FrameExtras};
 use mdrun::neb::migration::MigrationSettings;
 use mdrun::neb::{
@@ -63,7 +65,7 @@ fn idpp_keeps_a_rotating_dimer_bond_that_linear_interpolation_shortens() {
     let bond = |s: &System| (s.positions[1] - s.positions[0]).norm();
     let linear = interpolate_linear(&initial, &final_state, 5);
     assert!((bond(&linear[3]) - 1.2 / 2f64.sqrt()).abs() < 1e-12);
-    let (idpp, steps) = interpolate_idpp(&initial, &final_state, 5, 0.1);
+    let (idpp, steps) = interpolate_idpp(&initial, &final_state, 5, 0.1).unwrap();
     assert!(steps > 0);
     for image in &idpp {
         assert!((bond(image) - 1.2).abs() < 0.02, "bond {} in the IDPP path", bond(image));

@@ -3,10 +3,11 @@
 //! with `length_unit = "bohr"`, `energy_unit = "hartree"` on a structure converted to Å, so the conversion to
 //! the engine's Å/eV is checked end to end; the other cases are evaluated in their own units (unit sizes 1).
 
+mod common;
+
 use mdrun::io::{extxyz, n2p2};
 use mdrun::units::{BOHR_IN_A, HARTREE_IN_EV};
 use std::path::Path;
-use std::process::Command;
 
 fn data_rows(path: &Path) -> Vec<Vec<f64>> {
     std::fs::read_to_string(path)
@@ -19,14 +20,10 @@ fn data_rows(path: &Path) -> Vec<Vec<f64>> {
 
 #[test]
 fn mdrun_eval_matches_nnp_predict_on_every_case() {
-    let root = Path::new("../shared/reference/n2p2");
-    if !root.exists() {
-        eprintln!("skipped: {} is absent (shared reference data not mounted)", root.display());
-        return;
-    }
+    let Some(root) = common::reference("../shared/reference/n2p2") else { return };
     let dir = tempfile::tempdir().unwrap();
     let mut cases: Vec<_> =
-        std::fs::read_dir(root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.join("input.nn").exists()).collect();
+        std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.join("input.nn").exists()).collect();
     cases.sort();
     for case in cases {
         let name = case.file_name().unwrap().to_str().unwrap().to_string();
@@ -52,10 +49,8 @@ fn mdrun_eval_matches_nnp_predict_on_every_case() {
         let structure = dir.path().join(format!("{name}.xyz"));
         std::fs::write(&structure, extxyz::format_frame(&system, &Default::default())).unwrap();
 
-        let output = Command::new(env!("CARGO_BIN_EXE_mdrun"))
-            .args(["eval", input.to_str().unwrap(), structure.to_str().unwrap()])
-            .output()
-            .unwrap();
+        let output =
+            common::mdrun().args(["eval", input.to_str().unwrap(), structure.to_str().unwrap()]).output().unwrap();
         assert!(output.status.success(), "{name}: {}", String::from_utf8_lossy(&output.stderr));
         let printed = dir.path().join(format!("{name}-out.xyz"));
         std::fs::write(&printed, &output.stdout).unwrap();

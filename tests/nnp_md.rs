@@ -1,20 +1,17 @@
 //! NVE molecular dynamics with a neural-network potential conserves energy: Cu2S_PBE (n2p2 reference potential,
 //! 144 atoms), velocity Verlet at 2 fs for 2 ps from 300 K.
 
+mod common;
+
 use mdrun::md::{MdSettings, RunControl};
 use mdrun::potentials::nnp::{NnpConfig, NnpPotential};
 use mdrun::potentials::Evaluator;
-use std::path::Path;
 use std::sync::Arc;
 
 #[test]
 fn nve_with_cu2s_nnp_conserves_energy_over_two_picoseconds() {
-    let folder = Path::new("../shared/reference/n2p2/Cu2S_PBE");
-    if !folder.exists() {
-        eprintln!("skipped: {} is absent (shared reference data not mounted)", folder.display());
-        return;
-    }
-    let potential = NnpPotential::load(&NnpConfig::new(folder, 1.0, 1.0)).unwrap();
+    let Some(folder) = common::reference("../shared/reference/n2p2/Cu2S_PBE") else { return };
+    let potential = NnpPotential::load(&NnpConfig::new(&folder, 1.0, 1.0)).unwrap();
     let mut system = mdrun::io::read_structure(&folder.join("input.data")).unwrap();
     let mut evaluator = Evaluator::new(Arc::new(potential), 1.0);
     let settings: MdSettings =

@@ -2,6 +2,8 @@
 //! total energy to 1e-10 relative and every force component to 1e-8 absolute, in the potential's own
 //! units (the potential is loaded with unit sizes 1, and input.data coordinates are used as they are).
 
+mod common;
+
 use mdrun::io::n2p2;
 use mdrun::neighbors::NeighborList;
 use mdrun::potentials::nnp::NnpPotential;
@@ -19,13 +21,9 @@ fn data_rows(path: &Path) -> Vec<Vec<f64>> {
 
 #[test]
 fn every_reference_case_matches_n2p2() {
-    let root = Path::new("../shared/reference/n2p2");
-    if !root.exists() {
-        eprintln!("skipped: {} is absent (shared reference data not mounted)", root.display());
-        return;
-    }
+    let Some(root) = common::reference("../shared/reference/n2p2") else { return };
     let mut cases: Vec<_> =
-        std::fs::read_dir(root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.join("input.nn").exists()).collect();
+        std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.join("input.nn").exists()).collect();
     cases.sort();
     assert!(!cases.is_empty(), "no reference case found in {}", root.display());
     for case in cases {
@@ -34,7 +32,7 @@ fn every_reference_case_matches_n2p2() {
         let system = structure.system;
         let mut neighbors = NeighborList::new(potential.cutoff(), 0.0);
         neighbors.build(&system);
-        let evaluation = potential.compute(&system, &neighbors);
+        let evaluation = potential.compute(&system, &neighbors).unwrap();
 
         let energy = data_rows(&case.join("energy.out"));
         let reference_energy = energy[0][3];
@@ -68,12 +66,8 @@ fn every_reference_case_matches_n2p2() {
 /// list the functions in the same order as the potential holds them.
 #[test]
 fn symmetry_function_order_matches_the_n2p2_log() {
-    let root = Path::new("../shared/reference/n2p2");
-    if !root.exists() {
-        eprintln!("skipped: {} is absent (shared reference data not mounted)", root.display());
-        return;
-    }
-    for entry in std::fs::read_dir(root).unwrap() {
+    let Some(root) = common::reference("../shared/reference/n2p2") else { return };
+    for entry in std::fs::read_dir(&root).unwrap() {
         let case = entry.unwrap().path();
         if !case.join("nnp-predict.log").exists() {
             continue;

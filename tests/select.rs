@@ -3,6 +3,8 @@
 //! frames get the larger force spread and are picked first, the output is byte-identical on 1 and 2 threads,
 //! and bad settings give errors naming the key or file.
 
+mod common;
+
 use mdrun::analysis::trajectory::write_h5md;
 use mdrun::io::extxyz::{format_frame, read_frames, FrameExtras};
 use mdrun::potentials::eam::Eam;
@@ -30,13 +32,9 @@ fn plain(frames: &[System]) -> impl Iterator<Item = (&System, FrameExtras<'_>)> 
 ///
 /// Returns the frames of `md.extxyz`, or `None` (with a message) when the shared EAM file is absent.
 fn prepare(dir: &Path) -> Option<Vec<System>> {
-    let eam_path = Path::new("../shared/reference/eam/Cu_u3.eam");
-    if !eam_path.exists() {
-        eprintln!("skipped: {} is absent (shared reference data)", eam_path.display());
-        return None;
-    }
-    let eam = Eam::read_funcfl(&[eam_path]).unwrap();
-    let training = rattled_fcc(&eam, 29, 3.615, 2, 24, 0.02, 0.08, 1);
+    let eam_path = common::reference(common::CU_EAM)?;
+    let eam = Eam::read_funcfl(&[&eam_path]).unwrap();
+    let training = rattled_fcc(&eam, 29, 3.615, 2, 24, 0.02, 0.08, 1).unwrap();
     let labelled = training
         .iter()
         .map(|s| (&s.system, FrameExtras { energy: Some(s.energy), forces: Some(&s.forces), ..Default::default() }));
@@ -63,14 +61,14 @@ fn prepare(dir: &Path) -> Option<Vec<System>> {
     .unwrap();
     settings.run(dir, &dir.join("gen1")).unwrap();
 
-    let near = |count, seed| rattled_fcc(&eam, 29, 3.615, 2, count, 0.01, 0.04, seed);
+    let near = |count, seed| rattled_fcc(&eam, 29, 3.615, 2, count, 0.01, 0.04, seed).unwrap();
     let mut md: Vec<System> = near(12, 20).into_iter().map(|s| s.system).collect();
-    md[3] = rattled_fcc(&eam, 29, 3.615, 2, 1, 0.0, 0.4, 21).remove(0).system;
-    md[8] = rattled_fcc(&eam, 29, 3.615 * 0.91, 2, 1, 0.0, 0.05, 22).remove(0).system;
+    md[3] = rattled_fcc(&eam, 29, 3.615, 2, 1, 0.0, 0.4, 21).unwrap().remove(0).system;
+    md[8] = rattled_fcc(&eam, 29, 3.615 * 0.91, 2, 1, 0.0, 0.05, 22).unwrap().remove(0).system;
     write_extxyz(&dir.join("md.extxyz"), plain(&md));
     let mut big: Vec<System> =
-        rattled_fcc(&eam, 29, 3.615, 3, 5, 0.01, 0.04, 23).into_iter().map(|s| s.system).collect();
-    big[2] = rattled_fcc(&eam, 29, 3.615, 3, 1, 0.0, 0.4, 24).remove(0).system;
+        rattled_fcc(&eam, 29, 3.615, 3, 5, 0.01, 0.04, 23).unwrap().into_iter().map(|s| s.system).collect();
+    big[2] = rattled_fcc(&eam, 29, 3.615, 3, 1, 0.0, 0.4, 24).unwrap().remove(0).system;
     write_h5md(&dir.join("big.h5"), &big, 10.0).unwrap();
     Some(md)
 }
@@ -159,7 +157,7 @@ fn far_frames_are_picked_first_identically_on_any_thread_count() {
     assert_eq!(lines.filter(|l| l.split(',').nth(7) == Some("1")).count(), 4);
 
     // The command line gives the same files and prints the summary.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mdrun"))
+    let output = common::mdrun()
         .args(["select", "one_thread.toml", "--output", "cli", "--threads", "2"])
         .current_dir(dir)
         .output()

@@ -1,6 +1,8 @@
 //! Every structure format the engine reads gives the same atoms: own readers (POSCAR, extended XYZ, n2p2) and
 //! chemfiles (CIF, LAMMPS data with numeric types mapped to elements by mass).
 
+mod common;
+
 use mdrun::io::read_structure;
 use nalgebra::Vector3;
 use std::path::Path;

@@ -1,8 +1,9 @@
 //! Whole studies through the `mdrun` binary: a melt–quench with EAM copper run straight, and the same run
 //! interrupted mid-stage and continued with `--restart`, must end bit-identical.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const EAM: &str = "../shared/reference/eam/Cu_u3.eam";
 
@@ -51,7 +52,7 @@ kind = "single_point"
 }
 
 fn mdrun(args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_mdrun")).args(args).output().unwrap();
+    let output = common::mdrun().args(args).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
     assert!(output.status.success(), "mdrun {args:?} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     stdout
@@ -59,8 +60,7 @@ fn mdrun(args: &[&str]) -> String {
 
 #[test]
 fn interrupted_study_continued_with_restart_ends_bit_identical() {
-    if !Path::new(EAM).exists() {
-        eprintln!("skipped: {EAM} not found (../shared is absent)");
+    if common::reference(EAM).is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -95,12 +95,19 @@ fn interrupted_study_continued_with_restart_ends_bit_identical() {
     let stages = summary["stages"].as_array().unwrap();
     assert_eq!(stages.len(), 3);
     assert!(stages.iter().all(|s| s["status"] == "completed"));
+
+    // Restarting the finished run reruns nothing and keeps every stage's record, twice over.
+    for _ in 0..2 {
+        mdrun(&["-q", input, "-o", pieces.to_str().unwrap(), "--restart"]);
+        let again: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(pieces.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(again["stages"], summary["stages"]);
+    }
 }
 
 #[test]
 fn check_validates_the_shipped_example() {
-    if !Path::new(EAM).exists() {
-        eprintln!("skipped: {EAM} not found (../shared is absent)");
+    if common::reference(EAM).is_none() {
         return;
     }
     let out = mdrun(&["check", "inputs/cu-melt-quench.toml"]);

@@ -3,17 +3,17 @@
 //! independent check: all 12 nearest-neighbour hops into a vacancy of fcc Cu are equivalent, so their barriers
 //! agree and a kMC on barriers drawn from them is the fcc lattice walk with that barrier (E_a = the barrier).
 
+mod common;
+
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
 
 const EAM: &str = "../shared/reference/eam/Cu_u3.eam";
 
 #[test]
 fn vacancy_migration_sampled_kmc_branch_removal_and_report_on_copper() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if !root.join(EAM).exists() {
-        eprintln!("skipped: {EAM} not found (../shared is absent)");
+    if common::reference(EAM).is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -95,10 +95,8 @@ sigma = "tracer.d_err_a2_per_ps"
     let input = dir.path().join("cu.toml");
     std::fs::write(&input, text).unwrap();
     let output_dir = dir.path().join("run");
-    let output = Command::new(env!("CARGO_BIN_EXE_mdrun"))
-        .args(["-q", input.to_str().unwrap(), "-o", output_dir.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let output =
+        common::mdrun().args(["-q", input.to_str().unwrap(), "-o", output_dir.to_str().unwrap()]).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let summary: Value =
         serde_json::from_str(&std::fs::read_to_string(output_dir.join("summary.json")).unwrap()).unwrap();

@@ -4,6 +4,8 @@
 //! `NnpPotential::load` and reproduce the training model's test errors, and that a committee reports its
 //! disagreement. The long run reaching ≤ 2 meV/atom and ≤ 60 meV/Å is `examples/train_cu.rs`.
 
+mod common;
+
 use mdrun::io::extxyz::{format_frame, FrameExtras};
 use mdrun::neighbors::NeighborList;
 use mdrun::potentials::eam::Eam;
@@ -18,14 +20,10 @@ use std::path::Path;
 /// EAM Cu_u3 labels for `rattled` rattled 32-atom cells and `md` MD snapshots at 600 K, written to
 /// `dir/cu.extxyz`; `None` (with a message) when the shared potential file is absent.
 fn labelled_copper(dir: &Path, rattled: usize, md: usize, seed: u64) -> Option<(Eam, Vec<LabelledStructure>)> {
-    let eam_path = Path::new("../shared/reference/eam/Cu_u3.eam");
-    if !eam_path.exists() {
-        eprintln!("skipped: {} is absent (shared reference data)", eam_path.display());
-        return None;
-    }
-    let eam = Eam::read_funcfl(&[eam_path]).unwrap();
-    let mut structures = rattled_fcc(&eam, 29, 3.615, 2, rattled, 0.03, 0.12, seed);
-    structures.extend(md_sampled_fcc(&eam, 29, 3.615, 2, 600.0, 2.0, 10, md, seed + 1));
+    let eam_path = common::reference(common::CU_EAM)?;
+    let eam = Eam::read_funcfl(&[&eam_path]).unwrap();
+    let mut structures = rattled_fcc(&eam, 29, 3.615, 2, rattled, 0.03, 0.12, seed).unwrap();
+    structures.extend(md_sampled_fcc(&eam, 29, 3.615, 2, 600.0, 2.0, 10, md, seed + 1).unwrap());
     let mut text = String::new();
     for s in &structures {
         text += &format_frame(
@@ -98,7 +96,7 @@ fn learns_the_cu_eam_surface_and_writes_a_loadable_committee() {
     for s in &structures {
         let mut list = NeighborList::new(potential.cutoff(), 0.0);
         list.build(&s.system);
-        let e = potential.compute(&s.system, &list);
+        let e = potential.compute(&s.system, &list).unwrap();
         f2 += e.forces.iter().zip(&s.forces).map(|(a, b)| (a - b).norm_squared()).sum::<f64>();
         n += 3 * s.forces.len();
     }
@@ -116,7 +114,7 @@ fn learns_the_cu_eam_surface_and_writes_a_loadable_committee() {
     let mut list = NeighborList::new(committee.cutoff(), 0.0);
     list.build(s);
     let c = committee.evaluate(s, &list);
-    let energies: Vec<f64> = committee.members.iter().map(|m| m.compute(s, &list).energy).collect();
+    let energies: Vec<f64> = committee.members.iter().map(|m| m.compute(s, &list).unwrap().energy).collect();
     assert!((c.mean.energy - (energies[0] + energies[1]) / 2.0).abs() < 1e-9);
     assert!((c.energy_std - (energies[0] - energies[1]).abs() / 2.0).abs() < 1e-9);
     assert_eq!(c.atom_energy_std.len(), s.len());
@@ -126,15 +124,11 @@ fn learns_the_cu_eam_surface_and_writes_a_loadable_committee() {
 
 #[test]
 fn md_snapshots_follow_equipartition() {
-    let eam_path = Path::new("../shared/reference/eam/Cu_u3.eam");
-    if !eam_path.exists() {
-        eprintln!("skipped: {} is absent (shared reference data)", eam_path.display());
-        return;
-    }
-    let eam = Eam::read_funcfl(&[eam_path]).unwrap();
-    let perfect = rattled_fcc(&eam, 29, 3.615, 2, 1, 0.0, 0.0, 1).remove(0);
+    let Some(eam_path) = common::reference(common::CU_EAM) else { return };
+    let eam = Eam::read_funcfl(&[&eam_path]).unwrap();
+    let perfect = rattled_fcc(&eam, 29, 3.615, 2, 1, 0.0, 0.0, 1).unwrap().remove(0);
     let temperature = 300.0;
-    let snapshots = md_sampled_fcc(&eam, 29, 3.615, 2, temperature, 2.0, 25, 40, 5);
+    let snapshots = md_sampled_fcc(&eam, 29, 3.615, 2, temperature, 2.0, 25, 40, 5).unwrap();
     assert_eq!(snapshots.len(), 40);
     // Harmonic solid: <E_pot> - E_0 = (3/2) N k_B T (here 32 atoms, 300 K: 1.24 eV); anharmonicity and the
     // finite sample allow ±35 %.

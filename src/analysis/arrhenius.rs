@@ -20,7 +20,7 @@ pub struct ArrheniusPoint {
 }
 
 /// Result of an Arrhenius fit. The prefactor has the units of the fitted values.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 pub struct ArrheniusFit {
     pub activation_energy_ev: f64,
     pub activation_energy_sigma_ev: f64,

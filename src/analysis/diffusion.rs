@@ -61,7 +61,7 @@ pub struct FitInput<'a> {
 }
 
 /// Result of a diffusion fit.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 pub struct DiffusionFit {
     /// D (Å²/ps) and its standard uncertainty.
     pub d_a2_per_ps: f64,

@@ -736,7 +736,7 @@ fn all_displacement_variances(
 }
 
 /// Key numbers of a finished analysis (the stage's entry in summary.json).
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
 pub struct AnalysisReport {
     pub trajectories: Vec<TrajectoryReport>,
     pub arrhenius: Vec<SpeciesArrhenius>,
@@ -745,7 +745,7 @@ pub struct AnalysisReport {
 }
 
 /// Results of one trajectory.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 pub struct TrajectoryReport {
     pub path: String,
     pub temperature_k: Option<f64>,
@@ -769,7 +769,7 @@ pub struct TrajectoryReport {
 }
 
 /// Diffusion of one species.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 pub struct SpeciesDiffusion {
     pub species: String,
     pub atoms: usize,
@@ -781,7 +781,7 @@ pub struct SpeciesDiffusion {
 }
 
 /// Diffusion coefficient along one Cartesian direction.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 pub struct DirectionalDiffusion {
     pub direction: String,
     pub d_a2_per_ps: f64,
@@ -789,7 +789,7 @@ pub struct DirectionalDiffusion {
 }
 
 /// Arrhenius fit of one species over the analysed temperatures (D in Å²/ps).
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 pub struct SpeciesArrhenius {
     pub species: String,
     pub fit: ArrheniusFit,
@@ -797,7 +797,7 @@ pub struct SpeciesArrhenius {
 }
 
 /// D extrapolated along an Arrhenius fit.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 pub struct Extrapolation {
     pub temperature_k: f64,
     pub d_a2_per_ps: f64,

@@ -200,7 +200,7 @@ pub fn msd_direct(series: &[Vector3<f64>]) -> Vec<f64> {
 }
 
 /// Measured numbers of one MSD benchmark run.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 pub struct MsdBenchmark {
     pub atoms: usize,
     pub frames: usize,

@@ -15,7 +15,7 @@ use crate::system::{elements, System};
 use rayon::prelude::*;
 
 /// g(r) of one ordered species pair.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 pub struct PairRdf {
     pub center: String,
     pub neighbor: String,
@@ -35,7 +35,7 @@ pub struct PairRdf {
 }
 
 /// Partial RDFs of every ordered species pair.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 pub struct Rdf {
     pub bin_width_a: f64,
     pub r_max_a: f64,

@@ -20,7 +20,7 @@ pub const MEV_PER_THZ: f64 = 4.135_667_696;
 pub const INVERSE_CM_PER_THZ: f64 = 33.356_409_52;
 
 /// VACF and VDOS of one species (or of all atoms, mass-weighted).
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 pub struct SpeciesVdos {
     /// Element symbol, or "total" for the mass-weighted sum over all atoms.
     pub species: String,
@@ -37,7 +37,7 @@ pub struct SpeciesVdos {
 }
 
 /// VDOS of every species plus the mass-weighted total.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 pub struct Vdos {
     /// Maximum correlation time M Δt (ps).
     pub max_lag_ps: f64,

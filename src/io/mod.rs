@@ -205,3 +205,9 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
     std::fs::rename(&tmp, path)
         .map_err(|e| IoError::format(path, format!("cannot rename {} into place: {e}", tmp.display())))
 }
+
+/// Reads a number that JSON may hold as `null`: serde_json writes a non-finite `f64` (NaN, ±∞) as `null`, so a
+/// report read back from summary.json gets NaN there (`#[serde(deserialize_with = "io::nan_from_null")]`).
+pub fn nan_from_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Ok(<Option<f64> as serde::Deserialize>::deserialize(deserializer)?.unwrap_or(f64::NAN))
+}

@@ -5,7 +5,7 @@
 use crate::analysis::arrhenius::{self as analysis, fit_arrhenius, ArrheniusPoint};
 
 /// Result of an Arrhenius fit.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 pub struct ArrheniusFit {
     /// Activation energy E_a (eV) and its standard error.
     pub activation_energy_ev: f64,

@@ -28,7 +28,7 @@ pub struct EnvironmentMatching {
 }
 
 /// What the matching found.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 pub struct MatchingSummary {
     /// Directed hops that received a tabulated barrier.
     pub matched_hops: usize,

@@ -144,7 +144,7 @@ fn default_attempt_frequency() -> f64 {
 }
 
 /// A diffusion coefficient with its standard error.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 pub struct Diffusion {
     pub d_a2_per_ps: f64,
     pub d_err_a2_per_ps: f64,
@@ -164,7 +164,7 @@ impl Diffusion {
 }
 
 /// Results at one temperature.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 pub struct TemperatureResult {
     pub temperature_k: f64,
     /// Index of the temperature in the sweep; its random stream is the stage seed's stream jumped index + 1
@@ -187,7 +187,7 @@ pub struct TemperatureResult {
 }
 
 /// What a kMC stage reports for summary.json.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 pub struct KmcReport {
     pub network_source: String,
     pub sites: usize,

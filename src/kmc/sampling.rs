@@ -41,10 +41,19 @@ pub enum SampledBarriers<'a> {
 }
 
 /// What the sampling built.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+/// How sampled values become the barriers of a pair's two directions (summary.json: `"symmetric"`, `"kra"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SamplingModel {
+    /// The same barrier both ways.
+    Symmetric,
+    /// A kinetically resolved barrier on top of the site energies.
+    Kra,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 pub struct SamplingSummary {
-    /// `"symmetric"` or `"kra"`.
-    pub model: &'static str,
+    pub model: SamplingModel,
     /// Barriers the draws come from: the converged forward barriers of the table (symmetric) or their E_KRA.
     pub samples: usize,
     pub sample_mean_ev: f64,
@@ -164,8 +173,8 @@ pub fn network_by_sampling(
     };
     let summary = SamplingSummary {
         model: match model {
-            SampledBarriers::Symmetric => "symmetric",
-            SampledBarriers::Kra { .. } => "kra",
+            SampledBarriers::Symmetric => SamplingModel::Symmetric,
+            SampledBarriers::Kra { .. } => SamplingModel::Kra,
         },
         samples: samples.len(),
         sample_mean_ev: samples.iter().sum::<f64>() / samples.len() as f64,
@@ -391,7 +400,7 @@ mod tests {
     fn kra_barriers_differ_by_the_vacancy_energy_difference_and_are_never_negative() {
         // E_KRA 0.25 or 0.0: the second one is raised to |ΔE|/2 = 0.05, giving barriers 0.1 and 0.
         let (network, summary, energies) = checkerboard_kra(&[0.3, 0.05], 9);
-        assert_eq!((summary.model, summary.pairs, summary.samples), ("kra", 648, 2));
+        assert_eq!((summary.model, summary.pairs, summary.samples), (SamplingModel::Kra, 648, 2));
         assert!((summary.sample_mean_ev - 0.125).abs() < 1e-12);
         assert_eq!(summary.site_energy_range_ev, Some(0.1));
         assert!((summary.site_energy_std_ev.unwrap() - 0.05).abs() < 1e-12);

@@ -115,7 +115,7 @@ pub struct Accumulators {
 }
 
 /// Key numbers of an MD stage, for `summary.json`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 pub struct MdReport {
     /// Steps completed (including those before a resume).
     pub steps: u64,
@@ -131,6 +131,7 @@ pub struct MdReport {
     /// Mean potential energy over steps 1..=N (eV).
     pub mean_potential_energy_ev: f64,
     /// Mean pressure over steps 1..=N (bar, kinetic part included; null without a cell).
+    #[serde(deserialize_with = "crate::io::nan_from_null")]
     pub mean_pressure_bar: f64,
     /// (E_conserved(N) − E_conserved(0))/N_atoms (eV/atom).
     pub conserved_energy_drift_ev_per_atom: f64,
@@ -296,7 +297,7 @@ impl MdSettings {
         }
         system.wrap();
         *evaluator = Evaluator::new(evaluator.potential().clone(), evaluator.neighbors().skin());
-        let evaluation = evaluator.evaluate(system);
+        let evaluation = evaluator.evaluate(system).context("md: step 0")?;
         let thermostat = self.thermostat_settings().build(system, schedule.target_temperature(0));
         if thermostat.needs_motion() && system.kinetic_energy() == 0.0 {
             anyhow::bail!(
@@ -357,8 +358,8 @@ impl MdSettings {
         *evaluator = Evaluator::new(evaluator.potential().clone(), evaluator.neighbors().skin());
         let mut at_last_build = system.clone();
         at_last_build.positions = to_vectors(&saved.neighbor_reference_positions);
-        evaluator.evaluate(&at_last_build);
-        let evaluation = evaluator.evaluate(system);
+        evaluator.evaluate(&at_last_build).with_context(|| format!("{where_}: resuming"))?;
+        let evaluation = evaluator.evaluate(system).with_context(|| format!("{where_}: resuming"))?;
         let state = State {
             step: saved.step,
             thermostat: saved.thermostat,
@@ -418,7 +419,9 @@ impl MdSettings {
                 state.neighbor_reference.clone_from(&system.positions);
                 state.accumulators.neighbor_rebuilds += 1;
             }
-            state.evaluation = evaluator.evaluate(system);
+            state.evaluation = evaluator
+                .evaluate(system)
+                .with_context(|| format!("md: step {step} (the last checkpoint is intact: continue with --restart)"))?;
             state.accumulators.force_evaluations += 1;
             kick(system, &state.evaluation.forces, 0.5 * dt);
             state.thermostat.end_step(system, target, dt, &mut state.rng);

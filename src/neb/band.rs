@@ -24,8 +24,8 @@ use rayon::prelude::*;
 
 /// Energies and true forces of a set of images.
 pub trait ImageForces {
-    /// Energy (eV) and forces (eV/Å) of every system in `images`.
-    fn evaluate(&mut self, images: &[System]) -> Vec<(f64, Vec<Vector3<f64>>)>;
+    /// Energy (eV) and forces (eV/Å) of every system in `images`, or the first image's failure.
+    fn evaluate(&mut self, images: &[System]) -> anyhow::Result<Vec<(f64, Vec<Vector3<f64>>)>>;
 }
 
 /// One [`Evaluator`] per moving image, evaluated in parallel with rayon (results do not depend on the
@@ -47,14 +47,15 @@ impl EvaluatorPool {
 }
 
 impl ImageForces for EvaluatorPool {
-    fn evaluate(&mut self, images: &[System]) -> Vec<(f64, Vec<Vector3<f64>>)> {
+    fn evaluate(&mut self, images: &[System]) -> anyhow::Result<Vec<(f64, Vec<Vector3<f64>>)>> {
         assert_eq!(images.len(), self.evaluators.len(), "one evaluator per moving image");
         self.evaluators
             .par_iter_mut()
             .zip(images.par_iter())
-            .map(|(evaluator, system)| {
-                let evaluation = evaluator.evaluate(system);
-                (evaluation.energy, evaluation.forces)
+            .enumerate()
+            .map(|(k, (evaluator, system))| {
+                let evaluation = evaluator.evaluate(system).map_err(|e| anyhow::anyhow!("image {}: {e}", k + 1))?;
+                Ok((evaluation.energy, evaluation.forces))
             })
             .collect()
     }
@@ -134,14 +135,15 @@ impl Band {
     }
 
     /// Evaluates the moving images and recomputes tangents and NEB forces.
-    pub fn evaluate(&mut self, engine: &mut dyn ImageForces) {
+    pub fn evaluate(&mut self, engine: &mut dyn ImageForces) -> anyhow::Result<()> {
         let count = self.images.len();
-        let results = engine.evaluate(&self.images[1..count - 1]);
+        let results = engine.evaluate(&self.images[1..count - 1])?;
         for (i, (energy, forces)) in results.into_iter().enumerate() {
             self.energies[i + 1] = energy;
             self.forces[i + 1] = forces;
         }
         self.update_neb_forces();
+        Ok(())
     }
 
     /// Index of the highest intermediate image.
@@ -229,14 +231,14 @@ pub struct BandObjective<'a> {
 }
 
 impl Objective for BandObjective<'_> {
-    fn evaluate(&mut self, x: &[f64], gradient: &mut [f64]) -> f64 {
+    fn evaluate(&mut self, x: &[f64], gradient: &mut [f64]) -> anyhow::Result<f64> {
         self.band.set_coordinates(x);
-        self.band.evaluate(self.engine);
+        self.band.evaluate(self.engine)?;
         let count = self.band.images.len();
         for (g, f) in gradient.chunks_mut(3).zip(self.band.neb_forces[1..count - 1].iter().flatten()) {
             g.copy_from_slice(&[-f.x, -f.y, -f.z]);
         }
-        self.band.energies[self.band.highest_image()]
+        Ok(self.band.energies[self.band.highest_image()])
     }
 
     fn observe(&mut self, iteration: usize, energy: f64, max_force: f64) {

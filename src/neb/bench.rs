@@ -5,11 +5,11 @@ use crate::optimize::{Algorithm, Convergence};
 use crate::potentials::Evaluator;
 use crate::system::System;
 use anyhow::bail;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// What one timed NEB measured.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct NebBench {
     /// Atoms per image (the perfect structure minus the vacancy).
     pub atoms: usize,

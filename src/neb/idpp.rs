@@ -82,12 +82,12 @@ impl Idpp {
 }
 
 impl ImageForces for Idpp {
-    fn evaluate(&mut self, images: &[System]) -> Vec<(f64, Vec<Vector3<f64>>)> {
-        images
+    fn evaluate(&mut self, images: &[System]) -> anyhow::Result<Vec<(f64, Vec<Vector3<f64>>)>> {
+        Ok(images
             .par_iter()
             .zip(self.fractions.par_iter())
             .map(|(system, &fraction)| self.image(system, fraction))
-            .collect()
+            .collect())
     }
 }
 

@@ -221,13 +221,13 @@ pub struct MigrationSettings {
     pub histogram_bin_ev: f64,
 }
 
-/// `vacancy_position_a`: coordinates, or a word naming where the runner takes them from.
+/// `vacancy_position_a`: coordinates, or where the runner takes them from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum VacancyPosition {
     /// `[x, y, z]` in Å.
     Cartesian([f64; 3]),
     /// `"previous"`: the site emptied by the latest earlier `vacancy` stage.
-    Named(String),
+    Previous,
 }
 
 impl<'de> Deserialize<'de> for VacancyPosition {
@@ -240,7 +240,12 @@ impl<'de> Deserialize<'de> for VacancyPosition {
                 f.write_str(EXPECTED)
             }
             fn visit_str<E: serde::de::Error>(self, word: &str) -> Result<VacancyPosition, E> {
-                Ok(VacancyPosition::Named(word.to_string()))
+                match word {
+                    PREVIOUS_VACANCY => Ok(VacancyPosition::Previous),
+                    _ => Err(E::custom(format!(
+                        "vacancy_position_a = \"{word}\": expected [x, y, z] in Å, or \"{PREVIOUS_VACANCY}\" (the site emptied by the latest earlier vacancy stage)"
+                    ))),
+                }
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<VacancyPosition, A::Error> {
                 let mut p = Vec::new();
@@ -261,7 +266,7 @@ impl<'de> Deserialize<'de> for VacancyPosition {
 pub const PREVIOUS_VACANCY: &str = "previous";
 
 /// One line of the barrier histogram.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 pub struct HistogramBin {
     pub low_ev: f64,
     pub high_ev: f64,
@@ -269,7 +274,7 @@ pub struct HistogramBin {
 }
 
 /// One computed (representative) path.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct ComputedPath {
     pub path_id: usize,
     pub from_site: usize,
@@ -280,7 +285,7 @@ pub struct ComputedPath {
 }
 
 /// Key numbers of a migration stage.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct MigrationReport {
     pub species: String,
     /// Rows of the barrier table.
@@ -392,17 +397,8 @@ impl MigrationSettings {
         if let Some(position) = &self.vacancy_position_a {
             let value = match position {
                 VacancyPosition::Cartesian(p) => format!("[{}, {}, {}]", p[0], p[1], p[2]),
-                VacancyPosition::Named(word) => format!("\"{word}\""),
+                VacancyPosition::Previous => format!("\"{PREVIOUS_VACANCY}\""),
             };
-            if let VacancyPosition::Named(word) = position {
-                if word != PREVIOUS_VACANCY {
-                    return Err(InvalidValue::new(
-                        join(key, "vacancy_position_a"),
-                        value,
-                        "[x, y, z] in Å, or \"previous\" (the site emptied by the latest earlier vacancy stage)",
-                    ));
-                }
-            }
             if self.vacancy_sites.is_some() || self.hops.is_some() {
                 return Err(InvalidValue::new(
                     join(key, "vacancy_position_a"),
@@ -433,15 +429,10 @@ impl MigrationSettings {
     /// These settings with `vacancy_position_a = "previous"` replaced by `position` (Å); other settings unchanged.
     pub fn with_vacancy_position(&self, position: [f64; 3]) -> MigrationSettings {
         let mut settings = self.clone();
-        if matches!(&settings.vacancy_position_a, Some(VacancyPosition::Named(_))) {
+        if settings.vacancy_position_a == Some(VacancyPosition::Previous) {
             settings.vacancy_position_a = Some(VacancyPosition::Cartesian(position));
         }
         settings
-    }
-
-    /// Whether `vacancy_position_a = "previous"`.
-    pub fn vacancy_from_previous_stage(&self) -> bool {
-        matches!(&self.vacancy_position_a, Some(VacancyPosition::Named(word)) if word == PREVIOUS_VACANCY)
     }
 
     /// The perfect structure and the settings to enumerate its hops: the current structure as it is, or,
@@ -452,8 +443,8 @@ impl MigrationSettings {
         let p = match &self.vacancy_position_a {
             None => return Ok((system.clone(), settings)),
             Some(VacancyPosition::Cartesian(p)) => *p,
-            Some(VacancyPosition::Named(word)) => bail!(
-                "vacancy_position_a = \"{word}\": no vacancy stage has run before this migration stage to say where the vacancy is"
+            Some(VacancyPosition::Previous) => bail!(
+                "vacancy_position_a = \"{PREVIOUS_VACANCY}\": no vacancy stage has run before this migration stage to say where the vacancy is"
             ),
         };
         let z = elements::atomic_number(&self.species).expect("validated");

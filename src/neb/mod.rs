@@ -81,6 +81,22 @@ pub enum EndpointError {
     Identical,
 }
 
+/// Why an NEB could not run: endpoints that cannot form a band, or a potential that failed on an endpoint or
+/// an image.
+#[derive(Debug, thiserror::Error)]
+pub enum NebError {
+    #[error(transparent)]
+    Endpoints(#[from] EndpointError),
+    #[error("{0:#}")]
+    Evaluation(anyhow::Error),
+}
+
+impl PartialEq<EndpointError> for NebError {
+    fn eq(&self, other: &EndpointError) -> bool {
+        matches!(self, NebError::Endpoints(e) if e == other)
+    }
+}
+
 /// Checks that `initial` and `final_state` describe the same atoms in the same cell, and returns the final
 /// state with every atom moved to its minimum image relative to the initial state (continuous path).
 pub fn prepare_endpoints(initial: &System, final_state: &System) -> Result<System, EndpointError> {
@@ -131,7 +147,12 @@ pub const IDPP_MAX_STEPS: usize = 2000;
 
 /// Images between `initial` and a continuous `final_state` by IDPP: linear interpolation relaxed on the
 /// IDPP surface along an NEB with spring `spring` (no climbing). Returns the images and the steps used.
-pub fn interpolate_idpp(initial: &System, final_state: &System, moving: usize, spring: f64) -> (Vec<System>, usize) {
+pub fn interpolate_idpp(
+    initial: &System,
+    final_state: &System,
+    moving: usize,
+    spring: f64,
+) -> anyhow::Result<(Vec<System>, usize)> {
     let images = interpolate_linear(initial, final_state, moving);
     let mut idpp = idpp::Idpp::new(initial, final_state, moving);
     let atoms = initial.len();
@@ -140,9 +161,9 @@ pub fn interpolate_idpp(initial: &System, final_state: &System, moving: usize, s
     let mut x = band.coordinates();
     let convergence = Convergence { fmax: IDPP_FMAX, max_steps: IDPP_MAX_STEPS, max_step: 0.1 };
     let mut objective = BandObjective { band: &mut band, engine: &mut idpp, log: None };
-    let minimum = optimize::minimize(&mut objective, &mut x, Algorithm::Fire, &convergence);
+    let minimum = optimize::minimize(&mut objective, &mut x, Algorithm::Fire, &convergence)?;
     band.set_coordinates(&x);
-    (band.images, minimum.steps)
+    Ok((band.images, minimum.steps))
 }
 
 /// An endpoint, relaxed or just evaluated.
@@ -155,22 +176,22 @@ struct Endpoint {
 }
 
 impl Endpoint {
-    fn new(system: &System, evaluator: &Evaluator, relax_settings: Option<&RelaxSettings>) -> Endpoint {
+    fn new(system: &System, evaluator: &Evaluator, relax_settings: Option<&RelaxSettings>) -> anyhow::Result<Endpoint> {
         let mut system = system.clone();
         let mut evaluator = evaluator.clone();
         let before = evaluator.evaluations();
         let (energy, forces, converged) = match relax_settings {
             Some(settings) => {
-                let relaxed = relax(&mut system, &mut evaluator, settings, None).expect("endpoints are non-empty");
+                let relaxed = relax(&mut system, &mut evaluator, settings, None)?;
                 (relaxed.evaluation.energy, relaxed.evaluation.forces, relaxed.report.converged)
             }
             None => {
-                let evaluation = evaluator.evaluate(&system);
+                let evaluation = evaluator.evaluate(&system)?;
                 (evaluation.energy, evaluation.forces, true)
             }
         };
         let evaluations = evaluator.evaluations() - before;
-        Endpoint { system, energy, forces, converged, evaluations }
+        Ok(Endpoint { system, energy, forces, converged, evaluations })
     }
 }
 
@@ -184,7 +205,7 @@ pub struct NebResult {
 }
 
 /// Key numbers of an NEB calculation (for `summary.json`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct NebReport {
     /// True when the band reached `fmax` within `max_steps` (and the endpoints converged, when relaxed).
     pub converged: bool,
@@ -225,7 +246,7 @@ pub fn run_neb(
     final_state: &System,
     evaluator: &Evaluator,
     options: &NebOptions,
-) -> Result<NebResult, EndpointError> {
+) -> Result<NebResult, NebError> {
     prepare_endpoints(initial, final_state)?;
     let relax_settings = RelaxSettings {
         optimizer: options.optimizer,
@@ -238,6 +259,7 @@ pub fn run_neb(
         || Endpoint::new(initial, evaluator, options.relax_endpoints.then_some(&relax_settings)),
         || Endpoint::new(final_state, evaluator, options.relax_endpoints.then_some(&relax_settings)),
     );
+    let (first, last) = (first.map_err(NebError::Evaluation)?, last.map_err(NebError::Evaluation)?);
     let (start, e_start, f_start, ok_start, n_start) =
         (first.system, first.energy, first.forces, first.converged, first.evaluations);
     let (end, e_end, f_end, ok_end, n_end) = (last.system, last.energy, last.forces, last.converged, last.evaluations);
@@ -245,7 +267,7 @@ pub fn run_neb(
     let moving = options.images;
     let (images, idpp_steps) = match options.interpolation {
         Interpolation::Linear => (interpolate_linear(&start, &end, moving), 0),
-        Interpolation::Idpp => interpolate_idpp(&start, &end, moving, options.spring),
+        Interpolation::Idpp => interpolate_idpp(&start, &end, moving, options.spring).map_err(NebError::Evaluation)?,
     };
     let mut band = Band::new(images, [e_start, e_end], [f_start, f_end], options.spring, options.climb);
     let mut pool = EvaluatorPool::new(evaluator, moving);
@@ -255,6 +277,7 @@ pub fn run_neb(
     let minimum = {
         let mut objective = BandObjective { band: &mut band, engine: &mut pool, log: Some(&mut log) };
         optimize::minimize(&mut objective, &mut x, options.optimizer, &options.convergence)
+            .map_err(|e| NebError::Evaluation(e.context("NEB band")))?
     };
     let band_force_evaluations = pool.evaluations() - pool_before;
     let saddle_image = band.highest_image();

@@ -148,13 +148,13 @@ pub fn minimize_with_line_search(
     settings: LineSearchSettings,
     iterations: usize,
     observe: &mut dyn FnMut(usize, f64, &[f64]) -> bool,
-) -> LineSearchSummary {
+) -> anyhow::Result<LineSearchSummary> {
     let parameters = LbfgsParameters { memory: settings.memory, alpha: 1.0 };
     let mut memory = Lbfgs::new(parameters, f64::INFINITY);
     let mut gradient = vec![0.0; x.len()];
     let mut trial_gradient = vec![0.0; x.len()];
     let mut trial = vec![0.0; x.len()];
-    let mut value = objective.evaluate(x, &mut gradient);
+    let mut value = objective.evaluate(x, &mut gradient)?;
     let mut summary = LineSearchSummary { iterations: 0, evaluations: 1, value, stalled: false };
     while summary.iterations < iterations {
         let steepest = |g: &[f64]| -> Vec<f64> {
@@ -175,7 +175,7 @@ pub fn minimize_with_line_search(
             let mut alpha = 1.0;
             for _ in 0..=settings.max_backtracks {
                 trial.iter_mut().zip(x.iter().zip(&direction)).for_each(|(t, (xi, pi))| *t = xi + alpha * pi);
-                let trial_value = objective.evaluate(&trial, &mut trial_gradient);
+                let trial_value = objective.evaluate(&trial, &mut trial_gradient)?;
                 summary.evaluations += 1;
                 if trial_value <= value + settings.armijo * alpha * slope {
                     accepted = Some((alpha, trial_value));
@@ -211,5 +211,5 @@ pub fn minimize_with_line_search(
             break;
         }
     }
-    summary
+    Ok(summary)
 }

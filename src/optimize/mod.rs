@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 /// Something to minimise.
 pub trait Objective {
     /// Energy at `x`; writes ∂E/∂x (minus the generalised force) into `gradient`, which has the length of `x`.
-    fn evaluate(&mut self, x: &[f64], gradient: &mut [f64]) -> f64;
+    /// Fails when the energy cannot be computed (the potential behind it failed); the minimisers stop there.
+    fn evaluate(&mut self, x: &[f64], gradient: &mut [f64]) -> anyhow::Result<f64>;
 
     /// Convergence measure of a gradient: by default the largest norm of its consecutive triples.
     fn max_force(&self, gradient: &[f64]) -> f64 {
@@ -94,7 +95,7 @@ impl Convergence {
 }
 
 /// Outcome of a minimisation.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 pub struct Minimum {
     /// True when the largest force reached the target within the allowed steps.
     pub converged: bool,
@@ -119,7 +120,7 @@ pub fn minimize(
     x: &mut [f64],
     algorithm: Algorithm,
     convergence: &Convergence,
-) -> Minimum {
+) -> anyhow::Result<Minimum> {
     match algorithm {
         Algorithm::Fire => {
             let mut fire = Fire::new(x.len(), FireParameters::default(), convergence.max_step);
@@ -138,17 +139,17 @@ pub fn run(
     x: &mut [f64],
     stepper: &mut dyn Stepper,
     convergence: &Convergence,
-) -> Minimum {
+) -> anyhow::Result<Minimum> {
     let mut gradient = vec![0.0; x.len()];
     let mut displacement = vec![0.0; x.len()];
     let mut steps = 0;
     loop {
-        let energy = objective.evaluate(x, &mut gradient);
+        let energy = objective.evaluate(x, &mut gradient)?;
         let fmax = objective.max_force(&gradient);
         objective.observe(steps, energy, fmax);
         let converged = fmax <= convergence.fmax;
         if converged || steps >= convergence.max_steps || !fmax.is_finite() {
-            return Minimum { converged, steps, evaluations: steps + 1, energy, fmax };
+            return Ok(Minimum { converged, steps, evaluations: steps + 1, energy, fmax });
         }
         stepper.step(x, &gradient, &mut displacement);
         for (xi, di) in x.iter_mut().zip(&displacement) {
@@ -166,12 +167,12 @@ mod tests {
     struct Rosenbrock;
 
     impl Objective for Rosenbrock {
-        fn evaluate(&mut self, x: &[f64], gradient: &mut [f64]) -> f64 {
+        fn evaluate(&mut self, x: &[f64], gradient: &mut [f64]) -> anyhow::Result<f64> {
             let (a, b) = (x[0], x[1]);
             gradient[0] = -2.0 * (1.0 - a) - 400.0 * a * (b - a * a);
             gradient[1] = 200.0 * (b - a * a);
             gradient[2] = 2.0 * x[2];
-            (1.0 - a).powi(2) + 100.0 * (b - a * a).powi(2) + x[2] * x[2]
+            Ok((1.0 - a).powi(2) + 100.0 * (b - a * a).powi(2) + x[2] * x[2])
         }
     }
 
@@ -182,14 +183,14 @@ mod tests {
     }
 
     impl Objective for Quadratic {
-        fn evaluate(&mut self, x: &[f64], gradient: &mut [f64]) -> f64 {
+        fn evaluate(&mut self, x: &[f64], gradient: &mut [f64]) -> anyhow::Result<f64> {
             let mut e = 0.0;
             for i in 0..x.len() {
                 let d = x[i] - self.center[i];
                 gradient[i] = self.k[i] * d;
                 e += 0.5 * self.k[i] * d * d;
             }
-            e
+            Ok(e)
         }
     }
 
@@ -206,7 +207,7 @@ mod tests {
             let mut q = quadratic(12);
             let mut x = vec![0.0; 12];
             let conv = Convergence { fmax: 1e-6, max_steps: 2000, max_step: 0.2 };
-            let m = minimize(&mut q, &mut x, algorithm, &conv);
+            let m = minimize(&mut q, &mut x, algorithm, &conv).unwrap();
             assert!(m.converged, "{algorithm}: {m:?}");
             assert_eq!(m.evaluations, m.steps + 1);
             for i in 0..12 {
@@ -221,7 +222,7 @@ mod tests {
         for algorithm in [Algorithm::Fire, Algorithm::Lbfgs] {
             let mut x = vec![-1.2, 1.0, 0.5];
             let conv = Convergence { fmax: 1e-6, max_steps: 20000, max_step: 0.2 };
-            let m = minimize(&mut Rosenbrock, &mut x, algorithm, &conv);
+            let m = minimize(&mut Rosenbrock, &mut x, algorithm, &conv).unwrap();
             assert!(m.converged, "{algorithm}: {m:?}");
             assert!((x[0] - 1.0).abs() < 1e-5 && (x[1] - 1.0).abs() < 1e-5, "{algorithm}: {x:?}");
         }
@@ -231,9 +232,9 @@ mod tests {
     fn lbfgs_needs_fewer_evaluations_than_fire_on_a_quadratic() {
         let conv = Convergence { fmax: 1e-6, max_steps: 5000, max_step: 0.2 };
         let mut x = vec![0.0; 30];
-        let fire = minimize(&mut quadratic(30), &mut x, Algorithm::Fire, &conv);
+        let fire = minimize(&mut quadratic(30), &mut x, Algorithm::Fire, &conv).unwrap();
         let mut x = vec![0.0; 30];
-        let lbfgs = minimize(&mut quadratic(30), &mut x, Algorithm::Lbfgs, &conv);
+        let lbfgs = minimize(&mut quadratic(30), &mut x, Algorithm::Lbfgs, &conv).unwrap();
         assert!(fire.converged && lbfgs.converged);
         assert!(lbfgs.evaluations < fire.evaluations, "L-BFGS {} vs FIRE {}", lbfgs.evaluations, fire.evaluations);
     }
@@ -242,11 +243,12 @@ mod tests {
     fn line_search_lbfgs_decreases_monotonically_to_the_minimum() {
         let mut q = quadratic(40);
         let mut x = vec![0.0; 40];
-        let mut values = vec![q.evaluate(&x, &mut vec![0.0; 40])];
+        let mut values = vec![q.evaluate(&x, &mut vec![0.0; 40]).unwrap()];
         let summary = minimize_with_line_search(&mut q, &mut x, LineSearchSettings::default(), 500, &mut |_, f, _| {
             values.push(f);
             f > 1e-20
-        });
+        })
+        .unwrap();
         assert!(values.windows(2).all(|w| w[1] < w[0]), "not monotonic: {values:?}");
         assert!(summary.value < 1e-20, "{summary:?}");
         assert!(summary.iterations < 150, "{summary:?}");
@@ -258,7 +260,8 @@ mod tests {
         let summary =
             minimize_with_line_search(&mut Rosenbrock, &mut x, LineSearchSettings::default(), 2000, &mut |_, f, _| {
                 f > 1e-18
-            });
+            })
+            .unwrap();
         assert!((x[0] - 1.0).abs() < 1e-6 && (x[1] - 1.0).abs() < 1e-6, "{x:?} {summary:?}");
         assert!(summary.evaluations < 400, "{summary:?}");
     }
@@ -269,7 +272,7 @@ mod tests {
         let mut x = q.center.clone();
         x[0] += 1e-9;
         let summary =
-            minimize_with_line_search(&mut q, &mut x, LineSearchSettings::default(), 100, &mut |_, _, _| true);
+            minimize_with_line_search(&mut q, &mut x, LineSearchSettings::default(), 100, &mut |_, _, _| true).unwrap();
         assert!(summary.iterations < 100 && summary.stalled, "{summary:?}");
     }
 
@@ -277,7 +280,7 @@ mod tests {
     fn running_out_of_steps_is_flagged() {
         let mut x = vec![-1.2, 1.0, 0.5];
         let conv = Convergence { fmax: 1e-8, max_steps: 5, max_step: 0.2 };
-        let m = minimize(&mut Rosenbrock, &mut x, Algorithm::Fire, &conv);
+        let m = minimize(&mut Rosenbrock, &mut x, Algorithm::Fire, &conv).unwrap();
         assert!(!m.converged);
         assert_eq!(m.steps, 5);
         assert!(m.fmax > 1e-8);

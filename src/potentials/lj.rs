@@ -6,11 +6,13 @@
 //! Pairs not given explicitly are mixed geometrically (LAMMPS's default `pair_modify mix geometric`):
 //! ε_ij = √(ε_ii ε_jj), σ_ij = √(σ_ii σ_jj), r_c,ij = the larger of the two cutoffs; mixing needs both like pairs.
 
-use super::{Evaluation, Potential};
+use super::pair_table::{Mixing, PairTable, PairTableError};
+use super::{EvaluationResult, Potential, PotentialConfig};
 use crate::input::{join, positive, InvalidValue};
 use crate::neighbors::NeighborList;
 use crate::system::{elements, System};
 use serde::Deserialize;
+use std::sync::Arc;
 
 /// `[potential]` settings for `kind = "lj"`.
 #[derive(Clone, Debug, Deserialize)]
@@ -23,6 +25,16 @@ pub struct LennardJonesConfig {
     pub shift: bool,
     /// Parameters per species pair.
     pub pairs: Vec<LennardJonesPairConfig>,
+}
+
+impl PotentialConfig for LennardJonesConfig {
+    fn validate(&self, key: &str) -> Result<(), InvalidValue> {
+        LennardJonesConfig::validate(self, key)
+    }
+
+    fn build(&self, _key: &str) -> anyhow::Result<Arc<dyn Potential>> {
+        Ok(Arc::new(LennardJones::from_config(self)?))
+    }
 }
 
 impl LennardJonesConfig {
@@ -81,29 +93,32 @@ struct PairParameters {
 /// A Lennard-Jones potential over a set of elements.
 #[derive(Clone, Debug)]
 pub struct LennardJones {
-    species: Vec<u8>,
-    /// Species index by atomic number (usize::MAX when absent).
-    index_of: Vec<usize>,
-    /// Pair table, `pairs[a * n + b]`.
-    pairs: Vec<PairParameters>,
+    pairs: PairTable<PairParameters>,
     cutoff: f64,
 }
 
 /// A problem in `[potential]` for `kind = "lj"`.
 #[derive(Debug, thiserror::Error)]
 pub enum LennardJonesError {
-    #[error("potential.pairs: unknown element '{0}' (expected a chemical symbol such as \"Ar\")")]
-    UnknownElement(String),
     #[error("potential.pairs[{index}].{key} = {value}: expected a positive finite number")]
     NotPositive { index: usize, key: &'static str, value: f64 },
     #[error("potential.cutoff = {0}: expected a positive finite number (Å)")]
     BadCutoff(f64),
-    #[error("potential.pairs: the pair {0}-{1} is given twice")]
-    Duplicate(String, String),
-    #[error("potential.pairs: no parameters for the pair {0}-{1}: give it explicitly (an unlike pair may be left out only when both like pairs are given, to be mixed geometrically)")]
-    Missing(String, String),
-    #[error("potential.pairs: empty; give at least one [[potential.pairs]] entry")]
-    Empty,
+    #[error(transparent)]
+    Pairs(#[from] PairTableError),
+}
+
+/// ε (eV), σ (Å) and cutoff (Å) of one pair.
+#[derive(Clone, Copy, Debug)]
+struct Given {
+    epsilon: f64,
+    sigma: f64,
+    cutoff: f64,
+}
+
+/// LAMMPS's `pair_modify mix geometric`; the mixed cutoff is the larger of the two.
+fn mix_geometric(a: &Given, b: &Given) -> Given {
+    Given { epsilon: (a.epsilon * b.epsilon).sqrt(), sigma: (a.sigma * b.sigma).sqrt(), cutoff: a.cutoff.max(b.cutoff) }
 }
 
 impl LennardJones {
@@ -133,68 +148,30 @@ impl LennardJones {
         if !(config.cutoff > 0.0 && config.cutoff.is_finite()) {
             return Err(LennardJonesError::BadCutoff(config.cutoff));
         }
-        if config.pairs.is_empty() {
-            return Err(LennardJonesError::Empty);
-        }
-        let mut species = Vec::new();
-        let mut given = Vec::new();
+        let mut given = Vec::with_capacity(config.pairs.len());
         for (index, pair) in config.pairs.iter().enumerate() {
-            let mut zs = [0u8; 2];
-            for (k, symbol) in pair.species.iter().enumerate() {
-                zs[k] =
-                    elements::atomic_number(symbol).ok_or_else(|| LennardJonesError::UnknownElement(symbol.clone()))?;
-                if !species.contains(&zs[k]) {
-                    species.push(zs[k]);
-                }
-            }
             let cutoff = pair.cutoff.unwrap_or(config.cutoff);
             for (key, value) in [("epsilon", pair.epsilon), ("sigma", pair.sigma), ("cutoff", cutoff)] {
                 if !(value > 0.0 && value.is_finite()) {
                     return Err(LennardJonesError::NotPositive { index, key, value });
                 }
             }
-            given.push((zs, pair.epsilon, pair.sigma, cutoff));
+            let species = [pair.species[0].as_str(), pair.species[1].as_str()];
+            given.push((species, Given { epsilon: pair.epsilon, sigma: pair.sigma, cutoff }));
         }
-        species.sort_unstable();
-        let n = species.len();
-        let mut index_of = vec![usize::MAX; 256];
-        for (a, &z) in species.iter().enumerate() {
-            index_of[z as usize] = a;
-        }
-        let mut raw: Vec<Option<(f64, f64, f64)>> = vec![None; n * n];
-        for (zs, epsilon, sigma, cutoff) in &given {
-            let (a, b) = (index_of[zs[0] as usize], index_of[zs[1] as usize]);
-            if raw[a * n + b].is_some() {
-                return Err(LennardJonesError::Duplicate(
-                    elements::symbol(zs[0]).into(),
-                    elements::symbol(zs[1]).into(),
-                ));
-            }
-            raw[a * n + b] = Some((*epsilon, *sigma, *cutoff));
-            raw[b * n + a] = Some((*epsilon, *sigma, *cutoff));
-        }
-        let mut pairs = vec![PairParameters::default(); n * n];
-        let mut max_cutoff: f64 = 0.0;
-        for a in 0..n {
-            for b in 0..n {
-                let (epsilon, sigma, cutoff) = match (raw[a * n + b], raw[a * n + a], raw[b * n + b]) {
-                    (Some(p), _, _) => p,
-                    (None, Some(pa), Some(pb)) => ((pa.0 * pb.0).sqrt(), (pa.1 * pb.1).sqrt(), pa.2.max(pb.2)),
-                    _ => {
-                        return Err(LennardJonesError::Missing(
-                            elements::symbol(species[a]).into(),
-                            elements::symbol(species[b]).into(),
-                        ))
-                    }
-                };
-                let c6 = 4.0 * epsilon * sigma.powi(6);
-                let c12 = 4.0 * epsilon * sigma.powi(12);
-                let shift = if config.shift { c12 / cutoff.powi(12) - c6 / cutoff.powi(6) } else { 0.0 };
-                pairs[a * n + b] = PairParameters { c12, c6, cutoff2: cutoff * cutoff, shift };
-                max_cutoff = max_cutoff.max(cutoff);
-            }
-        }
-        Ok(LennardJones { species, index_of, pairs, cutoff: max_cutoff })
+        let mixing = Mixing {
+            rule: &mix_geometric,
+            hint: " (an unlike pair may be left out only when both like pairs are given, to be mixed geometrically)",
+        };
+        let table = PairTable::build(&given, Some(mixing))?;
+        let pairs = table.map(|&Given { epsilon, sigma, cutoff }| {
+            let c6 = 4.0 * epsilon * sigma.powi(6);
+            let c12 = 4.0 * epsilon * sigma.powi(12);
+            let shift = if config.shift { c12 / cutoff.powi(12) - c6 / cutoff.powi(6) } else { 0.0 };
+            PairParameters { c12, c6, cutoff2: cutoff * cutoff, shift }
+        });
+        let cutoff = table.entries().iter().map(|p| p.cutoff).fold(0.0, f64::max);
+        Ok(LennardJones { pairs, cutoff })
     }
 }
 
@@ -208,15 +185,14 @@ impl Potential for LennardJones {
     }
 
     fn species(&self) -> Vec<u8> {
-        self.species.clone()
+        self.pairs.species().to_vec()
     }
 
     /// The pair sum of [`super::pair_sum`] (parallel, independent of the number of threads).
-    fn compute(&self, system: &System, neighbors: &NeighborList) -> Evaluation {
-        let n = self.species.len();
-        let types: Vec<usize> = system.atomic_numbers.iter().map(|&z| self.index_of[z as usize]).collect();
-        super::pair_sum(system, neighbors, self.cutoff * self.cutoff, |i, j, r2| {
-            let p = &self.pairs[types[i] * n + types[j]];
+    fn compute(&self, system: &System, neighbors: &NeighborList) -> EvaluationResult {
+        let types = self.pairs.types(system);
+        Ok(super::pair_sum(system, neighbors, self.cutoff * self.cutoff, |i, j, r2| {
+            let p = self.pairs.get(types[i], types[j]);
             if r2 >= p.cutoff2 {
                 return None;
             }
@@ -224,7 +200,7 @@ impl Potential for LennardJones {
             let inv_r6 = inv_r2 * inv_r2 * inv_r2;
             // (1/r) dE/dr = −(12 c12 r⁻¹² − 6 c6 r⁻⁶)/r².
             Some((inv_r6 * (p.c12 * inv_r6 - p.c6) - p.shift, -inv_r6 * (12.0 * p.c12 * inv_r6 - 6.0 * p.c6) * inv_r2))
-        })
+        }))
     }
 }
 

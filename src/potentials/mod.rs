@@ -11,16 +11,112 @@
 pub mod bench;
 pub mod eam;
 pub mod lj;
+pub mod morse;
 pub mod nnp;
 pub mod overlay;
+pub mod pair_table;
 pub mod zbl;
 
+use crate::input::InvalidValue;
 use crate::neighbors::NeighborList;
 use crate::system::{elements, System};
 use nalgebra::{Matrix3, Vector3};
+use std::path::Path;
 use std::sync::Arc;
 
 pub use crate::units::EV_PER_A3_IN_BAR;
+
+/// The `[potential]` table of one kind: parsed by serde (`deny_unknown_fields`), checked, its file paths
+/// resolved, then built. Each kind implements it beside its potential and is registered with one line in
+/// [`potential_kinds!`] (docs/extending.md).
+pub trait PotentialConfig {
+    /// Checks every value that can be checked without reading files; `key` names the table (`potential`,
+    /// `potential.terms[1]`).
+    fn validate(&self, key: &str) -> Result<(), InvalidValue>;
+
+    /// Makes relative file paths relative to `base` (the input file's folder).
+    fn resolve_paths(&mut self, _base: &Path) {}
+
+    /// Reads the kind's files and builds the potential; errors name `key` or the file.
+    fn build(&self, key: &str) -> anyhow::Result<Arc<dyn Potential>>;
+}
+
+/// Declares the kinds of `[potential]`, one line each: `"kind" => Variant(Config)`, as LAMMPS's
+/// `PairStyle(name, class)` registers a pair style. Generates [`PotentialSettings`], the table tagged by `kind`.
+macro_rules! potential_kinds {
+    ($($(#[doc = $doc:literal])* $kind:literal => $variant:ident($config:ty),)+) => {
+        /// `[potential]`, tagged by `kind`.
+        #[derive(Clone, Debug, serde::Deserialize)]
+        #[serde(tag = "kind")]
+        pub enum PotentialSettings {
+            $($(#[doc = $doc])* #[serde(rename = $kind)] $variant($config),)+
+        }
+
+        impl PotentialSettings {
+            /// The `kind` as written in the file.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(PotentialSettings::$variant(_) => $kind,)+
+                }
+            }
+
+            /// The kind's settings behind their trait.
+            pub fn config(&self) -> &dyn PotentialConfig {
+                match self {
+                    $(PotentialSettings::$variant(config) => config,)+
+                }
+            }
+
+            fn config_mut(&mut self) -> &mut dyn PotentialConfig {
+                match self {
+                    $(PotentialSettings::$variant(config) => config,)+
+                }
+            }
+        }
+    };
+}
+
+potential_kinds! {
+    /// Lennard-Jones 12-6 (LAMMPS `lj/cut`).
+    "lj" => Lj(lj::LennardJonesConfig),
+    /// Embedded-atom method from a LAMMPS funcfl or setfl file.
+    "eam" => Eam(eam::EamConfig),
+    /// Behler–Parrinello neural-network potential in the n2p2/RuNNer format.
+    "nnp" => Nnp(nnp::NnpConfig),
+    /// Ziegler–Biersack–Littmark core repulsion (LAMMPS `zbl`).
+    "zbl" => Zbl(zbl::ZblConfig),
+    /// Sum of potentials (LAMMPS `hybrid/overlay`), e.g. an NNP with a ZBL core repulsion.
+    "overlay" => Overlay(overlay::OverlayConfig),
+    /// Morse pair potential (LAMMPS `morse`).
+    "morse" => Morse(morse::MorseConfig),
+}
+
+impl PotentialSettings {
+    /// Makes relative file paths relative to `base` (the study file's folder).
+    pub fn resolve_paths(&mut self, base: &Path) {
+        self.config_mut().resolve_paths(base);
+    }
+
+    /// Checks every value of `[potential]` that can be checked without reading files.
+    pub fn validate(&self) -> Result<(), InvalidValue> {
+        self.validate_at("potential")
+    }
+
+    /// As [`validate`](Self::validate), for the table at `key` (`potential`, `potential.terms[1]`).
+    pub fn validate_at(&self, key: &str) -> Result<(), InvalidValue> {
+        self.config().validate(key)
+    }
+
+    /// Builds the potential described by `[potential]`.
+    pub fn build(&self) -> anyhow::Result<Arc<dyn Potential>> {
+        self.build_at("potential")
+    }
+
+    /// As [`build`](Self::build), for the table at `key` (`potential.terms[0]` inside an overlay).
+    pub fn build_at(&self, key: &str) -> anyhow::Result<Arc<dyn Potential>> {
+        self.config().build(key)
+    }
+}
 
 /// What a potential returns for one configuration.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -82,6 +178,20 @@ pub struct ExtrapolationEvent {
     pub max: f64,
 }
 
+/// Why a potential could not evaluate a configuration: an external force provider died, hung or answered
+/// something that is not an energy and forces, or the configuration is outside what the potential evaluates.
+#[derive(Debug, thiserror::Error)]
+#[error("the {potential} potential could not evaluate the structure: {reason}")]
+pub struct EvaluationError {
+    /// The potential's [`name`](Potential::name).
+    pub potential: String,
+    /// What went wrong, naming what was received where there was an answer.
+    pub reason: String,
+}
+
+/// What [`Potential::compute`] returns.
+pub type EvaluationResult = Result<Evaluation, EvaluationError>;
+
 /// An interatomic potential.
 pub trait Potential: Send + Sync {
     /// Short name for logs (`"lj"`, `"eam/alloy"`, `"nnp"`).
@@ -94,8 +204,9 @@ pub trait Potential: Send + Sync {
     fn species(&self) -> Vec<u8>;
 
     /// Energy, forces, virial and per-atom energies. `neighbors` is a full list built for `system` with a
-    /// cutoff of at least [`cutoff`](Self::cutoff); entries beyond the cutoff must be ignored.
-    fn compute(&self, system: &System, neighbors: &NeighborList) -> Evaluation;
+    /// cutoff of at least [`cutoff`](Self::cutoff); entries beyond the cutoff must be ignored. An in-process
+    /// potential does not fail; one that asks another process (a socket client) returns its failure.
+    fn compute(&self, system: &System, neighbors: &NeighborList) -> EvaluationResult;
 }
 
 /// Error raised when a system contains an element the potential does not describe.
@@ -164,7 +275,7 @@ impl Evaluator {
     }
 
     /// Evaluates `system`, rebuilding the neighbour list first if needed.
-    pub fn evaluate(&mut self, system: &System) -> Evaluation {
+    pub fn evaluate(&mut self, system: &System) -> EvaluationResult {
         self.neighbors.update(system);
         self.evaluations += 1;
         self.potential.compute(system, &self.neighbors)
@@ -290,7 +401,7 @@ pub(crate) mod testing {
     pub fn evaluate(potential: &dyn Potential, system: &System) -> Evaluation {
         let mut neighbors = NeighborList::new(potential.cutoff(), 0.3);
         neighbors.build(system);
-        potential.compute(system, &neighbors)
+        potential.compute(system, &neighbors).expect("in-process potentials do not fail")
     }
 
     /// Largest deviation between analytic forces and −∂E/∂r by central differences with step `h` (Å).

@@ -2,10 +2,54 @@
 //! per-atom energies add. The usual use is a machine-learned potential plus a core repulsion
 //! (`[potential] kind = "overlay"`, `terms = [{ kind = "nnp", … }, { kind = "zbl", … }]`).
 
-use super::{Evaluation, Extrapolation, Potential};
+use super::{EvaluationResult, Extrapolation, Potential, PotentialConfig, PotentialSettings};
+use crate::input::InvalidValue;
 use crate::neighbors::NeighborList;
 use crate::system::System;
+use serde::Deserialize;
+use std::path::Path;
 use std::sync::Arc;
+
+/// `[potential]` settings for `kind = "overlay"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverlayConfig {
+    /// The potentials that add, each a table like `[potential]` itself.
+    pub terms: Vec<PotentialSettings>,
+}
+
+impl PotentialConfig for OverlayConfig {
+    fn validate(&self, key: &str) -> Result<(), InvalidValue> {
+        if self.terms.is_empty() {
+            return Err(InvalidValue::new(format!("{key}.terms"), "[]", "at least one potential table"));
+        }
+        for (index, term) in self.terms.iter().enumerate() {
+            if let PotentialSettings::Overlay(_) = term {
+                return Err(InvalidValue::new(
+                    format!("{key}.terms[{index}].kind"),
+                    "\"overlay\"",
+                    "a single potential (an overlay's terms are not overlays)",
+                ));
+            }
+            term.validate_at(&format!("{key}.terms[{index}]"))?;
+        }
+        Ok(())
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        self.terms.iter_mut().for_each(|term| term.resolve_paths(base));
+    }
+
+    fn build(&self, key: &str) -> anyhow::Result<Arc<dyn Potential>> {
+        let terms = self
+            .terms
+            .iter()
+            .enumerate()
+            .map(|(index, term)| term.build_at(&format!("{key}.terms[{index}]")))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Arc::new(Overlay::new(terms)))
+    }
+}
 
 /// Several potentials whose contributions add.
 pub struct Overlay {
@@ -44,10 +88,10 @@ impl Potential for Overlay {
 
     /// Terms evaluated one after the other (each is parallel inside) and summed in term order. The symmetry-function
     /// extrapolation report is the terms' reports merged.
-    fn compute(&self, system: &System, neighbors: &NeighborList) -> Evaluation {
-        let mut total = self.terms[0].compute(system, neighbors);
+    fn compute(&self, system: &System, neighbors: &NeighborList) -> EvaluationResult {
+        let mut total = self.terms[0].compute(system, neighbors)?;
         for term in &self.terms[1..] {
-            let part = term.compute(system, neighbors);
+            let part = term.compute(system, neighbors)?;
             total.energy += part.energy;
             total.virial += part.virial;
             for (f, g) in total.forces.iter_mut().zip(&part.forces) {
@@ -58,7 +102,7 @@ impl Potential for Overlay {
             }
             total.extrapolation = merge(total.extrapolation.take(), part.extrapolation);
         }
-        total
+        Ok(total)
     }
 }
 

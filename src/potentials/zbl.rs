@@ -12,11 +12,12 @@
 //! Its use here is a core repulsion overlaid on a machine-learned potential (`kind = "overlay"`), which has no
 //! data, hence no repulsion, where atoms nearly fuse. The nuclear charges are the atoms' atomic numbers.
 
-use super::{Evaluation, Potential};
+use super::{EvaluationResult, Potential, PotentialConfig};
 use crate::input::{positive, InvalidValue};
 use crate::neighbors::NeighborList;
 use crate::system::System;
 use serde::Deserialize;
+use std::sync::Arc;
 
 /// e²/(4πε₀) in eV·Å (LAMMPS `metal` units' qqr2e).
 const COULOMB_EV_A: f64 = 14.399_645;
@@ -34,6 +35,16 @@ pub struct ZblConfig {
     pub inner_a: f64,
     /// Distance (Å) where energy, force and force derivative reach zero.
     pub outer_a: f64,
+}
+
+impl PotentialConfig for ZblConfig {
+    fn validate(&self, key: &str) -> Result<(), InvalidValue> {
+        ZblConfig::validate(self, key)
+    }
+
+    fn build(&self, key: &str) -> anyhow::Result<Arc<dyn Potential>> {
+        Ok(Arc::new(Zbl::from_config(self, key)?))
+    }
 }
 
 impl ZblConfig {
@@ -156,13 +167,13 @@ impl Potential for Zbl {
 
     /// The pair sum of [`super::pair_sum`] (parallel, independent of the number of threads). Nearly every pair lies
     /// beyond the outer cutoff, so the cost is the neighbour scan.
-    fn compute(&self, system: &System, neighbors: &NeighborList) -> Evaluation {
+    fn compute(&self, system: &System, neighbors: &NeighborList) -> EvaluationResult {
         let z = &system.atomic_numbers;
-        super::pair_sum(system, neighbors, self.outer * self.outer, |i, j, r2| {
+        Ok(super::pair_sum(system, neighbors, self.outer * self.outer, |i, j, r2| {
             let r = r2.sqrt();
             let (e, de) = self.pair(z[i], z[j]).switched(r, self.inner);
             Some((e, de / r))
-        })
+        }))
     }
 }
 

@@ -135,7 +135,7 @@ impl RelaxSettings {
 }
 
 /// Key numbers of one relaxation (for `summary.json`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct RelaxReport {
     pub converged: bool,
     pub optimizer: Algorithm,
@@ -182,13 +182,13 @@ pub fn relax(
         let pressure = settings.pressure_bar / EV_PER_A3_IN_BAR;
         let mut objective = CellObjective::new(system, evaluator, pressure, log);
         let mut x = objective.coordinates();
-        let minimum = optimize::minimize(&mut objective, &mut x, settings.optimizer, &convergence);
+        let minimum = optimize::minimize(&mut objective, &mut x, settings.optimizer, &convergence)?;
         objective.apply(&x);
         (minimum, objective.initial_energy, objective.last.take())
     } else {
         let mut objective = AtomsObjective::new(system, evaluator, log);
         let mut x = objective.coordinates();
-        let minimum = optimize::minimize(&mut objective, &mut x, settings.optimizer, &convergence);
+        let minimum = optimize::minimize(&mut objective, &mut x, settings.optimizer, &convergence)?;
         objective.apply(&x);
         (minimum, objective.initial_energy, objective.last.take())
     };
@@ -255,16 +255,16 @@ impl<'a> AtomsObjective<'a> {
 }
 
 impl Objective for AtomsObjective<'_> {
-    fn evaluate(&mut self, x: &[f64], gradient: &mut [f64]) -> f64 {
+    fn evaluate(&mut self, x: &[f64], gradient: &mut [f64]) -> anyhow::Result<f64> {
         self.apply(x);
-        let evaluation = self.evaluator.evaluate(self.system);
+        let evaluation = self.evaluator.evaluate(self.system)?;
         for (g, f) in gradient.chunks_mut(3).zip(&evaluation.forces) {
             g.copy_from_slice(&[-f.x, -f.y, -f.z]);
         }
         let energy = evaluation.energy;
         self.initial_energy.get_or_insert(energy);
         self.last = Some(evaluation);
-        energy
+        Ok(energy)
     }
 
     fn observe(&mut self, iteration: usize, energy: f64, max_force: f64) {
@@ -347,13 +347,13 @@ impl<'a> CellObjective<'a> {
 }
 
 impl Objective for CellObjective<'_> {
-    fn evaluate(&mut self, x: &[f64], gradient: &mut [f64]) -> f64 {
+    fn evaluate(&mut self, x: &[f64], gradient: &mut [f64]) -> anyhow::Result<f64> {
         if !self.apply(x) {
             gradient.iter_mut().for_each(|g| *g = f64::NAN);
-            return f64::NAN;
+            return Ok(f64::NAN);
         }
         let n = self.system.len();
-        let evaluation = self.evaluator.evaluate(self.system);
+        let evaluation = self.evaluator.evaluate(self.system)?;
         let f = self.deformation();
         let volume = self.system.cell.volume();
         for (g, force) in gradient.chunks_mut(3).zip(&evaluation.forces) {
@@ -371,7 +371,7 @@ impl Objective for CellObjective<'_> {
         let enthalpy = evaluation.energy + self.pressure * volume;
         self.initial_energy.get_or_insert(evaluation.energy);
         self.last = Some(evaluation);
-        enthalpy
+        Ok(enthalpy)
     }
 
     fn observe(&mut self, iteration: usize, energy: f64, max_force: f64) {
@@ -412,7 +412,7 @@ pub(crate) mod tests {
         x[n + 4] *= 0.995;
         x[n + 1] += 0.2;
         let mut gradient = vec![0.0; x.len()];
-        objective.evaluate(&x, &mut gradient);
+        objective.evaluate(&x, &mut gradient).unwrap();
         let mut scratch = vec![0.0; x.len()];
         let mut worst: f64 = 0.0;
         let indices: Vec<usize> = (0..6).chain(n..n + 9).collect();
@@ -422,8 +422,9 @@ pub(crate) mod tests {
             plus[i] += h;
             let mut minus = x.clone();
             minus[i] -= h;
-            let numeric =
-                (objective.evaluate(&plus, &mut scratch) - objective.evaluate(&minus, &mut scratch)) / (2.0 * h);
+            let numeric = (objective.evaluate(&plus, &mut scratch).unwrap()
+                - objective.evaluate(&minus, &mut scratch).unwrap())
+                / (2.0 * h);
             worst = worst.max((numeric - gradient[i]).abs());
         }
         assert!(worst < 1e-6, "largest gradient error {worst}");
@@ -443,7 +444,7 @@ pub(crate) mod tests {
         assert!(relaxed.report.final_pressure_bar.unwrap().abs() < 1.0, "{:?}", relaxed.report);
         let a = system.cell.volume().cbrt() / 3.0;
         // Independent check: scan the energy of the perfect crystal around a.
-        let energy = |a: f64| Evaluator::new(argon(), 0.5).evaluate(&crate::system::fcc(18, a, 3)).energy;
+        let energy = |a: f64| Evaluator::new(argon(), 0.5).evaluate(&crate::system::fcc(18, a, 3)).unwrap().energy;
         let e0 = energy(a);
         assert!((relaxed.report.final_energy_ev - e0).abs() < 1e-6);
         assert!(energy(a * 1.002) > e0 && energy(a * 0.998) > e0, "a = {a}");
@@ -485,7 +486,7 @@ pub(crate) mod tests {
             let report = settings.run(&mut system, &mut evaluator, dir.path(), 0).unwrap();
             assert!(report.converged);
             assert!(report.final_energy_ev < report.initial_energy_ev);
-            assert!(Evaluator::new(argon(), 0.5).evaluate(&system).max_force() <= 1e-4);
+            assert!(Evaluator::new(argon(), 0.5).evaluate(&system).unwrap().max_force() <= 1e-4);
             let log = std::fs::read_to_string(dir.path().join("relax_log.csv")).unwrap();
             assert_eq!(log.lines().count(), report.steps + 2);
             let frames = extxyz::read_frames(&dir.path().join("relaxed.extxyz")).unwrap();

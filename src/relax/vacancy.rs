@@ -200,7 +200,7 @@ pub fn relaxed_vacancy_position(
 }
 
 /// One vacancy configuration.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct VacancyEntry {
     /// Removed atoms (indices in the bulk).
     pub removed: Vec<usize>,
@@ -238,7 +238,7 @@ impl Configuration {
 }
 
 /// Key numbers of a vacancy stage.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct VacancyReport {
     pub bulk_energy_ev: f64,
     pub bulk_atoms: usize,
@@ -407,7 +407,7 @@ impl VacancySettings {
             all_converged &= relaxed.report.converged;
             relaxed.evaluation.energy
         } else {
-            evaluator.evaluate(&bulk).energy
+            evaluator.evaluate(&bulk)?.energy
         };
         let (mu, source) = match (&self.chemical_potential_ev, &self.reference_structure) {
             (Some(mu), _) => (*mu, "given".to_string()),
@@ -440,7 +440,7 @@ impl VacancySettings {
                     defect.remove(i);
                 }
                 let mut local = evaluator.clone();
-                let unrelaxed = local.evaluate(&defect).energy;
+                let unrelaxed = local.evaluate(&defect)?.energy;
                 let relaxed = relax(&mut defect, &mut local, &positions_only, None)?;
                 let n = removed.len() as f64;
                 let entry = VacancyEntry {
@@ -594,7 +594,7 @@ mod tests {
         settings.validate("stage[1]").unwrap();
         let mut system = crate::system::fcc(18, 5.26, 3);
         let mut evaluator = Evaluator::new(argon(), 0.5);
-        let per_atom = evaluator.evaluate(&system).energy / system.len() as f64;
+        let per_atom = evaluator.evaluate(&system).unwrap().energy / system.len() as f64;
         let dir = tempfile::tempdir().unwrap();
         let report = settings.run(&mut system, &mut evaluator, dir.path(), 7).unwrap();
         assert_eq!(report.vacancies.len(), 1);
@@ -685,7 +685,9 @@ mod tests {
         let relaxed = relax(&mut expected, &mut Evaluator::new(argon(), 0.5), &cell_settings, None).unwrap();
         let mu = relaxed.evaluation.energy / 32.0;
         assert!((report.chemical_potential_ev - mu).abs() < 1e-7, "{} vs {mu}", report.chemical_potential_ev);
-        assert!(report.chemical_potential_ev < Evaluator::new(argon(), 0.5).evaluate(&reference).energy / 32.0);
+        assert!(
+            report.chemical_potential_ev < Evaluator::new(argon(), 0.5).evaluate(&reference).unwrap().energy / 32.0
+        );
         assert!(report.chemical_potential_source.starts_with("reference structure"));
         // A reference holding another element is refused.
         let mut mixed = reference.clone();

@@ -7,19 +7,18 @@
 
 pub mod report;
 pub mod settings;
+pub mod stages;
 pub mod structure_stages;
 
 use crate::io::{self, extxyz};
-use crate::md::RunControl;
 use crate::neighbors::NeighborList;
-use crate::potentials::{
-    check_species, eam::Eam, lj::LennardJones, nnp::NnpPotential, overlay::Overlay, zbl::Zbl, Evaluator, Potential,
-};
+use crate::potentials::{check_species, Evaluator, Potential, PotentialSettings};
 use crate::system::{elements, System};
 use anyhow::{bail, Context, Result};
-use serde::Serialize;
-use serde_json::{json, Value};
-use settings::{PotentialSettings, SinglePointSettings, StageSettings, SystemSettings};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use settings::SystemSettings;
+use stages::{StageContext, StageEnd, StageKind, StageResult};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,37 +42,13 @@ pub struct RunOptions {
     pub stop_after_step: Option<u64>,
 }
 
-/// How a stage ended.
-enum StageEnd {
-    Completed(Value),
-    Interrupted(Value),
-}
-
 /// File each completed stage leaves in its folder: the system as the stage left it (extended XYZ with
 /// velocities, image flags and masses), from which a restart continues.
 pub const FINAL_STRUCTURE: &str = "final.xyz";
 
 /// Builds the potential described by `[potential]`.
 pub fn build_potential(settings: &PotentialSettings) -> Result<Arc<dyn Potential>> {
-    build_potential_at(settings, "potential")
-}
-
-/// [`build_potential`] for the table at `key` (`potential.terms[0]` inside an overlay).
-fn build_potential_at(settings: &PotentialSettings, key: &str) -> Result<Arc<dyn Potential>> {
-    Ok(match settings {
-        PotentialSettings::Lj(config) => Arc::new(LennardJones::from_config(config)?),
-        PotentialSettings::Eam(config) => Arc::new(Eam::from_config(config, key)?),
-        PotentialSettings::Nnp(config) => Arc::new(NnpPotential::load(config)?),
-        PotentialSettings::Zbl(config) => Arc::new(Zbl::from_config(config, key)?),
-        PotentialSettings::Overlay(config) => Arc::new(Overlay::new(
-            config
-                .terms
-                .iter()
-                .enumerate()
-                .map(|(index, term)| build_potential_at(term, &format!("{key}.terms[{index}]")))
-                .collect::<Result<_>>()?,
-        )),
-    })
+    settings.build()
 }
 
 /// Reads the structure of `[system]`, replicates it and applies mass overrides, then rejects structures no
@@ -132,18 +107,35 @@ pub fn stage_seed(seed: u64, index: usize) -> u64 {
     z ^ (z >> 31)
 }
 
+/// How a stage ended, as summary.json says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageStatus {
+    Completed,
+    /// Stopped with a checkpoint (`--stop-after-step`); `--restart` continues it.
+    Interrupted,
+    Failed,
+}
+
 /// One stage's entry in summary.json.
 #[derive(Clone, Debug, Serialize)]
 pub struct StageRecord {
     pub index: usize,
-    pub kind: String,
+    pub kind: StageKind,
+    /// The stage's folder in the run directory, `NN-kind`.
     pub directory: String,
-    pub status: String,
+    pub status: StageStatus,
     pub wall_time_s: f64,
-    #[serde(skip_serializing_if = "Value::is_null")]
-    pub result: Value,
+    /// The stage's report (none for a failed stage), written with its keys in alphabetical order.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "keys_sorted")]
+    pub result: Option<StageResult>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// Serialises `value` through a JSON tree, whose maps keep their keys in alphabetical order.
+fn keys_sorted<T: Serialize, S: serde::Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+    serde_json::to_value(value).map_err(serde::ser::Error::custom)?.serialize(serializer)
 }
 
 /// Everything a run produced, as written to summary.json.
@@ -154,9 +146,29 @@ pub struct Summary {
     pub output: String,
     pub seed: u64,
     pub threads: usize,
-    pub system: Value,
-    pub potential: Value,
+    pub system: SystemDescription,
+    pub potential: PotentialDescription,
     pub stages: Vec<StageRecord>,
+}
+
+/// A short description of a system for summary.json.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SystemDescription {
+    pub atoms: usize,
+    /// Cell vectors as rows (Å).
+    pub cell_a: [[f64; 3]; 3],
+    /// Atom count per element symbol.
+    pub composition: BTreeMap<String, usize>,
+    pub density_g_per_cm3: Option<f64>,
+    pub volume_a3: f64,
+}
+
+/// The study's potential, for summary.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct PotentialDescription {
+    pub cutoff_a: f64,
+    pub kind: String,
+    pub species: Vec<String>,
 }
 
 impl Summary {
@@ -168,19 +180,17 @@ impl Summary {
 }
 
 /// A short description of a system for summary.json.
-pub fn describe_system(system: &System) -> Value {
-    let mut composition = BTreeMap::new();
-    for z in system.species() {
-        composition.insert(elements::symbol(z), system.count(z));
-    }
+pub fn describe_system(system: &System) -> SystemDescription {
+    let composition =
+        system.species().into_iter().map(|z| (elements::symbol(z).to_string(), system.count(z))).collect();
     let m = system.cell.matrix();
-    json!({
-        "atoms": system.len(),
-        "composition": composition,
-        "cell_a": (0..3).map(|r| (0..3).map(|c| m[(r, c)]).collect::<Vec<_>>()).collect::<Vec<_>>(),
-        "volume_a3": system.cell.volume(),
-        "density_g_per_cm3": structure_stages::density_g_per_cm3(system),
-    })
+    SystemDescription {
+        atoms: system.len(),
+        cell_a: [0, 1, 2].map(|r| [0, 1, 2].map(|c| m[(r, c)])),
+        composition,
+        density_g_per_cm3: structure_stages::density_g_per_cm3(system),
+        volume_a3: system.cell.volume(),
+    }
 }
 
 /// Runs a study file.
@@ -202,265 +212,155 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<Summary> {
         seed: study.system.seed,
         threads: rayon::current_num_threads(),
         system: describe_system(&system),
-        potential: json!({ "kind": potential.name(), "cutoff_a": potential.cutoff(),
-            "species": potential.species().iter().map(|&z| elements::symbol(z)).collect::<Vec<_>>() }),
+        potential: PotentialDescription {
+            cutoff_a: potential.cutoff(),
+            kind: potential.name().to_string(),
+            species: potential.species().iter().map(|&z| elements::symbol(z).to_string()).collect(),
+        },
         stages: Vec::new(),
     };
     summary.write(&options.output)?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut last_trajectory: Option<PathBuf> = None;
     for (index, stage) in study.stages.iter().enumerate() {
-        let directory = format!("{index:02}-{}", stage.kind());
+        let kind = stage.kind();
+        let directory = format!("{index:02}-{kind}");
         let stage_dir = options.output.join(&directory);
-        if let Some(done) = previous.get(index).filter(|r| r.status == "completed" && r.kind == stage.kind()) {
+        let done = previous.get(index).filter(|r| r.status == StageStatus::Completed && r.kind == kind);
+        if let Some(done) = done {
             let final_structure = stage_dir.join(FINAL_STRUCTURE);
             if final_structure.exists() {
                 system = extxyz::read_frames(&final_structure)?.swap_remove(0).system;
                 if !options.quiet {
                     println!(
-                        "== stage {index} ({}) completed earlier: continuing from {}",
-                        stage.kind(),
+                        "== stage {index} ({kind}) completed earlier: continuing from {}",
                         final_structure.display()
                     );
                 }
                 last_trajectory = trajectory_of(&stage_dir).or(last_trajectory);
                 summary.stages.push(done.clone());
+                summary.write(&options.output)?;
                 continue;
             }
         }
         std::fs::create_dir_all(&stage_dir).with_context(|| format!("cannot create {}", stage_dir.display()))?;
         if !options.quiet {
-            println!("== stage {index} ({}) -> {}", stage.kind(), stage_dir.display());
+            println!("== stage {index} ({kind}) -> {}", stage_dir.display());
         }
         let started = Instant::now();
-        let context = StageContext {
+        let mut context = StageContext {
+            system: &mut system,
+            evaluator: &mut evaluator,
             stage_dir: &stage_dir,
             base,
+            output: &options.output,
             seed: stage_seed(study.system.seed, index),
             options,
             last_trajectory: last_trajectory.as_deref(),
             records: &summary.stages,
-            output: &options.output,
-            potential: potential.as_ref(),
         };
-        let outcome = run_stage(stage, &mut system, &mut evaluator, &context);
+        let outcome = stage.run(&mut context);
         let mut record = StageRecord {
             index,
-            kind: stage.kind().into(),
+            kind,
             directory,
-            status: "completed".into(),
+            status: StageStatus::Completed,
             wall_time_s: started.elapsed().as_secs_f64(),
-            result: Value::Null,
+            result: None,
             error: None,
         };
         match outcome {
             Ok(StageEnd::Interrupted(result)) => {
-                record.status = "interrupted".into();
-                record.result = result;
+                record.status = StageStatus::Interrupted;
+                record.result = Some(result);
                 summary.stages.push(record);
                 summary.write(&options.output)?;
                 if !options.quiet {
-                    println!("stage {index} ({}) interrupted: continue with --restart", stage.kind());
+                    println!("stage {index} ({kind}) interrupted: continue with --restart");
                 }
                 return Ok(summary);
             }
             Ok(StageEnd::Completed(result)) => {
-                let text = extxyz::format_frame(
-                    &system,
-                    &extxyz::FrameExtras { velocities: true, images: true, masses: true, ..Default::default() },
-                );
-                io::write_atomically(&stage_dir.join(FINAL_STRUCTURE), text.as_bytes())?;
+                write_final_structure(&system, &stage_dir)?;
                 last_trajectory = trajectory_of(&stage_dir).or(last_trajectory);
-                record.result = result;
+                record.result = Some(result);
                 summary.stages.push(record);
                 summary.write(&options.output)?;
             }
             Err(error) => {
-                record.status = "failed".into();
+                record.status = StageStatus::Failed;
                 record.error = Some(format!("{error:#}"));
                 summary.stages.push(record);
                 summary.write(&options.output)?;
-                return Err(error.context(format!("stage {index} ({}) failed", stage.kind())));
+                return Err(error.context(format!("stage {index} ({kind}) failed")));
             }
         }
     }
     Ok(summary)
 }
 
-/// The stage records of an earlier run's summary.json in `output` (none if there is no such file).
+/// Writes [`FINAL_STRUCTURE`] (with velocities, image flags and masses) into a completed stage's folder.
+fn write_final_structure(system: &System, stage_dir: &Path) -> Result<()> {
+    let extras = extxyz::FrameExtras { velocities: true, images: true, masses: true, ..Default::default() };
+    let text = extxyz::format_frame(system, &extras);
+    io::write_atomically(&stage_dir.join(FINAL_STRUCTURE), text.as_bytes())?;
+    Ok(())
+}
+
+/// A stage's entry of an earlier run's summary.json, as read back for a restart.
+#[derive(Deserialize)]
+struct RecordedStage {
+    index: usize,
+    kind: StageKind,
+    directory: String,
+    status: StageStatus,
+    wall_time_s: f64,
+    #[serde(default)]
+    result: Option<Value>,
+}
+
+/// The stage records of an earlier run's summary.json in `output` (none if there is no such file), with the
+/// results of completed stages read back as their kinds' reports.
 fn previous_stages(output: &Path) -> Result<Vec<StageRecord>> {
+    #[derive(Deserialize)]
+    struct Recorded {
+        stages: Vec<RecordedStage>,
+    }
     let path = output.join("summary.json");
     if !path.exists() {
         return Ok(Vec::new());
     }
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let value: Value = serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))?;
-    let stages = value.get("stages").and_then(Value::as_array).cloned().unwrap_or_default();
-    Ok(stages
+    let recorded: Recorded = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not the summary.json of a study run", path.display()))?;
+    recorded
+        .stages
         .into_iter()
-        .filter_map(|s| {
-            Some(StageRecord {
-                index: s.get("index")?.as_u64()? as usize,
-                kind: s.get("kind")?.as_str()?.to_string(),
-                directory: s.get("directory")?.as_str()?.to_string(),
-                status: s.get("status")?.as_str()?.to_string(),
-                wall_time_s: s.get("wall_time_s")?.as_f64()?,
-                result: s.get("result").cloned().unwrap_or(Value::Null),
+        .map(|stage| {
+            let result = match (stage.status, stage.result) {
+                (StageStatus::Completed, Some(value)) => {
+                    Some(StageResult::from_json(stage.kind, value).with_context(|| {
+                        format!("{}: stage {} ({}): result", path.display(), stage.index, stage.kind)
+                    })?)
+                }
+                _ => None,
+            };
+            Ok(StageRecord {
+                index: stage.index,
+                kind: stage.kind,
+                directory: stage.directory,
+                status: stage.status,
+                wall_time_s: stage.wall_time_s,
+                result,
                 error: None,
             })
         })
-        .collect())
+        .collect()
 }
 
 /// The trajectory a stage wrote, if any (H5MD preferred over extended XYZ).
 fn trajectory_of(stage_dir: &Path) -> Option<PathBuf> {
     ["trajectory.h5", "trajectory.xyz"].iter().map(|name| stage_dir.join(name)).find(|p| p.exists())
-}
-
-/// What every stage gets besides the system and the evaluator.
-struct StageContext<'a> {
-    /// The stage's own output folder.
-    stage_dir: &'a Path,
-    /// The study file's folder, against which relative paths in stage settings are resolved.
-    base: &'a Path,
-    seed: u64,
-    options: &'a RunOptions,
-    /// The trajectory written by the latest stage that wrote one.
-    last_trajectory: Option<&'a Path>,
-    /// The stages completed before this one, as in summary.json.
-    records: &'a [StageRecord],
-    /// The run's output folder.
-    output: &'a Path,
-    potential: &'a dyn Potential,
-}
-
-fn run_stage(
-    stage: &StageSettings,
-    system: &mut System,
-    evaluator: &mut Evaluator,
-    context: &StageContext,
-) -> Result<StageEnd> {
-    let dir = context.stage_dir;
-    let control = RunControl { quiet: context.options.quiet, stop_after_step: context.options.stop_after_step };
-    Ok(StageEnd::Completed(match stage {
-        StageSettings::SinglePoint(settings) => single_point(settings, system, evaluator, dir)?,
-        StageSettings::Md(settings) => {
-            let checkpoint = dir.join(crate::md::run::CHECKPOINT_FILE);
-            let report = if context.options.restart && checkpoint.exists() {
-                if !context.options.quiet {
-                    println!("resuming from {}", checkpoint.display());
-                }
-                settings.resume(&checkpoint, system, evaluator, dir, control)?
-            } else {
-                settings.run(system, evaluator, dir, context.seed, control)?
-            };
-            if report.interrupted {
-                return Ok(StageEnd::Interrupted(serde_json::to_value(report)?));
-            }
-            serde_json::to_value(report)?
-        }
-        StageSettings::Relax(settings) => serde_json::to_value(settings.run(system, evaluator, dir, context.seed)?)?,
-        StageSettings::Vacancy(settings) => {
-            serde_json::to_value(settings.run(system, evaluator, dir, context.seed)?)?
-        }
-        StageSettings::Neb(settings) => serde_json::to_value(settings.run(system, evaluator, dir, context.seed)?)?,
-        StageSettings::Migration(settings) => {
-            let settings = match settings.vacancy_from_previous_stage() {
-                true => settings.with_vacancy_position(previous_vacancy_position(context.records)?),
-                false => settings.clone(),
-            };
-            serde_json::to_value(settings.run(system, evaluator, dir, context.seed)?)?
-        }
-        StageSettings::Kmc(settings) => serde_json::to_value(settings.run(context.base, dir, context.seed)?)?,
-        StageSettings::Analyze(settings) => {
-            serde_json::to_value(settings.run(context.base, context.last_trajectory, dir)?)?
-        }
-        StageSettings::Load(settings) => load_stage(settings, system, context)?,
-        StageSettings::Remove(settings) => serde_json::to_value(settings.run(system, context.seed)?)?,
-        StageSettings::Report(settings) => {
-            serde_json::to_value(settings.run(context.records, dir, context.options.quiet)?)?
-        }
-    }))
-}
-
-/// `kind = "load"`: the system becomes the structure of an earlier stage (its final.xyz) or of a file.
-fn load_stage(settings: &structure_stages::LoadSettings, system: &mut System, context: &StageContext) -> Result<Value> {
-    let path = match (settings.from_stage, &settings.structure) {
-        (Some(from), _) => {
-            let record = context
-                .records
-                .iter()
-                .find(|r| r.index == from)
-                .with_context(|| format!("from_stage = {from}: that stage has not completed"))?;
-            context.output.join(&record.directory).join(FINAL_STRUCTURE)
-        }
-        (None, Some(path)) => path.clone(),
-        (None, None) => bail!("neither from_stage nor structure"),
-    };
-    let loaded = io::read_structure(&path)?;
-    check_species(context.potential, &loaded).with_context(|| format!("{}", path.display()))?;
-    // A file is checked as a starting structure; an earlier stage's structure is restored as the run had it.
-    if settings.structure.is_some() {
-        check_overlaps(&loaded).with_context(|| format!("{}", path.display()))?;
-    }
-    *system = loaded;
-    let mut result = describe_system(system);
-    result["structure"] = json!(path.display().to_string());
-    result["from_stage"] = json!(settings.from_stage);
-    Ok(result)
-}
-
-/// Where the latest completed `vacancy` stage left an empty site: the vacancy position after relaxation (Å;
-/// the removed atom's site unless a neighbour relaxed into it) of the configuration its system kept (the lowest
-/// formation energy). Exactly one atom must have been removed.
-fn previous_vacancy_position(records: &[StageRecord]) -> Result<[f64; 3]> {
-    let record = records
-        .iter()
-        .rev()
-        .find(|r| r.kind == "vacancy")
-        .context("vacancy_position_a = \"previous\": no vacancy stage has completed before this one")?;
-    let vacancies = record.result.get("vacancies").and_then(Value::as_array).cloned().unwrap_or_default();
-    let energy = |v: &Value| v.get("formation_energy_ev").and_then(Value::as_f64).unwrap_or(f64::INFINITY);
-    let kept = vacancies
-        .iter()
-        .min_by(|a, b| energy(a).total_cmp(&energy(b)))
-        .with_context(|| format!("stage {} (vacancy) reports no vacancy", record.index))?;
-    let key = match kept.get("relaxed_vacancy_positions_a") {
-        Some(_) => "relaxed_vacancy_positions_a",
-        None => "removed_positions_a",
-    };
-    let positions: Vec<[f64; 3]> = serde_json::from_value(kept[key].clone())
-        .with_context(|| format!("stage {} (vacancy): {key}", record.index))?;
-    match positions.as_slice() {
-        [p] => Ok(*p),
-        _ => bail!(
-            "vacancy_position_a = \"previous\": stage {} (vacancy) removed {} atoms together; a migration stage takes a single vacancy",
-            record.index,
-            positions.len()
-        ),
-    }
-}
-
-fn single_point(
-    settings: &SinglePointSettings,
-    system: &System,
-    evaluator: &mut Evaluator,
-    dir: &Path,
-) -> Result<Value> {
-    let evaluation = evaluator.evaluate(system);
-    let text = format_evaluated(system, &evaluation);
-    io::write_atomically(&dir.join(&settings.file), text.as_bytes())?;
-    let volume = system.cell.volume();
-    Ok(json!({
-        "energy_ev": evaluation.energy,
-        "energy_per_atom_ev": evaluation.energy / system.len() as f64,
-        "max_force_ev_per_a": evaluation.max_force(),
-        "pressure_bar": if volume > 0.0 { Some(evaluation.virial_pressure(volume) * crate::potentials::EV_PER_A3_IN_BAR) } else { None },
-        "atoms": system.len(),
-        "volume_a3": if volume > 0.0 { Some(volume) } else { None },
-        "density_g_per_cm3": structure_stages::density_g_per_cm3(system),
-        "file": settings.file,
-    }))
 }
 
 /// A structure as extended XYZ with `energy=` (eV), `stress=` (eV/Å³, 9 components, ASE sign; omitted for
@@ -487,7 +387,7 @@ pub fn evaluate_structure(input: &Path, structure: &Path) -> Result<String> {
     let system = io::read_structure(structure)?;
     check_species(potential.as_ref(), &system).with_context(|| format!("{}", structure.display()))?;
     let mut evaluator = Evaluator::new(potential, 0.0);
-    let evaluation = evaluator.evaluate(&system);
+    let evaluation = evaluator.evaluate(&system)?;
     Ok(format_evaluated(&system, &evaluation))
 }
 

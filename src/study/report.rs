@@ -9,7 +9,6 @@
 //! `[key=value,key=value]` (the first array element whose fields equal those values; numbers compare as
 //! numbers). Example: `analyze.trajectories[0].rdf.pairs[center=Li,neighbor=O].coordination_number`.
 
-use super::StageRecord;
 use crate::analysis::arrhenius::{self, fit_arrhenius, ArrheniusPoint};
 use crate::input::{join, InvalidValue};
 use crate::io;
@@ -21,6 +20,18 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 /// `kind = "report"`.
+/// A completed stage as a report reads it: its entry in summary.json, whose `result` the report's paths
+/// (`"migration.mean_barrier_ev"`) name.
+#[derive(Clone, Debug)]
+pub struct CompletedStage {
+    pub index: usize,
+    /// The stage's `kind`, as written in the study file.
+    pub kind: String,
+    pub wall_time_s: f64,
+    /// The stage's result as summary.json has it.
+    pub result: Value,
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportSettings {
@@ -253,7 +264,7 @@ fn validate_path(key: &str, text: &str, kinds: &[&str]) -> Result<(), InvalidVal
 }
 
 /// Finds the value a result path names among the completed stage records.
-fn lookup<'a>(text: &str, records: &'a [StageRecord]) -> Result<&'a Value> {
+fn lookup<'a>(text: &str, records: &'a [CompletedStage]) -> Result<&'a Value> {
     let path = parse_path(text).map_err(|e| anyhow!("{text}: {e}"))?;
     let record = match &path.source {
         Source::Index(i) => records.iter().find(|r| r.index == *i),
@@ -269,7 +280,7 @@ fn number(value: &Value, what: &str) -> Result<f64> {
 }
 
 /// One finished row of the table.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct ReportRow {
     pub quantity: String,
     pub ours: Option<f64>,
@@ -282,7 +293,7 @@ pub struct ReportRow {
 }
 
 /// One fitted series of the Arrhenius plot.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct SeriesFit {
     pub label: String,
     pub points: Vec<ArrheniusPoint>,
@@ -294,7 +305,7 @@ pub struct SeriesFit {
 }
 
 /// What a report stage produced (summary.json).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct ReportResult {
     pub title: String,
     pub rows: Vec<ReportRow>,
@@ -370,7 +381,7 @@ impl ReportSettings {
 
     /// Builds the table from `records` (the stages completed so far), writes `comparison.csv`, `comparison.md`
     /// and (with series) `arrhenius.svg` into `dir`, and prints the table unless `quiet`.
-    pub fn run(&self, records: &[StageRecord], dir: &Path, quiet: bool) -> Result<ReportResult> {
+    pub fn run(&self, records: &[CompletedStage], dir: &Path, quiet: bool) -> Result<ReportResult> {
         let mut rows = Vec::new();
         for (k, row) in self.compare.iter().enumerate() {
             // A value that cannot be found (e.g. no Arrhenius fit because D was zero at the lowest temperature)
@@ -435,7 +446,7 @@ impl ReportSettings {
         Ok(ReportResult { title: self.title.clone(), rows, arrhenius: fits, files })
     }
 
-    fn series_fit(&self, k: usize, series: &ArrheniusSeries, records: &[StageRecord]) -> Result<SeriesFit> {
+    fn series_fit(&self, k: usize, series: &ArrheniusSeries, records: &[CompletedStage]) -> Result<SeriesFit> {
         let what = format!("arrhenius[{k}]");
         let array = lookup(&series.from, records).with_context(|| format!("{what}.from"))?;
         let items = array.as_array().ok_or_else(|| anyhow!("{what}.from = {}: not an array of points", series.from))?;
@@ -471,7 +482,7 @@ impl ReportSettings {
         Ok(SeriesFit { label: series.label.clone(), points, activation_energy_ev, activation_energy_sigma_ev, note })
     }
 
-    fn markdown(&self, rows: &[ReportRow], fits: &[SeriesFit], records: &[StageRecord]) -> String {
+    fn markdown(&self, rows: &[ReportRow], fits: &[SeriesFit], records: &[CompletedStage]) -> String {
         let mut text = format!("# {}\n\n| quantity | this run | unit | reference |\n|---|---|---|---|\n", self.title);
         for row in rows {
             let ours = match (row.ours, &row.missing) {
@@ -533,19 +544,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn record(index: usize, kind: &str, result: Value) -> StageRecord {
-        StageRecord {
-            index,
-            kind: kind.into(),
-            directory: format!("{index:02}-{kind}"),
-            status: "completed".into(),
-            wall_time_s: 1.0,
-            result,
-            error: None,
-        }
+    fn record(index: usize, kind: &str, result: Value) -> CompletedStage {
+        CompletedStage { index, kind: kind.into(), wall_time_s: 1.0, result }
     }
 
-    fn records() -> Vec<StageRecord> {
+    fn records() -> Vec<CompletedStage> {
         vec![
             record(0, "migration", json!({ "mean_barrier_ev": 0.5 })),
             record(

@@ -117,7 +117,7 @@ pub fn parse_formula(formula: &str) -> Result<Vec<(u8, usize)>, String> {
 }
 
 /// What a `remove` stage did (summary.json).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct RemoveReport {
     pub formula: String,
     pub count: usize,

@@ -5,7 +5,7 @@ use super::dataset::LabelledStructure;
 use super::model::LossWeights;
 use super::{Prepared, TrainSettings};
 use crate::neighbors::NeighborList;
-use crate::potentials::Potential;
+use crate::potentials::{EvaluationError, Potential};
 use crate::system::{Cell, System};
 use nalgebra::Vector3;
 use rand::{Rng, SeedableRng};
@@ -26,7 +26,7 @@ pub fn rattled_fcc(
     strain: f64,
     rattle_a: f64,
     seed: u64,
-) -> Vec<LabelledStructure> {
+) -> Result<Vec<LabelledStructure>, EvaluationError> {
     rattled(potential, &crate::system::fcc(z, a_a, repeat), count, strain, rattle_a, seed)
 }
 
@@ -40,7 +40,7 @@ pub fn rattled(
     strain: f64,
     rattle_a: f64,
     seed: u64,
-) -> Vec<LabelledStructure> {
+) -> Result<Vec<LabelledStructure>, EvaluationError> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     (0..count)
         .map(|_| {
@@ -57,8 +57,8 @@ pub fn rattled(
             system.wrap();
             let mut list = NeighborList::new(potential.cutoff(), 0.0);
             list.build(&system);
-            let evaluation = potential.compute(&system, &list);
-            LabelledStructure { energy: evaluation.energy, forces: evaluation.forces, system }
+            let evaluation = potential.compute(&system, &list)?;
+            Ok(LabelledStructure { energy: evaluation.energy, forces: evaluation.forces, system })
         })
         .collect()
 }
@@ -78,21 +78,21 @@ pub fn md_sampled_fcc(
     interval: usize,
     count: usize,
     seed: u64,
-) -> Vec<LabelledStructure> {
+) -> Result<Vec<LabelledStructure>, EvaluationError> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut system = rattled_fcc(potential, z, a_a, repeat, 1, 0.0, 0.0, seed).remove(0).system;
+    let mut system = rattled_fcc(potential, z, a_a, repeat, 1, 0.0, 0.0, seed)?.remove(0).system;
     crate::md::velocities::maxwell_boltzmann(&mut system, temperature_k, &mut rng);
     let mut thermostat = crate::md::thermostats::csvr::StochasticRescaling::new(100.0, system.degrees_of_freedom());
     let mut list = NeighborList::new(potential.cutoff(), 1.0);
     list.build(&system);
-    let mut evaluation = potential.compute(&system, &list);
+    let mut evaluation = potential.compute(&system, &list)?;
     let mut out = Vec::with_capacity(count);
     let mut step = 0;
     while out.len() < count {
         crate::md::integrator::kick(&mut system, &evaluation.forces, 0.5 * timestep_fs);
         crate::md::integrator::drift(&mut system, timestep_fs);
         list.update(&system);
-        evaluation = potential.compute(&system, &list);
+        evaluation = potential.compute(&system, &list)?;
         crate::md::integrator::kick(&mut system, &evaluation.forces, 0.5 * timestep_fs);
         thermostat.rescale(&mut system, temperature_k, timestep_fs, &mut rng);
         step += 1;
@@ -106,7 +106,7 @@ pub fn md_sampled_fcc(
             });
         }
     }
-    out
+    Ok(out)
 }
 
 /// Training throughput on `threads` rayon threads.

@@ -5,7 +5,7 @@
 
 use crate::neighbors::NeighborList;
 use crate::potentials::nnp::{NnpConfig, NnpError, NnpPotential};
-use crate::potentials::{Evaluation, Potential};
+use crate::potentials::{Evaluation, EvaluationResult, Potential};
 use crate::system::System;
 use nalgebra::{Matrix3, Vector3};
 use std::path::Path;
@@ -53,7 +53,7 @@ impl Committee {
 
     /// Evaluates every member (one neighbour list built for the largest cutoff) and combines them.
     pub fn evaluate(&self, system: &System, neighbors: &NeighborList) -> CommitteeEvaluation {
-        let evaluations: Vec<Evaluation> = self.members.iter().map(|m| m.compute(system, neighbors)).collect();
+        let evaluations: Vec<Evaluation> = self.members.iter().map(|m| m.evaluation(system, neighbors)).collect();
         let k = evaluations.len() as f64;
         let n = system.len();
         let energies: Vec<f64> = evaluations.iter().map(|e| e.energy).collect();
@@ -105,7 +105,7 @@ impl Potential for Committee {
     }
 
     /// The committee mean.
-    fn compute(&self, system: &System, neighbors: &NeighborList) -> Evaluation {
-        self.evaluate(system, neighbors).mean
+    fn compute(&self, system: &System, neighbors: &NeighborList) -> EvaluationResult {
+        Ok(self.evaluate(system, neighbors).mean)
     }
 }

@@ -711,7 +711,7 @@ impl Prepared {
                     }
                     patience == 0 || position - best.1 < patience
                 },
-            );
+            )?;
             if let Some(error) = failure {
                 return Err(error);
             }
@@ -840,12 +840,12 @@ struct TrainingLoss<'a> {
 }
 
 impl Objective for TrainingLoss<'_> {
-    fn evaluate(&mut self, x: &[f64], gradient: &mut [f64]) -> f64 {
+    fn evaluate(&mut self, x: &[f64], gradient: &mut [f64]) -> anyhow::Result<f64> {
         self.model.set_parameters(x);
         let (errors, g) = self.model.batch_loss_gradient(self.data, self.batch, self.weights);
         gradient.copy_from_slice(&g);
         self.last.set(errors);
-        errors.loss
+        Ok(errors.loss)
     }
 }
 
@@ -1126,7 +1126,7 @@ mod tests {
         for (s, structure) in structures.iter().enumerate() {
             let mut list = NeighborList::new(potential.cutoff(), 0.3);
             list.build(&structure.system);
-            let evaluation = potential.compute(&structure.system, &list);
+            let evaluation = potential.evaluation(&structure.system, &list);
             let (energy, forces) = model.predict(&prepared.data[s]);
             assert!((evaluation.energy - energy).abs() < 1e-12, "{} vs {energy}", evaluation.energy);
             let atom = model.atom_energies(&prepared.data[s]);

@@ -27,7 +27,7 @@ pub mod spline;
 pub use funcfl::Funcfl;
 pub use setfl::{Setfl, SetflElement};
 
-use super::{close_neighbors, Evaluation, Potential};
+use super::{close_neighbors, Evaluation, EvaluationResult, Potential, PotentialConfig};
 use crate::input::{join, InvalidValue};
 use crate::neighbors::NeighborList;
 use crate::system::{elements, System};
@@ -35,6 +35,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 use spline::SplineNode;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Atoms per parallel work item. Fixed (not derived from the thread count) so that partial sums, and hence
 /// the results, are the same for any number of threads.
@@ -80,6 +81,20 @@ pub struct EamConfig {
     /// File format; default: guessed from the name (`.eam` → funcfl, `.eam.alloy`/`.alloy`/`.setfl` → setfl).
     #[serde(default)]
     pub format: Option<EamFormat>,
+}
+
+impl PotentialConfig for EamConfig {
+    fn validate(&self, key: &str) -> Result<(), InvalidValue> {
+        EamConfig::validate(self, key)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        self.file = base.join(&self.file);
+    }
+
+    fn build(&self, key: &str) -> anyhow::Result<Arc<dyn Potential>> {
+        Ok(Arc::new(Eam::from_config(self, key)?))
+    }
 }
 
 impl EamConfig {
@@ -358,7 +373,14 @@ impl Potential for Eam {
         self.species.clone()
     }
 
-    fn compute(&self, system: &System, neighbors: &NeighborList) -> Evaluation {
+    fn compute(&self, system: &System, neighbors: &NeighborList) -> EvaluationResult {
+        Ok(self.evaluation(system, neighbors))
+    }
+}
+
+impl Eam {
+    /// Energy, forces, virial and per-atom energies (two passes: densities, then forces).
+    fn evaluation(&self, system: &System, neighbors: &NeighborList) -> Evaluation {
         let n_atoms = system.len();
         let n = self.species.len();
         let cutoff2 = self.cutoff * self.cutoff;

@@ -19,8 +19,9 @@ pub mod scaling;
 pub mod settings;
 pub mod symmetry_functions;
 
+use crate::input::InvalidValue;
 use crate::neighbors::NeighborList;
-use crate::potentials::{Evaluation, Extrapolation, ExtrapolationEvent, Potential};
+use crate::potentials::{Evaluation, EvaluationResult, Extrapolation, ExtrapolationEvent, Potential, PotentialConfig};
 use crate::system::{elements, System};
 use cutoff::CutoffType;
 use nalgebra::{Matrix3, Vector3};
@@ -30,6 +31,7 @@ use scaling::{Scaling, ScalingType};
 use serde::Deserialize;
 use settings::Settings;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 use symmetry_functions::{build_groups, Group, GroupScratch, NeighborData, SymmetryFunction};
 
@@ -99,6 +101,20 @@ pub struct NnpConfig {
     /// `"kj/mol"`, `"mev"`, or the unit's size in eV.
     #[serde(default)]
     pub energy_unit: Option<UnitValue>,
+}
+
+impl PotentialConfig for NnpConfig {
+    fn validate(&self, key: &str) -> Result<(), InvalidValue> {
+        NnpConfig::validate(self, key)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        self.directory = base.join(&self.directory);
+    }
+
+    fn build(&self, _key: &str) -> anyhow::Result<Arc<dyn Potential>> {
+        Ok(Arc::new(NnpPotential::load(self)?))
+    }
 }
 
 impl NnpConfig {
@@ -573,6 +589,12 @@ impl NnpPotential {
 
     /// One evaluation; with `times`, adds wall-clock seconds per phase (symmetry functions, network,
     /// forces), splitting the parallel part in proportion to the time threads spent in each phase.
+    /// Energy, forces, virial, per-atom energies and extrapolation report: what [`Potential::compute`] returns,
+    /// for callers that hold the network itself (training, committees), for which evaluation cannot fail.
+    pub fn evaluation(&self, system: &System, neighbors: &NeighborList) -> Evaluation {
+        self.evaluate_timed(system, neighbors, None)
+    }
+
     fn evaluate_timed(&self, system: &System, neighbors: &NeighborList, times: Option<&mut [f64; 4]>) -> Evaluation {
         let n = system.len();
         let timed = times.is_some();
@@ -682,8 +704,8 @@ impl Potential for NnpPotential {
         self.elements.iter().map(|m| m.atomic_number).collect()
     }
 
-    fn compute(&self, system: &System, neighbors: &NeighborList) -> Evaluation {
-        self.evaluate_timed(system, neighbors, None)
+    fn compute(&self, system: &System, neighbors: &NeighborList) -> EvaluationResult {
+        Ok(self.evaluation(system, neighbors))
     }
 }
 
