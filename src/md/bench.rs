@@ -3,7 +3,7 @@
 //! with a Nosé–Hoover chain, 2 fs steps, neighbour skin 1 Å.
 
 use super::run::{MdSettings, RunControl};
-use super::thermostats::ThermostatSettings;
+use super::thermostats::{NoseHooverSettings, ThermostatSettings};
 use crate::potentials::lj::LennardJones;
 use crate::potentials::Evaluator;
 use serde::Serialize;
@@ -33,7 +33,7 @@ pub fn bench_md(cells: usize, steps: u64, threads: Option<usize>) -> anyhow::Res
             Evaluator::new(Arc::new(LennardJones::single_species("Ar", 0.0103, 3.405, 8.5, true)?), 1.0);
         let settings = MdSettings {
             timestep_fs: 2.0,
-            thermostat: Some(ThermostatSettings::NoseHoover { damping_fs: 200.0, chain: 3 }),
+            thermostat: Some(ThermostatSettings::NoseHoover(NoseHooverSettings { damping_fs: 200.0, chain: 3 })),
             temperature_k: Some(100.0),
             duration_ps: None,
             steps: Some(steps),

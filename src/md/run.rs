@@ -454,7 +454,7 @@ impl MdSettings {
             steps: state.step,
             timestep_fs: dt,
             simulated_time_ps: state.step as f64 * dt / 1000.0,
-            thermostat: thermostat_name(&state.thermostat).into(),
+            thermostat: state.thermostat.kind().into(),
             final_temperature_k: row.temperature_k,
             mean_temperature_k: mean_temperature,
             std_temperature_k: variance.sqrt(),
@@ -472,15 +472,6 @@ impl MdSettings {
             interrupted,
             files: outputs.files(),
         })
-    }
-}
-
-fn thermostat_name(thermostat: &Thermostat) -> &'static str {
-    match thermostat {
-        Thermostat::None => "none",
-        Thermostat::NoseHoover(_) => "nose-hoover",
-        Thermostat::Langevin(_) => "langevin",
-        Thermostat::Csvr(_) => "csvr",
     }
 }
 

@@ -7,11 +7,48 @@
 //! scaled by √(K'/K). The energy given to the system is accumulated, so E_pot + K − (heat in) is the paper's
 //! conserved "effective energy".
 
+use super::{ThermostatConfig, ThermostatHooks};
+use crate::input::{positive, InvalidValue};
 use crate::system::{System, BOLTZMANN_EV_PER_K};
 use rand::Rng;
 use rand_distr::{ChiSquared, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
+
+/// `thermostat = { kind = "csvr", damping_fs = 100 }`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CsvrSettings {
+    /// Relaxation time τ of the kinetic energy (fs).
+    pub damping_fs: f64,
+}
+
+impl ThermostatConfig for CsvrSettings {
+    type State = StochasticRescaling;
+
+    fn validate(&self, key: &str) -> Result<(), InvalidValue> {
+        positive(key, "damping_fs", self.damping_fs)
+    }
+
+    fn build(&self, system: &System, _temperature_k: f64) -> StochasticRescaling {
+        StochasticRescaling::new(self.damping_fs, system.degrees_of_freedom())
+    }
+}
+
+/// One rescaling after the second half kick.
+impl ThermostatHooks for StochasticRescaling {
+    fn end_step(&mut self, system: &mut System, temperature_k: f64, dt: f64, rng: &mut Xoshiro256PlusPlus) {
+        self.rescale(system, temperature_k, dt, rng);
+    }
+
+    fn reservoir_energy(&self) -> f64 {
+        StochasticRescaling::reservoir_energy(self)
+    }
+
+    fn needs_motion(&self) -> bool {
+        true
+    }
+}
 
 /// CSVR thermostat state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -8,12 +8,49 @@
 //! exactly at T and the total momentum stays zero. The kinetic energy the O step puts in is accumulated, so
 //! E_pot + K − (heat in) is the conserved "effective energy" (it drifts only by discretisation error).
 
+use super::{ThermostatConfig, ThermostatHooks};
+use crate::input::{positive, InvalidValue};
 use crate::md::velocities::zero_momentum;
 use crate::system::{System, AMU_A2_PER_FS2_IN_EV, BOLTZMANN_EV_PER_K};
 use rand::Rng;
 use rand_distr::StandardNormal;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
+
+/// `thermostat = { kind = "langevin", damping_fs = 100 }`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LangevinSettings {
+    /// Relaxation time 1/γ (fs).
+    pub damping_fs: f64,
+}
+
+impl ThermostatConfig for LangevinSettings {
+    type State = Langevin;
+
+    fn validate(&self, key: &str) -> Result<(), InvalidValue> {
+        positive(key, "damping_fs", self.damping_fs)
+    }
+
+    fn build(&self, _system: &System, _temperature_k: f64) -> Langevin {
+        Langevin::new(self.damping_fs)
+    }
+}
+
+/// The O step between the two half drifts.
+impl ThermostatHooks for Langevin {
+    fn has_mid_step(&self) -> bool {
+        true
+    }
+
+    fn mid_step(&mut self, system: &mut System, temperature_k: f64, dt: f64, rng: &mut Xoshiro256PlusPlus) {
+        self.ornstein_uhlenbeck(system, temperature_k, dt, rng);
+    }
+
+    fn reservoir_energy(&self) -> f64 {
+        Langevin::reservoir_energy(self)
+    }
+}
 
 /// Langevin thermostat state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

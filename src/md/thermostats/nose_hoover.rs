@@ -8,8 +8,61 @@
 //! ξ_k by ξ̇_k Δt/2 and updates ξ̇ outwards again. The conserved quantity is
 //! H = E_pot + K + Σ_k ½ Q_k ξ̇_k² + N_f k_B T ξ₁ + Σ_{k≥2} k_B T ξ_k.
 
+use super::{ThermostatConfig, ThermostatHooks};
+use crate::input::{join, positive, InvalidValue};
 use crate::system::{System, BOLTZMANN_EV_PER_K};
+use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
+
+/// `thermostat = { kind = "nose-hoover", damping_fs = 100, chain = 3 }`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NoseHooverSettings {
+    /// Relaxation time τ (fs); LAMMPS recommends ~100 timesteps.
+    pub damping_fs: f64,
+    /// Chain length M (default 3).
+    #[serde(default = "default_chain")]
+    pub chain: usize,
+}
+
+fn default_chain() -> usize {
+    3
+}
+
+impl ThermostatConfig for NoseHooverSettings {
+    type State = NoseHooverChain;
+
+    fn validate(&self, key: &str) -> Result<(), InvalidValue> {
+        positive(key, "damping_fs", self.damping_fs)?;
+        if self.chain == 0 || self.chain > 100 {
+            return Err(InvalidValue::new(join(key, "chain"), self.chain, "a chain length between 1 and 100"));
+        }
+        Ok(())
+    }
+
+    fn build(&self, system: &System, temperature_k: f64) -> NoseHooverChain {
+        NoseHooverChain::new(self.damping_fs, self.chain, system.degrees_of_freedom(), temperature_k)
+    }
+}
+
+/// Half steps before the first and after the second half kick.
+impl ThermostatHooks for NoseHooverChain {
+    fn begin_step(&mut self, system: &mut System, temperature_k: f64, dt: f64) {
+        self.half_step(system, temperature_k, dt);
+    }
+
+    fn end_step(&mut self, system: &mut System, temperature_k: f64, dt: f64, _rng: &mut Xoshiro256PlusPlus) {
+        self.half_step(system, temperature_k, dt);
+    }
+
+    fn reservoir_energy(&self) -> f64 {
+        self.energy()
+    }
+
+    fn needs_motion(&self) -> bool {
+        true
+    }
+}
 
 /// State of a Nosé–Hoover chain of length M.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
