@@ -163,44 +163,34 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-impl Plot {
-    /// Renders the plot as an SVG document.
-    pub fn to_svg(&self) -> String {
-        let x_values = self.series.iter().flat_map(|s| {
-            let half_width = if let Style::Bars(width) = s.style { 0.5 * width } else { 0.0 };
-            s.x.iter().flat_map(move |x| [x - half_width, x + half_width])
-        });
-        let y_values = self.series.iter().flat_map(|s| {
-            let errors = s.y_error.clone().unwrap_or_else(|| vec![0.0; s.y.len()]);
-            let floor = matches!(s.style, Style::Bars(_)).then_some(0.0);
-            s.y.iter().zip(errors).flat_map(|(y, e)| [y - e, *y, y + e]).chain(floor).collect::<Vec<f64>>()
-        });
-        let y_values: Vec<f64> = y_values.filter(|v| !self.y_log || *v > 0.0).collect();
-        let (x_axis, y_axis) = if self.equal_axes {
-            let all: Vec<f64> = x_values.chain(y_values).collect();
-            (Axis::new(all.iter().copied(), self.x_log), Axis::new(all.into_iter(), self.y_log))
-        } else {
-            (Axis::new(x_values, self.x_log), Axis::new(y_values.into_iter(), self.y_log))
-        };
-        let plot_w = WIDTH - LEFT - RIGHT;
-        let plot_h = HEIGHT - TOP - BOTTOM;
-        let px = |x: f64| x_axis.fraction(x).map(|f| LEFT + f * plot_w);
-        let py = |y: f64| y_axis.fraction(y).map(|f| TOP + (1.0 - f) * plot_h);
-        let mut svg = String::new();
-        writeln!(
-            svg,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="13">"#
-        )
-        .unwrap();
-        writeln!(svg, r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#).unwrap();
+/// The plot area and its two axes: data → pixels.
+struct Canvas {
+    x_axis: Axis,
+    y_axis: Axis,
+    width: f64,
+    height: f64,
+}
+
+impl Canvas {
+    fn px(&self, x: f64) -> Option<f64> {
+        self.x_axis.fraction(x).map(|f| LEFT + f * self.width)
+    }
+
+    fn py(&self, y: f64) -> Option<f64> {
+        self.y_axis.fraction(y).map(|f| TOP + (1.0 - f) * self.height)
+    }
+
+    /// Title, grid, ticks, tick labels, frame and axis labels.
+    fn frame(&self, svg: &mut String, plot: &Plot) {
+        let (plot_w, plot_h) = (self.width, self.height);
         writeln!(
             svg,
             r#"<text x="{}" y="30" text-anchor="middle" font-size="16">{}</text>"#,
             WIDTH / 2.0,
-            escape(&self.title)
+            escape(&plot.title)
         )
         .unwrap();
-        // Grid, ticks and tick labels.
+        let x_axis = &self.x_axis;
         for &tick in &x_axis.ticks {
             let x = LEFT + (tick - x_axis.lo) / (x_axis.hi - x_axis.lo) * plot_w;
             writeln!(svg, r##"<line x1="{x:.2}" y1="{TOP}" x2="{x:.2}" y2="{}" stroke="#e0e0e0"/>"##, TOP + plot_h)
@@ -213,6 +203,7 @@ impl Plot {
             )
             .unwrap();
         }
+        let y_axis = &self.y_axis;
         for &tick in &y_axis.ticks {
             let y = TOP + (1.0 - (tick - y_axis.lo) / (y_axis.hi - y_axis.lo)) * plot_h;
             writeln!(svg, r##"<line x1="{LEFT}" y1="{y:.2}" x2="{}" y2="{y:.2}" stroke="#e0e0e0"/>"##, LEFT + plot_w)
@@ -233,7 +224,7 @@ impl Plot {
             r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
             LEFT + plot_w / 2.0,
             HEIGHT - 20.0,
-            escape(&self.x_label)
+            escape(&plot.x_label)
         )
         .unwrap();
         writeln!(
@@ -241,132 +232,179 @@ impl Plot {
             r#"<text x="20" y="{}" text-anchor="middle" transform="rotate(-90 20 {})">{}</text>"#,
             TOP + plot_h / 2.0,
             TOP + plot_h / 2.0,
-            escape(&self.y_label)
+            escape(&plot.y_label)
         )
         .unwrap();
-        // Data, clipped to the plot area.
-        writeln!(
-            svg,
-            r#"<clipPath id="area"><rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}"/></clipPath><g clip-path="url(#area)">"#
-        )
-        .unwrap();
-        for (k, series) in self.series.iter().enumerate() {
-            let color = series.color.unwrap_or(PALETTE[k % PALETTE.len()]);
-            let points: Vec<(usize, f64, f64)> = series
-                .x
-                .iter()
-                .zip(&series.y)
-                .enumerate()
-                .filter_map(|(i, (&x, &y))| Some((i, px(x)?, py(y)?)))
-                .collect();
-            if matches!(series.style, Style::Line | Style::Dashed | Style::LineMarkers) {
-                let dash = if series.style == Style::Dashed { r#" stroke-dasharray="6 4""# } else { "" };
-                let coords: Vec<String> = points.iter().map(|(_, x, y)| format!("{x:.2},{y:.2}")).collect();
-                writeln!(
-                    svg,
-                    r#"<polyline fill="none" stroke="{color}" stroke-width="1.8"{dash} points="{}"/>"#,
-                    coords.join(" ")
-                )
-                .unwrap();
+    }
+
+    /// One series: its line, markers or bars, and error bars.
+    fn series(&self, svg: &mut String, series: &Series, color: &str) {
+        let points: Vec<(usize, f64, f64)> = series
+            .x
+            .iter()
+            .zip(&series.y)
+            .enumerate()
+            .filter_map(|(i, (&x, &y))| Some((i, self.px(x)?, self.py(y)?)))
+            .collect();
+        if matches!(series.style, Style::Line | Style::Dashed | Style::LineMarkers) {
+            let dash = if series.style == Style::Dashed { r#" stroke-dasharray="6 4""# } else { "" };
+            let coords: Vec<String> = points.iter().map(|(_, x, y)| format!("{x:.2},{y:.2}")).collect();
+            writeln!(
+                svg,
+                r#"<polyline fill="none" stroke="{color}" stroke-width="1.8"{dash} points="{}"/>"#,
+                coords.join(" ")
+            )
+            .unwrap();
+        }
+        match series.style {
+            Style::Markers | Style::LineMarkers => {
+                for (_, x, y) in &points {
+                    writeln!(svg, r#"<circle class="point" cx="{x:.2}" cy="{y:.2}" r="4" fill="{color}"/>"#).unwrap();
+                }
             }
-            match series.style {
-                Style::Markers | Style::LineMarkers => {
-                    for (_, x, y) in &points {
-                        writeln!(svg, r#"<circle class="point" cx="{x:.2}" cy="{y:.2}" r="4" fill="{color}"/>"#)
-                            .unwrap();
-                    }
-                }
-                Style::Dots => {
-                    let mut drawn = std::collections::HashSet::new();
-                    for (_, x, y) in &points {
-                        if drawn.insert(((x * 10.0).round() as i64, (y * 10.0).round() as i64)) {
-                            writeln!(
-                                svg,
-                                r#"<circle class="point" cx="{x:.1}" cy="{y:.1}" r="2" fill="{color}" fill-opacity="0.6"/>"#
-                            )
-                            .unwrap();
-                        }
-                    }
-                }
-                Style::Bars(width) => {
-                    let base = py(0.0).unwrap_or(TOP + plot_h);
-                    for &(i, _, y) in &points {
-                        let x = series.x[i];
-                        let (Some(left), Some(right)) = (px(x - 0.5 * width), px(x + 0.5 * width)) else {
-                            continue;
-                        };
-                        let (top, bottom) = (y.min(base), y.max(base));
+            Style::Dots => {
+                let mut drawn = std::collections::HashSet::new();
+                for (_, x, y) in &points {
+                    if drawn.insert(((x * 10.0).round() as i64, (y * 10.0).round() as i64)) {
                         writeln!(
                             svg,
-                            r#"<rect class="bar" x="{left:.2}" y="{top:.2}" width="{:.2}" height="{:.2}" fill="{color}" stroke="white"/>"#,
-                            right - left,
-                            bottom - top
+                            r#"<circle class="point" cx="{x:.1}" cy="{y:.1}" r="2" fill="{color}" fill-opacity="0.6"/>"#
                         )
                         .unwrap();
                     }
                 }
-                Style::Line | Style::Dashed => {}
             }
-            if let Some(errors) = &series.y_error {
-                for &(i, x, _) in &points {
-                    let (lo, hi) = (series.y[i] - errors[i], series.y[i] + errors[i]);
-                    let top = py(hi);
-                    let bottom = py(lo).unwrap_or(TOP + plot_h);
-                    if let Some(top) = top {
-                        writeln!(
-                            svg,
-                            r#"<line x1="{x:.2}" y1="{top:.2}" x2="{x:.2}" y2="{bottom:.2}" stroke="{color}" stroke-width="1.2"/>"#
-                        )
-                        .unwrap();
-                    }
+            Style::Bars(width) => self.bars(svg, series, &points, width, color),
+            Style::Line | Style::Dashed => {}
+        }
+        if let Some(errors) = &series.y_error {
+            for &(i, x, _) in &points {
+                let (lo, hi) = (series.y[i] - errors[i], series.y[i] + errors[i]);
+                let bottom = self.py(lo).unwrap_or(TOP + self.height);
+                if let Some(top) = self.py(hi) {
+                    writeln!(
+                        svg,
+                        r#"<line x1="{x:.2}" y1="{top:.2}" x2="{x:.2}" y2="{bottom:.2}" stroke="{color}" stroke-width="1.2"/>"#
+                    )
+                    .unwrap();
                 }
             }
         }
-        svg.push_str("</g>\n");
-        // Legend in a top corner, on a white box sized to the longest label (≈ 7 px per character).
-        if !self.series.is_empty() {
-            let longest = self.series.iter().map(|s| s.label.chars().count()).max().unwrap_or(0) as f64;
-            let width = 40.0 + 7.0 * longest;
-            // Top left on equal axes, where a parity plot's diagonal leaves room; top right otherwise.
-            let x = if self.equal_axes { LEFT + 8.0 } else { (LEFT + plot_w - width - 8.0).max(LEFT + 4.0) };
-            let height = 8.0 + 18.0 * self.series.len() as f64;
+    }
+
+    /// Bars of `width` (data units) standing on y = 0.
+    fn bars(&self, svg: &mut String, series: &Series, points: &[(usize, f64, f64)], width: f64, color: &str) {
+        let base = self.py(0.0).unwrap_or(TOP + self.height);
+        for &(i, _, y) in points {
+            let x = series.x[i];
+            let (Some(left), Some(right)) = (self.px(x - 0.5 * width), self.px(x + 0.5 * width)) else {
+                continue;
+            };
+            let (top, bottom) = (y.min(base), y.max(base));
             writeln!(
                 svg,
-                r##"<rect x="{x:.2}" y="{:.2}" width="{width:.2}" height="{height:.2}" fill="white" fill-opacity="0.85" stroke="#cccccc"/>"##,
-                TOP + 6.0
+                r#"<rect class="bar" x="{left:.2}" y="{top:.2}" width="{:.2}" height="{:.2}" fill="{color}" stroke="white"/>"#,
+                right - left,
+                bottom - top
             )
             .unwrap();
-            for (k, series) in self.series.iter().enumerate() {
-                let color = series.color.unwrap_or(PALETTE[k % PALETTE.len()]);
-                let y = TOP + 24.0 + 18.0 * k as f64;
-                let marker = |radius: f64| {
-                    format!(r#"<circle cx="{:.2}" cy="{:.2}" r="{radius}" fill="{color}"/>"#, x + 18.0, y - 4.0)
-                };
-                let line = |dash: &str| {
-                    format!(
-                        r#"<line x1="{:.2}" y1="{:.2}" x2="{:.2}" y2="{:.2}" stroke="{color}" stroke-width="2"{dash}/>"#,
-                        x + 6.0,
-                        y - 4.0,
-                        x + 30.0,
-                        y - 4.0
-                    )
-                };
-                let key = match series.style {
-                    Style::Markers | Style::Dots => marker(4.0),
-                    Style::Line => line(""),
-                    Style::Dashed => line(r#" stroke-dasharray="6 4""#),
-                    Style::LineMarkers => line("") + &marker(4.0),
-                    Style::Bars(_) => {
-                        format!(
-                            r#"<rect x="{:.2}" y="{:.2}" width="16" height="10" fill="{color}"/>"#,
-                            x + 10.0,
-                            y - 9.0
-                        )
-                    }
-                };
-                writeln!(svg, "{key}").unwrap();
-                writeln!(svg, r#"<text x="{:.2}" y="{y:.2}">{}</text>"#, x + 36.0, escape(&series.label)).unwrap();
-            }
+        }
+    }
+
+    /// The legend in a top corner, on a white box sized to the longest label (≈ 7 px per character): top left
+    /// on equal axes, where a parity plot's diagonal leaves room; top right otherwise.
+    fn legend(&self, svg: &mut String, plot: &Plot) {
+        let longest = plot.series.iter().map(|s| s.label.chars().count()).max().unwrap_or(0) as f64;
+        let width = 40.0 + 7.0 * longest;
+        let x = if plot.equal_axes { LEFT + 8.0 } else { (LEFT + self.width - width - 8.0).max(LEFT + 4.0) };
+        let height = 8.0 + 18.0 * plot.series.len() as f64;
+        writeln!(
+            svg,
+            r##"<rect x="{x:.2}" y="{:.2}" width="{width:.2}" height="{height:.2}" fill="white" fill-opacity="0.85" stroke="#cccccc"/>"##,
+            TOP + 6.0
+        )
+        .unwrap();
+        for (k, series) in plot.series.iter().enumerate() {
+            let color = series.color.unwrap_or(PALETTE[k % PALETTE.len()]);
+            let y = TOP + 24.0 + 18.0 * k as f64;
+            writeln!(svg, "{}", legend_key(series.style, x, y, color)).unwrap();
+            writeln!(svg, r#"<text x="{:.2}" y="{y:.2}">{}</text>"#, x + 36.0, escape(&series.label)).unwrap();
+        }
+    }
+}
+
+/// The legend's sample of a series drawn in `style`, for the entry whose text baseline is at `y`.
+fn legend_key(style: Style, x: f64, y: f64, color: &str) -> String {
+    let marker =
+        |radius: f64| format!(r#"<circle cx="{:.2}" cy="{:.2}" r="{radius}" fill="{color}"/>"#, x + 18.0, y - 4.0);
+    let line = |dash: &str| {
+        format!(
+            r#"<line x1="{:.2}" y1="{:.2}" x2="{:.2}" y2="{:.2}" stroke="{color}" stroke-width="2"{dash}/>"#,
+            x + 6.0,
+            y - 4.0,
+            x + 30.0,
+            y - 4.0
+        )
+    };
+    match style {
+        Style::Markers | Style::Dots => marker(4.0),
+        Style::Line => line(""),
+        Style::Dashed => line(r#" stroke-dasharray="6 4""#),
+        Style::LineMarkers => line("") + &marker(4.0),
+        Style::Bars(_) => {
+            format!(r#"<rect x="{:.2}" y="{:.2}" width="16" height="10" fill="{color}"/>"#, x + 10.0, y - 9.0)
+        }
+    }
+}
+
+impl Plot {
+    /// The axes spanning every series (with their error bars; bars from 0), the same range on both with
+    /// `equal_axes`.
+    fn canvas(&self) -> Canvas {
+        let x_values = self.series.iter().flat_map(|s| {
+            let half_width = if let Style::Bars(width) = s.style { 0.5 * width } else { 0.0 };
+            s.x.iter().flat_map(move |x| [x - half_width, x + half_width])
+        });
+        let y_values = self.series.iter().flat_map(|s| {
+            let errors = s.y_error.clone().unwrap_or_else(|| vec![0.0; s.y.len()]);
+            let floor = matches!(s.style, Style::Bars(_)).then_some(0.0);
+            s.y.iter().zip(errors).flat_map(|(y, e)| [y - e, *y, y + e]).chain(floor).collect::<Vec<f64>>()
+        });
+        let y_values: Vec<f64> = y_values.filter(|v| !self.y_log || *v > 0.0).collect();
+        let (x_axis, y_axis) = if self.equal_axes {
+            let all: Vec<f64> = x_values.chain(y_values).collect();
+            (Axis::new(all.iter().copied(), self.x_log), Axis::new(all.into_iter(), self.y_log))
+        } else {
+            (Axis::new(x_values, self.x_log), Axis::new(y_values.into_iter(), self.y_log))
+        };
+        Canvas { x_axis, y_axis, width: WIDTH - LEFT - RIGHT, height: HEIGHT - TOP - BOTTOM }
+    }
+
+    /// Renders the plot as an SVG document.
+    pub fn to_svg(&self) -> String {
+        let canvas = self.canvas();
+        let mut svg = String::new();
+        writeln!(
+            svg,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="13">"#
+        )
+        .unwrap();
+        writeln!(svg, r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#).unwrap();
+        canvas.frame(&mut svg, self);
+        // Data, clipped to the plot area.
+        writeln!(
+            svg,
+            r#"<clipPath id="area"><rect x="{LEFT}" y="{TOP}" width="{}" height="{}"/></clipPath><g clip-path="url(#area)">"#,
+            canvas.width,
+            canvas.height
+        )
+        .unwrap();
+        for (k, series) in self.series.iter().enumerate() {
+            canvas.series(&mut svg, series, series.color.unwrap_or(PALETTE[k % PALETTE.len()]));
+        }
+        svg.push_str("</g>\n");
+        if !self.series.is_empty() {
+            canvas.legend(&mut svg, self);
         }
         svg.push_str("</svg>\n");
         svg
