@@ -224,79 +224,103 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<Summary> {
     let mut last_trajectory: Option<PathBuf> = None;
     for (index, stage) in study.stages.iter().enumerate() {
         let kind = stage.kind();
-        let directory = format!("{index:02}-{kind}");
-        let stage_dir = options.output.join(&directory);
+        let stage_dir = options.output.join(format!("{index:02}-{kind}"));
         let done = previous.get(index).filter(|r| r.status == StageStatus::Completed && r.kind == kind);
-        if let Some(done) = done {
-            let final_structure = stage_dir.join(FINAL_STRUCTURE);
-            if final_structure.exists() {
-                system = extxyz::read_frames(&final_structure)?.swap_remove(0).system;
-                if !options.quiet {
-                    println!(
-                        "== stage {index} ({kind}) completed earlier: continuing from {}",
-                        final_structure.display()
-                    );
-                }
-                last_trajectory = trajectory_of(&stage_dir).or(last_trajectory);
-                summary.stages.push(done.clone());
-                summary.write(&options.output)?;
-                continue;
+        let restored = done.map(|record| restore(record, &stage_dir, options)).transpose()?.flatten();
+        if let Some((restored_system, record)) = restored {
+            system = restored_system;
+            summary.stages.push(record);
+            summary.write(&options.output)?;
+        } else {
+            std::fs::create_dir_all(&stage_dir).with_context(|| format!("cannot create {}", stage_dir.display()))?;
+            if !options.quiet {
+                println!("== stage {index} ({kind}) -> {}", stage_dir.display());
             }
-        }
-        std::fs::create_dir_all(&stage_dir).with_context(|| format!("cannot create {}", stage_dir.display()))?;
-        if !options.quiet {
-            println!("== stage {index} ({kind}) -> {}", stage_dir.display());
-        }
-        let started = Instant::now();
-        let mut context = StageContext {
-            system: &mut system,
-            evaluator: &mut evaluator,
-            stage_dir: &stage_dir,
-            base,
-            output: &options.output,
-            seed: stage_seed(study.system.seed, index),
-            options,
-            last_trajectory: last_trajectory.as_deref(),
-            records: &summary.stages,
-        };
-        let outcome = stage.run(&mut context);
-        let mut record = StageRecord {
-            index,
-            kind,
-            directory,
-            status: StageStatus::Completed,
-            wall_time_s: started.elapsed().as_secs_f64(),
-            result: None,
-            error: None,
-        };
-        match outcome {
-            Ok(StageEnd::Interrupted(result)) => {
-                record.status = StageStatus::Interrupted;
-                record.result = Some(result);
-                summary.stages.push(record);
-                summary.write(&options.output)?;
-                if !options.quiet {
-                    println!("stage {index} ({kind}) interrupted: continue with --restart");
-                }
+            let mut context = StageContext {
+                system: &mut system,
+                evaluator: &mut evaluator,
+                stage_dir: &stage_dir,
+                base,
+                output: &options.output,
+                seed: stage_seed(study.system.seed, index),
+                options,
+                last_trajectory: last_trajectory.as_deref(),
+                records: &summary.stages,
+            };
+            let started = Instant::now();
+            let outcome = stage.run(&mut context);
+            let record = StageRecord {
+                index,
+                kind,
+                directory: format!("{index:02}-{kind}"),
+                status: StageStatus::Completed,
+                wall_time_s: started.elapsed().as_secs_f64(),
+                result: None,
+                error: None,
+            };
+            if !record_outcome(outcome, record, &system, &stage_dir, &mut summary, options)? {
                 return Ok(summary);
             }
-            Ok(StageEnd::Completed(result)) => {
-                write_final_structure(&system, &stage_dir)?;
-                last_trajectory = trajectory_of(&stage_dir).or(last_trajectory);
-                record.result = Some(result);
-                summary.stages.push(record);
-                summary.write(&options.output)?;
-            }
-            Err(error) => {
-                record.status = StageStatus::Failed;
-                record.error = Some(format!("{error:#}"));
-                summary.stages.push(record);
-                summary.write(&options.output)?;
-                return Err(error.context(format!("stage {index} ({kind}) failed")));
-            }
         }
+        last_trajectory = trajectory_of(&stage_dir).or(last_trajectory);
     }
     Ok(summary)
+}
+/// The system a stage completed in an earlier run left (its [`FINAL_STRUCTURE`]) with that stage's record, or
+/// none when the file is gone (the stage then runs again).
+fn restore(record: &StageRecord, stage_dir: &Path, options: &RunOptions) -> Result<Option<(System, StageRecord)>> {
+    let final_structure = stage_dir.join(FINAL_STRUCTURE);
+    if !final_structure.exists() {
+        return Ok(None);
+    }
+    let system = extxyz::read_frames(&final_structure)?.swap_remove(0).system;
+    if !options.quiet {
+        println!(
+            "== stage {} ({}) completed earlier: continuing from {}",
+            record.index,
+            record.kind,
+            final_structure.display()
+        );
+    }
+    Ok(Some((system, record.clone())))
+}
+
+/// Records how a stage ended in the summary (written at once) and says whether the run goes on: a completed
+/// stage leaves its [`FINAL_STRUCTURE`]; an interrupted one stops the run; a failed one is the run's error.
+fn record_outcome(
+    outcome: Result<StageEnd<StageResult>>,
+    mut record: StageRecord,
+    system: &System,
+    stage_dir: &Path,
+    summary: &mut Summary,
+    options: &RunOptions,
+) -> Result<bool> {
+    let (index, kind) = (record.index, record.kind);
+    let continues = match outcome {
+        Ok(StageEnd::Completed(result)) => {
+            write_final_structure(system, stage_dir)?;
+            record.result = Some(result);
+            true
+        }
+        Ok(StageEnd::Interrupted(result)) => {
+            record.status = StageStatus::Interrupted;
+            record.result = Some(result);
+            if !options.quiet {
+                println!("stage {index} ({kind}) interrupted: continue with --restart");
+            }
+            false
+        }
+        Err(error) => {
+            record.status = StageStatus::Failed;
+            record.error = Some(format!("{error:#}"));
+            summary.stages.push(record);
+            summary.write(&options.output)?;
+            return Err(error.context(format!("stage {index} ({kind}) failed")));
+        }
+    };
+    summary.stages.push(record);
+    summary.write(&options.output)?;
+    Ok(continues)
 }
 
 /// Writes [`FINAL_STRUCTURE`] (with velocities, image flags and masses) into a completed stage's folder.
