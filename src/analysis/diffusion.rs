@@ -79,6 +79,50 @@ pub struct DiffusionFit {
     /// Ordinary least-squares D (Å²/ps) and its naive error bar (points treated as independent), for comparison.
     pub d_ols_a2_per_ps: f64,
     pub d_ols_naive_sigma_a2_per_ps: f64,
+    /// d ln MSD / d ln t over the fit window ([`msd_log_slope`]): 1 in the diffusive regime, below 1 while
+    /// vibrations or caging still dominate the window, 2 for ballistic motion.
+    pub msd_log_slope: f64,
+    /// Whether D comes from the diffusive regime: the log–log slope within [`DIFFUSIVE_LOG_SLOPE`] and σ(D)/D at
+    /// most [`DIFFUSIVE_MAX_RELATIVE_SIGMA`].
+    pub diffusive: bool,
+}
+
+/// The range of the MSD's log–log slope over a fit window taken as diffusive.
+pub const DIFFUSIVE_LOG_SLOPE: (f64, f64) = (0.8, 1.2);
+/// The largest relative uncertainty σ(D)/D of a D taken as measured in the diffusive regime.
+pub const DIFFUSIVE_MAX_RELATIVE_SIGMA: f64 = 0.3;
+
+/// The least-squares slope of ln MSD against ln t over the points with MSD > 0 (NaN with fewer than two).
+pub fn msd_log_slope(times: &[f64], msd: &[f64]) -> f64 {
+    let points: Vec<(f64, f64)> =
+        times.iter().zip(msd).filter(|(t, m)| **t > 0.0 && **m > 0.0).map(|(t, m)| (t.ln(), m.ln())).collect();
+    if points.len() < 2 {
+        return f64::NAN;
+    }
+    let n = points.len() as f64;
+    let (mx, my) = (points.iter().map(|p| p.0).sum::<f64>() / n, points.iter().map(|p| p.1).sum::<f64>() / n);
+    let sxy: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+    let sxx: f64 = points.iter().map(|(x, _)| (x - mx) * (x - mx)).sum();
+    sxy / sxx
+}
+
+impl DiffusionFit {
+    /// Why D is not from the diffusive regime (None when it is): the slope and the relative uncertainty against
+    /// their bounds.
+    pub fn non_diffusive_reason(&self) -> Option<String> {
+        if self.diffusive {
+            return None;
+        }
+        let (lo, hi) = DIFFUSIVE_LOG_SLOPE;
+        Some(format!(
+            "MSD log–log slope {:.2} over {}–{} ps ({lo}–{hi} wanted), σ(D)/D = {:.0} % (≤ {:.0} % wanted)",
+            self.msd_log_slope,
+            self.fit_start_ps,
+            self.fit_end_ps,
+            100.0 * self.d_sigma_a2_per_ps / self.d_a2_per_ps.abs(),
+            100.0 * DIFFUSIVE_MAX_RELATIVE_SIGMA
+        ))
+    }
 }
 
 /// C_ab = 1/(K_a K_b) Σ_d c_ab(d) w_ab(d)² for lags a, b (frames) in a trajectory of `frames` frames.
@@ -169,6 +213,9 @@ pub fn fit_diffusion(input: &FitInput) -> Result<DiffusionFit, String> {
     let slope_per_d = 2.0 * input.dimensions.max(1) as f64;
     let d = beta[1] / slope_per_d;
     let d_sigma = covariance[(1, 1)].max(0.0).sqrt() / slope_per_d;
+    let log_slope = msd_log_slope(&times, input.msd);
+    let (lo, hi) = DIFFUSIVE_LOG_SLOPE;
+    let diffusive = (lo..=hi).contains(&log_slope) && d > 0.0 && d_sigma <= DIFFUSIVE_MAX_RELATIVE_SIGMA * d;
     Ok(DiffusionFit {
         d_a2_per_ps: d,
         d_sigma_a2_per_ps: d_sigma,
@@ -181,6 +228,8 @@ pub fn fit_diffusion(input: &FitInput) -> Result<DiffusionFit, String> {
         chi2_per_dof: chi2 / (n - 2) as f64,
         d_ols_a2_per_ps: beta_ols[1] / slope_per_d,
         d_ols_naive_sigma_a2_per_ps: ols_sigma_slope / slope_per_d,
+        msd_log_slope: log_slope,
+        diffusive,
     })
 }
 
@@ -267,6 +316,20 @@ mod tests {
         assert!((fit.d_a2_per_ps - 0.3).abs() < 1e-9);
         assert!((fit.intercept_a2 - 0.5).abs() < 1e-9);
         assert!(fit.chi2_per_dof < 1e-12);
+        // The intercept (0.5 Å²) dominates this window: the MSD is far from proportional to t.
+        assert!(fit.msd_log_slope < 0.5 && !fit.diffusive, "{fit:?}");
+        assert!(fit.non_diffusive_reason().unwrap().contains("0.8–1.2 wanted"));
+    }
+
+    #[test]
+    fn log_slope_tells_diffusive_from_caged_and_ballistic_motion() {
+        let times: Vec<f64> = (1..=20).map(|k| 0.5 * k as f64).collect();
+        let slope = |f: &dyn Fn(f64) -> f64| msd_log_slope(&times, &times.iter().map(|&t| f(t)).collect::<Vec<_>>());
+        assert!((slope(&|t| 6.0 * 0.1 * t) - 1.0).abs() < 1e-12);
+        assert!((slope(&|t| 3.0 * t * t) - 2.0).abs() < 1e-12);
+        assert!((slope(&|t| 2.0 * t.powf(0.4)) - 0.4).abs() < 1e-12);
+        assert!(slope(&|t| 1.5 - 0.5 * (-4.0 * t).exp()).abs() < 0.05, "a plateau is not diffusive");
+        assert!(msd_log_slope(&[1.0], &[1.0]).is_nan());
     }
 
     #[test]

@@ -395,6 +395,9 @@ impl AnalyzeSettings {
                     continue;
                 }
             };
+            if let Some(reason) = fit.non_diffusive_reason() {
+                notes.push(format!("{source}: D({symbol}) is not from the diffusive regime: {reason}"));
+            }
             let mut directional = Vec::new();
             for (k, axis) in ["x", "y", "z"].iter().enumerate() {
                 match fit_of(&by_direction[k], &variances[k + 1], 1) {
