@@ -10,8 +10,8 @@
 //! reverse barrier the other. Each tabulated row contributes both directions; every pair of mobile atoms within
 //! `hop_cutoff` whose environment matches gets the barrier, the others are left out (and counted).
 
-use super::barrier_table::BarrierRow;
 use super::network::{species_hops, species_sites, SiteNetwork, SpeciesHop};
+use crate::io::barrier_table::BarrierRow;
 use crate::system::System;
 use anyhow::{bail, Context};
 use nalgebra::Vector3;

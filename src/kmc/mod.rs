@@ -378,7 +378,7 @@ impl KmcSettings {
         }
         let path = base_dir.join(self.barrier_table.as_ref().context("no network source")?);
         let name = path.display().to_string();
-        let table = barrier_table::read_table(&path)?;
+        let table = crate::io::barrier_table::read_table(&path)?;
         let options = barrier_table::TableOptions {
             species: self.species.clone(),
             accept_unconverged: self.accept_unconverged,

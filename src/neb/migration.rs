@@ -13,9 +13,9 @@
 //! hop equivalent to another one run backwards reuses it with initial and final energies exchanged. For
 //! amorphous cells set `deduplicate = false` and every hop gets its own NEB.
 
-use super::table::{format_table, BarrierRow};
 use super::{run_neb, validate_options, write_outputs, Interpolation, NebOptions, NebReport};
 use crate::input::{join, positive, InvalidValue};
+use crate::io::barrier_table::{format_table, BarrierRow};
 use crate::io::extxyz::{self, FrameExtras};
 use crate::optimize::{Algorithm, Convergence};
 use crate::plot::{Plot, Series, Style};
@@ -613,18 +613,16 @@ impl MigrationSettings {
             } else {
                 (neb.initial_energy_ev, neb.final_energy_ev)
             };
-            rows.push(BarrierRow {
-                path_id: h,
-                species: self.species.clone(),
-                from_site: hop.from_site,
-                to_site: hop.to_site,
-                from: hop.from,
-                to: hop.to,
-                initial_energy_ev: initial,
-                final_energy_ev: final_energy,
-                saddle_energy_ev: neb.saddle_energy_ev,
-                converged: neb.converged && endpoints_converged,
-            });
+            rows.push(BarrierRow::new(
+                h,
+                self.species.clone(),
+                (hop.from_site, hop.to_site),
+                (hop.from, hop.to),
+                initial,
+                final_energy,
+                neb.saddle_energy_ev,
+                neb.converged && endpoints_converged,
+            ));
         }
         std::fs::create_dir_all(output_dir).with_context(|| format!("cannot create {}", output_dir.display()))?;
         let structure_name = "migration_structure.extxyz";
@@ -653,9 +651,9 @@ impl MigrationSettings {
                 "{h},{},{},{:.6},{r},{reversed},{:.8},{:.8},{}",
                 row.from_site,
                 row.to_site,
-                row.hop_distance(),
-                row.forward_barrier(),
-                row.reverse_barrier(),
+                row.hop_distance_a,
+                row.forward_barrier_ev,
+                row.reverse_barrier_ev,
                 row.converged
             )
             .unwrap();
@@ -665,7 +663,7 @@ impl MigrationSettings {
         for (&h, result) in &computed {
             write_outputs(result, &paths_dir, &format!("path_{h}_"))?;
         }
-        let converged_barriers: Vec<f64> = rows.iter().filter(|r| r.converged).map(|r| r.forward_barrier()).collect();
+        let converged_barriers: Vec<f64> = rows.iter().filter(|r| r.converged).map(|r| r.forward_barrier_ev).collect();
         let bins = histogram(&converged_barriers, self.histogram_bin_ev);
         let mut histogram_csv = String::from("low_ev,high_ev,count\n");
         for bin in &bins {
@@ -694,7 +692,7 @@ impl MigrationSettings {
             );
         }
         let count = converged_barriers.len();
-        let reverse_sum: f64 = rows.iter().filter(|r| r.converged).map(|r| r.reverse_barrier()).sum();
+        let reverse_sum: f64 = rows.iter().filter(|r| r.converged).map(|r| r.reverse_barrier_ev).sum();
         let paths = representatives
             .iter()
             .map(|&h| ComputedPath {
