@@ -9,7 +9,7 @@
 //! - without: u(t) = u(t−1) + mic_t(r(t) − r(t−1)), the minimum-image step in the cell of frame t (triclinic
 //!   cells included), valid when no atom moves more than half a perpendicular cell width between frames.
 
-use crate::io::{extxyz, read_frames_with_chemfiles, IoError};
+use crate::io::{extxyz, kmc_trajectory, read_frames_with_chemfiles, IoError};
 use crate::system::{Cell, System};
 use nalgebra::{Matrix3, Vector3};
 use std::path::{Path, PathBuf};
@@ -457,90 +457,29 @@ pub fn read_extxyz(path: &Path, options: &ReadOptions) -> Result<Trajectory, IoE
     Trajectory::from_frames(path, atomic_numbers, masses, raw, options)
 }
 
-/// kMC carrier trajectory written by the kMC stage (`kmc_trajectory_<i>.csv`): comment lines
-/// `# mdrun kmc trajectory v1` and `# temperature_k: T`, a header `time_ps,carrier,x_a,y_a,z_a`, then one row
-/// per carrier per frame with unwrapped positions (Å). There is no cell (positions are continuous), so the
-/// trajectory is non-periodic; the carriers are `options.carrier_species` (default Li).
+/// kMC carrier trajectory written by the kMC stage (`kmc_trajectory_<i>.csv`, read by
+/// [`crate::io::kmc_trajectory`]): comment lines `# mdrun kmc trajectory v1` and `# temperature_k: T`, a header
+/// `time_ps,carrier,x_a,y_a,z_a`, then one row per carrier per frame with unwrapped positions (Å). There is no
+/// cell (positions are continuous), so the trajectory is non-periodic; the carriers are `options.carrier_species`
+/// (default Li).
 pub fn read_kmc_csv(path: &Path, options: &ReadOptions) -> Result<Trajectory, IoError> {
-    let text = std::fs::read_to_string(path).map_err(|e| IoError::open(path, e))?;
-    let mut temperature = None;
-    let mut header_seen = false;
-    let mut frames: Vec<(f64, Vec<Vector3<f64>>)> = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let line_no = index + 1;
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        if let Some(comment) = line.strip_prefix('#') {
-            if let Some(value) = comment.trim().strip_prefix("temperature_k:") {
-                temperature = Some(value.trim().parse::<f64>().map_err(|_| {
-                    IoError::syntax(path, line_no, format!("temperature_k '{}' is not a number", value.trim()))
-                })?);
-            }
-            continue;
-        }
-        if !header_seen {
-            if line != "time_ps,carrier,x_a,y_a,z_a" {
-                return Err(IoError::syntax(
-                    path,
-                    line_no,
-                    format!("expected the header 'time_ps,carrier,x_a,y_a,z_a', found '{line}'"),
-                ));
-            }
-            header_seen = true;
-            continue;
-        }
-        let fields: Vec<&str> = line.split(',').collect();
-        if fields.len() != 5 {
-            return Err(IoError::syntax(
-                path,
-                line_no,
-                format!("expected 5 comma-separated values, found {}", fields.len()),
-            ));
-        }
-        let number = |k: usize| -> Result<f64, IoError> {
-            fields[k].trim().parse::<f64>().map_err(|_| {
-                IoError::syntax(path, line_no, format!("'{}' in column {} is not a number", fields[k], k + 1))
-            })
-        };
-        let time_ps = number(0)?;
-        let carrier: usize = fields[1].trim().parse().map_err(|_| {
-            IoError::syntax(path, line_no, format!("carrier index '{}' is not a non-negative integer", fields[1]))
-        })?;
-        let r = Vector3::new(number(2)?, number(3)?, number(4)?);
-        let new_frame = frames.last().is_none_or(|(t, _)| *t != time_ps);
-        if new_frame {
-            frames.push((time_ps, Vec::new()));
-        }
-        let positions = &mut frames.last_mut().expect("a frame").1;
-        if carrier != positions.len() {
-            return Err(IoError::syntax(
-                path,
-                line_no,
-                format!("carrier {carrier} out of order at {time_ps} ps (expected carrier {})", positions.len()),
-            ));
-        }
-        positions.push(r);
-    }
-    let Some(first) = frames.first() else {
-        return Err(IoError::format(path, "no carrier positions found".into()));
-    };
-    let n = first.1.len();
+    let file = kmc_trajectory::read(path)?;
+    let n = file.frames[0].positions.len();
     let z = options.carrier_species.unwrap_or(3);
     let mass = crate::system::elements::standard_mass(z).unwrap_or(0.0);
-    let raw = frames
+    let raw = file
+        .frames
         .into_iter()
-        .map(|(t, positions)| RawFrame {
-            time_fs: Some(t * 1e3),
+        .map(|frame| RawFrame {
+            time_fs: Some(frame.time_ps * 1e3),
             cell: Cell::infinite(),
-            positions,
+            positions: frame.positions,
             images: None,
             velocities: None,
         })
         .collect();
     let mut trajectory = Trajectory::from_frames(path, vec![z; n], vec![mass; n], raw, options)?;
-    trajectory.header.recorded_temperature_k = temperature;
+    trajectory.header.recorded_temperature_k = file.header.temperature_k;
     Ok(trajectory)
 }
 

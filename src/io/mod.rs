@@ -6,6 +6,7 @@
 pub mod barrier_table;
 pub mod extxyz;
 pub mod h5md;
+pub mod kmc_trajectory;
 pub mod n2p2;
 pub mod poscar;
 
