@@ -92,7 +92,7 @@ mod tests {
         let a = Fingerprint::new(vec![(8, 2.0), (3, 2.5), (3, 1.9)]);
         assert_eq!(a.entries(), &[(3, 1.9), (3, 2.5), (8, 2.0)]);
         let b = Fingerprint::new(vec![(3, 1.95), (3, 2.5), (8, 2.04)]);
-        assert!(a.matches(&b, 0.05) && !a.matches(&b, 0.01));
+        assert!(a.matches(&b, 0.06) && !a.matches(&b, 0.045));
         assert!(!a.matches(&Fingerprint::new(vec![(3, 1.9), (3, 2.5)]), 1.0));
         assert!(!a.matches(&Fingerprint::new(vec![(3, 1.9), (3, 2.5), (9, 2.0)]), 1.0));
     }
