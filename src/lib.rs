@@ -15,6 +15,7 @@ pub mod optimize;
 pub mod plot;
 pub mod potentials;
 pub mod relax;
+pub mod structure;
 pub mod study;
 pub mod system;
 pub mod train;

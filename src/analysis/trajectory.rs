@@ -9,9 +9,10 @@
 //! - without: u(t) = u(t−1) + mic_t(r(t) − r(t−1)), the minimum-image step in the cell of frame t (triclinic
 //!   cells included), valid when no atom moves more than half a perpendicular cell width between frames.
 
-use crate::io::{extxyz, read_frames_with_chemfiles, IoError};
+use crate::io::h5md::H5mdReader;
+use crate::io::{extxyz, kmc_trajectory, read_frames_with_chemfiles, IoError};
 use crate::system::{Cell, System};
-use nalgebra::{Matrix3, Vector3};
+use nalgebra::Vector3;
 use std::path::{Path, PathBuf};
 
 /// How wrapped positions become continuous paths.
@@ -457,90 +458,29 @@ pub fn read_extxyz(path: &Path, options: &ReadOptions) -> Result<Trajectory, IoE
     Trajectory::from_frames(path, atomic_numbers, masses, raw, options)
 }
 
-/// kMC carrier trajectory written by the kMC stage (`kmc_trajectory_<i>.csv`): comment lines
-/// `# mdrun kmc trajectory v1` and `# temperature_k: T`, a header `time_ps,carrier,x_a,y_a,z_a`, then one row
-/// per carrier per frame with unwrapped positions (Å). There is no cell (positions are continuous), so the
-/// trajectory is non-periodic; the carriers are `options.carrier_species` (default Li).
+/// kMC carrier trajectory written by the kMC stage (`kmc_trajectory_<i>.csv`, read by
+/// [`crate::io::kmc_trajectory`]): comment lines `# mdrun kmc trajectory v1` and `# temperature_k: T`, a header
+/// `time_ps,carrier,x_a,y_a,z_a`, then one row per carrier per frame with unwrapped positions (Å). There is no
+/// cell (positions are continuous), so the trajectory is non-periodic; the carriers are `options.carrier_species`
+/// (default Li).
 pub fn read_kmc_csv(path: &Path, options: &ReadOptions) -> Result<Trajectory, IoError> {
-    let text = std::fs::read_to_string(path).map_err(|e| IoError::open(path, e))?;
-    let mut temperature = None;
-    let mut header_seen = false;
-    let mut frames: Vec<(f64, Vec<Vector3<f64>>)> = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let line_no = index + 1;
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        if let Some(comment) = line.strip_prefix('#') {
-            if let Some(value) = comment.trim().strip_prefix("temperature_k:") {
-                temperature = Some(value.trim().parse::<f64>().map_err(|_| {
-                    IoError::syntax(path, line_no, format!("temperature_k '{}' is not a number", value.trim()))
-                })?);
-            }
-            continue;
-        }
-        if !header_seen {
-            if line != "time_ps,carrier,x_a,y_a,z_a" {
-                return Err(IoError::syntax(
-                    path,
-                    line_no,
-                    format!("expected the header 'time_ps,carrier,x_a,y_a,z_a', found '{line}'"),
-                ));
-            }
-            header_seen = true;
-            continue;
-        }
-        let fields: Vec<&str> = line.split(',').collect();
-        if fields.len() != 5 {
-            return Err(IoError::syntax(
-                path,
-                line_no,
-                format!("expected 5 comma-separated values, found {}", fields.len()),
-            ));
-        }
-        let number = |k: usize| -> Result<f64, IoError> {
-            fields[k].trim().parse::<f64>().map_err(|_| {
-                IoError::syntax(path, line_no, format!("'{}' in column {} is not a number", fields[k], k + 1))
-            })
-        };
-        let time_ps = number(0)?;
-        let carrier: usize = fields[1].trim().parse().map_err(|_| {
-            IoError::syntax(path, line_no, format!("carrier index '{}' is not a non-negative integer", fields[1]))
-        })?;
-        let r = Vector3::new(number(2)?, number(3)?, number(4)?);
-        let new_frame = frames.last().is_none_or(|(t, _)| *t != time_ps);
-        if new_frame {
-            frames.push((time_ps, Vec::new()));
-        }
-        let positions = &mut frames.last_mut().expect("a frame").1;
-        if carrier != positions.len() {
-            return Err(IoError::syntax(
-                path,
-                line_no,
-                format!("carrier {carrier} out of order at {time_ps} ps (expected carrier {})", positions.len()),
-            ));
-        }
-        positions.push(r);
-    }
-    let Some(first) = frames.first() else {
-        return Err(IoError::format(path, "no carrier positions found".into()));
-    };
-    let n = first.1.len();
+    let file = kmc_trajectory::read(path)?;
+    let n = file.frames[0].positions.len();
     let z = options.carrier_species.unwrap_or(3);
     let mass = crate::system::elements::standard_mass(z).unwrap_or(0.0);
-    let raw = frames
+    let raw = file
+        .frames
         .into_iter()
-        .map(|(t, positions)| RawFrame {
-            time_fs: Some(t * 1e3),
+        .map(|frame| RawFrame {
+            time_fs: Some(frame.time_ps * 1e3),
             cell: Cell::infinite(),
-            positions,
+            positions: frame.positions,
             images: None,
             velocities: None,
         })
         .collect();
     let mut trajectory = Trajectory::from_frames(path, vec![z; n], vec![mass; n], raw, options)?;
-    trajectory.header.recorded_temperature_k = temperature;
+    trajectory.header.recorded_temperature_k = file.header.temperature_k;
     Ok(trajectory)
 }
 
@@ -567,43 +507,12 @@ fn h5_error(path: &Path, what: &str, e: impl std::fmt::Display) -> IoError {
     IoError::Format { path: path.to_path_buf(), message: format!("H5MD {what}: {e}") }
 }
 
-/// Reads the boundary attribute of the `box` group: `["periodic"|"none"; 3]`. Absent → periodic.
-fn h5md_boundary(path: &Path, group: &hdf5::Group) -> Result<[bool; 3], IoError> {
-    let Ok(attr) = group.attr("boundary") else {
-        return Ok([true; 3]);
-    };
-    let words: Vec<String> = if let Ok(v) = attr.read_raw::<hdf5::types::VarLenUnicode>() {
-        v.iter().map(|s| s.as_str().to_string()).collect()
-    } else if let Ok(v) = attr.read_raw::<hdf5::types::VarLenAscii>() {
-        v.iter().map(|s| s.as_str().to_string()).collect()
-    } else if let Ok(v) = attr.read_raw::<hdf5::types::FixedAscii<64>>() {
-        v.iter().map(|s| s.as_str().to_string()).collect()
-    } else {
-        return Err(h5_error(path, "box attribute boundary", "not readable as strings"));
-    };
-    if words.len() != 3 {
-        return Err(h5_error(path, "box attribute boundary", format!("expected 3 entries, found {words:?}")));
-    }
-    let mut periodic = [true; 3];
-    for k in 0..3 {
-        periodic[k] = match words[k].trim() {
-            "periodic" => true,
-            "none" => false,
-            other => {
-                return Err(h5_error(path, "box attribute boundary", format!("'{other}' is not periodic or none")))
-            }
-        };
-    }
-    Ok(periodic)
-}
-
-/// An H5MD 1.1 trajectory as written by mdrun (`/particles/all/{position, image, velocity, box/edges}` with
-/// `step`, `time`, `value`; `species`, `mass` time-independent; `/observables/temperature`), read block by
-/// block of atoms: only times, cells and species are held in memory, positions are read (in chunks of frames)
-/// for the atoms asked for and unwrapped on the fly. The file is reopened for every block.
+/// An H5MD trajectory for analysis, read block by block of atoms through the one H5MD reader
+/// ([`crate::io::h5md::H5mdReader`], which documents the layout): only times, cells and species are held in
+/// memory, positions are read (in hyperslabs of frames) for the atoms asked for and unwrapped on the fly.
 #[derive(Clone, Debug)]
 pub struct H5mdTrajectory {
-    file_frames: usize,
+    reader: H5mdReader,
     /// Cells of every frame in the file (needed for minimum-image unwrapping through skipped frames).
     file_cells: Vec<Cell>,
     /// Indices of the kept frames.
@@ -620,84 +529,33 @@ fn frames_per_read(width: usize) -> usize {
 impl H5mdTrajectory {
     /// Opens the file and reads its metadata, checking shapes, species, times and cells.
     pub fn open(path: &Path, options: &ReadOptions) -> Result<H5mdTrajectory, IoError> {
-        let file = hdf5::File::open(path).map_err(|e| h5_error(path, "cannot open", e))?;
-        let particles = file.group("particles/all").map_err(|e| h5_error(path, "group /particles/all", e))?;
-        let dataset = |name: &str| particles.dataset(name).map_err(|e| h5_error(path, name, e));
-        let shape = dataset("position/value")?.shape();
-        if shape.len() != 3 || shape[2] != 3 {
-            return Err(h5_error(path, "position/value", format!("shape {shape:?}, expected [frames, atoms, 3]")));
-        }
-        let (file_frames, n_atoms) = (shape[0], shape[1]);
+        let reader = H5mdReader::open(path)?;
+        let (file_frames, n_atoms) = (reader.len(), reader.n_atoms());
         if file_frames == 0 || n_atoms == 0 {
-            return Err(h5_error(path, "position/value", format!("shape {shape:?} holds no data")));
-        }
-        let species: Vec<i32> = dataset("species")?.read_raw().map_err(|e| h5_error(path, "species", e))?;
-        if species.len() != n_atoms {
-            return Err(h5_error(path, "species", format!("{} entries for {n_atoms} atoms", species.len())));
-        }
-        let atomic_numbers: Vec<u8> = species
-            .iter()
-            .map(|&z| u8::try_from(z).ok().filter(|&z| z > 0 && z <= 118))
-            .collect::<Option<_>>()
-            .ok_or_else(|| h5_error(path, "species", "atomic numbers must lie in 1..=118"))?;
-        let masses: Vec<f64> = if particles.link_exists("mass") {
-            dataset("mass")?.read_raw().map_err(|e| h5_error(path, "mass", e))?
-        } else {
-            atomic_numbers.iter().map(|&z| crate::system::elements::standard_mass(z).unwrap_or(0.0)).collect()
-        };
-        if masses.len() != n_atoms {
-            return Err(h5_error(path, "mass", format!("{} entries for {n_atoms} atoms", masses.len())));
-        }
-        let file_times: Vec<f64> =
-            dataset("position/time")?.read_raw().map_err(|e| h5_error(path, "position/time", e))?;
-        if file_times.len() != file_frames {
-            return Err(h5_error(
+            return Err(IoError::format(
                 path,
-                "position/time",
-                format!("{} times for {file_frames} frames", file_times.len()),
+                format!("H5MD position/value: shape [{file_frames}, {n_atoms}, 3] holds no data"),
             ));
         }
-        let box_group = particles.group("box").map_err(|e| h5_error(path, "group box", e))?;
-        let periodic = h5md_boundary(path, &box_group)?;
-        let edges_over_time = box_group.link_exists("edges/value");
-        let edges = if edges_over_time { box_group.dataset("edges/value") } else { box_group.dataset("edges") }
-            .map_err(|e| h5_error(path, "box/edges", e))?;
-        let edges: Vec<f64> = edges.read_raw().map_err(|e| h5_error(path, "box/edges", e))?;
-        let expected_edges = if edges_over_time { 9 * file_frames } else { 9 };
-        if edges.len() != expected_edges {
-            return Err(h5_error(path, "box/edges", format!("{} values, expected {expected_edges}", edges.len())));
-        }
-        let file_cells = (0..file_frames)
-            .map(|f| {
-                let o = if edges_over_time { 9 * f } else { 0 };
-                Cell::from_matrix(Matrix3::from_row_slice(&edges[o..o + 9]), periodic)
-                    .ok_or_else(|| h5_error(path, "box/edges", format!("frame {f}: zero volume")))
-            })
-            .collect::<Result<Vec<Cell>, IoError>>()?;
-        let use_images = choose_unwrapping(path, particles.link_exists("image/value"), options)?;
-        let has_velocities = particles.link_exists("velocity/value");
-        let options_times: Vec<Option<f64>> = file_times.iter().map(|&t| Some(t)).collect();
+        let file_cells = (0..file_frames).map(|f| reader.cell(f)).collect::<Result<Vec<Cell>, IoError>>()?;
+        let use_images = choose_unwrapping(path, reader.has_images(), options)?;
+        let has_velocities = reader.has_velocities();
+        let options_times: Vec<Option<f64>> = reader.times_fs().iter().map(|&t| Some(t)).collect();
         let times = frame_times(path, &options_times, options)?;
         let selected = select_frames(path, &times, options)?;
-        let recorded_temperature_k = if file.link_exists("observables/temperature/value") {
-            let t: Vec<f64> = file
-                .dataset("observables/temperature/value")
-                .and_then(|d| d.read_raw())
-                .map_err(|e| h5_error(path, "observables/temperature/value", e))?;
-            (!t.is_empty()).then(|| t.iter().sum::<f64>() / t.len() as f64)
-        } else {
-            None
-        };
+        let recorded_temperature_k = reader
+            .observable("temperature")?
+            .and_then(|t| (!t.is_empty()).then(|| t.iter().sum::<f64>() / t.len() as f64));
         let header = TrajectoryHeader {
             source: path.to_path_buf(),
             times_fs: selected.iter().map(|&k| times[k]).collect(),
-            atomic_numbers,
-            masses,
+            atomic_numbers: reader.atomic_numbers().to_vec(),
+            masses: reader.masses().to_vec(),
             cells: selected.iter().map(|&k| file_cells[k].clone()).collect(),
             recorded_temperature_k,
             unwrapped_with_images: use_images,
         };
-        Ok(H5mdTrajectory { file_frames, file_cells, selected, header, has_velocities })
+        Ok(H5mdTrajectory { reader, file_cells, selected, header, has_velocities })
     }
 
     /// Bytes the positions (and velocities) of the kept frames take in memory.
@@ -726,21 +584,17 @@ impl H5mdTrajectory {
         hi: usize,
         mut visit: impl FnMut(usize, &[Vector3<f64>]),
     ) -> Result<(), IoError> {
-        let particles = self.particles()?;
         let width = hi - lo;
         let mut current = vec![Vector3::zeros(); width];
         let mut previous = vec![Vector3::zeros(); width];
-        let end = self.selected.last().map_or(0, |&k| k + 1).min(self.file_frames);
+        let end = self.selected.last().map_or(0, |&k| k + 1).min(self.reader.len());
         let step = frames_per_read(width);
         let mut next = 0;
         for f0 in (0..end).step_by(step) {
             let f1 = (f0 + step).min(end);
-            let positions = self.slab::<f64>(&particles, "position/value", f0..f1, lo..hi)?;
-            let images = if self.header.unwrapped_with_images {
-                Some(self.slab::<i32>(&particles, "image/value", f0..f1, lo..hi)?)
-            } else {
-                None
-            };
+            let positions = self.reader.positions(f0..f1, lo..hi)?;
+            let images =
+                if self.header.unwrapped_with_images { Some(self.reader.images(f0..f1, lo..hi)?) } else { None };
             for f in f0..f1 {
                 let cell = &self.file_cells[f];
                 let t = f - f0;
@@ -769,15 +623,14 @@ impl H5mdTrajectory {
         hi: usize,
         mut visit: impl FnMut(usize, &[Vector3<f64>]),
     ) -> Result<(), IoError> {
-        let particles = self.particles()?;
         let width = hi - lo;
         let step = frames_per_read(width);
         let mut row = vec![Vector3::zeros(); width];
         let mut start = 0;
         while start < self.selected.len() {
             let f0 = self.selected[start];
-            let f1 = (f0 + step).min(self.file_frames);
-            let velocities = self.slab::<f64>(&particles, "velocity/value", f0..f1, lo..hi)?;
+            let f1 = (f0 + step).min(self.reader.len());
+            let velocities = self.reader.velocities(f0..f1, lo..hi)?;
             while start < self.selected.len() && self.selected[start] < f1 {
                 let t = self.selected[start] - f0;
                 for (a, v) in row.iter_mut().enumerate() {
@@ -788,25 +641,6 @@ impl H5mdTrajectory {
             }
         }
         Ok(())
-    }
-
-    fn particles(&self) -> Result<hdf5::Group, IoError> {
-        let file = hdf5::File::open(self.source()).map_err(|e| h5_error(self.source(), "cannot open", e))?;
-        file.group("particles/all").map_err(|e| h5_error(self.source(), "group /particles/all", e))
-    }
-
-    /// Reads `name` (a [frames, atoms, 3] dataset) for frames f0..f1 and atoms lo..hi.
-    fn slab<T: hdf5::H5Type>(
-        &self,
-        group: &hdf5::Group,
-        name: &str,
-        frames: std::ops::Range<usize>,
-        atoms: std::ops::Range<usize>,
-    ) -> Result<ndarray::Array3<T>, IoError> {
-        group
-            .dataset(name)
-            .and_then(|d| d.read_slice::<T, _, ndarray::Ix3>((frames, atoms, ..)))
-            .map_err(|e| h5_error(self.source(), name, e))
     }
 }
 
@@ -854,10 +688,9 @@ impl TrajectoryData for H5mdTrajectory {
     }
 
     fn frame_system(&self, f: usize) -> Result<System, IoError> {
-        let particles = self.particles()?;
         let k = self.selected[f];
         let n = self.n_atoms();
-        let positions = self.slab::<f64>(&particles, "position/value", k..k + 1, 0..n)?;
+        let positions = self.reader.positions(k..k + 1, 0..n)?;
         let mut system = System::new(self.cells()[f].clone());
         for i in 0..n {
             let r = Vector3::new(positions[[0, i, 0]], positions[[0, i, 1]], positions[[0, i, 2]]);

@@ -14,13 +14,15 @@
 //!
 //! Every dataset with a frame axis is chunked and resizable along it; the file is flushed after each frame.
 //! `value` datasets carry a `unit` attribute, `time` datasets `fs`. Unwrapped positions are position + image·box.
-//! [`read`] loads a whole file; [`H5mdReader`] reads frame by frame.
+//! [`H5mdReader`] is the one reader (frame by frame or hyperslab by hyperslab, for files larger than memory; the
+//! analysis streams through it); [`read`] loads a whole file through it.
 
 use super::IoError;
 use crate::system::{Cell, System};
 use hdf5::types::VarLenUnicode;
 use nalgebra::{Matrix3, Vector3};
 use ndarray::{ArrayView1, ArrayView2};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -338,8 +340,18 @@ impl H5mdTrajectory {
     }
 }
 
-/// Frame-by-frame access to an H5MD trajectory, for files too large to hold in memory: the per-atom constants
-/// and the frame times are read on opening, positions, images, velocities and box on demand.
+/// The one H5MD reader: opens a file, reads and checks its per-atom constants, frame times and boxes, and reads
+/// positions, images and velocities on demand — one frame ([`read_frame`](Self::read_frame)) or a hyperslab of
+/// frames × atoms ([`positions`](Self::positions), [`images`](Self::images), [`velocities`](Self::velocities)),
+/// so that files larger than memory can be streamed (the analysis reads them block by block of atoms).
+///
+/// Accepted layout (mdrun's, and H5MD 1.1 files with the same elements): `/particles/all/position/{value, time,
+/// step}` (value \[F, N, 3\]; `step` absent: the frame index), `species` (int32 atomic numbers in 1..=118), `mass`
+/// (absent: standard masses), `image/value` and `velocity/value` (optional), `box/edges/value` \[F, 3, 3\] or a
+/// fixed `box/edges` \[3, 3\] (rows = lattice vectors), `box` attribute `boundary` (`"periodic"`/`"none"` × 3,
+/// variable- or fixed-length strings; absent = periodic), `/observables/<name>/value`. A box of zeros with no
+/// periodic direction is a cell without box ([`Cell::infinite`]). Errors name the file and the dataset.
+#[derive(Clone, Debug)]
 pub struct H5mdReader {
     path: PathBuf,
     atomic_numbers: Vec<u8>,
@@ -347,44 +359,140 @@ pub struct H5mdReader {
     periodic: [bool; 3],
     steps: Vec<i64>,
     times_fs: Vec<f64>,
+    /// Lattice vectors (rows) of every frame (Å).
+    boxes: Vec<Matrix3<f64>>,
     position: hdf5::Dataset,
     image: Option<hdf5::Dataset>,
     velocity: Option<hdf5::Dataset>,
-    edges: hdf5::Dataset,
     file: hdf5::File,
 }
 
+/// An error of `what` (a dataset, attribute or action) in the H5MD file `path`.
+fn read_error(path: &Path, what: &str, e: impl std::fmt::Display) -> IoError {
+    IoError::format(path, format!("H5MD {what}: {e}"))
+}
+
+/// Reads the `boundary` attribute of the `box` group: `["periodic"|"none"; 3]`. Absent → periodic.
+fn read_boundary(path: &Path, group: &hdf5::Group) -> Result<[bool; 3], IoError> {
+    let Ok(attr) = group.attr("boundary") else {
+        return Ok([true; 3]);
+    };
+    let words: Vec<String> = if let Ok(v) = attr.read_raw::<hdf5::types::VarLenUnicode>() {
+        v.iter().map(|s| s.as_str().to_string()).collect()
+    } else if let Ok(v) = attr.read_raw::<hdf5::types::VarLenAscii>() {
+        v.iter().map(|s| s.as_str().to_string()).collect()
+    } else if let Ok(v) = attr.read_raw::<hdf5::types::FixedAscii<64>>() {
+        v.iter().map(|s| s.as_str().to_string()).collect()
+    } else {
+        return Err(read_error(path, "box attribute boundary", "not readable as strings"));
+    };
+    if words.len() != 3 {
+        return Err(read_error(path, "box attribute boundary", format!("expected 3 entries, found {words:?}")));
+    }
+    let mut periodic = [true; 3];
+    for k in 0..3 {
+        periodic[k] = match words[k].trim() {
+            "periodic" => true,
+            "none" => false,
+            other => {
+                return Err(read_error(path, "box attribute boundary", format!("'{other}' is not periodic or none")))
+            }
+        };
+    }
+    Ok(periodic)
+}
+
 impl H5mdReader {
-    /// Opens `path` and reads its constants and frame times.
+    /// Opens `path` and reads its constants, frame times and boxes, checking shapes and species.
     pub fn open(path: &Path) -> Result<H5mdReader, IoError> {
         if !path.exists() {
             return Err(IoError::open(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
         }
-        let open = || -> hdf5::Result<H5mdReader> {
-            let file = hdf5::File::open(path)?;
-            let all = file.group("particles/all")?;
-            let atomic_numbers = all.dataset("species")?.read_raw::<i32>()?.iter().map(|&z| z as u8).collect();
-            let masses = all.dataset("mass")?.read_raw::<f64>()?;
-            let position_group = all.group("position")?;
-            let steps = position_group.dataset("step")?.read_raw::<i64>()?;
-            let times_fs = position_group.dataset("time")?.read_raw::<f64>()?;
-            let box_group = all.group("box")?;
-            let periodic = read_boundary(&box_group)?;
-            Ok(H5mdReader {
-                path: path.to_path_buf(),
-                atomic_numbers,
-                masses,
-                periodic,
-                steps,
-                times_fs,
-                position: position_group.dataset("value")?,
-                image: all.dataset("image/value").ok(),
-                velocity: all.dataset("velocity/value").ok(),
-                edges: box_group.dataset("edges/value")?,
-                file,
-            })
+        let file = hdf5::File::open(path).map_err(|e| read_error(path, "cannot open", e))?;
+        let particles = file.group("particles/all").map_err(|e| read_error(path, "group /particles/all", e))?;
+        let dataset = |name: &str| particles.dataset(name).map_err(|e| read_error(path, name, e));
+        let position = dataset("position/value")?;
+        let shape = position.shape();
+        if shape.len() != 3 || shape[2] != 3 {
+            return Err(read_error(path, "position/value", format!("shape {shape:?}, expected [frames, atoms, 3]")));
+        }
+        let (frames, n_atoms) = (shape[0], shape[1]);
+        let species: Vec<i32> = dataset("species")?.read_raw().map_err(|e| read_error(path, "species", e))?;
+        if species.len() != n_atoms {
+            return Err(read_error(path, "species", format!("{} entries for {n_atoms} atoms", species.len())));
+        }
+        let atomic_numbers: Vec<u8> = species
+            .iter()
+            .map(|&z| u8::try_from(z).ok().filter(|&z| z > 0 && z <= 118))
+            .collect::<Option<_>>()
+            .ok_or_else(|| read_error(path, "species", "atomic numbers must lie in 1..=118"))?;
+        let masses: Vec<f64> = if particles.link_exists("mass") {
+            dataset("mass")?.read_raw().map_err(|e| read_error(path, "mass", e))?
+        } else {
+            atomic_numbers.iter().map(|&z| crate::system::elements::standard_mass(z).unwrap_or(0.0)).collect()
         };
-        open().map_err(h5_error(path))
+        if masses.len() != n_atoms {
+            return Err(read_error(path, "mass", format!("{} entries for {n_atoms} atoms", masses.len())));
+        }
+        let times_fs: Vec<f64> =
+            dataset("position/time")?.read_raw().map_err(|e| read_error(path, "position/time", e))?;
+        if times_fs.len() != frames {
+            return Err(read_error(path, "position/time", format!("{} times for {frames} frames", times_fs.len())));
+        }
+        let steps: Vec<i64> = if particles.link_exists("position/step") {
+            dataset("position/step")?.read_raw().map_err(|e| read_error(path, "position/step", e))?
+        } else {
+            (0..frames as i64).collect()
+        };
+        if steps.len() != frames {
+            return Err(read_error(path, "position/step", format!("{} steps for {frames} frames", steps.len())));
+        }
+        let box_group = particles.group("box").map_err(|e| read_error(path, "group box", e))?;
+        let periodic = read_boundary(path, &box_group)?;
+        let edges_over_time = box_group.link_exists("edges/value");
+        let edges = if edges_over_time { box_group.dataset("edges/value") } else { box_group.dataset("edges") }
+            .map_err(|e| read_error(path, "box/edges", e))?;
+        let edges: Vec<f64> = edges.read_raw().map_err(|e| read_error(path, "box/edges", e))?;
+        let expected_edges = if edges_over_time { 9 * frames } else { 9 };
+        if edges.len() != expected_edges {
+            return Err(read_error(path, "box/edges", format!("{} values, expected {expected_edges}", edges.len())));
+        }
+        let boxes = (0..frames)
+            .map(|f| {
+                let o = if edges_over_time { 9 * f } else { 0 };
+                Matrix3::from_row_slice(&edges[o..o + 9])
+            })
+            .collect();
+        let optional = |name: &str| -> Result<Option<hdf5::Dataset>, IoError> {
+            if !particles.link_exists(name) {
+                return Ok(None);
+            }
+            let d = dataset(name)?;
+            if d.shape() != shape {
+                return Err(read_error(path, name, format!("shape {:?}, position/value has {shape:?}", d.shape())));
+            }
+            Ok(Some(d))
+        };
+        let image = optional("image/value")?;
+        let velocity = optional("velocity/value")?;
+        Ok(H5mdReader {
+            path: path.to_path_buf(),
+            atomic_numbers,
+            masses,
+            periodic,
+            steps,
+            times_fs,
+            boxes,
+            position,
+            image,
+            velocity,
+            file,
+        })
+    }
+
+    /// The file read.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Number of frames.
@@ -395,6 +503,11 @@ impl H5mdReader {
     /// True when there is no frame.
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
+    }
+
+    /// Number of atoms.
+    pub fn n_atoms(&self) -> usize {
+        self.atomic_numbers.len()
     }
 
     /// Step of each frame.
@@ -417,124 +530,142 @@ impl H5mdReader {
         &self.masses
     }
 
-    /// Frame `index` as a [`System`] (positions wrapped, with images and velocities).
+    /// Periodicity along a, b, c (from the `boundary` attribute).
+    pub fn periodic(&self) -> [bool; 3] {
+        self.periodic
+    }
+
+    /// True when the file has image counters.
+    pub fn has_images(&self) -> bool {
+        self.image.is_some()
+    }
+
+    /// True when the file has velocities.
+    pub fn has_velocities(&self) -> bool {
+        self.velocity.is_some()
+    }
+
+    /// Lattice vectors (rows, Å) of frame `f`, as stored.
+    pub fn box_matrix(&self, f: usize) -> Matrix3<f64> {
+        self.boxes[f]
+    }
+
+    /// The cell of frame `f`: [`Cell::infinite`] for a box of zeros without periodic direction, an error for any
+    /// other box of (nearly) zero volume.
+    pub fn cell(&self, f: usize) -> Result<Cell, IoError> {
+        let matrix = self.boxes[f];
+        if self.periodic == [false; 3] && matrix == Matrix3::zeros() {
+            return Ok(Cell::infinite());
+        }
+        Cell::from_matrix(matrix, self.periodic)
+            .ok_or_else(|| read_error(&self.path, "box/edges", format!("frame {f}: zero volume")))
+    }
+
+    /// Wrapped positions (Å) of `frames` × `atoms`, shape \[frames, atoms, 3\].
+    pub fn positions(&self, frames: Range<usize>, atoms: Range<usize>) -> Result<ndarray::Array3<f64>, IoError> {
+        self.slab(&self.position, "position/value", frames, atoms)
+    }
+
+    /// Image counters of `frames` × `atoms`, shape \[frames, atoms, 3\] (an error when the file has none).
+    pub fn images(&self, frames: Range<usize>, atoms: Range<usize>) -> Result<ndarray::Array3<i32>, IoError> {
+        let image = self.image.as_ref().ok_or_else(|| read_error(&self.path, "image/value", "not in the file"))?;
+        self.slab(image, "image/value", frames, atoms)
+    }
+
+    /// Velocities (Å/fs) of `frames` × `atoms`, shape \[frames, atoms, 3\] (an error when the file has none).
+    pub fn velocities(&self, frames: Range<usize>, atoms: Range<usize>) -> Result<ndarray::Array3<f64>, IoError> {
+        let velocity =
+            self.velocity.as_ref().ok_or_else(|| read_error(&self.path, "velocity/value", "not in the file"))?;
+        self.slab(velocity, "velocity/value", frames, atoms)
+    }
+
+    fn slab<T: hdf5::H5Type>(
+        &self,
+        dataset: &hdf5::Dataset,
+        name: &str,
+        frames: Range<usize>,
+        atoms: Range<usize>,
+    ) -> Result<ndarray::Array3<T>, IoError> {
+        dataset.read_slice::<T, _, ndarray::Ix3>((frames, atoms, ..)).map_err(|e| read_error(&self.path, name, e))
+    }
+
+    /// Frame `index` as a [`System`] (positions wrapped, with images and velocities when the file has them).
     pub fn read_frame(&self, index: usize) -> Result<System, IoError> {
         if index >= self.len() {
             return Err(IoError::format(&self.path, format!("frame {index} requested, the file has {}", self.len())));
         }
-        let read = || -> hdf5::Result<System> {
-            let positions: ndarray::Array2<f64> = self.position.read_slice((index, .., ..))?;
-            let edges: ndarray::Array2<f64> = self.edges.read_slice((index, .., ..))?;
-            let matrix = Matrix3::from_fn(|r, c| edges[(r, c)]);
-            let cell = if self.periodic == [false; 3] && matrix == Matrix3::zeros() {
-                Cell::infinite()
-            } else {
-                Cell::from_matrix(matrix, self.periodic).ok_or_else(|| hdf5::Error::from("a box has zero volume"))?
-            };
-            let mut system = System::new(cell);
-            for (i, row) in positions.outer_iter().enumerate() {
-                system.push_with_mass(self.atomic_numbers[i], Vector3::new(row[0], row[1], row[2]), self.masses[i]);
+        let n = self.n_atoms();
+        let positions = self.positions(index..index + 1, 0..n)?;
+        let mut system = System::new(self.cell(index)?);
+        for i in 0..n {
+            let r = Vector3::new(positions[[0, i, 0]], positions[[0, i, 1]], positions[[0, i, 2]]);
+            system.push_with_mass(self.atomic_numbers[i], r, self.masses[i]);
+        }
+        if self.has_images() {
+            let images = self.images(index..index + 1, 0..n)?;
+            for (i, image) in system.images.iter_mut().enumerate() {
+                *image = [images[[0, i, 0]], images[[0, i, 1]], images[[0, i, 2]]];
             }
-            if let Some(image) = &self.image {
-                let images: ndarray::Array2<i32> = image.read_slice((index, .., ..))?;
-                for (i, row) in images.outer_iter().enumerate() {
-                    system.images[i] = [row[0], row[1], row[2]];
-                }
+        }
+        if self.has_velocities() {
+            let velocities = self.velocities(index..index + 1, 0..n)?;
+            for (i, v) in system.velocities.iter_mut().enumerate() {
+                *v = Vector3::new(velocities[[0, i, 0]], velocities[[0, i, 1]], velocities[[0, i, 2]]);
             }
-            if let Some(velocity) = &self.velocity {
-                let velocities: ndarray::Array2<f64> = velocity.read_slice((index, .., ..))?;
-                for (i, row) in velocities.outer_iter().enumerate() {
-                    system.velocities[i] = Vector3::new(row[0], row[1], row[2]);
-                }
-            }
-            Ok(system)
-        };
-        read().map_err(h5_error(&self.path))
+        }
+        Ok(system)
     }
 
     /// The values of observable `name` per frame, if the file has it.
     pub fn observable(&self, name: &str) -> Result<Option<Vec<f64>>, IoError> {
-        match self.file.dataset(&format!("observables/{name}/value")) {
-            Ok(dataset) => dataset.read_raw::<f64>().map(Some).map_err(h5_error(&self.path)),
-            Err(_) => Ok(None),
+        let what = format!("observables/{name}/value");
+        if !self.file.link_exists(&what) {
+            return Ok(None);
         }
+        let dataset = self.file.dataset(&what).map_err(|e| read_error(&self.path, &what, e))?;
+        dataset.read_raw::<f64>().map(Some).map_err(|e| read_error(&self.path, &what, e))
     }
 }
 
-fn read_boundary(box_group: &hdf5::Group) -> hdf5::Result<[bool; 3]> {
-    let boundary: Vec<VarLenUnicode> = box_group.attr("boundary")?.read_raw()?;
-    let mut periodic = [false; 3];
-    for (k, b) in boundary.iter().take(3).enumerate() {
-        periodic[k] = b.as_str() == "periodic";
-    }
-    Ok(periodic)
-}
-
-fn vectors(flat: &[f64]) -> Vec<Vector3<f64>> {
-    flat.chunks_exact(3).map(|c| Vector3::new(c[0], c[1], c[2])).collect()
-}
-
-/// Reads a whole H5MD trajectory written by [`H5mdWriter`] (or any H5MD 1.1 file with the same elements;
-/// `image` and `velocity` are optional and default to zero).
+/// Reads a whole H5MD trajectory into memory through [`H5mdReader`] (`image` and `velocity` default to zero when
+/// the file has none).
 pub fn read(path: &Path) -> Result<H5mdTrajectory, IoError> {
-    if !path.exists() {
-        return Err(IoError::open(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
-    }
-    let read = || -> hdf5::Result<H5mdTrajectory> {
-        let file = hdf5::File::open(path)?;
-        let all = file.group("particles/all")?;
-        let atomic_numbers: Vec<u8> = all.dataset("species")?.read_raw::<i32>()?.iter().map(|&z| z as u8).collect();
-        let n = atomic_numbers.len();
-        let masses = all.dataset("mass")?.read_raw::<f64>()?;
-        let position = all.group("position")?;
-        let steps = position.dataset("step")?.read_raw::<i64>()?;
-        let times_fs = position.dataset("time")?.read_raw::<f64>()?;
-        let frames = steps.len();
-        let flat = position.dataset("value")?.read_raw::<f64>()?;
-        if flat.len() != frames * n * 3 {
-            return Err(hdf5::Error::from("particles/all/position/value does not have shape [frames, N, 3]"));
-        }
-        let positions: Vec<Vec<Vector3<f64>>> = flat.chunks_exact(3 * n.max(1)).map(vectors).collect();
-        let images = match all.group("image") {
-            Ok(group) => group
-                .dataset("value")?
-                .read_raw::<i32>()?
-                .chunks_exact(3 * n.max(1))
-                .map(|frame| frame.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect())
-                .collect(),
-            Err(_) => vec![vec![[0; 3]; n]; frames],
-        };
-        let velocities = match all.group("velocity") {
-            Ok(group) => group.dataset("value")?.read_raw::<f64>()?.chunks_exact(3 * n.max(1)).map(vectors).collect(),
-            Err(_) => vec![vec![Vector3::zeros(); n]; frames],
-        };
-        let box_group = all.group("box")?;
-        let periodic = read_boundary(&box_group)?;
-        let cells: Vec<Matrix3<f64>> =
-            box_group.dataset("edges/value")?.read_raw::<f64>()?.chunks_exact(9).map(Matrix3::from_row_slice).collect();
-        let mut observables = Vec::new();
-        for name in OBSERVABLES {
-            if let Ok(dataset) = file.dataset(&format!("observables/{name}/value")) {
-                observables.push((name.to_string(), dataset.read_raw::<f64>()?));
-            }
-        }
-        if images.len() != frames || velocities.len() != frames || cells.len() != frames {
-            return Err(hdf5::Error::from("elements have different numbers of frames"));
-        }
-        Ok(H5mdTrajectory {
-            atomic_numbers,
-            masses,
-            periodic,
-            steps,
-            times_fs,
-            positions,
-            images,
-            velocities,
-            cells,
-            observables,
-        })
+    let reader = H5mdReader::open(path)?;
+    let (frames, n) = (reader.len(), reader.n_atoms());
+    let vectors = |a: &ndarray::Array3<f64>| -> Vec<Vec<Vector3<f64>>> {
+        a.outer_iter().map(|f| f.outer_iter().map(|r| Vector3::new(r[0], r[1], r[2])).collect()).collect()
     };
-    read().map_err(h5_error(path))
+    let positions = vectors(&reader.positions(0..frames, 0..n)?);
+    let images = match reader.has_images() {
+        true => reader
+            .images(0..frames, 0..n)?
+            .outer_iter()
+            .map(|f| f.outer_iter().map(|r| [r[0], r[1], r[2]]).collect())
+            .collect(),
+        false => vec![vec![[0; 3]; n]; frames],
+    };
+    let velocities = match reader.has_velocities() {
+        true => vectors(&reader.velocities(0..frames, 0..n)?),
+        false => vec![vec![Vector3::zeros(); n]; frames],
+    };
+    let mut observables = Vec::new();
+    for name in OBSERVABLES {
+        if let Some(values) = reader.observable(name)? {
+            observables.push((name.to_string(), values));
+        }
+    }
+    Ok(H5mdTrajectory {
+        atomic_numbers: reader.atomic_numbers.clone(),
+        masses: reader.masses.clone(),
+        periodic: reader.periodic,
+        steps: reader.steps.clone(),
+        times_fs: reader.times_fs.clone(),
+        positions,
+        images,
+        velocities,
+        cells: reader.boxes.clone(),
+        observables,
+    })
 }
 
 #[cfg(test)]

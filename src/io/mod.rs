@@ -3,8 +3,10 @@
 //! Own readers and writers for POSCAR/CONTCAR, extended XYZ and n2p2 `input.data` (so that errors name the
 //! file and line); chemfiles for everything else it reads (CIF, LAMMPS data, PDB, ...).
 
+pub mod barrier_table;
 pub mod extxyz;
 pub mod h5md;
+pub mod kmc_trajectory;
 pub mod n2p2;
 pub mod poscar;
 

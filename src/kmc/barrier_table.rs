@@ -1,5 +1,5 @@
-//! Reader of the shared NEB barrier table (`barriers.csv`, "mdrun barrier table v1", written by `src/neb`;
-//! the authoritative description is docs/barrier-table.md) into a kMC [`SiteNetwork`].
+//! The shared NEB barrier table (`barriers.csv`, "mdrun barrier table v1", read by [`crate::io::barrier_table`];
+//! the authoritative description is docs/barrier-table.md) turned into a kMC [`SiteNetwork`].
 //!
 //! Each row is an ion hop `from_site → to_site` (the ion starts on `from_site` and moves into the vacant
 //! `to_site`) and defines both directions: from → to with `forward_barrier_ev` = E_saddle − E_initial and
@@ -10,16 +10,15 @@
 //! the table's cell (a table computed for the distinct hops of one unit cell then describes the whole crystal).
 
 use super::network::{PeriodicBuilder, SiteNetwork};
-use crate::system::Cell;
+use crate::io::barrier_table::{BarrierRow, BarrierTable};
 use anyhow::{bail, Context};
 use nalgebra::Vector3;
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 
-/// Tolerance for the consistency checks of a table (energies in eV).
-const ENERGY_TOLERANCE_EV: f64 = 0.01;
+/// Tolerance for two rows giving the same hop different barriers (eV).
+const ENERGY_TOLERANCE_EV: f64 = crate::io::barrier_table::ENERGY_TOLERANCE_EV;
 /// Tolerance for two rows giving the same site at different places (Å).
-const POSITION_TOLERANCE_A: f64 = 0.05;
+const POSITION_TOLERANCE_A: f64 = crate::io::barrier_table::POSITION_TOLERANCE_A;
 
 /// How to turn a table into a network.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,196 +39,6 @@ impl Default for TableOptions {
     fn default() -> Self {
         TableOptions { species: None, accept_unconverged: false, supercell: [1, 1, 1], keep_one_sided: false }
     }
-}
-
-/// One parsed row of a barrier table.
-#[derive(Clone, Debug, PartialEq)]
-pub struct BarrierRow {
-    pub line: usize,
-    pub path_id: i64,
-    pub species: String,
-    pub from_site: usize,
-    pub to_site: usize,
-    pub from: Vector3<f64>,
-    pub to: Vector3<f64>,
-    pub hop_distance_a: f64,
-    pub initial_energy_ev: f64,
-    pub final_energy_ev: f64,
-    pub saddle_energy_ev: f64,
-    pub forward_barrier_ev: f64,
-    pub reverse_barrier_ev: f64,
-    pub converged: bool,
-}
-
-/// A parsed table: header fields and rows.
-#[derive(Clone, Debug)]
-pub struct BarrierTable {
-    /// The `# structure:` header (path or "inline"), if present.
-    pub structure: Option<String>,
-    pub cell: Cell,
-    pub rows: Vec<BarrierRow>,
-}
-
-const COLUMNS: [&str; 17] = [
-    "path_id",
-    "species",
-    "from_site",
-    "to_site",
-    "from_x",
-    "from_y",
-    "from_z",
-    "to_x",
-    "to_y",
-    "to_z",
-    "hop_distance_a",
-    "initial_energy_ev",
-    "final_energy_ev",
-    "saddle_energy_ev",
-    "forward_barrier_ev",
-    "reverse_barrier_ev",
-    "converged",
-];
-
-/// Reads and parses a barrier table file.
-pub fn read_table(path: &Path) -> anyhow::Result<BarrierTable> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read barrier table {}", path.display()))?;
-    parse_table(&text, &path.display().to_string())
-}
-
-/// Parses barrier-table text; `name` is used in error messages.
-pub fn parse_table(text: &str, name: &str) -> anyhow::Result<BarrierTable> {
-    let mut structure = None;
-    let mut cell = None;
-    let mut columns: Option<HashMap<String, usize>> = None;
-    let mut rows = Vec::new();
-    let mut saw_version = false;
-    for (index, raw) in text.lines().enumerate() {
-        let line_no = index + 1;
-        let line = raw.trim();
-        if line.is_empty() {
-            continue;
-        }
-        if let Some(comment) = line.strip_prefix('#') {
-            let comment = comment.trim();
-            if comment.starts_with("mdrun barrier table") {
-                if comment != "mdrun barrier table v1" {
-                    bail!("{name} line {line_no}: '{comment}': this reader understands 'mdrun barrier table v1'");
-                }
-                saw_version = true;
-            } else if let Some(value) = comment.strip_prefix("structure:") {
-                structure = Some(value.trim().to_string());
-            } else if let Some(value) = comment.strip_prefix("cell:") {
-                let v: Vec<f64> = value
-                    .split_whitespace()
-                    .map(|x| x.parse::<f64>().ok().filter(|x| x.is_finite()))
-                    .collect::<Option<_>>()
-                    .filter(|v: &Vec<f64>| v.len() == 9)
-                    .with_context(|| {
-                        format!("{name} line {line_no}: '# cell:' needs 9 finite numbers, found '{}'", value.trim())
-                    })?;
-                cell = Some(
-                    Cell::from_vectors(
-                        Vector3::new(v[0], v[1], v[2]),
-                        Vector3::new(v[3], v[4], v[5]),
-                        Vector3::new(v[6], v[7], v[8]),
-                    )
-                    .with_context(|| format!("{name} line {line_no}: the cell vectors are (nearly) coplanar"))?,
-                );
-            }
-            continue;
-        }
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        let Some(map) = columns.as_ref() else {
-            let map: HashMap<String, usize> = fields.iter().enumerate().map(|(i, f)| (f.to_string(), i)).collect();
-            for column in COLUMNS {
-                if !map.contains_key(column) {
-                    bail!(
-                        "{name} line {line_no}: the header has no column '{column}' (expected {})",
-                        COLUMNS.join(",")
-                    );
-                }
-            }
-            columns = Some(map);
-            continue;
-        };
-        if fields.len() != map.len() {
-            bail!("{name} line {line_no}: {} fields, the header has {}", fields.len(), map.len());
-        }
-        let field = |column: &str| fields[map[column]];
-        let number = |column: &str| -> anyhow::Result<f64> {
-            field(column).parse::<f64>().ok().filter(|x| x.is_finite()).with_context(|| {
-                format!("{name} line {line_no}: {column} = '{}': expected a finite number", field(column))
-            })
-        };
-        let integer = |column: &str| -> anyhow::Result<i64> {
-            field(column)
-                .parse::<i64>()
-                .with_context(|| format!("{name} line {line_no}: {column} = '{}': expected an integer", field(column)))
-        };
-        let site = |column: &str| -> anyhow::Result<usize> {
-            let v = integer(column)?;
-            usize::try_from(v)
-                .ok()
-                .filter(|&s| s < u32::MAX as usize)
-                .with_context(|| format!("{name} line {line_no}: {column} = {v}: expected a site index ≥ 0"))
-        };
-        let converged = match field("converged").to_ascii_lowercase().as_str() {
-            "true" => true,
-            "false" => false,
-            other => bail!("{name} line {line_no}: converged = '{other}': expected true or false"),
-        };
-        let row = BarrierRow {
-            line: line_no,
-            path_id: integer("path_id")?,
-            species: field("species").to_string(),
-            from_site: site("from_site")?,
-            to_site: site("to_site")?,
-            from: Vector3::new(number("from_x")?, number("from_y")?, number("from_z")?),
-            to: Vector3::new(number("to_x")?, number("to_y")?, number("to_z")?),
-            hop_distance_a: number("hop_distance_a")?,
-            initial_energy_ev: number("initial_energy_ev")?,
-            final_energy_ev: number("final_energy_ev")?,
-            saddle_energy_ev: number("saddle_energy_ev")?,
-            forward_barrier_ev: number("forward_barrier_ev")?,
-            reverse_barrier_ev: number("reverse_barrier_ev")?,
-            converged,
-        };
-        check_row(&row, name)?;
-        rows.push(row);
-    }
-    if !saw_version {
-        bail!("{name}: missing the '# mdrun barrier table v1' line");
-    }
-    let cell = cell.with_context(|| format!("{name}: missing the '# cell: ax ay az bx by bz cx cy cz' line"))?;
-    if rows.is_empty() {
-        bail!("{name}: the table has no rows");
-    }
-    Ok(BarrierTable { structure, cell, rows })
-}
-
-fn check_row(row: &BarrierRow, name: &str) -> anyhow::Result<()> {
-    let at = format!("{name} line {} (path {})", row.line, row.path_id);
-    if row.from_site == row.to_site && (row.to - row.from).norm() < POSITION_TOLERANCE_A {
-        bail!("{at}: from_site = to_site = {} and to = from: a hop needs two different sites", row.from_site);
-    }
-    let forward = row.saddle_energy_ev - row.initial_energy_ev;
-    let reverse = row.saddle_energy_ev - row.final_energy_ev;
-    if (forward - row.forward_barrier_ev).abs() > ENERGY_TOLERANCE_EV
-        || (reverse - row.reverse_barrier_ev).abs() > ENERGY_TOLERANCE_EV
-    {
-        bail!(
-            "{at}: forward/reverse barriers {} / {} eV disagree with saddle − initial = {forward:.4} and saddle − final \
-             = {reverse:.4} eV",
-            row.forward_barrier_ev,
-            row.reverse_barrier_ev
-        );
-    }
-    let distance = (row.to - row.from).norm();
-    if (distance - row.hop_distance_a).abs() > POSITION_TOLERANCE_A {
-        bail!("{at}: hop_distance_a = {} but |to − from| = {distance:.4} Å", row.hop_distance_a);
-    }
-    Ok(())
 }
 
 /// The rows of `options.species` (all when `None`), rejecting unconverged rows unless they are accepted.
@@ -379,6 +188,7 @@ pub fn network_from_table(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::barrier_table::parse_table;
 
     const HEADER: &str = "# mdrun barrier table v1\n# structure: inline\n# cell: 4 0 0 0 4 0 0 0 4\n\
 path_id,species,from_site,to_site,from_x,from_y,from_z,to_x,to_y,to_z,hop_distance_a,initial_energy_ev,final_energy_ev,saddle_energy_ev,forward_barrier_ev,reverse_barrier_ev,converged\n";

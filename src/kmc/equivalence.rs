@@ -10,8 +10,9 @@
 //! reverse barrier the other. Each tabulated row contributes both directions; every pair of mobile atoms within
 //! `hop_cutoff` whose environment matches gets the barrier, the others are left out (and counted).
 
-use super::barrier_table::BarrierRow;
 use super::network::{species_hops, species_sites, SiteNetwork, SpeciesHop};
+use crate::io::barrier_table::BarrierRow;
+use crate::structure::Fingerprint;
 use crate::system::System;
 use anyhow::{bail, Context};
 use nalgebra::Vector3;
@@ -36,25 +37,26 @@ pub struct MatchingSummary {
     pub unmatched_pairs: usize,
 }
 
-/// Sorted (species, distance) lists around the start, middle and end of a hop.
+/// Environment fingerprints ([`Fingerprint`]) around the start, middle and end of a hop.
 #[derive(Clone, Debug)]
-struct Fingerprint([Vec<(u8, f64)>; 3]);
+struct HopFingerprint([Fingerprint; 3]);
 
-impl Fingerprint {
-    fn matches(&self, other: &Fingerprint, tolerance: f64) -> bool {
-        self.0.iter().zip(&other.0).all(|(a, b)| {
-            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && (x.1 - y.1).abs() <= tolerance)
-        })
+impl HopFingerprint {
+    /// True when all three environments match within `tolerance` (Å).
+    fn matches(&self, other: &HopFingerprint, tolerance: f64) -> bool {
+        self.0.iter().zip(&other.0).all(|(a, b)| a.matches(b, tolerance))
     }
 }
 
+/// The atoms (every image in `images`) within `radius` of `point`, leaving out those within 1e-3 Å of an
+/// `exclude` point (the hopping ion and the vacancy).
 fn environment(
     system: &System,
     images: &[Vector3<f64>],
     point: &Vector3<f64>,
     exclude: &[Vector3<f64>; 2],
     radius: f64,
-) -> Vec<(u8, f64)> {
+) -> Fingerprint {
     let mut list = Vec::new();
     for (r, &z) in system.positions.iter().zip(&system.atomic_numbers) {
         for shift in images {
@@ -68,8 +70,7 @@ fn environment(
             }
         }
     }
-    list.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
-    list
+    Fingerprint::new(list)
 }
 
 fn fingerprint(
@@ -78,10 +79,10 @@ fn fingerprint(
     start: Vector3<f64>,
     vector: Vector3<f64>,
     radius: f64,
-) -> Fingerprint {
+) -> HopFingerprint {
     let end = start + vector;
     let exclude = [start, end];
-    Fingerprint([start, start + 0.5 * vector, end].map(|p| environment(system, images, &p, &exclude, radius)))
+    HopFingerprint([start, start + 0.5 * vector, end].map(|p| environment(system, images, &p, &exclude, radius)))
 }
 
 /// Builds the network of every mobile atom (`species`) of `structure`, repeated `supercell` times, with the
@@ -113,7 +114,7 @@ pub fn network_by_environment(
         }
     }
     // Tabulated hops, both directions, with the position of the start atom taken from the structure.
-    let mut known: Vec<(Fingerprint, f64, usize)> = Vec::new();
+    let mut known: Vec<(HopFingerprint, f64, usize)> = Vec::new();
     for row in rows {
         for (atom, end_atom) in [(row.from_site, row.to_site), (row.to_site, row.from_site)] {
             for a in [atom, end_atom] {

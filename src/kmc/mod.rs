@@ -378,7 +378,7 @@ impl KmcSettings {
         }
         let path = base_dir.join(self.barrier_table.as_ref().context("no network source")?);
         let name = path.display().to_string();
-        let table = barrier_table::read_table(&path)?;
+        let table = crate::io::barrier_table::read_table(&path)?;
         let options = barrier_table::TableOptions {
             species: self.species.clone(),
             accept_unconverged: self.accept_unconverged,
@@ -644,12 +644,8 @@ impl KmcSettings {
 /// Receives the trajectory frames of the temperature with the given index.
 pub type TrajectorySink<'a> = dyn FnMut(usize, &[TrajectoryFrame]) + 'a;
 
-/// Carrier positions (unwrapped, Å) at one time of a trajectory.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TrajectoryFrame {
-    pub time_ps: f64,
-    pub positions: Vec<Vector3<f64>>,
-}
+/// Carrier positions (unwrapped, Å) at one time of a trajectory: the frame of the kMC trajectory file format.
+pub use crate::io::kmc_trajectory::KmcFrame as TrajectoryFrame;
 
 /// Per-block sums for the diffusion estimates.
 struct Block {

@@ -31,7 +31,7 @@ pub struct HopKind {
 }
 
 /// Sites and directed hops. Build one with [`NetworkBuilder`] (explicit), [`PeriodicBuilder`], a lattice
-/// generator ([`Lattice`]), [`read_catalogue`] or [`crate::kmc::barrier_table::network_from_table`].
+/// generator ([`Lattice`]), [`read_catalogue`] or [`crate::kmc::barrier_table::network_from_table`] (from a table read by [`crate::io::barrier_table`]).
 #[derive(Clone, Debug)]
 pub struct SiteNetwork {
     cell: Cell,

@@ -3,6 +3,7 @@
 
 use super::{SiteNetwork, TemperatureResult, TrajectoryFrame};
 use crate::analysis::arrhenius::{self, ArrheniusFit};
+use crate::io::kmc_trajectory::{self, KmcTrajectoryHeader};
 use crate::io::write_atomically;
 use crate::plot::{Plot, PALETTE};
 use anyhow::Context;
@@ -44,16 +45,11 @@ pub fn write_csv(path: &Path, results: &[TemperatureResult]) -> anyhow::Result<(
     write(path, text)
 }
 
-/// Carrier positions: `time_ps,carrier,x_a,y_a,z_a`, unwrapped, one row per carrier per frame.
+/// Carrier positions: `time_ps,carrier,x_a,y_a,z_a`, unwrapped, one row per carrier per frame (the format of
+/// [`crate::io::kmc_trajectory`]).
 pub fn write_trajectory(path: &Path, temperature_k: f64, frames: &[TrajectoryFrame]) -> anyhow::Result<()> {
-    let mut text =
-        format!("# mdrun kmc trajectory v1\n# temperature_k: {temperature_k}\ntime_ps,carrier,x_a,y_a,z_a\n");
-    for frame in frames {
-        for (p, r) in frame.positions.iter().enumerate() {
-            let _ = writeln!(text, "{:.8e},{p},{:.6},{:.6},{:.6}", frame.time_ps, r.x, r.y, r.z);
-        }
-    }
-    write(path, text)
+    let header = KmcTrajectoryHeader { temperature_k: Some(temperature_k) };
+    write(path, kmc_trajectory::format_trajectory(&header, frames))
 }
 
 /// Fraction of time each site held a carrier: `site,x_a,y_a,z_a,site_energy_ev,occupancy`.

@@ -22,8 +22,8 @@
 //! What both keep: the real site geometry and the measured barrier distribution. What both lose: the correlation
 //! between a hop's barrier and its local structure or length (and, in the symmetric model, trapping).
 
-use super::barrier_table::BarrierRow;
 use super::network::{species_hops, species_sites, SiteNetwork};
+use crate::io::barrier_table::BarrierRow;
 use crate::system::{elements, System};
 use anyhow::{bail, Context};
 use rand::{Rng, SeedableRng};

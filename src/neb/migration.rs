@@ -9,19 +9,19 @@
 //!
 //! Hop equivalence (`deduplicate = true`, for crystals): two hops are equivalent when their start sites,
 //! their end sites and the environments of their midpoints have the same sorted (element, distance)
-//! fingerprints within `fingerprint_tolerance_a` (see [`crate::relax::vacancy`]), and the same length; a
+//! fingerprints within `fingerprint_tolerance_a` (see [`crate::structure`]), and the same length; a
 //! hop equivalent to another one run backwards reuses it with initial and final energies exchanged. For
 //! amorphous cells set `deduplicate = false` and every hop gets its own NEB.
 
-use super::table::{format_table, BarrierRow};
 use super::{run_neb, validate_options, write_outputs, Interpolation, NebOptions, NebReport};
 use crate::input::{join, positive, InvalidValue};
+use crate::io::barrier_table::{format_table, BarrierRow};
 use crate::io::extxyz::{self, FrameExtras};
 use crate::optimize::{Algorithm, Convergence};
 use crate::plot::{Plot, Series, Style};
 use crate::potentials::Evaluator;
-use crate::relax::vacancy::{same_environment, site_fingerprints, Fingerprint};
 use crate::relax::{relax, RelaxReport, RelaxSettings};
+use crate::structure::{site_fingerprints, Fingerprint};
 use crate::system::{elements, System};
 use anyhow::{bail, Context};
 use nalgebra::Vector3;
@@ -86,15 +86,15 @@ pub fn enumerate_hops(system: &System, z: u8, vacancy_sites: Option<&[usize]>, c
 /// Sorted (element, distance) of every atom but the two hopping sites within `cutoff` of the hop midpoint.
 fn midpoint_environment(system: &System, hop: &Hop, cutoff: f64) -> Fingerprint {
     let midpoint = (hop.from + hop.to) / 2.0;
-    let mut environment: Fingerprint = (0..system.len())
-        .filter(|&k| k != hop.from_site && k != hop.to_site)
-        .filter_map(|k| {
-            let d = system.cell.minimum_image(&(system.positions[k] - midpoint)).norm();
-            (d <= cutoff).then_some((system.atomic_numbers[k], d))
-        })
-        .collect();
-    environment.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
-    environment
+    Fingerprint::new(
+        (0..system.len())
+            .filter(|&k| k != hop.from_site && k != hop.to_site)
+            .filter_map(|k| {
+                let d = system.cell.minimum_image(&(system.positions[k] - midpoint)).norm();
+                (d <= cutoff).then_some((system.atomic_numbers[k], d))
+            })
+            .collect(),
+    )
 }
 
 /// For every hop, the index of the first equivalent hop and whether it runs backwards relative to it.
@@ -102,16 +102,14 @@ pub fn equivalent_hops(system: &System, hops: &[Hop], cutoff: f64, tolerance: f6
     let sites = site_fingerprints(system, cutoff);
     let midpoints: Vec<Fingerprint> = hops.par_iter().map(|h| midpoint_environment(system, h, cutoff)).collect();
     let same_site = |a: usize, b: usize| {
-        system.atomic_numbers[a] == system.atomic_numbers[b] && same_environment(&sites[a], &sites[b], tolerance)
+        system.atomic_numbers[a] == system.atomic_numbers[b] && sites[a].matches(&sites[b], tolerance)
     };
     let mut representatives: Vec<usize> = Vec::new();
     let mut assignment = Vec::with_capacity(hops.len());
     for (h, hop) in hops.iter().enumerate() {
         let found = representatives.iter().find_map(|&r| {
             let rep = &hops[r];
-            if (rep.length() - hop.length()).abs() > tolerance
-                || !same_environment(&midpoints[r], &midpoints[h], tolerance)
-            {
+            if (rep.length() - hop.length()).abs() > tolerance || !midpoints[r].matches(&midpoints[h], tolerance) {
                 return None;
             }
             if same_site(rep.from_site, hop.from_site) && same_site(rep.to_site, hop.to_site) {
@@ -613,18 +611,16 @@ impl MigrationSettings {
             } else {
                 (neb.initial_energy_ev, neb.final_energy_ev)
             };
-            rows.push(BarrierRow {
-                path_id: h,
-                species: self.species.clone(),
-                from_site: hop.from_site,
-                to_site: hop.to_site,
-                from: hop.from,
-                to: hop.to,
-                initial_energy_ev: initial,
-                final_energy_ev: final_energy,
-                saddle_energy_ev: neb.saddle_energy_ev,
-                converged: neb.converged && endpoints_converged,
-            });
+            rows.push(BarrierRow::new(
+                h,
+                self.species.clone(),
+                (hop.from_site, hop.to_site),
+                (hop.from, hop.to),
+                initial,
+                final_energy,
+                neb.saddle_energy_ev,
+                neb.converged && endpoints_converged,
+            ));
         }
         std::fs::create_dir_all(output_dir).with_context(|| format!("cannot create {}", output_dir.display()))?;
         let structure_name = "migration_structure.extxyz";
@@ -653,9 +649,9 @@ impl MigrationSettings {
                 "{h},{},{},{:.6},{r},{reversed},{:.8},{:.8},{}",
                 row.from_site,
                 row.to_site,
-                row.hop_distance(),
-                row.forward_barrier(),
-                row.reverse_barrier(),
+                row.hop_distance_a,
+                row.forward_barrier_ev,
+                row.reverse_barrier_ev,
                 row.converged
             )
             .unwrap();
@@ -665,7 +661,7 @@ impl MigrationSettings {
         for (&h, result) in &computed {
             write_outputs(result, &paths_dir, &format!("path_{h}_"))?;
         }
-        let converged_barriers: Vec<f64> = rows.iter().filter(|r| r.converged).map(|r| r.forward_barrier()).collect();
+        let converged_barriers: Vec<f64> = rows.iter().filter(|r| r.converged).map(|r| r.forward_barrier_ev).collect();
         let bins = histogram(&converged_barriers, self.histogram_bin_ev);
         let mut histogram_csv = String::from("low_ev,high_ev,count\n");
         for bin in &bins {
@@ -694,7 +690,7 @@ impl MigrationSettings {
             );
         }
         let count = converged_barriers.len();
-        let reverse_sum: f64 = rows.iter().filter(|r| r.converged).map(|r| r.reverse_barrier()).sum();
+        let reverse_sum: f64 = rows.iter().filter(|r| r.converged).map(|r| r.reverse_barrier_ev).sum();
         let paths = representatives
             .iter()
             .map(|&h| ComputedPath {

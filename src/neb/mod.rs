@@ -9,7 +9,6 @@ pub mod band;
 pub mod bench;
 pub mod idpp;
 pub mod migration;
-pub mod table;
 
 use crate::input::{join, positive, InvalidValue};
 use crate::io::extxyz::{self, FrameExtras};

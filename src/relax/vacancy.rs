@@ -6,18 +6,18 @@
 //! default, cell), or — for an elemental crystal only — the bulk energy per atom, which gives the familiar
 //! E_f = E[V] − (N − n)/N · E[bulk].
 //!
-//! Symmetry-distinct sites: two atoms are taken as equivalent when they have the same element and the same
-//! sorted list of (neighbour element, distance) within `fingerprint_cutoff_a`, distances agreeing within
-//! `fingerprint_tolerance_a`. This detects all crystallographically equivalent sites (they have identical
-//! environments); distinct sites with identical radial environments up to the cutoff would be merged, so
-//! the cutoff should reach a few neighbour shells.
+//! Symmetry-distinct sites ([`crate::structure::distinct_sites`]): two atoms are taken as equivalent when they
+//! have the same element and the same sorted list of (neighbour element, distance) within `fingerprint_cutoff_a`,
+//! distances agreeing within `fingerprint_tolerance_a`. This detects all crystallographically equivalent sites
+//! (they have identical environments); distinct sites with identical radial environments up to the cutoff would
+//! be merged, so the cutoff should reach a few neighbour shells.
 
 use super::{relax, RelaxReport, RelaxSettings};
 use crate::input::{join, positive, InvalidValue};
 use crate::io::extxyz::{self, FrameExtras};
-use crate::neighbors::NeighborList;
 use crate::optimize::Algorithm;
 use crate::potentials::Evaluator;
+use crate::structure::distinct_sites;
 use crate::system::{elements, System};
 use anyhow::{bail, Context};
 use nalgebra::Vector3;
@@ -28,54 +28,6 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-
-/// Sorted (neighbour atomic number, distance) pairs within a cutoff: the environment of one site.
-pub type Fingerprint = Vec<(u8, f64)>;
-
-/// The environment fingerprint of every atom (neighbours within `cutoff`, all periodic images).
-pub fn site_fingerprints(system: &System, cutoff: f64) -> Vec<Fingerprint> {
-    let mut list = NeighborList::new(cutoff, 0.0);
-    list.build(system);
-    (0..system.len())
-        .into_par_iter()
-        .map(|i| {
-            let mut environment: Fingerprint = list
-                .indices(i)
-                .iter()
-                .zip(list.shifts(i))
-                .filter_map(|(&j, shift)| {
-                    let d = (system.positions[j as usize] - system.positions[i] + shift).norm();
-                    (d <= cutoff && d > 1e-8).then_some((system.atomic_numbers[j as usize], d))
-                })
-                .collect();
-            environment.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
-            environment
-        })
-        .collect()
-}
-
-/// True when two fingerprints have the same neighbour elements and distances within `tolerance`.
-pub fn same_environment(a: &[(u8, f64)], b: &[(u8, f64)], tolerance: f64) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && (x.1 - y.1).abs() <= tolerance)
-}
-
-/// Groups `candidates` (atom indices) into classes of equivalent sites: returns (representative, members),
-/// representatives being the lowest index of each class, classes in order of their representative.
-pub fn distinct_sites(system: &System, candidates: &[usize], cutoff: f64, tolerance: f64) -> Vec<(usize, Vec<usize>)> {
-    let fingerprints = site_fingerprints(system, cutoff);
-    let mut classes: Vec<(usize, Vec<usize>)> = Vec::new();
-    for &i in candidates {
-        let class = classes.iter_mut().find(|(rep, _)| {
-            system.atomic_numbers[*rep] == system.atomic_numbers[i]
-                && same_environment(&fingerprints[*rep], &fingerprints[i], tolerance)
-        });
-        match class {
-            Some((_, members)) => members.push(i),
-            None => classes.push((i, vec![i])),
-        }
-    }
-    classes
-}
 
 /// How atoms of `species` are chosen.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -556,34 +508,6 @@ mod tests {
     }
     use crate::relax::tests::argon;
     use nalgebra::Vector3;
-
-    #[test]
-    fn fcc_sites_are_all_equivalent_and_a_perturbed_one_is_not() {
-        let mut system = crate::system::fcc(18, 5.26, 2);
-        let all: Vec<usize> = (0..system.len()).collect();
-        let classes = distinct_sites(&system, &all, 6.0, 0.01);
-        assert_eq!(classes.len(), 1);
-        assert_eq!(classes[0].1.len(), 32);
-        system.positions[5] += Vector3::new(0.1, 0.0, 0.0);
-        let classes = distinct_sites(&system, &all, 6.0, 0.01);
-        assert!(classes.len() > 1);
-        assert!(classes.iter().any(|(rep, members)| *rep == 5 && members == &vec![5]));
-    }
-
-    #[test]
-    fn rock_salt_like_mixture_has_two_site_classes() {
-        // Two interpenetrating fcc lattices of different elements: every Na equivalent, every Cl equivalent.
-        let a = 5.6;
-        let mut system = crate::system::fcc(11, a, 2);
-        let chlorine: Vec<Vector3<f64>> =
-            system.positions.iter().map(|r| r + Vector3::new(a / 2.0, 0.0, 0.0)).collect();
-        for r in chlorine {
-            system.push(17, r);
-        }
-        let all: Vec<usize> = (0..system.len()).collect();
-        let classes = distinct_sites(&system, &all, 6.0, 0.01);
-        assert_eq!(classes.iter().map(|c| c.1.len()).collect::<Vec<_>>(), vec![32, 32]);
-    }
 
     #[test]
     fn lennard_jones_vacancy_formation_energy_matches_the_unrelaxed_pair_sum() {
