@@ -572,11 +572,11 @@ impl Prepared {
         std::fs::write(setup.join("scaling.data"), files::format_scaling(&neutral))?;
         let potential = load_with_zero_weights(&setup, &elements, settings)?;
         let models = potential.elements();
-        let cutoff = models.iter().flat_map(|m| m.functions.iter().map(|f| f.rc)).fold(0.0, f64::max);
+        let descriptor = potential.descriptor();
         let data = structures
             .iter()
             .enumerate()
-            .map(|(n, s)| dataset::describe(s, models, cutoff).with_context(|| format!("structure {}", n + 1)))
+            .map(|(n, s)| dataset::describe(s, &descriptor).with_context(|| format!("structure {}", n + 1)))
             .collect::<anyhow::Result<Vec<_>>>()?;
 
         // Seeded split.
