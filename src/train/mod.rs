@@ -20,6 +20,7 @@ use crate::input::{join, positive, InvalidValue};
 use crate::optimize::{minimize_with_line_search, LineSearchSettings, Objective};
 use crate::plot::{Plot, Series, Style};
 use crate::potentials::nnp::network::Activation;
+use crate::potentials::nnp::symmetry_functions::SymmetryFunction;
 use crate::potentials::nnp::{ElementModel, NnpConfig, NnpPotential, UnitValue};
 use crate::system::elements;
 use anyhow::{bail, Context};
@@ -388,6 +389,13 @@ impl TrainSettings {
             let path = base_dir.join(path);
             let settings =
                 crate::potentials::nnp::settings::Settings::read(&path).with_context(|| format!("train.{key}"))?;
+            // Parse every line here, so that an error (an unsupported type, say) names this file and line, not the
+            // copy written into the output folder.
+            let any_element = |symbol: &str| elements::atomic_number(symbol).map(usize::from);
+            for entry in settings.all("symfunction_short") {
+                SymmetryFunction::parse(&path, entry.line, &entry.arguments, &any_element)
+                    .with_context(|| format!("train.{key}"))?;
+            }
             let lines: Vec<String> = settings.all("symfunction_short").map(|e| e.arguments.join(" ")).collect();
             if lines.is_empty() {
                 bail!("{}: no symfunction_short lines", path.display());
@@ -564,11 +572,11 @@ impl Prepared {
         std::fs::write(setup.join("scaling.data"), files::format_scaling(&neutral))?;
         let potential = load_with_zero_weights(&setup, &elements, settings)?;
         let models = potential.elements();
-        let cutoff = models.iter().flat_map(|m| m.functions.iter().map(|f| f.rc)).fold(0.0, f64::max);
+        let descriptor = potential.descriptor();
         let data = structures
             .iter()
             .enumerate()
-            .map(|(n, s)| dataset::describe(s, models, cutoff).with_context(|| format!("structure {}", n + 1)))
+            .map(|(n, s)| dataset::describe(s, &descriptor).with_context(|| format!("structure {}", n + 1)))
             .collect::<anyhow::Result<Vec<_>>>()?;
 
         // Seeded split.
@@ -849,8 +857,16 @@ impl Objective for TrainingLoss<'_> {
     }
 }
 
-fn describe_function(sf: &crate::potentials::nnp::symmetry_functions::SymmetryFunction) -> String {
-    format!("type {}, eta {}, r_s {}, lambda {}, zeta {}, r_c {}", sf.kind, sf.eta, sf.rs, sf.lambda, sf.zeta, sf.rc)
+fn describe_function(sf: &SymmetryFunction) -> String {
+    format!(
+        "type {}, eta {}, r_s {}, lambda {}, zeta {}, r_c {}",
+        sf.kind.n2p2_type(),
+        sf.eta,
+        sf.rs,
+        sf.lambda,
+        sf.zeta,
+        sf.rc
+    )
 }
 
 /// Per-function scaling statistics over the atoms of the `train` structures (population σ, as n2p2). A function

@@ -11,9 +11,11 @@
 //! converted to Å and eV once, at load time (`length_unit`, `energy_unit`).
 //!
 //! Pieces (shared with training): [`settings`] (input.nn), [`cutoff`], [`symmetry_functions`] (+ groups),
+//! [`descriptor`] (gather, values, derivatives and extrapolation check of a structure's symmetry functions),
 //! [`scaling`], [`network`].
 
 pub mod cutoff;
+pub mod descriptor;
 pub mod network;
 pub mod scaling;
 pub mod settings;
@@ -33,7 +35,9 @@ use settings::Settings;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
-use symmetry_functions::{build_groups, Group, GroupScratch, NeighborData, SymmetryFunction};
+use symmetry_functions::{build_groups, Group, SymmetryFunction};
+
+pub use descriptor::{Descriptor, DescriptorScratch};
 
 /// Å per bohr (CODATA 2018).
 pub const BOHR_IN_A: f64 = 0.529_177_210_903;
@@ -247,12 +251,8 @@ struct AtomResult {
 /// Per-thread work space.
 #[derive(Default)]
 struct Scratch {
-    neighbors: NeighborData,
-    atom_index: Vec<u32>,
-    groups: Vec<GroupScratch>,
+    descriptor: DescriptorScratch,
     network: NetworkScratch,
-    input: Vec<f64>,
-    gradient: Vec<[f64; 3]>,
 }
 
 /// Time per atom of each phase of one evaluation (µs), as measured by [`NnpPotential::bench_phases`].
@@ -476,45 +476,19 @@ impl NnpPotential {
         (self.cutoff_type, self.cutoff_alpha)
     }
 
+    /// The symmetry-function descriptor of this potential (element models and cutoff).
+    pub fn descriptor(&self) -> Descriptor<'_> {
+        Descriptor::new(&self.elements, &self.index_of, self.cutoff)
+    }
+
     fn element_of(&self, z: u8) -> usize {
-        let e = self.index_of[z as usize];
-        assert!(e != usize::MAX, "element {} is not described by this NNP (check_species first)", elements::symbol(z));
-        e
-    }
-
-    /// Collects the neighbours of atom i within the cutoff.
-    fn gather(&self, system: &System, neighbors: &NeighborList, i: usize, scratch: &mut Scratch) {
-        scratch.neighbors.clear();
-        scratch.atom_index.clear();
-        let ri = system.positions[i];
-        let cutoff2 = self.cutoff * self.cutoff;
-        for (&j, shift) in neighbors.indices(i).iter().zip(neighbors.shifts(i)) {
-            let d = system.positions[j as usize] - ri + shift;
-            let r2 = d.norm_squared();
-            if r2 < cutoff2 && r2 > 0.0 {
-                let z = system.atomic_numbers[j as usize];
-                scratch.neighbors.push(self.element_of(z), z as f64, [d.x, d.y, d.z], r2.sqrt());
-                scratch.atom_index.push(j);
-            }
-        }
-    }
-
-    /// Raw symmetry functions of atom i (neighbours already gathered), leaving the pair data of every
-    /// group in `scratch` for the gradient.
-    fn descriptors(&self, model: &ElementModel, values: &mut Vec<f64>, scratch: &mut Scratch) {
-        values.clear();
-        values.resize(model.functions.len(), 0.0);
-        if scratch.groups.len() < model.groups.len() {
-            scratch.groups.resize_with(model.groups.len(), GroupScratch::default);
-        }
-        for (g, cache) in model.groups.iter().zip(scratch.groups.iter_mut()) {
-            g.values(&scratch.neighbors, values, cache);
-        }
+        self.descriptor().element_of(z)
     }
 
     /// Energy, gradient and extrapolation record of atom i.
     fn atom(
         &self,
+        descriptor: &Descriptor,
         system: &System,
         neighbors: &NeighborList,
         i: usize,
@@ -523,59 +497,38 @@ impl NnpPotential {
     ) -> AtomResult {
         let clock = || if timed { Some(Instant::now()) } else { None };
         let t0 = clock();
-        self.gather(system, neighbors, i, scratch);
-        let model = &self.elements[self.element_of(system.atomic_numbers[i])];
-        let mut values = std::mem::take(&mut scratch.input);
-        self.descriptors(model, &mut values, scratch);
-        let mut extrapolations = 0;
+        let element = descriptor.atom_values(system, neighbors, i, &mut scratch.descriptor);
+        let model = &self.elements[element];
         let mut events = Vec::new();
-        for (f, (&v, s)) in values.iter().zip(&model.scaling).enumerate() {
-            if v + EXTRAPOLATION_TOLERANCE < s.g_min || v - EXTRAPOLATION_TOLERANCE > s.g_max {
-                extrapolations += 1;
-                if events.len() < MAX_EXTRAPOLATION_EVENTS {
-                    events.push(ExtrapolationEvent {
-                        atom: i,
-                        atomic_number: model.atomic_number,
-                        function: f,
-                        value: v,
-                        min: s.g_min,
-                        max: s.g_max,
-                    });
-                }
-            }
-        }
+        let extrapolations = descriptor.extrapolations(element, i, scratch.descriptor.values(), &mut events);
         let t1 = clock();
 
         // Network: scaled input → E_i and ∂E_i/∂G (eV per unit of raw G).
+        let values = scratch.descriptor.values_mut();
         for (v, s) in values.iter_mut().zip(&model.scaling) {
             *v = s.apply(*v);
         }
         let mut weights = vec![0.0; values.len()];
-        let output = model.network.evaluate(&values, &mut weights, &mut scratch.network);
+        let output = model.network.evaluate(values, &mut weights, &mut scratch.network);
         let to_ev = self.output_scale * self.energy_unit;
         for (w, s) in weights.iter_mut().zip(&model.scaling) {
             *w *= s.factor * to_ev;
         }
         let energy = (output * self.output_scale + self.mean_energy + model.energy_offset) * self.energy_unit;
-        scratch.input = values;
         let t2 = clock();
 
         // Gradient pass over the pair data kept by the descriptor pass.
-        scratch.gradient.clear();
-        scratch.gradient.resize(scratch.neighbors.len(), [0.0; 3]);
-        for (g, cache) in model.groups.iter().zip(scratch.groups.iter_mut()) {
-            g.gradient(&scratch.neighbors, &weights, &mut scratch.gradient, cache);
-        }
+        descriptor.atom_gradient(element, &weights, &mut scratch.descriptor);
+        let s = &scratch.descriptor;
         let mut virial = Matrix3::zeros();
-        let mut gradient = Vec::with_capacity(scratch.gradient.len());
-        for (n, g) in scratch.gradient.iter().enumerate() {
-            let d = scratch.neighbors.d[n];
+        let mut gradient = Vec::with_capacity(s.gradient().len());
+        for ((g, d), &j) in s.gradient().iter().zip(s.displacements()).zip(s.neighbor_atoms()) {
             for a in 0..3 {
                 for b in 0..3 {
                     virial[(a, b)] -= d[a] * g[b];
                 }
             }
-            gradient.push((scratch.atom_index[n], *g));
+            gradient.push((j, *g));
         }
         let t3 = clock();
         let seconds = match (t0, t1, t2, t3) {
@@ -598,10 +551,11 @@ impl NnpPotential {
     fn evaluate_timed(&self, system: &System, neighbors: &NeighborList, times: Option<&mut [f64; 4]>) -> Evaluation {
         let n = system.len();
         let timed = times.is_some();
+        let descriptor = self.descriptor();
         let start = Instant::now();
         let results: Vec<AtomResult> = (0..n)
             .into_par_iter()
-            .map_init(Scratch::default, |scratch, i| self.atom(system, neighbors, i, scratch, timed))
+            .map_init(Scratch::default, |scratch, i| self.atom(&descriptor, system, neighbors, i, scratch, timed))
             .collect();
         let parallel = start.elapsed().as_secs_f64();
         let mut forces = vec![Vector3::zeros(); n];
@@ -647,16 +601,7 @@ impl NnpPotential {
 
     /// Raw (unscaled) symmetry-function values of every atom, in each element's sorted order.
     pub fn symmetry_functions(&self, system: &System, neighbors: &NeighborList) -> Vec<Vec<f64>> {
-        (0..system.len())
-            .into_par_iter()
-            .map_init(Scratch::default, |scratch, i| {
-                self.gather(system, neighbors, i, scratch);
-                let model = &self.elements[self.element_of(system.atomic_numbers[i])];
-                let mut values = Vec::new();
-                self.descriptors(model, &mut values, scratch);
-                values
-            })
-            .collect()
+        self.descriptor().values(system, neighbors)
     }
 
     /// Measures one energy+force evaluation of `system` by phase, best of `repetitions`, on the current
@@ -881,6 +826,12 @@ mod tests {
         assert_eq!(event.atomic_number, 3);
         assert!(event.value > event.max && event.max == 1e-9);
         assert_eq!(event.value, raw[event.atom][0]);
+        // The descriptor alone reports what the evaluation reports.
+        let mut list = NeighborList::new(potential.cutoff(), 0.0);
+        list.build(&system);
+        let alone = potential.descriptor().extrapolation(&system, &list);
+        assert_eq!(alone.counts, x.counts);
+        assert_eq!(alone.first, x.first);
     }
 
     #[test]

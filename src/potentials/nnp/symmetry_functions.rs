@@ -33,11 +33,128 @@ use super::NnpError;
 use std::cmp::Ordering;
 use std::path::Path;
 
+/// The symmetry-function kernels the evaluator implements, one per n2p2 type. The n2p2 type numbers appear only
+/// where input.nn is read or written ([`from_n2p2`](Self::from_n2p2), [`n2p2_type`](Self::n2p2_type)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SymmetryFunctionKind {
+    /// Type 2: Σ_j∈e1 exp(−η(r_ij − r_s)²) f_c(r_ij).
+    Radial,
+    /// Type 3: angular with the r_jk terms (narrow).
+    AngularNarrow,
+    /// Type 9: angular without the r_jk terms (wide).
+    AngularWide,
+    /// Type 12: radial over all neighbours, weighted by Z_j.
+    WeightedRadial,
+    /// Type 13: narrow angular over all pairs, weighted by Z_j Z_k.
+    WeightedAngular,
+    /// Type 20: Σ_j∈e1 C(r_ij).
+    CompactRadial,
+    /// Type 21: Σ_j<k C(r_ij) C(r_ik) C(r_jk) A(θ_ijk).
+    CompactAngularNarrow,
+    /// Type 22: Σ_j<k C(r_ij) C(r_ik) A(θ_ijk).
+    CompactAngularWide,
+    /// Type 23: Σ_j Z_j C(r_ij).
+    WeightedCompactRadial,
+    /// Type 24: as 21 over all pairs, weighted by Z_j Z_k.
+    WeightedCompactAngularNarrow,
+    /// Type 25: as 22 over all pairs, weighted by Z_j Z_k.
+    WeightedCompactAngularWide,
+}
+
+impl SymmetryFunctionKind {
+    /// Every kind, in increasing n2p2 type number.
+    pub const ALL: [SymmetryFunctionKind; 11] = [
+        Self::Radial,
+        Self::AngularNarrow,
+        Self::AngularWide,
+        Self::WeightedRadial,
+        Self::WeightedAngular,
+        Self::CompactRadial,
+        Self::CompactAngularNarrow,
+        Self::CompactAngularWide,
+        Self::WeightedCompactRadial,
+        Self::WeightedCompactAngularNarrow,
+        Self::WeightedCompactAngularWide,
+    ];
+
+    /// The kind of n2p2 type `number` (the second argument of `symfunction_short`), if supported.
+    pub fn from_n2p2(number: u32) -> Option<SymmetryFunctionKind> {
+        Self::ALL.into_iter().find(|k| k.n2p2_type() == number)
+    }
+
+    /// The n2p2 type number, as written in input.nn.
+    pub fn n2p2_type(self) -> u32 {
+        match self {
+            Self::Radial => 2,
+            Self::AngularNarrow => 3,
+            Self::AngularWide => 9,
+            Self::WeightedRadial => 12,
+            Self::WeightedAngular => 13,
+            Self::CompactRadial => 20,
+            Self::CompactAngularNarrow => 21,
+            Self::CompactAngularWide => 22,
+            Self::WeightedCompactRadial => 23,
+            Self::WeightedCompactAngularNarrow => 24,
+            Self::WeightedCompactAngularWide => 25,
+        }
+    }
+
+    /// The supported n2p2 type numbers, comma-separated (for error messages).
+    pub fn supported_n2p2_types() -> String {
+        Self::ALL.iter().map(|k| k.n2p2_type().to_string()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// Weighted by the atomic numbers of the neighbours, over neighbours of every element.
+    pub fn is_weighted(self) -> bool {
+        matches!(
+            self,
+            Self::WeightedRadial
+                | Self::WeightedAngular
+                | Self::WeightedCompactRadial
+                | Self::WeightedCompactAngularNarrow
+                | Self::WeightedCompactAngularWide
+        )
+    }
+
+    /// Built from compact functions (Bircher et al.) rather than exponentials and a cutoff function.
+    pub fn is_compact(self) -> bool {
+        matches!(
+            self,
+            Self::CompactRadial
+                | Self::CompactAngularNarrow
+                | Self::CompactAngularWide
+                | Self::WeightedCompactRadial
+                | Self::WeightedCompactAngularNarrow
+                | Self::WeightedCompactAngularWide
+        )
+    }
+
+    /// A sum over neighbour pairs (j, k) rather than over neighbours.
+    pub fn is_angular(self) -> bool {
+        !matches!(self, Self::Radial | Self::WeightedRadial | Self::CompactRadial | Self::WeightedCompactRadial)
+    }
+
+    /// Angular with the r_jk terms.
+    pub fn is_narrow(self) -> bool {
+        matches!(
+            self,
+            Self::AngularNarrow
+                | Self::WeightedAngular
+                | Self::CompactAngularNarrow
+                | Self::WeightedCompactAngularNarrow
+        )
+    }
+
+    /// Exponential angular kinds (3, 9, 13), which have a ζ.
+    fn is_exponential_angular(self) -> bool {
+        self.is_angular() && !self.is_compact()
+    }
+}
+
 /// One symmetry function, parameters in Å (after unit conversion), angles in degrees.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SymmetryFunction {
-    /// n2p2 type number (2, 3, 9, 12, 13, 20–25).
-    pub kind: u32,
+    pub kind: SymmetryFunctionKind,
     /// Central element (index into the element list sorted by atomic number).
     pub ec: usize,
     /// Neighbour elements (e1 ≤ e2 for angular functions); `None` for the weighted types.
@@ -77,10 +194,13 @@ impl SymmetryFunction {
                 .filter(|v| v.is_finite())
                 .ok_or_else(|| err(format!("'{s}' is not a finite number")))
         };
-        let kind: u32 = args
+        let number: u32 = args
             .get(1)
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| err("second argument must be the symmetry function type".into()))?;
+        let kind = SymmetryFunctionKind::from_n2p2(number).ok_or_else(|| {
+            err(format!("type {number} is not supported (supported: {})", SymmetryFunctionKind::supported_n2p2_types()))
+        })?;
         let mut sf = SymmetryFunction {
             kind,
             ec: elem(0)?,
@@ -99,18 +219,18 @@ impl SymmetryFunction {
         };
         let expect = |n: usize| -> Result<(), NnpError> {
             if args.len() < n {
-                Err(err(format!("type {kind} needs {} arguments after the element, found {}", n - 1, args.len() - 1)))
+                Err(err(format!("type {number} needs {} arguments after the element, found {}", n - 1, args.len() - 1)))
             } else {
                 Ok(())
             }
         };
         match kind {
-            2 => {
+            SymmetryFunctionKind::Radial => {
                 expect(6)?;
                 sf.e1 = Some(elem(2)?);
                 (sf.eta, sf.rs, sf.rc) = (num(3)?, num(4)?, num(5)?);
             }
-            3 | 9 => {
+            SymmetryFunctionKind::AngularNarrow | SymmetryFunctionKind::AngularWide => {
                 expect(8)?;
                 let (a, b) = (elem(2)?, elem(3)?);
                 (sf.e1, sf.e2) = (Some(a.min(b)), Some(a.max(b)));
@@ -119,50 +239,45 @@ impl SymmetryFunction {
                     sf.rs = num(8)?;
                 }
             }
-            12 => {
+            SymmetryFunctionKind::WeightedRadial => {
                 expect(5)?;
                 (sf.eta, sf.rs, sf.rc) = (num(2)?, num(3)?, num(4)?);
             }
-            13 => {
+            SymmetryFunctionKind::WeightedAngular => {
                 expect(7)?;
                 (sf.eta, sf.rs, sf.lambda, sf.zeta, sf.rc) = (num(2)?, num(3)?, num(4)?, num(5)?, num(6)?);
             }
-            20 => {
+            SymmetryFunctionKind::CompactRadial => {
                 expect(6)?;
                 sf.e1 = Some(elem(2)?);
                 (sf.rl, sf.rc) = (num(3)?, num(4)?);
                 sf.subtype = args[5].clone();
             }
-            23 => {
+            SymmetryFunctionKind::WeightedCompactRadial => {
                 expect(5)?;
                 (sf.rl, sf.rc) = (num(2)?, num(3)?);
                 sf.subtype = args[4].clone();
             }
-            24 | 25 => {
+            SymmetryFunctionKind::WeightedCompactAngularNarrow | SymmetryFunctionKind::WeightedCompactAngularWide => {
                 expect(7)?;
                 (sf.rl, sf.rc, sf.angle_left, sf.angle_right) = (num(2)?, num(3)?, num(4)?, num(5)?);
                 sf.subtype = args[6].clone();
             }
-            21 | 22 => {
+            SymmetryFunctionKind::CompactAngularNarrow | SymmetryFunctionKind::CompactAngularWide => {
                 expect(9)?;
                 let (a, b) = (elem(2)?, elem(3)?);
                 (sf.e1, sf.e2) = (Some(a.min(b)), Some(a.max(b)));
                 (sf.rl, sf.rc, sf.angle_left, sf.angle_right) = (num(4)?, num(5)?, num(6)?, num(7)?);
                 sf.subtype = args[8].clone();
             }
-            other => {
-                return Err(err(format!(
-                    "type {other} is not supported (supported: 2, 3, 9, 12, 13, 20, 21, 22, 23, 24, 25)"
-                )))
-            }
         }
         if sf.rc <= 0.0 {
             return Err(err(format!("cutoff radius {} must be positive", sf.rc)));
         }
-        if matches!(kind, 3 | 9 | 13) && sf.zeta <= 0.0 {
+        if kind.is_exponential_angular() && sf.zeta <= 0.0 {
             return Err(err(format!("zeta = {} must be positive", sf.zeta)));
         }
-        if matches!(kind, 20..=25) {
+        if kind.is_compact() {
             core_from_subtype(&sf.subtype).ok_or_else(|| {
                 err(format!("unknown compact function subtype '{}' (expected p1..p4, p1a..p4a or e)", sf.subtype))
             })?;
@@ -170,7 +285,7 @@ impl SymmetryFunction {
                 return Err(err(format!("lower radial boundary {} must be below the cutoff {}", sf.rl, sf.rc)));
             }
         }
-        if matches!(kind, 21 | 22 | 24 | 25) {
+        if kind.is_compact() && kind.is_angular() {
             let (l, r) = (sf.angle_left, sf.angle_right);
             let center = 0.5 * (l + r);
             if l >= r {
@@ -200,35 +315,42 @@ impl SymmetryFunction {
     pub fn n2p2_order(&self, other: &SymmetryFunction) -> Ordering {
         let by = |a: f64, b: f64| a.partial_cmp(&b).unwrap_or(Ordering::Equal);
         let e = |x: Option<usize>| x.unwrap_or(0);
-        let head = self.ec.cmp(&other.ec).then(self.kind.cmp(&other.kind));
+        let head = self.ec.cmp(&other.ec).then(self.kind.n2p2_type().cmp(&other.kind.n2p2_type()));
         if head != Ordering::Equal {
             return head;
         }
         match self.kind {
-            2 => by(self.rc, other.rc)
+            SymmetryFunctionKind::Radial => by(self.rc, other.rc)
                 .then(by(self.eta, other.eta))
                 .then(by(self.rs, other.rs))
                 .then(e(self.e1).cmp(&e(other.e1))),
-            3 | 9 => by(self.rc, other.rc)
+            SymmetryFunctionKind::AngularNarrow | SymmetryFunctionKind::AngularWide => by(self.rc, other.rc)
                 .then(by(self.eta, other.eta))
                 .then(by(self.rs, other.rs))
                 .then(by(self.zeta, other.zeta))
                 .then(by(self.lambda, other.lambda))
                 .then(e(self.e1).cmp(&e(other.e1)))
                 .then(e(self.e2).cmp(&e(other.e2))),
-            12 => by(self.rc, other.rc).then(by(self.eta, other.eta)).then(by(self.rs, other.rs)),
-            13 => by(self.rc, other.rc)
+            SymmetryFunctionKind::WeightedRadial => {
+                by(self.rc, other.rc).then(by(self.eta, other.eta)).then(by(self.rs, other.rs))
+            }
+            SymmetryFunctionKind::WeightedAngular => by(self.rc, other.rc)
                 .then(by(self.eta, other.eta))
                 .then(by(self.rs, other.rs))
                 .then(by(self.zeta, other.zeta))
                 .then(by(self.lambda, other.lambda)),
-            20 => self
+            SymmetryFunctionKind::CompactRadial => self
                 .subtype
                 .cmp(&other.subtype)
                 .then(e(self.e1).cmp(&e(other.e1)))
                 .then(by(self.rc, other.rc))
                 .then(by(self.rl, other.rl)),
-            _ => self
+            // Type 23 compares as the angular compact types (its e2 and angles are unset).
+            SymmetryFunctionKind::WeightedCompactRadial
+            | SymmetryFunctionKind::CompactAngularNarrow
+            | SymmetryFunctionKind::CompactAngularWide
+            | SymmetryFunctionKind::WeightedCompactAngularNarrow
+            | SymmetryFunctionKind::WeightedCompactAngularWide => self
                 .subtype
                 .cmp(&other.subtype)
                 .then(e(self.e1).cmp(&e(other.e1)))
@@ -343,7 +465,8 @@ struct AngularTerm {
 /// Symmetry functions of one element that share a neighbour selection.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Group {
-    kind: u32,
+    /// Kind of the group's first member (narrow and wide exponential angular members share a group).
+    kind: SymmetryFunctionKind,
     e1: Option<usize>,
     e2: Option<usize>,
     rc: f64,
@@ -407,29 +530,35 @@ struct Triplet {
 pub fn build_groups(functions: &[SymmetryFunction], cutoff_type: CutoffType, alpha: f64) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     for (index, sf) in functions.iter().enumerate() {
-        let exponential_angular = |kind: u32| kind == 3 || kind == 9;
+        use SymmetryFunctionKind as K;
+        let exponential_angular = |kind: K| matches!(kind, K::AngularNarrow | K::AngularWide);
         let key_matches = |g: &Group| {
             (g.kind == sf.kind || (exponential_angular(g.kind) && exponential_angular(sf.kind)))
                 && g.e1 == sf.e1
                 && g.e2 == sf.e2
                 && match sf.kind {
-                    20 | 23 => true,
-                    21 | 22 | 24 | 25 => {
+                    K::CompactRadial | K::WeightedCompactRadial => true,
+                    K::CompactAngularNarrow
+                    | K::CompactAngularWide
+                    | K::WeightedCompactAngularNarrow
+                    | K::WeightedCompactAngularWide => {
                         g.rc == sf.rc && g.rl == sf.rl && g.radial.map(|c| c.core) == core_from_subtype(&sf.subtype)
                     }
-                    _ => g.rc == sf.rc,
+                    K::Radial | K::AngularNarrow | K::AngularWide | K::WeightedRadial | K::WeightedAngular => {
+                        g.rc == sf.rc
+                    }
                 }
         };
         let zeta_int =
             if (sf.zeta - sf.zeta.round()).abs() <= f64::MIN_POSITIVE { Some(sf.zeta.round() as i32) } else { None };
-        let compact = match sf.kind {
-            20 | 23 => Some(CompactFunction::new(core_from_subtype(&sf.subtype).unwrap(), sf.rl, sf.rc)),
-            21 | 22 | 24 | 25 => {
+        let compact = match (sf.kind.is_compact(), sf.kind.is_angular()) {
+            (true, false) => Some(CompactFunction::new(core_from_subtype(&sf.subtype).unwrap(), sf.rl, sf.rc)),
+            (true, true) => {
                 let mut core = core_from_subtype(&sf.subtype).unwrap();
                 core.asymmetric = false;
                 Some(CompactFunction::new(core, sf.angle_left.to_radians(), sf.angle_right.to_radians()))
             }
-            _ => None,
+            (false, _) => None,
         };
         let member = Member {
             index,
@@ -442,15 +571,16 @@ pub fn build_groups(functions: &[SymmetryFunction], cutoff_type: CutoffType, alp
             compact,
             radial_term: 0,
             angular_term: 0,
-            narrow: sf.kind != 9,
+            narrow: sf.kind != K::AngularWide,
         };
         if let Some(g) = groups.iter_mut().find(|g| key_matches(g)) {
             g.rc = g.rc.max(sf.rc);
             g.members.push(member);
         } else {
-            let radial = match sf.kind {
-                21 | 22 | 24 | 25 => Some(CompactFunction::new(core_from_subtype(&sf.subtype).unwrap(), sf.rl, sf.rc)),
-                _ => None,
+            let radial = if sf.kind.is_compact() && sf.kind.is_angular() {
+                Some(CompactFunction::new(core_from_subtype(&sf.subtype).unwrap(), sf.rl, sf.rc))
+            } else {
+                None
             };
             groups.push(Group {
                 kind: sf.kind,
@@ -519,27 +649,39 @@ impl Group {
     /// index). Fills `scratch` with the neighbour selection and pair data that [`gradient`](Self::gradient)
     /// reuses.
     pub fn values(&self, nb: &NeighborData, values: &mut [f64], scratch: &mut GroupScratch) {
+        use SymmetryFunctionKind as K;
         match self.kind {
-            2 | 12 => self.radial_exponential_values(nb, values, scratch),
-            20 | 23 => self.radial_compact(nb, values, None, &mut []),
-            3 | 9 | 13 => self.angular_exponential_values(nb, values, scratch),
-            _ => self.angular_compact_values(nb, values, scratch),
+            K::Radial | K::WeightedRadial => self.radial_exponential_values(nb, values, scratch),
+            K::CompactRadial | K::WeightedCompactRadial => self.radial_compact(nb, values, None, &mut []),
+            K::AngularNarrow | K::AngularWide | K::WeightedAngular => {
+                self.angular_exponential_values(nb, values, scratch)
+            }
+            K::CompactAngularNarrow
+            | K::CompactAngularWide
+            | K::WeightedCompactAngularNarrow
+            | K::WeightedCompactAngularWide => self.angular_compact_values(nb, values, scratch),
         }
     }
 
     /// Adds Σ_m weights[m] ∂G_m/∂d_ij to `gradient[j]` for every neighbour j. Must follow a call of
     /// [`values`](Self::values) with the same neighbours and scratch.
     pub fn gradient(&self, nb: &NeighborData, weights: &[f64], gradient: &mut [[f64; 3]], scratch: &mut GroupScratch) {
+        use SymmetryFunctionKind as K;
         match self.kind {
-            2 | 12 => self.radial_exponential_gradient(nb, weights, gradient, scratch),
-            20 | 23 => self.radial_compact(nb, &mut [], Some(weights), gradient),
-            3 | 9 | 13 => self.angular_exponential_gradient(nb, weights, gradient, scratch),
-            _ => self.angular_compact_gradient(nb, weights, gradient, scratch),
+            K::Radial | K::WeightedRadial => self.radial_exponential_gradient(nb, weights, gradient, scratch),
+            K::CompactRadial | K::WeightedCompactRadial => self.radial_compact(nb, &mut [], Some(weights), gradient),
+            K::AngularNarrow | K::AngularWide | K::WeightedAngular => {
+                self.angular_exponential_gradient(nb, weights, gradient, scratch)
+            }
+            K::CompactAngularNarrow
+            | K::CompactAngularWide
+            | K::WeightedCompactAngularNarrow
+            | K::WeightedCompactAngularWide => self.angular_compact_gradient(nb, weights, gradient, scratch),
         }
     }
 
     fn radial_exponential_values(&self, nb: &NeighborData, values: &mut [f64], s: &mut GroupScratch) {
-        let weighted = self.kind == 12;
+        let weighted = self.kind.is_weighted();
         s.selected.clear();
         s.f.clear();
         s.df.clear();
@@ -591,7 +733,7 @@ impl Group {
         weights: Option<&[f64]>,
         gradient: &mut [[f64; 3]],
     ) {
-        let weighted = self.kind == 23;
+        let weighted = self.kind.is_weighted();
         for n in 0..nb.len() {
             let r = nb.r[n];
             if r >= self.rc || !self.selects(nb.element[n]) {
@@ -696,7 +838,7 @@ impl Group {
 
     fn angular_exponential_values(&self, nb: &NeighborData, values: &mut [f64], s: &mut GroupScratch) {
         self.select(nb, s, false);
-        let weighted = self.kind == 13;
+        let weighted = self.kind.is_weighted();
         let rc2 = self.rc * self.rc;
         let ne = self.radial_terms.len();
         let mut sums = std::mem::take(&mut s.sums);
@@ -829,8 +971,8 @@ impl Group {
 
     fn angular_compact_values(&self, nb: &NeighborData, values: &mut [f64], s: &mut GroupScratch) {
         self.select(nb, s, true);
-        let narrow = self.kind == 21 || self.kind == 24;
-        let weighted = self.kind >= 24;
+        let narrow = self.kind.is_narrow();
+        let weighted = self.kind.is_weighted();
         let radial = self.radial.as_ref().unwrap();
         let rc2 = self.rc * self.rc;
         let rl2 = if self.rl > 0.0 { self.rl * self.rl } else { 0.0 };
