@@ -3,6 +3,7 @@
 //! by χ²_red when the scatter exceeds the stated errors); this module only expresses it in Å²/ps and cm²/s.
 
 use crate::analysis::arrhenius::{self as analysis, fit_arrhenius, ArrheniusPoint};
+use crate::units::A2_PER_PS_IN_CM2_PER_S;
 
 /// Result of an Arrhenius fit.
 #[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
@@ -34,14 +35,13 @@ pub fn fit(points: &[(f64, f64, f64)]) -> Option<analysis::ArrheniusFit> {
 impl ArrheniusFit {
     /// The report of `fit`, a fit of D in Å²/ps.
     pub fn of(fit: &analysis::ArrheniusFit) -> ArrheniusFit {
-        let a2_per_ps_in_cm2_per_s = crate::units::A2_PER_PS_IN_CM2_PER_S;
         ArrheniusFit {
             activation_energy_ev: fit.activation_energy_ev,
             activation_energy_err_ev: fit.activation_energy_sigma_ev,
             prefactor_a2_per_ps: fit.prefactor,
             prefactor_err_a2_per_ps: fit.prefactor_sigma,
-            prefactor_cm2_per_s: fit.prefactor * a2_per_ps_in_cm2_per_s,
-            prefactor_err_cm2_per_s: fit.prefactor_sigma * a2_per_ps_in_cm2_per_s,
+            prefactor_cm2_per_s: fit.prefactor * A2_PER_PS_IN_CM2_PER_S,
+            prefactor_err_cm2_per_s: fit.prefactor_sigma * A2_PER_PS_IN_CM2_PER_S,
             reduced_chi_squared: fit.chi2_per_dof,
             points: fit.points.len(),
         }
