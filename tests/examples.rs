@@ -42,7 +42,7 @@ fn cu_vacancy_kmc() {
     assert!((barrier - 0.6707).abs() < 2e-3, "NEB barrier {barrier}");
     let fit = &stages[1]["result"]["arrhenius"];
     let (ea, sigma) =
-        (fit["activation_energy_ev"].as_f64().unwrap(), fit["activation_energy_err_ev"].as_f64().unwrap());
+        (fit["activation_energy_ev"].as_f64().unwrap(), fit["activation_energy_sigma_ev"].as_f64().unwrap());
     assert!((ea - barrier).abs() < 3.0 * sigma + 0.005, "kMC E_a {ea} ± {sigma} against the barrier {barrier}");
     let vacancy = &stages[2]["result"];
     let unrelaxed = vacancy["unrelaxed_formation_energy_ev"].as_f64().unwrap();

@@ -131,7 +131,7 @@ fn arrhenius_fit_over_a_sweep_returns_the_barrier() {
     let fit = report.arrhenius.as_ref().expect("a fit over five temperatures");
     println!("{fit:?}");
     assert!((fit.activation_energy_ev - barrier).abs() < 0.002, "E_a = {}", fit.activation_energy_ev);
-    assert!(fit.activation_energy_err_ev < 0.002 && fit.activation_energy_err_ev > 0.0);
+    assert!(fit.activation_energy_sigma_ev < 0.002 && fit.activation_energy_sigma_ev > 0.0);
     // D₀ = ν (z/6) d_nn² with z = 8, d_nn = a√3/2 for the vacancy on a bcc lattice; ν = 10 ps⁻¹.
     let d0 = 10.0 * 8.0 / 6.0 * 0.75 * a * a;
     assert!((fit.prefactor_a2_per_ps / d0 - 1.0).abs() < 0.05, "D0 = {}", fit.prefactor_a2_per_ps);

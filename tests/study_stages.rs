@@ -127,7 +127,7 @@ sigma = "tracer.d_err_a2_per_ps"
     assert_eq!(kmc["barrier_sampling"]["samples"], 12);
     let fit = &kmc["arrhenius"];
     let (ea, sigma) =
-        (fit["activation_energy_ev"].as_f64().unwrap(), fit["activation_energy_err_ev"].as_f64().unwrap());
+        (fit["activation_energy_ev"].as_f64().unwrap(), fit["activation_energy_sigma_ev"].as_f64().unwrap());
     println!("12 hops, barriers {low:.4}..{high:.4} eV, mean {mean:.4} eV; sampled-network kMC E_a = {ea:.4} ± {sigma:.4} eV");
     assert!((ea - mean).abs() < 3.0 * sigma + 0.01, "kMC E_a {ea} ± {sigma} against the barrier {mean}");
 

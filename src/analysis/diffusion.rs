@@ -22,10 +22,8 @@
 //! Bullerjahn, von Bülow, Hummer, J. Chem. Phys. 153, 024116 (2020)). The ordinary least-squares error bar,
 //! which treats the points as independent, is too small several times over; it is reported for comparison.
 
+use crate::units::{self, A2_PER_PS_IN_CM2_PER_S};
 use nalgebra::{DMatrix, DVector};
-
-/// Conversion of a diffusion coefficient from Å²/ps to cm²/s.
-pub const A2_PER_PS_IN_CM2_PER_S: f64 = 1e-4;
 
 /// Lag indices (frames) used in the fit: at most `max_points` evenly spaced lags in [first, last].
 pub fn fit_lags(first: usize, last: usize, max_points: usize) -> Vec<usize> {
@@ -266,12 +264,12 @@ pub fn nernst_einstein_s_per_cm(
     d_a2_per_ps: f64,
     temperature_k: f64,
 ) -> f64 {
-    let elementary_charge = 1.602_176_634e-19;
-    let density_per_m3 = atoms as f64 / (volume_a3 * 1e-30);
-    let d_m2_per_s = d_a2_per_ps * 1e-8;
+    let elementary_charge = units::ELEMENTARY_CHARGE_C;
+    let density_per_m3 = atoms as f64 / (volume_a3 * units::A3_IN_M3);
+    let d_m2_per_s = d_a2_per_ps * units::A2_PER_PS_IN_M2_PER_S;
     let kt_ev = crate::system::BOLTZMANN_EV_PER_K * temperature_k;
     // q² e² D n / (k_B T) with k_B T in J = e · kT_eV.
-    density_per_m3 * charge * charge * elementary_charge * d_m2_per_s / kt_ev / 100.0
+    density_per_m3 * charge * charge * elementary_charge * d_m2_per_s / kt_ev / units::M_IN_CM
 }
 
 #[cfg(test)]

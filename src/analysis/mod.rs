@@ -561,7 +561,12 @@ impl AnalyzeSettings {
             )?;
             let extrapolated = self.extrapolate_to_k.map(|t| {
                 let (d, sigma) = fit.predict(t);
-                Extrapolation { temperature_k: t, d_a2_per_ps: d, d_sigma_a2_per_ps: sigma, d_cm2_per_s: d * 1e-4 }
+                Extrapolation {
+                    temperature_k: t,
+                    d_a2_per_ps: d,
+                    d_sigma_a2_per_ps: sigma,
+                    d_cm2_per_s: d * crate::units::A2_PER_PS_IN_CM2_PER_S,
+                }
             });
             write_text(&output_dir.join(format!("arrhenius_{species}.svg")), &arrhenius_plot(&species, &fit))?;
             report.arrhenius.push(SpeciesArrhenius { species, fit, extrapolated });
@@ -917,7 +922,7 @@ fn write_vdos(dir: &Path, vdos: &vdos::Vdos, files: &mut Vec<String>) -> anyhow:
     }
     csv.push('\n');
     for (k, f) in vdos.frequencies_thz.iter().enumerate() {
-        write!(csv, "{f},{},{}", f * vdos::MEV_PER_THZ, f * vdos::INVERSE_CM_PER_THZ)?;
+        write!(csv, "{f},{},{}", f * crate::units::THZ_IN_MEV, f * vdos::INVERSE_CM_PER_THZ)?;
         for s in &vdos.species {
             write!(csv, ",{:.6e}", s.vdos[k])?;
         }

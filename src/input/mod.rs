@@ -4,7 +4,38 @@
 //! each settings type has a `validate(&self, key: &str)` that checks values and reports the first bad one as
 //! an [`InvalidValue`] naming the full key (e.g. `stage[2].timestep_fs`), the value and what was expected.
 
+use serde::de::DeserializeOwned;
 use std::fmt::Display;
+use std::path::{Path, PathBuf};
+
+/// A TOML file that cannot be read or does not parse into the settings type. Both messages start with the file
+/// name; a parse error keeps serde's text (key, line, column and the offending line), indented under it.
+#[derive(Debug, thiserror::Error)]
+pub enum TomlFileError {
+    #[error("{path}: cannot read: {reason}")]
+    Read { path: PathBuf, reason: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+}
+
+/// Reads the TOML file `path` into `T` (errors: [`TomlFileError`]).
+pub fn read_toml<T: DeserializeOwned>(path: &Path) -> Result<T, TomlFileError> {
+    parse_toml(path, &read_text(path)?)
+}
+
+/// The text of `path`, or [`TomlFileError::Read`].
+pub fn read_text(path: &Path) -> Result<String, TomlFileError> {
+    std::fs::read_to_string(path).map_err(|reason| TomlFileError::Read { path: path.into(), reason })
+}
+
+/// Parses `text`, read from `path`, into `T`; serde's message (which names the key, line and column) becomes a
+/// [`TomlFileError::Parse`] naming the file, its lines after the first indented by two spaces.
+pub fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, TomlFileError> {
+    toml::from_str(text).map_err(|e: toml::de::Error| TomlFileError::Parse {
+        path: path.into(),
+        message: e.to_string().trim_end().replace('\n', "\n  "),
+    })
+}
 
 /// A settings value that parsed but is not acceptable.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]

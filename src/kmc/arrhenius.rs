@@ -1,15 +1,20 @@
 //! The kMC report of an Arrhenius fit D(T) = D₀·exp(−E_a/k_B T) over a temperature sweep. The fit itself is
-//! [`crate::analysis::arrhenius::fit_arrhenius`] (weighted least squares of ln D against 1/T, variances scaled
-//! by χ²_red when the scatter exceeds the stated errors); this module only expresses it in Å²/ps and cm²/s.
+//! the engine's one Arrhenius fit, [`crate::analysis::arrhenius::fit_arrhenius`]: least squares of
+//! ln D = ln D₀ − E_a/(k_B T), weighted by (D/σ_D)² when every point has an uncertainty, variances scaled by
+//! χ²/dof when the scatter exceeds the stated errors. This module only expresses it in Å²/ps and cm²/s, with the
+//! analysis' spelling `activation_energy_sigma_ev` for σ(E_a).
 
 use crate::analysis::arrhenius::{self as analysis, fit_arrhenius, ArrheniusPoint};
+use crate::units::A2_PER_PS_IN_CM2_PER_S;
 
 /// Result of an Arrhenius fit.
 #[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 pub struct ArrheniusFit {
-    /// Activation energy E_a (eV) and its standard error.
+    /// Activation energy E_a (eV) and its standard error (σ, as [`analysis::ArrheniusFit`] names it).
     pub activation_energy_ev: f64,
-    pub activation_energy_err_ev: f64,
+    /// Before issue 18 this key was `activation_energy_err_ev`; summaries written then still read.
+    #[serde(alias = "activation_energy_err_ev")]
+    pub activation_energy_sigma_ev: f64,
     /// Prefactor D₀ (Å²/ps) and its standard error (from that of ln D₀, to first order).
     pub prefactor_a2_per_ps: f64,
     pub prefactor_err_a2_per_ps: f64,
@@ -34,14 +39,13 @@ pub fn fit(points: &[(f64, f64, f64)]) -> Option<analysis::ArrheniusFit> {
 impl ArrheniusFit {
     /// The report of `fit`, a fit of D in Å²/ps.
     pub fn of(fit: &analysis::ArrheniusFit) -> ArrheniusFit {
-        let a2_per_ps_in_cm2_per_s = crate::units::A2_PER_PS_IN_CM2_PER_S;
         ArrheniusFit {
             activation_energy_ev: fit.activation_energy_ev,
-            activation_energy_err_ev: fit.activation_energy_sigma_ev,
+            activation_energy_sigma_ev: fit.activation_energy_sigma_ev,
             prefactor_a2_per_ps: fit.prefactor,
             prefactor_err_a2_per_ps: fit.prefactor_sigma,
-            prefactor_cm2_per_s: fit.prefactor * a2_per_ps_in_cm2_per_s,
-            prefactor_err_cm2_per_s: fit.prefactor_sigma * a2_per_ps_in_cm2_per_s,
+            prefactor_cm2_per_s: fit.prefactor * A2_PER_PS_IN_CM2_PER_S,
+            prefactor_err_cm2_per_s: fit.prefactor_sigma * A2_PER_PS_IN_CM2_PER_S,
             reduced_chi_squared: fit.chi2_per_dof,
             points: fit.points.len(),
         }
@@ -72,7 +76,7 @@ mod tests {
         let mean = x.iter().sum::<f64>() / 4.0;
         let sxx_centred: f64 = x.iter().map(|v| (v - mean).powi(2)).sum();
         let expected = BOLTZMANN_EV_PER_K * 0.01 / sxx_centred.sqrt();
-        assert!((f.activation_energy_err_ev / expected - 1.0).abs() < 1e-9);
+        assert!((f.activation_energy_sigma_ev / expected - 1.0).abs() < 1e-9);
     }
 
     #[test]

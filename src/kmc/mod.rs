@@ -21,6 +21,7 @@ pub mod sampling;
 pub mod tree;
 
 use crate::input::{in_range, join, positive, InvalidValue};
+use crate::units::A2_PER_PS_IN_CM2_PER_S;
 use anyhow::{bail, Context};
 pub use arrhenius::ArrheniusFit;
 pub use engine::{hop_rate_per_ps, NoEvent, Simulation};
@@ -31,9 +32,6 @@ use rand::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
-
-/// 1 Å²/ps in cm²/s.
-pub const CM2_PER_S_PER_A2_PER_PS: f64 = 1e-4;
 
 /// What hops: vacancies exchanging with ions (the ions' barriers, seen from the vacancy) or the ions themselves.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -157,8 +155,8 @@ impl Diffusion {
         Diffusion {
             d_a2_per_ps: d,
             d_err_a2_per_ps: err,
-            d_cm2_per_s: d * CM2_PER_S_PER_A2_PER_PS,
-            d_err_cm2_per_s: err * CM2_PER_S_PER_A2_PER_PS,
+            d_cm2_per_s: d * A2_PER_PS_IN_CM2_PER_S,
+            d_err_cm2_per_s: err * A2_PER_PS_IN_CM2_PER_S,
         }
     }
 }

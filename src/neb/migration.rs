@@ -17,7 +17,7 @@ use super::{run_neb, validate_options, write_outputs, Interpolation, NebOptions,
 use crate::input::{join, positive, InvalidValue};
 use crate::io::barrier_table::{format_table, BarrierRow};
 use crate::io::extxyz::{self, FrameExtras};
-use crate::optimize::{Algorithm, Convergence};
+use crate::optimize::{minimizer_defaults, Algorithm, MinimizerSettings};
 use crate::plot::{Plot, Series, Style};
 use crate::potentials::Evaluator;
 use crate::relax::{relax, RelaxReport, RelaxSettings};
@@ -140,15 +140,6 @@ fn default_images() -> usize {
 fn default_spring() -> f64 {
     0.1
 }
-fn default_fmax() -> f64 {
-    0.05
-}
-fn default_max_steps() -> usize {
-    1000
-}
-fn default_max_step() -> f64 {
-    0.2
-}
 fn default_fingerprint_cutoff() -> f64 {
     6.0
 }
@@ -206,13 +197,13 @@ pub struct MigrationSettings {
     #[serde(default)]
     pub optimizer: Algorithm,
     /// Force tolerance of bands and relaxations (eV/Å); default 0.05.
-    #[serde(default = "default_fmax")]
+    #[serde(default = "minimizer_defaults::band_fmax")]
     pub fmax_ev_per_a: f64,
     /// Step limit of each band and relaxation; default 1000.
-    #[serde(default = "default_max_steps")]
+    #[serde(default = "minimizer_defaults::band_max_steps")]
     pub max_steps: usize,
     /// Largest move of one atom per step (Å); default 0.2.
-    #[serde(default = "default_max_step")]
+    #[serde(default = "minimizer_defaults::band_max_step")]
     pub max_step_a: f64,
     /// Width of the barrier histogram bins (eV); default 0.05.
     #[serde(default = "default_bin")]
@@ -351,6 +342,16 @@ struct RelaxedVacancy {
 }
 
 impl MigrationSettings {
+    /// The minimiser keys (of the bands and the vacancy relaxations).
+    pub fn minimizer(&self) -> MinimizerSettings {
+        MinimizerSettings {
+            optimizer: self.optimizer,
+            fmax_ev_per_a: self.fmax_ev_per_a,
+            max_steps: self.max_steps,
+            max_step_a: self.max_step_a,
+        }
+    }
+
     /// The NEB options of every band (endpoints are relaxed separately, once per vacancy site).
     pub fn neb_options(&self) -> NebOptions {
         NebOptions {
@@ -360,7 +361,7 @@ impl MigrationSettings {
             climb: self.climb,
             relax_endpoints: false,
             optimizer: self.optimizer,
-            convergence: Convergence { fmax: self.fmax_ev_per_a, max_steps: self.max_steps, max_step: self.max_step_a },
+            convergence: self.minimizer().convergence(),
         }
     }
 
@@ -557,13 +558,7 @@ impl MigrationSettings {
             representatives.iter().flat_map(|&h| [hops[h].from_site, hops[h].to_site]).collect();
         vacancy_sites.sort_unstable();
         vacancy_sites.dedup();
-        let relax_settings = RelaxSettings {
-            optimizer: self.optimizer,
-            fmax_ev_per_a: self.fmax_ev_per_a,
-            max_steps: self.max_steps,
-            max_step_a: self.max_step_a,
-            ..Default::default()
-        };
+        let relax_settings = RelaxSettings::with_minimizer(self.minimizer());
         let relaxed: Vec<RelaxedVacancy> = vacancy_sites
             .par_iter()
             .map(|&site| {

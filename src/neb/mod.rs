@@ -12,7 +12,7 @@ pub mod migration;
 
 use crate::input::{join, positive, InvalidValue};
 use crate::io::extxyz::{self, FrameExtras};
-use crate::optimize::{self, Algorithm, Convergence};
+use crate::optimize::{self, minimizer_defaults, Algorithm, Convergence, MinimizerSettings};
 use crate::plot::{Plot, Series, Style};
 use crate::potentials::Evaluator;
 use crate::relax::{relax, RelaxSettings};
@@ -60,7 +60,7 @@ impl Default for NebOptions {
             climb: true,
             relax_endpoints: true,
             optimizer: Algorithm::Fire,
-            convergence: Convergence { fmax: 0.05, max_steps: 1000, max_step: 0.2 },
+            convergence: MinimizerSettings::BAND.convergence(),
         }
     }
 }
@@ -247,13 +247,7 @@ pub fn run_neb(
     options: &NebOptions,
 ) -> Result<NebResult, NebError> {
     prepare_endpoints(initial, final_state)?;
-    let relax_settings = RelaxSettings {
-        optimizer: options.optimizer,
-        fmax_ev_per_a: options.convergence.fmax,
-        max_steps: options.convergence.max_steps,
-        max_step_a: options.convergence.max_step,
-        ..Default::default()
-    };
+    let relax_settings = RelaxSettings::with_minimizer(MinimizerSettings::new(options.optimizer, options.convergence));
     let (first, last) = rayon::join(
         || Endpoint::new(initial, evaluator, options.relax_endpoints.then_some(&relax_settings)),
         || Endpoint::new(final_state, evaluator, options.relax_endpoints.then_some(&relax_settings)),
@@ -386,15 +380,6 @@ fn default_spring() -> f64 {
 fn default_true() -> bool {
     true
 }
-fn default_neb_fmax() -> f64 {
-    0.05
-}
-fn default_neb_max_steps() -> usize {
-    1000
-}
-fn default_max_step() -> f64 {
-    0.2
-}
 
 /// `[[stage]] kind = "neb"`: a band between the current system (or `initial_structure`) and
 /// `final_structure`.
@@ -425,13 +410,13 @@ pub struct NebSettings {
     #[serde(default)]
     pub optimizer: Algorithm,
     /// Largest atomic NEB force at convergence (eV/Å); default 0.05.
-    #[serde(default = "default_neb_fmax")]
+    #[serde(default = "minimizer_defaults::band_fmax")]
     pub fmax_ev_per_a: f64,
     /// Step limit of the band (and of each endpoint relaxation); default 1000.
-    #[serde(default = "default_neb_max_steps")]
+    #[serde(default = "minimizer_defaults::band_max_steps")]
     pub max_steps: usize,
     /// Largest move of one atom in one step (Å); default 0.2.
-    #[serde(default = "default_max_step")]
+    #[serde(default = "minimizer_defaults::band_max_step")]
     pub max_step_a: f64,
 }
 
@@ -445,6 +430,16 @@ pub(crate) fn validate_options(options: &NebOptions, key: &str) -> Result<(), In
 }
 
 impl NebSettings {
+    /// The minimiser keys (of the band and the endpoint relaxations).
+    pub fn minimizer(&self) -> MinimizerSettings {
+        MinimizerSettings {
+            optimizer: self.optimizer,
+            fmax_ev_per_a: self.fmax_ev_per_a,
+            max_steps: self.max_steps,
+            max_step_a: self.max_step_a,
+        }
+    }
+
     /// The calculation options.
     pub fn options(&self) -> NebOptions {
         NebOptions {
@@ -454,7 +449,7 @@ impl NebSettings {
             climb: self.climb,
             relax_endpoints: self.relax_endpoints,
             optimizer: self.optimizer,
-            convergence: Convergence { fmax: self.fmax_ev_per_a, max_steps: self.max_steps, max_step: self.max_step_a },
+            convergence: self.minimizer().convergence(),
         }
     }
 

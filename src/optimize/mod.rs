@@ -94,6 +94,82 @@ impl Convergence {
     }
 }
 
+/// The minimiser keys every minimising stage (`relax`, `vacancy`, `neb`, `migration`) takes: `optimizer`,
+/// `fmax_ev_per_a`, `max_steps`, `max_step_a`. Converged when max_i |F_i| ≤ `fmax_ev_per_a` (eV/Å) within
+/// `max_steps` steps, no atom moving more than `max_step_a` (Å) per step ([`Convergence`]).
+///
+/// The stages declare the four keys themselves, next to their other keys, and get this value from them
+/// (`minimizer()`): serde's `flatten` would buffer the keys and, with `deny_unknown_fields`, reject an unknown one
+/// only as "unknown field `x`", without the list of accepted keys the stages' errors give. Defaults, validation
+/// and the convergence criteria are this type's: [`MinimizerSettings::RELAX`] and [`MinimizerSettings::BAND`] are
+/// the two default sets, [`minimizer_defaults`] their serde default functions.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MinimizerSettings {
+    /// `"fire"` or `"lbfgs"`.
+    pub optimizer: Algorithm,
+    /// Converged when the largest atomic force is ≤ this (eV/Å).
+    pub fmax_ev_per_a: f64,
+    /// Step limit; reaching it gives an unconverged (flagged) result.
+    pub max_steps: usize,
+    /// Largest move of one atom in one step (Å).
+    pub max_step_a: f64,
+}
+
+impl MinimizerSettings {
+    /// Defaults of relaxations (`relax`, `vacancy`): FIRE, fmax 0.01 eV/Å, 2000 steps, 0.2 Å.
+    pub const RELAX: MinimizerSettings =
+        MinimizerSettings { optimizer: Algorithm::Fire, fmax_ev_per_a: 0.01, max_steps: 2000, max_step_a: 0.2 };
+    /// Defaults of bands (`neb`, `migration`, also their endpoint relaxations): FIRE, fmax 0.05 eV/Å, 1000 steps,
+    /// 0.2 Å.
+    pub const BAND: MinimizerSettings =
+        MinimizerSettings { optimizer: Algorithm::Fire, fmax_ev_per_a: 0.05, max_steps: 1000, max_step_a: 0.2 };
+
+    /// The settings of `optimizer` with `convergence`.
+    pub fn new(optimizer: Algorithm, convergence: Convergence) -> MinimizerSettings {
+        MinimizerSettings {
+            optimizer,
+            fmax_ev_per_a: convergence.fmax,
+            max_steps: convergence.max_steps,
+            max_step_a: convergence.max_step,
+        }
+    }
+
+    /// The convergence criteria.
+    pub fn convergence(&self) -> Convergence {
+        Convergence { fmax: self.fmax_ev_per_a, max_steps: self.max_steps, max_step: self.max_step_a }
+    }
+
+    /// Checks the numbers, naming keys `fmax_ev_per_a`, `max_step_a`, `max_steps` (in that order) under `prefix`.
+    pub fn validate(&self, prefix: &str) -> Result<(), InvalidValue> {
+        self.convergence().validate(prefix)
+    }
+}
+
+/// serde default functions of the minimiser keys of the stages (`#[serde(default = "...")]` takes a function):
+/// `relax_*` give [`MinimizerSettings::RELAX`], `band_*` give [`MinimizerSettings::BAND`].
+pub mod minimizer_defaults {
+    use super::MinimizerSettings;
+
+    pub fn relax_fmax() -> f64 {
+        MinimizerSettings::RELAX.fmax_ev_per_a
+    }
+    pub fn relax_max_steps() -> usize {
+        MinimizerSettings::RELAX.max_steps
+    }
+    pub fn relax_max_step() -> f64 {
+        MinimizerSettings::RELAX.max_step_a
+    }
+    pub fn band_fmax() -> f64 {
+        MinimizerSettings::BAND.fmax_ev_per_a
+    }
+    pub fn band_max_steps() -> usize {
+        MinimizerSettings::BAND.max_steps
+    }
+    pub fn band_max_step() -> f64 {
+        MinimizerSettings::BAND.max_step_a
+    }
+}
+
 /// Outcome of a minimisation.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 pub struct Minimum {
@@ -162,6 +238,36 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stages_take_the_minimizer_keys_with_their_defaults_and_reject_unknown_keys_listing_them() {
+        let relax: crate::relax::RelaxSettings = toml::from_str("").unwrap();
+        assert_eq!(relax.minimizer(), MinimizerSettings::RELAX);
+        let vacancy: crate::relax::vacancy::VacancySettings = toml::from_str("species = \"Ar\"").unwrap();
+        assert_eq!(vacancy.minimizer(), MinimizerSettings::RELAX);
+        let neb: crate::neb::NebSettings = toml::from_str("final_structure = \"f.xyz\"").unwrap();
+        assert_eq!(neb.minimizer(), MinimizerSettings::BAND);
+        assert_eq!(crate::neb::NebOptions::default().convergence, MinimizerSettings::BAND.convergence());
+        let migration: crate::neb::migration::MigrationSettings =
+            toml::from_str("species = \"Ar\"\nhop_cutoff_a = 3.0\noptimizer = \"lbfgs\"\nmax_steps = 7").unwrap();
+        assert_eq!(
+            migration.minimizer(),
+            MinimizerSettings { optimizer: Algorithm::Lbfgs, max_steps: 7, ..MinimizerSettings::BAND }
+        );
+        let error = toml::from_str::<crate::relax::RelaxSettings>("fmax = 0.1").unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "unknown field `fmax`, expected one of `optimizer`, `fmax_ev_per_a`, `max_steps`, `max_step_a`, \
+                 `relax_cell`, `pressure_bar`"
+            ),
+            "{error}"
+        );
+        let bad = MinimizerSettings { max_steps: 0, ..MinimizerSettings::RELAX };
+        assert_eq!(
+            bad.validate("stage[3]").unwrap_err().to_string(),
+            "stage[3].max_steps = 0: expected a positive integer"
+        );
+    }
 
     /// Rosenbrock in pairs embedded in triples: E = Σ (1−x)² + 100 (y − x²)², minimum at (1, 1).
     struct Rosenbrock;

@@ -15,7 +15,7 @@ pub mod vacancy;
 
 use crate::input::{join, InvalidValue};
 use crate::io::extxyz::{self, FrameExtras};
-use crate::optimize::{self, Algorithm, Convergence, Minimum, Objective};
+use crate::optimize::{self, minimizer_defaults, Algorithm, Convergence, MinimizerSettings, Minimum, Objective};
 use crate::potentials::{Evaluation, Evaluator, EV_PER_A3_IN_BAR};
 use crate::system::{Cell, System};
 use anyhow::Context;
@@ -23,23 +23,6 @@ use nalgebra::{Matrix3, Vector3};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::Path;
-
-/// Default force tolerance (eV/Å).
-pub const DEFAULT_FMAX: f64 = 0.01;
-/// Default step limit.
-pub const DEFAULT_MAX_STEPS: usize = 2000;
-/// Default largest move of one atom in one step (Å).
-pub const DEFAULT_MAX_STEP: f64 = 0.2;
-
-fn default_fmax() -> f64 {
-    DEFAULT_FMAX
-}
-fn default_max_steps() -> usize {
-    DEFAULT_MAX_STEPS
-}
-fn default_max_step() -> f64 {
-    DEFAULT_MAX_STEP
-}
 
 /// `[[stage]] kind = "relax"`.
 #[derive(Clone, Debug, Deserialize)]
@@ -49,13 +32,13 @@ pub struct RelaxSettings {
     #[serde(default)]
     pub optimizer: Algorithm,
     /// Converged when the largest atomic force is ≤ this (eV/Å); default 0.01.
-    #[serde(default = "default_fmax")]
+    #[serde(default = "minimizer_defaults::relax_fmax")]
     pub fmax_ev_per_a: f64,
     /// Step limit; default 2000. Reaching it gives an unconverged (flagged) result.
-    #[serde(default = "default_max_steps")]
+    #[serde(default = "minimizer_defaults::relax_max_steps")]
     pub max_steps: usize,
     /// Largest move of one atom in one step (Å); default 0.2.
-    #[serde(default = "default_max_step")]
+    #[serde(default = "minimizer_defaults::relax_max_step")]
     pub max_step_a: f64,
     /// Also relax the cell towards the stress −p·I; default false.
     #[serde(default)]
@@ -67,26 +50,35 @@ pub struct RelaxSettings {
 
 impl Default for RelaxSettings {
     fn default() -> Self {
-        RelaxSettings {
-            optimizer: Algorithm::Fire,
-            fmax_ev_per_a: DEFAULT_FMAX,
-            max_steps: DEFAULT_MAX_STEPS,
-            max_step_a: DEFAULT_MAX_STEP,
-            relax_cell: false,
-            pressure_bar: 0.0,
-        }
+        RelaxSettings::with_minimizer(MinimizerSettings::RELAX)
     }
 }
 
 impl RelaxSettings {
+    /// A positions-only relaxation at zero pressure with `minimizer`.
+    pub fn with_minimizer(minimizer: MinimizerSettings) -> RelaxSettings {
+        let MinimizerSettings { optimizer, fmax_ev_per_a, max_steps, max_step_a } = minimizer;
+        RelaxSettings { optimizer, fmax_ev_per_a, max_steps, max_step_a, relax_cell: false, pressure_bar: 0.0 }
+    }
+
+    /// The minimiser keys.
+    pub fn minimizer(&self) -> MinimizerSettings {
+        MinimizerSettings {
+            optimizer: self.optimizer,
+            fmax_ev_per_a: self.fmax_ev_per_a,
+            max_steps: self.max_steps,
+            max_step_a: self.max_step_a,
+        }
+    }
+
     /// The convergence criteria.
     pub fn convergence(&self) -> Convergence {
-        Convergence { fmax: self.fmax_ev_per_a, max_steps: self.max_steps, max_step: self.max_step_a }
+        self.minimizer().convergence()
     }
 
     /// Checks every value; `key` is the stage prefix, e.g. `stage[2]`.
     pub fn validate(&self, key: &str) -> Result<(), InvalidValue> {
-        self.convergence().validate(key)?;
+        self.minimizer().validate(key)?;
         if !self.pressure_bar.is_finite() {
             return Err(InvalidValue::new(join(key, "pressure_bar"), self.pressure_bar, "a finite number (bar)"));
         }

@@ -15,7 +15,7 @@
 use super::{relax, RelaxReport, RelaxSettings};
 use crate::input::{join, positive, InvalidValue};
 use crate::io::extxyz::{self, FrameExtras};
-use crate::optimize::Algorithm;
+use crate::optimize::{minimizer_defaults, Algorithm, MinimizerSettings};
 use crate::potentials::Evaluator;
 use crate::structure::distinct_sites;
 use crate::system::{elements, System};
@@ -45,15 +45,6 @@ fn default_count() -> usize {
 }
 fn default_true() -> bool {
     true
-}
-fn default_fmax() -> f64 {
-    super::DEFAULT_FMAX
-}
-fn default_max_steps() -> usize {
-    super::DEFAULT_MAX_STEPS
-}
-fn default_max_step() -> f64 {
-    super::DEFAULT_MAX_STEP
 }
 fn default_fingerprint_cutoff() -> f64 {
     6.0
@@ -94,13 +85,13 @@ pub struct VacancySettings {
     #[serde(default)]
     pub optimizer: Algorithm,
     /// Force tolerance of every relaxation (eV/Å); default 0.01.
-    #[serde(default = "default_fmax")]
+    #[serde(default = "minimizer_defaults::relax_fmax")]
     pub fmax_ev_per_a: f64,
     /// Step limit of every relaxation; default 2000.
-    #[serde(default = "default_max_steps")]
+    #[serde(default = "minimizer_defaults::relax_max_steps")]
     pub max_steps: usize,
     /// Largest move of one atom per step (Å); default 0.2.
-    #[serde(default = "default_max_step")]
+    #[serde(default = "minimizer_defaults::relax_max_step")]
     pub max_step_a: f64,
     /// Neighbour shell radius for site equivalence (Å); default 6.
     #[serde(default = "default_fingerprint_cutoff")]
@@ -213,15 +204,18 @@ pub struct VacancyReport {
 }
 
 impl VacancySettings {
-    fn relax_settings(&self, relax_cell: bool) -> RelaxSettings {
-        RelaxSettings {
+    /// The minimiser keys (of every relaxation of the stage).
+    pub fn minimizer(&self) -> MinimizerSettings {
+        MinimizerSettings {
             optimizer: self.optimizer,
             fmax_ev_per_a: self.fmax_ev_per_a,
             max_steps: self.max_steps,
             max_step_a: self.max_step_a,
-            relax_cell,
-            pressure_bar: 0.0,
         }
+    }
+
+    fn relax_settings(&self, relax_cell: bool) -> RelaxSettings {
+        RelaxSettings { relax_cell, ..RelaxSettings::with_minimizer(self.minimizer()) }
     }
 
     /// Makes a relative `reference_structure` relative to `base` (the directory of the input file).
@@ -233,7 +227,7 @@ impl VacancySettings {
 
     /// Checks every value; `key` is the stage prefix, e.g. `stage[2]`.
     pub fn validate(&self, key: &str) -> Result<(), InvalidValue> {
-        self.relax_settings(false).validate(key)?;
+        self.minimizer().validate(key)?;
         positive(key, "fingerprint_cutoff_a", self.fingerprint_cutoff_a)?;
         positive(key, "fingerprint_tolerance_a", self.fingerprint_tolerance_a)?;
         match (&self.indices, &self.species) {

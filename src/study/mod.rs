@@ -418,9 +418,7 @@ pub fn evaluate_structure(input: &Path, structure: &Path) -> Result<String> {
 /// `mdrun analyze FILE.toml`: the keys of an `analyze` stage at the top level of FILE.toml (no `kind`), applied to
 /// the trajectories it lists (paths relative to FILE.toml's folder); results into `output`.
 pub fn analyze_file(path: &Path, output: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let settings: crate::analysis::AnalyzeSettings = toml::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end().replace('\n', "\n  ")))?;
+    let settings: crate::analysis::AnalyzeSettings = crate::input::read_toml(path)?;
     settings.validate("").with_context(|| format!("{}", path.display()))?;
     std::fs::create_dir_all(output).with_context(|| format!("cannot create the output folder {}", output.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
@@ -432,9 +430,7 @@ pub fn analyze_file(path: &Path, output: &Path) -> Result<Value> {
 /// FILE.toml's folder; the n2p2-format potential(s), learning curves and parity plots go into `output`, with the
 /// report in `output/summary.json`.
 pub fn train_file(path: &Path, output: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let mut settings: crate::train::TrainSettings = toml::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end().replace('\n', "\n  ")))?;
+    let mut settings: crate::train::TrainSettings = crate::input::read_toml(path)?;
     settings.validate("").with_context(|| format!("{}", path.display()))?;
     settings.verbose = true;
     std::fs::create_dir_all(output).with_context(|| format!("cannot create the output folder {}", output.display()))?;

@@ -564,9 +564,9 @@ mod tests {
                 3,
                 "kmc",
                 json!({ "temperatures": [
-                    { "temperature_k": 500.0, "ion_tracer": { "d": 100.0 * (-0.5f64 / (8.617333262e-5 * 500.0)).exp() } },
-                    { "temperature_k": 700.0, "ion_tracer": { "d": 100.0 * (-0.5f64 / (8.617333262e-5 * 700.0)).exp() } },
-                    { "temperature_k": 1000.0, "ion_tracer": { "d": 100.0 * (-0.5f64 / (8.617333262e-5 * 1000.0)).exp() } }] }),
+                    { "temperature_k": 500.0, "ion_tracer": { "d": 100.0 * (-0.5f64 / (crate::units::BOLTZMANN_EV_PER_K * 500.0)).exp() } },
+                    { "temperature_k": 700.0, "ion_tracer": { "d": 100.0 * (-0.5f64 / (crate::units::BOLTZMANN_EV_PER_K * 700.0)).exp() } },
+                    { "temperature_k": 1000.0, "ion_tracer": { "d": 100.0 * (-0.5f64 / (crate::units::BOLTZMANN_EV_PER_K * 1000.0)).exp() } }] }),
             ),
         ]
     }

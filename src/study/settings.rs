@@ -4,7 +4,7 @@
 pub use super::stages::{SinglePointSettings, StageSettings};
 pub use crate::potentials::PotentialSettings;
 
-use crate::input::{self, InvalidValue};
+use crate::input::{self, InvalidValue, TomlFileError};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -79,10 +79,9 @@ impl SystemSettings {
 /// A problem with the study file as a whole.
 #[derive(Debug, thiserror::Error)]
 pub enum StudyFileError {
-    #[error("{path}: cannot read: {reason}")]
-    Read { path: PathBuf, reason: std::io::Error },
-    #[error("{path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    /// Unreadable, or not TOML of the study's shape.
+    #[error(transparent)]
+    File(#[from] TomlFileError),
     #[error("{path}: {invalid}")]
     Invalid { path: PathBuf, invalid: InvalidValue },
 }
@@ -94,9 +93,8 @@ pub const OUTPUT_PLACEHOLDER: &str = "{output}";
 /// Reads, parses and validates a study file, resolving relative paths against its folder and replacing
 /// [`OUTPUT_PLACEHOLDER`] by `output`.
 pub fn load(path: &Path, output: &Path) -> Result<StudyFile, StudyFileError> {
-    let text = std::fs::read_to_string(path).map_err(|reason| StudyFileError::Read { path: path.into(), reason })?;
-    let text = text.replace(OUTPUT_PLACEHOLDER, &output.display().to_string());
-    let mut study: StudyFile = parse(path, &text)?;
+    let text = input::read_text(path)?.replace(OUTPUT_PLACEHOLDER, &output.display().to_string());
+    let mut study: StudyFile = input::parse_toml(path, &text)?;
     let base = path.parent().unwrap_or(Path::new("."));
     study.system.structure = base.join(&study.system.structure);
     study.potential.resolve_paths(base);
@@ -114,21 +112,13 @@ pub fn load(path: &Path, output: &Path) -> Result<StudyFile, StudyFileError> {
 
 /// Reads `[potential]` from a file that is either a whole study (validated whole) or holds only `[potential]`.
 pub fn load_potential(path: &Path) -> Result<PotentialSettings, StudyFileError> {
-    let text = std::fs::read_to_string(path).map_err(|reason| StudyFileError::Read { path: path.into(), reason })?;
-    let table: toml::Table = parse(path, &text)?;
+    let text = input::read_text(path)?;
+    let table: toml::Table = input::parse_toml(path, &text)?;
     if table.contains_key("system") || table.contains_key("stage") {
         return Ok(load(path, Path::new("runs"))?.potential);
     }
-    let mut potential = parse::<PotentialFile>(path, &text)?.potential;
+    let mut potential = input::parse_toml::<PotentialFile>(path, &text)?.potential;
     potential.resolve_paths(path.parent().unwrap_or(Path::new(".")));
     potential.validate().map_err(|invalid| StudyFileError::Invalid { path: path.into(), invalid })?;
     Ok(potential)
-}
-
-/// Parses TOML text, turning serde's message (which names the key, line and column) into an error naming the file.
-fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, StudyFileError> {
-    toml::from_str(text).map_err(|e: toml::de::Error| StudyFileError::Parse {
-        path: path.into(),
-        message: e.to_string().trim_end().replace('\n', "\n  "),
-    })
 }

@@ -4,6 +4,7 @@
 
 use crate::input::{join, InvalidValue};
 use crate::system::{elements, System};
+use crate::units::G_PER_CM3_PER_AMU_PER_A3;
 use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -238,9 +239,6 @@ impl RemoveSettings {
         })
     }
 }
-
-/// Grams per cm³ of one amu per Å³ (1.66053906660e-24 g / 1e-24 cm³).
-pub const G_PER_CM3_PER_AMU_PER_A3: f64 = 1.660_539_066_60;
 
 /// Mass density ρ = Σ m_i / V in g/cm³, or `None` without a periodic cell.
 pub fn density_g_per_cm3(system: &System) -> Option<f64> {

@@ -1180,8 +1180,8 @@ mod tests {
     fn n2p2_data_in_bohr_and_hartree_is_converted_to_angstrom_and_ev() {
         let dir = tempfile::tempdir().unwrap();
         let structure = random_structures(1, &[29], 4).remove(0);
-        let bohr = crate::potentials::nnp::BOHR_IN_A;
-        let hartree = crate::potentials::nnp::HARTREE_IN_EV;
+        let bohr = crate::units::BOHR_IN_A;
+        let hartree = crate::units::HARTREE_IN_EV;
         // The same structure expressed in Bohr and Hartree.
         let mut in_bohr = structure.system.clone();
         in_bohr.cell = Cell::from_matrix(structure.system.cell.matrix() / bohr, [true; 3]).unwrap();

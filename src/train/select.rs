@@ -415,9 +415,7 @@ fn quoted(text: &str) -> String {
 /// `mdrun select FILE.toml`: reads and validates the settings (errors name the file and key), runs the
 /// selection with paths relative to FILE.toml's folder and writes the results into `output`.
 pub fn select_file(path: &Path, output: &Path) -> anyhow::Result<SelectReport> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let settings: SelectSettings = toml::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end().replace('\n', "\n  ")))?;
+    let settings: SelectSettings = crate::input::read_toml(path)?;
     settings.validate("").with_context(|| format!("{}", path.display()))?;
     settings.run(path.parent().unwrap_or(Path::new(".")), output).with_context(|| format!("{}", path.display()))
 }

@@ -13,7 +13,7 @@
 //!
 //! funcfl tables are first resampled onto one grid with LAMMPS's four-point Lagrange formula and that grid
 //! keeps nr = round((nr_file − 1)·dr/dr) points (one fewer than the file, as LAMMPS); the pair function is
-//! r·φ_ij = 27.2·0.529·Z_i(r)·Z_j(r).
+//! r·φ_ij = 27.2·0.529·Z_i(r)·Z_j(r) ([`crate::units::FUNCFL_HARTREE_BOHR_IN_EV_A`]).
 //!
 //! Evaluation runs two passes over the full neighbour list, in parallel over atoms in fixed chunks (densities
 //! and embedding derivatives, then forces, per-atom energies and virial); every sum is taken in a fixed order,
@@ -31,6 +31,7 @@ use super::{close_neighbors, Evaluation, EvaluationResult, Potential, PotentialC
 use crate::input::{join, InvalidValue};
 use crate::neighbors::NeighborList;
 use crate::system::{elements, System};
+use crate::units::FUNCFL_HARTREE_BOHR_IN_EV_A;
 use rayon::prelude::*;
 use serde::Deserialize;
 use spline::SplineNode;
@@ -230,7 +231,7 @@ impl Eam {
         let mut pair = Vec::new();
         for i in 0..files.len() {
             for j in 0..=i {
-                pair.push((0..=nr).map(|m| 27.2 * 0.529 * charge[i][m] * charge[j][m]).collect());
+                pair.push((0..=nr).map(|m| FUNCFL_HARTREE_BOHR_IN_EV_A * charge[i][m] * charge[j][m]).collect());
             }
         }
         let tables = Tables {
@@ -569,7 +570,7 @@ mod tests {
         // the spline with the function it samples.
         let (f_rho, _) = eam.embed(0, rho);
         assert!((f_rho - embedding_fn(rho)).abs() < 1e-8);
-        let expected = 2.0 * f_rho + 27.2 * 0.529 * file.effective_charge[201].powi(2) / r;
+        let expected = 2.0 * f_rho + FUNCFL_HARTREE_BOHR_IN_EV_A * file.effective_charge[201].powi(2) / r;
         assert!((e.energy - expected).abs() < 1e-12, "{} vs {expected}", e.energy);
         assert!((e.atom_energies[0] - e.atom_energies[1]).abs() < 1e-14);
         assert!((e.forces[0] + e.forces[1]).norm() < 1e-14);
@@ -589,7 +590,7 @@ mod tests {
         let m = 251;
         let expected = eam.embed(0, ni.density[m]).0
             + eam.embed(1, cu.density[m]).0
-            + 27.2 * 0.529 * cu.effective_charge[m] * ni.effective_charge[m] / r;
+            + FUNCFL_HARTREE_BOHR_IN_EV_A * cu.effective_charge[m] * ni.effective_charge[m] / r;
         assert!((e.energy - expected).abs() < 1e-12, "{} vs {expected}", e.energy);
         assert!(testing::max_force_error(&eam, &s, 1e-5) < 1e-7);
     }

@@ -25,6 +25,7 @@ use crate::input::InvalidValue;
 use crate::neighbors::NeighborList;
 use crate::potentials::{Evaluation, EvaluationResult, Extrapolation, ExtrapolationEvent, Potential, PotentialConfig};
 use crate::system::{elements, System};
+use crate::units::{BOHR_IN_A, HARTREE_IN_EV, KCAL_PER_MOL_IN_EV, KJ_PER_MOL_IN_EV, RYDBERG_IN_EV};
 use cutoff::CutoffType;
 use nalgebra::{Matrix3, Vector3};
 use network::{Activation, NetworkScratch, NeuralNetwork};
@@ -38,17 +39,6 @@ use std::time::Instant;
 use symmetry_functions::{build_groups, Group, SymmetryFunction};
 
 pub use descriptor::{Descriptor, DescriptorScratch};
-
-/// Å per bohr (CODATA 2018).
-pub const BOHR_IN_A: f64 = 0.529_177_210_903;
-/// eV per hartree (CODATA 2018).
-pub const HARTREE_IN_EV: f64 = 27.211_386_245_988;
-/// eV per rydberg (CODATA 2018).
-pub const RYDBERG_IN_EV: f64 = 13.605_693_122_994;
-/// eV per kcal/mol.
-pub const KCAL_PER_MOL_IN_EV: f64 = 0.043_364_104_241_800_934;
-/// eV per kJ/mol.
-pub const KJ_PER_MOL_IN_EV: f64 = 0.010_364_269_656_262_175;
 
 /// Absolute tolerance of the extrapolation check, as n2p2 (1000 machine epsilons): a value counts as
 /// extrapolation when G + tol < G_min or G − tol > G_max, so round-off at the boundaries is not reported.
