@@ -321,43 +321,97 @@ impl AnalyzeSettings {
         notes: &mut Vec<String>,
     ) -> anyhow::Result<TrajectoryReport> {
         let source = trajectory.source().display().to_string();
-        let species: Vec<u8> = if self.species.is_empty() {
-            trajectory.species()
-        } else {
-            let present = trajectory.species();
-            self.species
-                .iter()
-                .map(|s| {
-                    let z = elements::atomic_number(s)
-                        .ok_or_else(|| anyhow::anyhow!("species {s}: not an element symbol"))?;
-                    if present.contains(&z) {
-                        Ok(z)
-                    } else {
-                        anyhow::bail!("species {s} is not in the trajectory {source}")
-                    }
-                })
-                .collect::<anyhow::Result<_>>()?
+        let species = self.species_to_analyze(trajectory, &source)?;
+        let reference = self.checked_drift_reference(trajectory, &source)?;
+        // What the loaded trajectory leaves of the budget goes to blocks (at least a quarter of it).
+        let free = self.budget_bytes().saturating_sub(trajectory.resident_bytes()).max(self.budget_bytes() / 4);
+        let layout = BlockLayout::for_budget(free, trajectory.n_frames());
+        let context = DiffusionContext {
+            trajectory,
+            drift: drift_series(trajectory, reference, &layout)?,
+            layout,
+            lags: self.fit_lags(trajectory, &source)?,
+            source,
         };
+        let mut msd_columns = Vec::new();
+        let mut diffusion = Vec::new();
+        for &z in &species {
+            let (msd, fitted) = self.species_diffusion(&context, z, temperature_k, notes)?;
+            msd_columns.push(msd);
+            diffusion.extend(fitted);
+        }
+        let mut files = Vec::new();
+        write_msd(dir, trajectory, &msd_columns, &diffusion, &mut files)?;
+        let rdf = self.rdf_of(trajectory, &context.source, notes)?;
+        if let Some(rdf) = &rdf {
+            write_rdf(dir, rdf, &mut files)?;
+        }
+        let vdos = self.vdos_of(trajectory, &context.source, &layout, notes)?;
+        if let Some(vdos) = &vdos {
+            write_vdos(dir, vdos, &mut files)?;
+        }
+        Ok(TrajectoryReport {
+            path: context.source.clone(),
+            temperature_k,
+            frames: trajectory.n_frames(),
+            atoms: trajectory.n_atoms(),
+            frame_interval_fs: trajectory.frame_interval_fs(),
+            duration_ps: duration_ps(trajectory),
+            unwrapped_with: if trajectory.unwrapped_with_images() { "images" } else { "minimum_image" }.into(),
+            streamed_from_file: !trajectory.is_in_memory(),
+            drift_removed: self.remove_drift.clone(),
+            mean_volume_a3: trajectory.mean_volume(),
+            conductivity_s_per_cm: diffusion.iter().filter_map(|d| d.conductivity_s_per_cm).reduce(|a, b| a + b),
+            diffusion,
+            rdf,
+            vdos,
+            files,
+        })
+    }
+
+    /// The atomic numbers to analyse: `species`, each checked against the trajectory, or all of its species.
+    fn species_to_analyze(&self, trajectory: &dyn TrajectoryData, source: &str) -> anyhow::Result<Vec<u8>> {
+        let present = trajectory.species();
+        if self.species.is_empty() {
+            return Ok(present);
+        }
+        self.species
+            .iter()
+            .map(|s| {
+                let z =
+                    elements::atomic_number(s).ok_or_else(|| anyhow::anyhow!("species {s}: not an element symbol"))?;
+                if present.contains(&z) {
+                    Ok(z)
+                } else {
+                    anyhow::bail!("species {s} is not in the trajectory {source}")
+                }
+            })
+            .collect()
+    }
+
+    /// `remove_drift` as a reference, checked to name atoms of this trajectory.
+    fn checked_drift_reference(&self, trajectory: &dyn TrajectoryData, source: &str) -> anyhow::Result<DriftReference> {
         let reference = self.drift_reference().map_err(|s| anyhow::anyhow!("remove_drift = {s}: unknown"))?;
         if let DriftReference::Species(z) = reference {
             if trajectory.atoms_of(z).is_empty() {
                 anyhow::bail!("remove_drift = {}: no such atoms in {source}", self.remove_drift);
             }
         }
-        let n = trajectory.n_frames();
-        // What the loaded trajectory leaves of the budget goes to blocks (at least a quarter of it).
-        let free = self.budget_bytes().saturating_sub(trajectory.resident_bytes()).max(self.budget_bytes() / 4);
-        let layout = BlockLayout::for_budget(free, n);
-        let drift = drift_series(trajectory, reference, &layout)?;
+        Ok(reference)
+    }
+
+    /// The lags (in frames) of the fit window `fit_start_ps`–`fit_end_ps` (default 10–50 % of the duration),
+    /// at most `fit_points` of them and at least 3.
+    fn fit_lags(&self, trajectory: &dyn TrajectoryData, source: &str) -> anyhow::Result<Vec<usize>> {
         let dt_fs = trajectory.frame_interval_fs();
-        let duration_ps = (n - 1) as f64 * dt_fs * 1e-3;
+        let duration_ps = duration_ps(trajectory);
         let start_ps = self.fit_start_ps.unwrap_or(0.1 * duration_ps);
         let end_ps = self.fit_end_ps.unwrap_or(0.5 * duration_ps);
         if end_ps > duration_ps {
             anyhow::bail!("fit_end_ps = {end_ps} exceeds the duration {duration_ps} ps of {source}");
         }
         let first = (start_ps * 1e3 / dt_fs).ceil() as usize;
-        let last = ((end_ps * 1e3 / dt_fs).floor() as usize).min(n - 2);
+        let last = ((end_ps * 1e3 / dt_fs).floor() as usize).min(trajectory.n_frames() - 2);
         let lags = fit_lags(first, last, self.fit_points);
         if lags.len() < 3 {
             anyhow::bail!(
@@ -366,145 +420,152 @@ impl AnalyzeSettings {
                 lags.len()
             );
         }
+        Ok(lags)
+    }
 
-        let mut msd_columns = Vec::new();
-        let mut diffusion = Vec::new();
-        for &z in &species {
-            let atoms = trajectory.atoms_of(z);
-            let symbol = elements::symbol(z);
-            let by_direction = species_msd_by_direction(trajectory, &atoms, drift.as_deref(), &layout)?;
-            let msd: Vec<f64> = (0..n).map(|m| by_direction.iter().map(|d| d[m]).sum()).collect();
-            let variances = all_displacement_variances(trajectory, &atoms, drift.as_deref(), &lags, &layout)?;
-            let fit_of = |msd: &[f64], variance: &[f64], dimensions: usize| {
-                let msd_at: Vec<f64> = lags.iter().map(|&m| msd[m]).collect();
-                fit_diffusion(&FitInput {
-                    lags: &lags,
-                    msd: &msd_at,
-                    displacement_variance: variance,
-                    frames: n,
-                    atoms: atoms.len(),
-                    frame_interval_fs: dt_fs,
-                    dimensions,
-                })
-            };
-            msd_columns.push((symbol.to_string(), msd.clone(), by_direction.clone()));
-            let fit = match fit_of(&msd, &variances[0], 3) {
-                Ok(fit) => fit,
-                Err(e) => {
-                    notes.push(format!("{source}: no D for {symbol}: {e}"));
-                    continue;
-                }
-            };
-            if let Some(reason) = fit.non_diffusive_reason() {
-                notes.push(format!("{source}: D({symbol}) is not from the diffusive regime: {reason}"));
+    /// The MSD of species `z` (total and along x, y, z) and, when the fit succeeds, its diffusion report; a
+    /// failed or non-diffusive fit is explained in `notes`.
+    fn species_diffusion(
+        &self,
+        context: &DiffusionContext,
+        z: u8,
+        temperature_k: Option<f64>,
+        notes: &mut Vec<String>,
+    ) -> anyhow::Result<(SpeciesMsd, Option<SpeciesDiffusion>)> {
+        let DiffusionContext { trajectory, source, .. } = context;
+        let atoms = trajectory.atoms_of(z);
+        let symbol = elements::symbol(z);
+        let drift = context.drift.as_deref();
+        let by_direction = species_msd_by_direction(*trajectory, &atoms, drift, &context.layout)?;
+        let msd: Vec<f64> = (0..trajectory.n_frames()).map(|m| by_direction.iter().map(|d| d[m]).sum()).collect();
+        let variances = all_displacement_variances(*trajectory, &atoms, drift, &context.lags, &context.layout)?;
+        let fit = context.fit(&msd, &variances[0], atoms.len(), 3);
+        let columns = (symbol.to_string(), msd, by_direction);
+        let fit = match fit {
+            Ok(fit) => fit,
+            Err(e) => {
+                notes.push(format!("{source}: no D for {symbol}: {e}"));
+                return Ok((columns, None));
             }
-            let mut directional = Vec::new();
-            for (k, axis) in ["x", "y", "z"].iter().enumerate() {
-                match fit_of(&by_direction[k], &variances[k + 1], 1) {
-                    Ok(f) => directional.push(DirectionalDiffusion {
-                        direction: axis.to_string(),
-                        d_a2_per_ps: f.d_a2_per_ps,
-                        d_sigma_a2_per_ps: f.d_sigma_a2_per_ps,
-                    }),
-                    Err(e) => notes.push(format!("{source}: no D along {axis} for {symbol}: {e}")),
-                }
-            }
-            let conductivity = match (self.charges.get(symbol), temperature_k, trajectory.mean_volume()) {
-                (Some(&q), Some(t), Some(v)) => Some(nernst_einstein_s_per_cm(atoms.len(), q, v, fit.d_a2_per_ps, t)),
-                (Some(_), None, _) => {
-                    notes.push(format!("{source}: no temperature, so no conductivity for {symbol}"));
-                    None
-                }
-                (Some(_), _, None) => {
-                    notes.push(format!("{source}: not periodic (no volume), so no conductivity for {symbol}"));
-                    None
-                }
-                _ => None,
-            };
-            diffusion.push(SpeciesDiffusion {
-                species: symbol.to_string(),
-                atoms: atoms.len(),
-                fit,
-                directional,
-                conductivity_s_per_cm: conductivity,
-            });
+        };
+        if let Some(reason) = fit.non_diffusive_reason() {
+            notes.push(format!("{source}: D({symbol}) is not from the diffusive regime: {reason}"));
         }
-        let mut files = Vec::new();
-        write_msd(dir, trajectory, &msd_columns, &diffusion, &mut files)?;
-
-        let rdf = if self.rdf.enabled {
-            match trajectory.mean_volume() {
-                Some(_) => {
-                    let count = self.rdf.max_frames.min(n);
-                    let frames = (0..count)
-                        .map(|k| trajectory.frame_system(k * (n - 1) / (count - 1).max(1)))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    let pairs: Vec<((u8, u8), f64)> = self
-                        .rdf
-                        .coordination_cutoffs_a
-                        .iter()
-                        .filter_map(|(pair, &rc)| parse_pair(pair).map(|p| (p, rc)))
-                        .collect();
-                    let cutoff = |a: u8, b: u8| {
-                        pairs
-                            .iter()
-                            .find(|((x, y), _)| (*x, *y) == (a, b) || (*x, *y) == (b, a))
-                            .map(|(_, rc)| *rc)
-                            .or(self.rdf.coordination_cutoff_a)
-                    };
-                    let rdf = rdf::compute_rdf(&frames, self.rdf.r_max_a, self.rdf.bin_width_a, cutoff)
-                        .map_err(|e| anyhow::anyhow!(e))?;
-                    write_rdf(dir, &rdf, &mut files)?;
-                    Some(rdf)
-                }
-                None => {
-                    notes.push(format!("{source}: not periodic, g(r) skipped"));
-                    None
-                }
+        let mut directional = Vec::new();
+        for (k, axis) in ["x", "y", "z"].iter().enumerate() {
+            match context.fit(&columns.2[k], &variances[k + 1], atoms.len(), 1) {
+                Ok(f) => directional.push(DirectionalDiffusion {
+                    direction: axis.to_string(),
+                    d_a2_per_ps: f.d_a2_per_ps,
+                    d_sigma_a2_per_ps: f.d_sigma_a2_per_ps,
+                }),
+                Err(e) => notes.push(format!("{source}: no D along {axis} for {symbol}: {e}")),
             }
-        } else {
-            None
+        }
+        let conductivity = self.conductivity(context, symbol, atoms.len(), fit.d_a2_per_ps, temperature_k, notes);
+        let report = SpeciesDiffusion {
+            species: symbol.to_string(),
+            atoms: atoms.len(),
+            fit,
+            directional,
+            conductivity_s_per_cm: conductivity,
         };
+        Ok((columns, Some(report)))
+    }
 
-        let vdos = if self.vdos.enabled {
-            let max_lag = self.vdos.max_lag_ps.map_or(n / 4, |ps| (ps * 1e3 / dt_fs).round() as usize);
-            if max_lag >= n {
-                anyhow::bail!(
-                    "vdos.max_lag_ps = {} is not shorter than the trajectory ({duration_ps} ps)",
-                    self.vdos.max_lag_ps.unwrap_or(0.0)
-                );
+    /// Nernst–Einstein conductivity (S/cm) of a species with a charge in `charges`, when the temperature and the
+    /// volume are known (otherwise a note says which is missing).
+    fn conductivity(
+        &self,
+        context: &DiffusionContext,
+        symbol: &str,
+        atoms: usize,
+        d_a2_per_ps: f64,
+        temperature_k: Option<f64>,
+        notes: &mut Vec<String>,
+    ) -> Option<f64> {
+        let source = &context.source;
+        match (self.charges.get(symbol), temperature_k, context.trajectory.mean_volume()) {
+            (Some(&q), Some(t), Some(v)) => Some(nernst_einstein_s_per_cm(atoms, q, v, d_a2_per_ps, t)),
+            (Some(_), None, _) => {
+                notes.push(format!("{source}: no temperature, so no conductivity for {symbol}"));
+                None
             }
-            match vdos::compute_vdos(trajectory, max_lag, layout.load_atoms, layout.fft_block) {
-                Ok(vdos) => {
-                    write_vdos(dir, &vdos, &mut files)?;
-                    Some(vdos)
-                }
-                Err(e) => {
-                    notes.push(format!("{source}: VDOS skipped: {e}"));
-                    None
-                }
+            (Some(_), _, None) => {
+                notes.push(format!("{source}: not periodic (no volume), so no conductivity for {symbol}"));
+                None
             }
-        } else {
-            None
+            _ => None,
+        }
+    }
+
+    /// Partial g(r) and coordination numbers over at most `rdf.max_frames` evenly spaced frames, when enabled
+    /// and the trajectory is periodic.
+    fn rdf_of(
+        &self,
+        trajectory: &dyn TrajectoryData,
+        source: &str,
+        notes: &mut Vec<String>,
+    ) -> anyhow::Result<Option<rdf::Rdf>> {
+        if !self.rdf.enabled {
+            return Ok(None);
+        }
+        if trajectory.mean_volume().is_none() {
+            notes.push(format!("{source}: not periodic, g(r) skipped"));
+            return Ok(None);
+        }
+        let n = trajectory.n_frames();
+        let count = self.rdf.max_frames.min(n);
+        let frames = (0..count)
+            .map(|k| trajectory.frame_system(k * (n - 1) / (count - 1).max(1)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let pairs: Vec<((u8, u8), f64)> = self
+            .rdf
+            .coordination_cutoffs_a
+            .iter()
+            .filter_map(|(pair, &rc)| parse_pair(pair).map(|p| (p, rc)))
+            .collect();
+        let cutoff = |a: u8, b: u8| {
+            pairs
+                .iter()
+                .find(|((x, y), _)| (*x, *y) == (a, b) || (*x, *y) == (b, a))
+                .map(|(_, rc)| *rc)
+                .or(self.rdf.coordination_cutoff_a)
         };
-        let total_conductivity = diffusion.iter().filter_map(|d| d.conductivity_s_per_cm).reduce(|a, b| a + b);
-        Ok(TrajectoryReport {
-            path: source,
-            temperature_k,
-            frames: n,
-            atoms: trajectory.n_atoms(),
-            frame_interval_fs: dt_fs,
-            duration_ps,
-            unwrapped_with: if trajectory.unwrapped_with_images() { "images" } else { "minimum_image" }.into(),
-            streamed_from_file: !trajectory.is_in_memory(),
-            drift_removed: self.remove_drift.clone(),
-            mean_volume_a3: trajectory.mean_volume(),
-            diffusion,
-            conductivity_s_per_cm: total_conductivity,
-            rdf,
-            vdos,
-            files,
-        })
+        let rdf = rdf::compute_rdf(&frames, self.rdf.r_max_a, self.rdf.bin_width_a, cutoff)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        Ok(Some(rdf))
+    }
+
+    /// VACF and VDOS up to `vdos.max_lag_ps` (default a quarter of the trajectory), when enabled; a trajectory
+    /// without velocities is noted and skipped.
+    fn vdos_of(
+        &self,
+        trajectory: &dyn TrajectoryData,
+        source: &str,
+        layout: &BlockLayout,
+        notes: &mut Vec<String>,
+    ) -> anyhow::Result<Option<vdos::Vdos>> {
+        if !self.vdos.enabled {
+            return Ok(None);
+        }
+        let n = trajectory.n_frames();
+        let dt_fs = trajectory.frame_interval_fs();
+        let max_lag = self.vdos.max_lag_ps.map_or(n / 4, |ps| (ps * 1e3 / dt_fs).round() as usize);
+        if max_lag >= n {
+            anyhow::bail!(
+                "vdos.max_lag_ps = {} is not shorter than the trajectory ({} ps)",
+                self.vdos.max_lag_ps.unwrap_or(0.0),
+                duration_ps(trajectory)
+            );
+        }
+        match vdos::compute_vdos(trajectory, max_lag, layout.load_atoms, layout.fft_block) {
+            Ok(vdos) => Ok(Some(vdos)),
+            Err(e) => {
+                notes.push(format!("{source}: VDOS skipped: {e}"));
+                Ok(None)
+            }
+        }
     }
 
     fn arrhenius(&self, report: &mut AnalysisReport, output_dir: &Path) -> anyhow::Result<()> {
@@ -820,6 +881,45 @@ fn write_text(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// Element symbol, MSD and the MSDs along x, y, z of one species.
 type SpeciesMsd = (String, Vec<f64>, [Vec<f64>; 3]);
+
+/// What the diffusion fits of every species of one trajectory share.
+struct DiffusionContext<'a> {
+    trajectory: &'a dyn TrajectoryData,
+    /// The trajectory's path, for notes and errors.
+    source: String,
+    /// The reference's displacement per frame (Å), removed from every atom's; `None` with `remove_drift = "none"`.
+    drift: Option<Vec<Vector3<f64>>>,
+    layout: BlockLayout,
+    /// Lags (frames) of the fit window.
+    lags: Vec<usize>,
+}
+
+impl DiffusionContext<'_> {
+    /// D from an MSD (total with `dimensions = 3`, along one axis with 1) over the fit window.
+    fn fit(
+        &self,
+        msd: &[f64],
+        displacement_variance: &[f64],
+        atoms: usize,
+        dimensions: usize,
+    ) -> Result<DiffusionFit, String> {
+        let msd_at: Vec<f64> = self.lags.iter().map(|&m| msd[m]).collect();
+        fit_diffusion(&FitInput {
+            lags: &self.lags,
+            msd: &msd_at,
+            displacement_variance,
+            frames: self.trajectory.n_frames(),
+            atoms,
+            frame_interval_fs: self.trajectory.frame_interval_fs(),
+            dimensions,
+        })
+    }
+}
+
+/// Time from the first to the last frame (ps).
+fn duration_ps(trajectory: &dyn TrajectoryData) -> f64 {
+    (trajectory.n_frames() - 1) as f64 * trajectory.frame_interval_fs() * 1e-3
+}
 
 fn write_msd(
     dir: &Path,

@@ -404,44 +404,12 @@ impl MdSettings {
                 break;
             }
             let step = state.step + 1;
-            let target = schedule.target_temperature(step);
-            state.thermostat.begin_step(system, target, dt);
-            kick(system, &state.evaluation.forces, 0.5 * dt);
-            if state.thermostat.has_mid_step() {
-                drift(system, 0.5 * dt);
-                state.thermostat.mid_step(system, target, dt, &mut state.rng);
-                drift(system, 0.5 * dt);
-            } else {
-                drift(system, dt);
-            }
-            if evaluator.needs_neighbor_update(system) {
-                system.wrap();
-                state.neighbor_reference.clone_from(&system.positions);
-                state.accumulators.neighbor_rebuilds += 1;
-            }
-            state.evaluation = evaluator
-                .evaluate(system)
-                .with_context(|| format!("md: step {step} (the last checkpoint is intact: continue with --restart)"))?;
-            state.accumulators.force_evaluations += 1;
-            kick(system, &state.evaluation.forces, 0.5 * dt);
-            state.thermostat.end_step(system, target, dt, &mut state.rng);
-            state.step = step;
-
+            self.velocity_verlet_step(system, evaluator, &mut state, schedule.target_temperature(step))?;
             row =
                 ThermoRow::new(step, step as f64 * dt, system, &state.evaluation, state.thermostat.reservoir_energy());
             state.check(self, system, &row, &outputs)?;
             state.accumulate(&row);
-            if step % self.thermo_every == 0 || step == total {
-                screen.print(&row);
-                outputs.thermo(&row)?;
-            }
-            if self.trajectory_every > 0 && step % self.trajectory_every == 0 {
-                outputs.frame(&row, system)?;
-            }
-            if self.checkpoint_every > 0 && (step % self.checkpoint_every == 0 || step == total) {
-                outputs.checkpoint(&state, system, total, dt)?;
-            }
-            screen.bar.inc(1);
+            self.write_step(&state, system, &row, total, &mut outputs, &mut screen)?;
         }
         screen.bar.finish_and_clear();
         let wall_time_s = started.elapsed().as_secs_f64();
@@ -472,6 +440,67 @@ impl MdSettings {
             interrupted,
             files: outputs.files(),
         })
+    }
+
+    /// Advances `state` by one velocity-Verlet step of Δt = `timestep_fs` with the thermostat's hooks (Swope et
+    /// al., J. Chem. Phys. 76, 637 (1982)): v += F/m·Δt/2, x += v·Δt (split in two halves around the thermostat's
+    /// mid-step for BAOAB-type Langevin), F = F(x), v += F/m·Δt/2.
+    fn velocity_verlet_step(
+        &self,
+        system: &mut System,
+        evaluator: &mut Evaluator,
+        state: &mut State,
+        target_k: f64,
+    ) -> anyhow::Result<()> {
+        let dt = self.timestep_fs;
+        let step = state.step + 1;
+        state.thermostat.begin_step(system, target_k, dt);
+        kick(system, &state.evaluation.forces, 0.5 * dt);
+        if state.thermostat.has_mid_step() {
+            drift(system, 0.5 * dt);
+            state.thermostat.mid_step(system, target_k, dt, &mut state.rng);
+            drift(system, 0.5 * dt);
+        } else {
+            drift(system, dt);
+        }
+        if evaluator.needs_neighbor_update(system) {
+            system.wrap();
+            state.neighbor_reference.clone_from(&system.positions);
+            state.accumulators.neighbor_rebuilds += 1;
+        }
+        state.evaluation = evaluator
+            .evaluate(system)
+            .with_context(|| format!("md: step {step} (the last checkpoint is intact: continue with --restart)"))?;
+        state.accumulators.force_evaluations += 1;
+        kick(system, &state.evaluation.forces, 0.5 * dt);
+        state.thermostat.end_step(system, target_k, dt, &mut state.rng);
+        state.step = step;
+        Ok(())
+    }
+
+    /// The thermo row (screen and `thermo.csv`), trajectory frame and checkpoint that are due after `state.step`.
+    fn write_step(
+        &self,
+        state: &State,
+        system: &System,
+        row: &ThermoRow,
+        total: u64,
+        outputs: &mut Outputs,
+        screen: &mut Screen,
+    ) -> anyhow::Result<()> {
+        let step = state.step;
+        if step % self.thermo_every == 0 || step == total {
+            screen.print(row);
+            outputs.thermo(row)?;
+        }
+        if self.trajectory_every > 0 && step % self.trajectory_every == 0 {
+            outputs.frame(row, system)?;
+        }
+        if self.checkpoint_every > 0 && (step % self.checkpoint_every == 0 || step == total) {
+            outputs.checkpoint(state, system, total, self.timestep_fs)?;
+        }
+        screen.bar.inc(1);
+        Ok(())
     }
 }
 

@@ -13,7 +13,7 @@
 //! hop equivalent to another one run backwards reuses it with initial and final energies exchanged. For
 //! amorphous cells set `deduplicate = false` and every hop gets its own NEB.
 
-use super::{run_neb, validate_options, write_outputs, Interpolation, NebOptions, NebReport};
+use super::{run_neb, validate_options, write_outputs, Interpolation, NebOptions, NebReport, NebResult};
 use crate::input::{join, positive, InvalidValue};
 use crate::io::barrier_table::{format_table, BarrierRow};
 use crate::io::extxyz::{self, FrameExtras};
@@ -341,6 +341,58 @@ struct RelaxedVacancy {
     report: RelaxReport,
 }
 
+/// Everything a migration stage computed: the hops, each one's representative (and whether it is run backwards),
+/// the relaxed vacancy configurations by removed site and the NEB of every representative by hop index.
+struct Migration {
+    hops: Vec<Hop>,
+    assignment: Vec<(usize, bool)>,
+    vacancies: BTreeMap<usize, RelaxedVacancy>,
+    nebs: BTreeMap<usize, NebResult>,
+}
+
+/// The endpoints of `hop`: the relaxed structure without atom `to_site`, and the relaxed structure without atom
+/// `from_site` relabelled so that the atom sitting at `to_site` is atom `from_site` (same atom order as the first).
+fn hop_endpoints<'a>(
+    perfect: &System,
+    hop: &Hop,
+    vacancies: &'a BTreeMap<usize, RelaxedVacancy>,
+) -> (&'a System, System) {
+    let initial = &vacancies[&hop.to_site].system;
+    let source = &vacancies[&hop.from_site].system;
+    let mut final_state = initial.clone();
+    for atom in 0..perfect.len() {
+        if atom == hop.to_site {
+            continue;
+        }
+        let taken_from = if atom == hop.from_site { hop.to_site } else { atom };
+        final_state.positions[index_without(atom, hop.to_site)] =
+            source.positions[index_without(taken_from, hop.from_site)];
+    }
+    (initial, final_state)
+}
+
+/// `migration_paths.csv`: every hop with the NEB it was computed as and its barriers.
+fn format_paths_csv(rows: &[BarrierRow], assignment: &[(usize, bool)]) -> String {
+    let mut csv = String::from(
+        "path_id,from_site,to_site,hop_distance_a,computed_as,reversed,forward_barrier_ev,reverse_barrier_ev,converged\n",
+    );
+    for (h, row) in rows.iter().enumerate() {
+        let (r, reversed) = assignment[h];
+        writeln!(
+            csv,
+            "{h},{},{},{:.6},{r},{reversed},{:.8},{:.8},{}",
+            row.from_site,
+            row.to_site,
+            row.hop_distance_a,
+            row.forward_barrier_ev,
+            row.reverse_barrier_ev,
+            row.converged
+        )
+        .unwrap();
+    }
+    csv
+}
+
 impl MigrationSettings {
     /// The minimiser keys (of the bands and the vacancy relaxations).
     pub fn minimizer(&self) -> MinimizerSettings {
@@ -558,8 +610,31 @@ impl MigrationSettings {
             representatives.iter().flat_map(|&h| [hops[h].from_site, hops[h].to_site]).collect();
         vacancy_sites.sort_unstable();
         vacancy_sites.dedup();
+        let vacancies = self.relax_vacancies(perfect, evaluator, &vacancy_sites)?;
+        let nebs = self.run_nebs(perfect, evaluator, &hops, &representatives, &vacancies)?;
+        let migration = Migration { hops, assignment, vacancies, nebs };
+        let rows = self.barrier_rows(&migration);
+        self.write_migration(output_dir, perfect, &migration, &rows)?;
+        let report = self.report(&migration, &rows);
+        if report.unconverged_hops > 0 {
+            eprintln!(
+                "warning: migration: {} of {} hops are not converged (flagged in barriers.csv)",
+                report.unconverged_hops,
+                rows.len()
+            );
+        }
+        Ok(report)
+    }
+
+    /// Each vacancy configuration of `perfect` (one site removed) relaxed at fixed cell, in parallel.
+    fn relax_vacancies(
+        &self,
+        perfect: &System,
+        evaluator: &Evaluator,
+        sites: &[usize],
+    ) -> anyhow::Result<BTreeMap<usize, RelaxedVacancy>> {
         let relax_settings = RelaxSettings::with_minimizer(self.minimizer());
-        let relaxed: Vec<RelaxedVacancy> = vacancy_sites
+        let relaxed: Vec<RelaxedVacancy> = sites
             .par_iter()
             .map(|&site| {
                 let mut defect = perfect.clone();
@@ -569,54 +644,71 @@ impl MigrationSettings {
                 Ok(RelaxedVacancy { system: defect, report })
             })
             .collect::<anyhow::Result<_>>()?;
-        let vacancy: BTreeMap<usize, &RelaxedVacancy> = vacancy_sites.iter().copied().zip(relaxed.iter()).collect();
+        Ok(sites.iter().copied().zip(relaxed).collect())
+    }
+
+    /// The NEB of every representative hop, in parallel, keyed by hop index.
+    fn run_nebs(
+        &self,
+        perfect: &System,
+        evaluator: &Evaluator,
+        hops: &[Hop],
+        representatives: &[usize],
+        vacancies: &BTreeMap<usize, RelaxedVacancy>,
+    ) -> anyhow::Result<BTreeMap<usize, NebResult>> {
         let options = self.neb_options();
-        let results: Vec<anyhow::Result<super::NebResult>> = representatives
+        let results: Vec<anyhow::Result<NebResult>> = representatives
             .par_iter()
             .map(|&h| {
                 let hop = &hops[h];
-                let initial = &vacancy[&hop.to_site].system;
-                let source = &vacancy[&hop.from_site].system;
-                let mut final_state = initial.clone();
-                for atom in 0..perfect.len() {
-                    if atom == hop.to_site {
-                        continue;
-                    }
-                    let taken_from = if atom == hop.from_site { hop.to_site } else { atom };
-                    final_state.positions[index_without(atom, hop.to_site)] =
-                        source.positions[index_without(taken_from, hop.from_site)];
-                }
+                let (initial, final_state) = hop_endpoints(perfect, hop, vacancies);
                 run_neb(initial, &final_state, evaluator, &options)
                     .with_context(|| format!("hop {} → {}", hop.from_site, hop.to_site))
             })
             .collect();
-        let mut computed: BTreeMap<usize, super::NebResult> = BTreeMap::new();
-        for (&h, result) in representatives.iter().zip(results) {
-            computed.insert(h, result?);
-        }
-        let mut rows = Vec::with_capacity(hops.len());
-        for (h, hop) in hops.iter().enumerate() {
-            let (r, reversed) = assignment[h];
-            let neb = &computed[&r].report;
-            let rep = &hops[r];
-            let endpoints_converged =
-                vacancy[&rep.from_site].report.converged && vacancy[&rep.to_site].report.converged;
-            let (initial, final_energy) = if reversed {
-                (neb.final_energy_ev, neb.initial_energy_ev)
-            } else {
-                (neb.initial_energy_ev, neb.final_energy_ev)
-            };
-            rows.push(BarrierRow::new(
-                h,
-                self.species.clone(),
-                (hop.from_site, hop.to_site),
-                (hop.from, hop.to),
-                initial,
-                final_energy,
-                neb.saddle_energy_ev,
-                neb.converged && endpoints_converged,
-            ));
-        }
+        representatives.iter().copied().zip(results).map(|(h, result)| Ok((h, result?))).collect()
+    }
+
+    /// One barrier-table row per hop, from its representative's NEB (initial and final exchanged when the hop is
+    /// its representative run backwards); a row is converged when its NEB and both endpoint relaxations are.
+    fn barrier_rows(&self, migration: &Migration) -> Vec<BarrierRow> {
+        let Migration { hops, assignment, vacancies, nebs } = migration;
+        hops.iter()
+            .enumerate()
+            .map(|(h, hop)| {
+                let (r, reversed) = assignment[h];
+                let neb = &nebs[&r].report;
+                let representative = &hops[r];
+                let endpoints_converged = vacancies[&representative.from_site].report.converged
+                    && vacancies[&representative.to_site].report.converged;
+                let (initial, final_energy) = if reversed {
+                    (neb.final_energy_ev, neb.initial_energy_ev)
+                } else {
+                    (neb.initial_energy_ev, neb.final_energy_ev)
+                };
+                BarrierRow::new(
+                    h,
+                    self.species.clone(),
+                    (hop.from_site, hop.to_site),
+                    (hop.from, hop.to),
+                    initial,
+                    final_energy,
+                    neb.saddle_energy_ev,
+                    neb.converged && endpoints_converged,
+                )
+            })
+            .collect()
+    }
+
+    /// Writes `migration_structure.extxyz`, `barriers.csv`, `migration_paths.csv`, `paths/path_<id>_*` and the
+    /// barrier histogram (CSV and SVG) into `output_dir`.
+    fn write_migration(
+        &self,
+        output_dir: &Path,
+        perfect: &System,
+        migration: &Migration,
+        rows: &[BarrierRow],
+    ) -> anyhow::Result<()> {
         std::fs::create_dir_all(output_dir).with_context(|| format!("cannot create {}", output_dir.display()))?;
         let structure_name = "migration_structure.extxyz";
         crate::io::write_atomically(
@@ -628,34 +720,25 @@ impl MigrationSettings {
                 "species {}, hop_cutoff_a {}, {} hops, {} NEBs (deduplicate = {})",
                 self.species,
                 self.hop_cutoff_a,
-                hops.len(),
-                representatives.len(),
+                migration.hops.len(),
+                migration.nebs.len(),
                 self.deduplicate
             ),
             "each row also describes the reverse hop to_site -> from_site, with barrier reverse_barrier_ev".to_string(),
         ];
-        let table = format_table(structure_name, &perfect.cell, &comments, &rows);
+        let table = format_table(structure_name, &perfect.cell, &comments, rows);
         crate::io::write_atomically(&output_dir.join("barriers.csv"), table.as_bytes())?;
-        let mut paths_csv = String::from("path_id,from_site,to_site,hop_distance_a,computed_as,reversed,forward_barrier_ev,reverse_barrier_ev,converged\n");
-        for (h, row) in rows.iter().enumerate() {
-            let (r, reversed) = assignment[h];
-            writeln!(
-                paths_csv,
-                "{h},{},{},{:.6},{r},{reversed},{:.8},{:.8},{}",
-                row.from_site,
-                row.to_site,
-                row.hop_distance_a,
-                row.forward_barrier_ev,
-                row.reverse_barrier_ev,
-                row.converged
-            )
-            .unwrap();
-        }
+        let paths_csv = format_paths_csv(rows, &migration.assignment);
         crate::io::write_atomically(&output_dir.join("migration_paths.csv"), paths_csv.as_bytes())?;
         let paths_dir = output_dir.join("paths");
-        for (&h, result) in &computed {
+        for (&h, result) in &migration.nebs {
             write_outputs(result, &paths_dir, &format!("path_{h}_"))?;
         }
+        self.write_histogram(output_dir, rows)
+    }
+
+    /// `barrier_histogram.csv` and `.svg`: the forward barriers of the converged rows in `histogram_bin_ev` bins.
+    fn write_histogram(&self, output_dir: &Path, rows: &[BarrierRow]) -> anyhow::Result<()> {
         let converged_barriers: Vec<f64> = rows.iter().filter(|r| r.converged).map(|r| r.forward_barrier_ev).collect();
         let bins = histogram(&converged_barriers, self.histogram_bin_ev);
         let mut histogram_csv = String::from("low_ev,high_ev,count\n");
@@ -677,42 +760,45 @@ impl MigrationSettings {
         }
         .to_svg();
         crate::io::write_atomically(&output_dir.join("barrier_histogram.svg"), svg.as_bytes())?;
-        let unconverged = rows.iter().filter(|r| !r.converged).count();
-        if unconverged > 0 {
-            eprintln!(
-                "warning: migration: {unconverged} of {} hops are not converged (flagged in barriers.csv)",
-                rows.len()
-            );
-        }
-        let count = converged_barriers.len();
-        let reverse_sum: f64 = rows.iter().filter(|r| r.converged).map(|r| r.reverse_barrier_ev).sum();
-        let paths = representatives
+        Ok(())
+    }
+
+    /// The stage's key numbers: barrier statistics over the converged rows and the cost in force evaluations.
+    fn report(&self, migration: &Migration, rows: &[BarrierRow]) -> MigrationReport {
+        let converged: Vec<&BarrierRow> = rows.iter().filter(|r| r.converged).collect();
+        let forward: Vec<f64> = converged.iter().map(|r| r.forward_barrier_ev).collect();
+        let count = forward.len();
+        let mean = |values: &[f64]| (count > 0).then(|| values.iter().sum::<f64>() / count as f64);
+        let reverse: Vec<f64> = converged.iter().map(|r| r.reverse_barrier_ev).collect();
+        let unconverged = rows.len() - count;
+        let nebs = &migration.nebs;
+        let paths = nebs
             .iter()
-            .map(|&h| ComputedPath {
+            .map(|(&h, result)| ComputedPath {
                 path_id: h,
-                from_site: hops[h].from_site,
-                to_site: hops[h].to_site,
-                equivalent_hops: assignment.iter().filter(|a| a.0 == h).count(),
-                neb: computed[&h].report.clone(),
+                from_site: migration.hops[h].from_site,
+                to_site: migration.hops[h].to_site,
+                equivalent_hops: migration.assignment.iter().filter(|a| a.0 == h).count(),
+                neb: result.report.clone(),
             })
             .collect();
-        Ok(MigrationReport {
+        MigrationReport {
             species: self.species.clone(),
             hops: rows.len(),
-            computed_paths: representatives.len(),
+            computed_paths: nebs.len(),
             unconverged_hops: unconverged,
-            mean_barrier_ev: (count > 0).then(|| converged_barriers.iter().sum::<f64>() / count as f64),
-            min_barrier_ev: (count > 0).then(|| converged_barriers.iter().copied().fold(f64::INFINITY, f64::min)),
-            max_barrier_ev: (count > 0).then(|| converged_barriers.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
-            mean_reverse_barrier_ev: (count > 0).then(|| reverse_sum / count as f64),
-            histogram: bins,
-            vacancy_relaxations: relaxed.len(),
-            endpoint_force_evaluations: relaxed.iter().map(|r| r.report.force_evaluations).sum::<usize>()
-                + computed.values().map(|r| r.report.endpoint_force_evaluations).sum::<usize>(),
-            band_force_evaluations: computed.values().map(|r| r.report.band_force_evaluations).sum(),
+            mean_barrier_ev: mean(&forward),
+            min_barrier_ev: (count > 0).then(|| forward.iter().copied().fold(f64::INFINITY, f64::min)),
+            max_barrier_ev: (count > 0).then(|| forward.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
+            mean_reverse_barrier_ev: mean(&reverse),
+            histogram: histogram(&forward, self.histogram_bin_ev),
+            vacancy_relaxations: migration.vacancies.len(),
+            endpoint_force_evaluations: migration.vacancies.values().map(|r| r.report.force_evaluations).sum::<usize>()
+                + nebs.values().map(|r| r.report.endpoint_force_evaluations).sum::<usize>(),
+            band_force_evaluations: nebs.values().map(|r| r.report.band_force_evaluations).sum(),
             converged: unconverged == 0,
             paths,
-        })
+        }
     }
 }
 

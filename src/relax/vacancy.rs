@@ -344,19 +344,53 @@ impl VacancySettings {
     ) -> anyhow::Result<VacancyReport> {
         let configurations = self.configurations(system, seed)?;
         let removed_z = system.atomic_numbers[configurations[0].removed[0]];
-        let symbol = elements::symbol(removed_z);
-        let positions_only = self.relax_settings(false);
-        let mut all_converged = true;
         let mut bulk = system.clone();
-        let bulk_energy = if self.relax_bulk {
-            let relaxed = relax(&mut bulk, evaluator, &positions_only, None)?;
-            all_converged &= relaxed.report.converged;
-            relaxed.evaluation.energy
-        } else {
-            evaluator.evaluate(&bulk)?.energy
-        };
-        let (mu, source) = match (&self.chemical_potential_ev, &self.reference_structure) {
-            (Some(mu), _) => (*mu, "given".to_string()),
+        let (bulk_energy, bulk_converged) = self.bulk_energy(&mut bulk, evaluator)?;
+        let (mu, source, reference_converged) = self.chemical_potential(&bulk, bulk_energy, removed_z, evaluator)?;
+        let formation = Formation { bulk: &bulk, bulk_energy, mu, species: elements::symbol(removed_z) };
+        let results: Vec<anyhow::Result<(VacancyEntry, System)>> = configurations
+            .par_iter()
+            .map(|configuration| self.relax_configuration(&formation, configuration, &mut evaluator.clone()))
+            .collect();
+        let (entries, mut structures): (Vec<VacancyEntry>, Vec<System>) =
+            results.into_iter().collect::<anyhow::Result<Vec<_>>>()?.into_iter().unzip();
+        write_vacancies(output_dir, &entries, &structures)?;
+        let all_converged =
+            bulk_converged && reference_converged && entries.iter().all(|entry| entry.relaxation.converged);
+        if !all_converged {
+            eprintln!(
+                "warning: vacancy stage: at least one relaxation did not reach fmax = {} eV/Å",
+                self.fmax_ev_per_a
+            );
+        }
+        let report = VacancyReport::new(&formation, source, entries, all_converged);
+        let lowest = report.lowest();
+        *system = structures.swap_remove(lowest);
+        Ok(report)
+    }
+
+    /// The bulk's energy (eV), relaxed in place with `relax_bulk`, and whether that relaxation converged.
+    fn bulk_energy(&self, bulk: &mut System, evaluator: &mut Evaluator) -> anyhow::Result<(f64, bool)> {
+        if !self.relax_bulk {
+            return Ok((evaluator.evaluate(bulk)?.energy, true));
+        }
+        let relaxed = relax(bulk, evaluator, &self.relax_settings(false), None)?;
+        Ok((relaxed.evaluation.energy, relaxed.report.converged))
+    }
+
+    /// μ of the removed element (eV per atom): `chemical_potential_ev`, or the relaxed `reference_structure`'s
+    /// energy per atom, or the bulk's when it is elemental; with where it came from and whether a reference
+    /// relaxation converged.
+    fn chemical_potential(
+        &self,
+        bulk: &System,
+        bulk_energy: f64,
+        removed_z: u8,
+        evaluator: &Evaluator,
+    ) -> anyhow::Result<(f64, String, bool)> {
+        let symbol = elements::symbol(removed_z);
+        match (&self.chemical_potential_ev, &self.reference_structure) {
+            (Some(mu), _) => Ok((*mu, "given".to_string(), true)),
             (None, Some(path)) => {
                 let mut reference = crate::io::read_structure(path)?;
                 if let Some(i) = (0..reference.len()).find(|&i| reference.atomic_numbers[i] != removed_z) {
@@ -366,89 +400,68 @@ impl VacancySettings {
                 let settings = self.relax_settings(self.reference_relax_cell && reference.cell.is_fully_periodic());
                 let relaxed = relax(&mut reference, &mut reference_evaluator, &settings, None)
                     .with_context(|| format!("relaxing reference_structure {}", path.display()))?;
-                all_converged &= relaxed.report.converged;
-                (relaxed.evaluation.energy / reference.len() as f64, format!("reference structure {}", path.display()))
+                let mu = relaxed.evaluation.energy / reference.len() as f64;
+                Ok((mu, format!("reference structure {}", path.display()), relaxed.report.converged))
             }
             (None, None) => {
                 if let Some(i) = (0..bulk.len()).find(|&i| bulk.atomic_numbers[i] != removed_z) {
                     bail!("no chemical_potential_ev or reference_structure given, and the bulk is not elemental (atom {i} is {}): μ({symbol}) must be given", bulk.symbol(i));
                 }
-                (bulk_energy / bulk.len() as f64, "bulk energy per atom".to_string())
+                Ok((bulk_energy / bulk.len() as f64, "bulk energy per atom".to_string(), true))
             }
+        }
+    }
+
+    /// One vacancy configuration removed from the bulk and relaxed (positions only), with its formation energy
+    /// E_f = E_defect − E_bulk + n·μ before and after relaxation.
+    fn relax_configuration(
+        &self,
+        formation: &Formation,
+        configuration: &Configuration,
+        evaluator: &mut Evaluator,
+    ) -> anyhow::Result<(VacancyEntry, System)> {
+        let Configuration { removed, multiplicity, equivalent_sites } = configuration;
+        let Formation { bulk, bulk_energy, mu, species } = *formation;
+        let mut defect = bulk.clone();
+        let mut sorted = removed.clone();
+        sorted.sort_unstable();
+        for &i in sorted.iter().rev() {
+            defect.remove(i);
+        }
+        let unrelaxed = evaluator.evaluate(&defect)?.energy;
+        let relaxed = relax(&mut defect, evaluator, &self.relax_settings(false), None)?;
+        let n = removed.len() as f64;
+        let entry = VacancyEntry {
+            removed: removed.clone(),
+            removed_positions_a: removed.iter().map(|&i| bulk.positions[i].into()).collect(),
+            relaxed_vacancy_positions_a: removed
+                .iter()
+                .map(|&i| relaxed_vacancy_position(bulk, &sorted, &defect, bulk.positions[i]).into())
+                .collect(),
+            species: species.to_string(),
+            multiplicity: *multiplicity,
+            equivalent_sites: equivalent_sites.clone(),
+            unrelaxed_energy_ev: unrelaxed,
+            relaxed_energy_ev: relaxed.evaluation.energy,
+            unrelaxed_formation_energy_ev: unrelaxed - bulk_energy + n * mu,
+            formation_energy_ev: relaxed.evaluation.energy - bulk_energy + n * mu,
+            relaxation: relaxed.report,
         };
-        let results: Vec<anyhow::Result<(VacancyEntry, System)>> = configurations
-            .par_iter()
-            .map(|Configuration { removed, multiplicity, equivalent_sites }| {
-                let mut defect = bulk.clone();
-                let mut sorted = removed.clone();
-                sorted.sort_unstable();
-                for &i in sorted.iter().rev() {
-                    defect.remove(i);
-                }
-                let mut local = evaluator.clone();
-                let unrelaxed = local.evaluate(&defect)?.energy;
-                let relaxed = relax(&mut defect, &mut local, &positions_only, None)?;
-                let n = removed.len() as f64;
-                let entry = VacancyEntry {
-                    removed: removed.clone(),
-                    removed_positions_a: removed.iter().map(|&i| bulk.positions[i].into()).collect(),
-                    relaxed_vacancy_positions_a: removed
-                        .iter()
-                        .map(|&i| relaxed_vacancy_position(&bulk, &sorted, &defect, bulk.positions[i]).into())
-                        .collect(),
-                    species: symbol.to_string(),
-                    multiplicity: *multiplicity,
-                    equivalent_sites: equivalent_sites.clone(),
-                    unrelaxed_energy_ev: unrelaxed,
-                    relaxed_energy_ev: relaxed.evaluation.energy,
-                    unrelaxed_formation_energy_ev: unrelaxed - bulk_energy + n * mu,
-                    formation_energy_ev: relaxed.evaluation.energy - bulk_energy + n * mu,
-                    relaxation: relaxed.report,
-                };
-                Ok((entry, defect))
-            })
-            .collect();
-        let mut entries = Vec::new();
-        let mut structures = Vec::new();
-        for result in results {
-            let (entry, defect) = result?;
-            all_converged &= entry.relaxation.converged;
-            entries.push(entry);
-            structures.push(defect);
-        }
-        std::fs::create_dir_all(output_dir).with_context(|| format!("cannot create {}", output_dir.display()))?;
-        let mut csv = String::from("removed,species,multiplicity,unrelaxed_energy_ev,relaxed_energy_ev,unrelaxed_formation_energy_ev,formation_energy_ev,converged,steps,force_evaluations,equivalent_sites\n");
-        for (entry, defect) in entries.iter().zip(&structures) {
-            let removed: Vec<String> = entry.removed.iter().map(|i| i.to_string()).collect();
-            writeln!(
-                csv,
-                "{},{},{},{:.8},{:.8},{:.8},{:.8},{},{},{},{}",
-                removed.join(" "),
-                entry.species,
-                entry.multiplicity,
-                entry.unrelaxed_energy_ev,
-                entry.relaxed_energy_ev,
-                entry.unrelaxed_formation_energy_ev,
-                entry.formation_energy_ev,
-                entry.relaxation.converged,
-                entry.relaxation.steps,
-                entry.relaxation.force_evaluations,
-                entry.equivalent_sites.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(" ")
-            )
-            .unwrap();
-            let extras = FrameExtras {
-                energy: Some(entry.relaxed_energy_ev),
-                info: vec![("formation_energy_ev".into(), format!("{:.8}", entry.formation_energy_ev))],
-                ..Default::default()
-            };
-            let name = format!("vacancy_{}.extxyz", removed.join("_"));
-            crate::io::write_atomically(&output_dir.join(name), extxyz::format_frame(defect, &extras).as_bytes())?;
-        }
-        crate::io::write_atomically(&output_dir.join("vacancies.csv"), csv.as_bytes())?;
-        let lowest = (0..entries.len())
-            .min_by(|&a, &b| entries[a].formation_energy_ev.total_cmp(&entries[b].formation_energy_ev))
-            .expect("at least one configuration");
-        *system = structures.swap_remove(lowest);
+        Ok((entry, defect))
+    }
+}
+
+/// What every formation energy of one stage refers to: the bulk, its energy (eV) and μ of the removed species.
+#[derive(Clone, Copy)]
+struct Formation<'a> {
+    bulk: &'a System,
+    bulk_energy: f64,
+    mu: f64,
+    species: &'a str,
+}
+
+impl VacancyReport {
+    fn new(formation: &Formation, source: String, entries: Vec<VacancyEntry>, converged: bool) -> VacancyReport {
         let weight: usize = entries.iter().map(|e| e.multiplicity).sum();
         let mean_formation_energy_ev =
             entries.iter().map(|e| e.multiplicity as f64 * e.formation_energy_ev).sum::<f64>() / weight as f64;
@@ -457,26 +470,66 @@ impl VacancySettings {
             .iter()
             .filter(|e| e.removed_positions_a.iter().zip(&e.relaxed_vacancy_positions_a).any(|(a, b)| a != b))
             .count();
-        if !all_converged {
-            eprintln!(
-                "warning: vacancy stage: at least one relaxation did not reach fmax = {} eV/Å",
-                self.fmax_ev_per_a
-            );
-        }
-        Ok(VacancyReport {
-            bulk_energy_ev: bulk_energy,
-            bulk_atoms: bulk.len(),
-            chemical_potential_ev: mu,
+        let lowest = lowest_formation_energy(&entries);
+        VacancyReport {
+            bulk_energy_ev: formation.bulk_energy,
+            bulk_atoms: formation.bulk.len(),
+            chemical_potential_ev: formation.mu,
             chemical_potential_source: source,
             formation_energy_ev: entries[lowest].formation_energy_ev,
             unrelaxed_formation_energy_ev: entries[lowest].unrelaxed_formation_energy_ev,
             mean_formation_energy_ev,
             max_formation_energy_ev,
             moved_vacancies,
-            converged: all_converged,
+            converged,
             vacancies: entries,
-        })
+        }
     }
+
+    /// Index of the configuration with the lowest formation energy.
+    fn lowest(&self) -> usize {
+        lowest_formation_energy(&self.vacancies)
+    }
+}
+
+fn lowest_formation_energy(entries: &[VacancyEntry]) -> usize {
+    (0..entries.len())
+        .min_by(|&a, &b| entries[a].formation_energy_ev.total_cmp(&entries[b].formation_energy_ev))
+        .expect("at least one configuration")
+}
+
+/// Writes `vacancies.csv` and every relaxed configuration as `vacancy_<removed sites>.extxyz`.
+fn write_vacancies(output_dir: &Path, entries: &[VacancyEntry], structures: &[System]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(output_dir).with_context(|| format!("cannot create {}", output_dir.display()))?;
+    let mut csv = String::from("removed,species,multiplicity,unrelaxed_energy_ev,relaxed_energy_ev,unrelaxed_formation_energy_ev,formation_energy_ev,converged,steps,force_evaluations,equivalent_sites\n");
+    for (entry, defect) in entries.iter().zip(structures) {
+        let removed: Vec<String> = entry.removed.iter().map(|i| i.to_string()).collect();
+        writeln!(
+            csv,
+            "{},{},{},{:.8},{:.8},{:.8},{:.8},{},{},{},{}",
+            removed.join(" "),
+            entry.species,
+            entry.multiplicity,
+            entry.unrelaxed_energy_ev,
+            entry.relaxed_energy_ev,
+            entry.unrelaxed_formation_energy_ev,
+            entry.formation_energy_ev,
+            entry.relaxation.converged,
+            entry.relaxation.steps,
+            entry.relaxation.force_evaluations,
+            entry.equivalent_sites.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(" ")
+        )
+        .unwrap();
+        let extras = FrameExtras {
+            energy: Some(entry.relaxed_energy_ev),
+            info: vec![("formation_energy_ev".into(), format!("{:.8}", entry.formation_energy_ev))],
+            ..Default::default()
+        };
+        let name = format!("vacancy_{}.extxyz", removed.join("_"));
+        crate::io::write_atomically(&output_dir.join(name), extxyz::format_frame(defect, &extras).as_bytes())?;
+    }
+    crate::io::write_atomically(&output_dir.join("vacancies.csv"), csv.as_bytes())?;
+    Ok(())
 }
 
 #[cfg(test)]

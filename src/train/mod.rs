@@ -659,72 +659,13 @@ impl Prepared {
             model.randomize(&mut rng);
         }
         let weights = LossWeights { energy: settings.energy_weight, force: settings.force_weight };
-        let mut parameters = model.parameters();
-        let mut adam = Adam::new(parameters.len());
         let monitor = if self.test.is_empty() { &self.train } else { &self.test };
-        let mut best = (model.errors(&self.data, monitor, weights).loss, 0, parameters.clone());
+        let mut best =
+            Best { loss: model.errors(&self.data, monitor, weights).loss, position: 0, parameters: model.parameters() };
         let mut curve = LearningCurve::create(&directory.join("learning_curve.csv"), settings.verbose)?;
-        let mut order = self.train.clone();
-        let mut epochs_run = 0;
-        for epoch in 1..=settings.epochs {
-            let rate = (settings.learning_rate * settings.learning_rate_decay.powi(epoch as i32 - 1))
-                .max(settings.learning_rate_min);
-            order.shuffle(&mut rng);
-            for batch in order.chunks(settings.batch_size) {
-                let (_, gradient) = model.batch_loss_gradient(&self.data, batch, weights);
-                adam.update(&mut parameters, &gradient, rate);
-                model.set_parameters(&parameters);
-            }
-            epochs_run = epoch;
-            let train = model.errors(&self.data, &self.train, weights);
-            let test = model.errors(&self.data, &self.test, weights);
-            curve.row(epoch, "adam", rate, &train, &test)?;
-            let monitored = if self.test.is_empty() { train.loss } else { test.loss };
-            if monitored < best.0 {
-                best = (monitored, epoch, parameters.clone());
-            } else if settings.early_stopping_patience > 0 && epoch - best.1 >= settings.early_stopping_patience {
-                break;
-            }
-        }
-        let mut lbfgs_iterations_run = 0;
-        if settings.lbfgs_iterations > 0 {
-            let mut x = best.2.clone();
-            let mut previous = x.clone();
-            let last = Cell::new(Errors::default());
-            let mut objective =
-                TrainingLoss { model: model.clone(), data: &self.data, batch: &self.train, weights, last: &last };
-            let patience = settings.early_stopping_patience;
-            let mut failure = None;
-            minimize_with_line_search(
-                &mut objective,
-                &mut x,
-                LineSearchSettings::default(),
-                settings.lbfgs_iterations,
-                &mut |iteration, _, parameters| {
-                    lbfgs_iterations_run = iteration;
-                    let step: f64 =
-                        parameters.iter().zip(&previous).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
-                    previous.copy_from_slice(parameters);
-                    model.set_parameters(parameters);
-                    let train = last.get();
-                    let test = model.errors(&self.data, &self.test, weights);
-                    let position = epochs_run + iteration;
-                    if let Err(error) = curve.row(position, "lbfgs", step, &train, &test) {
-                        failure = Some(error);
-                        return false;
-                    }
-                    let monitored = if self.test.is_empty() { train.loss } else { test.loss };
-                    if monitored < best.0 {
-                        best = (monitored, position, parameters.to_vec());
-                    }
-                    patience == 0 || position - best.1 < patience
-                },
-            )?;
-            if let Some(error) = failure {
-                return Err(error);
-            }
-        }
-        model.set_parameters(&best.2);
+        let epochs_run = self.adam_epochs(settings, &mut model, &mut rng, &mut curve, &mut best)?;
+        let lbfgs_iterations_run = self.lbfgs_refinement(settings, &mut model, &mut curve, &mut best, epochs_run)?;
+        model.set_parameters(&best.parameters);
         self.write_model(&model, directory)?;
         let all: Vec<usize> = (0..self.data.len()).collect();
         let predictions = model.predict_all(&self.data, &all);
@@ -737,7 +678,7 @@ impl Prepared {
             directory: directory.to_path_buf(),
             epochs_run,
             lbfgs_iterations_run,
-            best_epoch: best.1,
+            best_epoch: best.position,
             train_energy_rmse_mev_per_atom: train.energy_rmse_ev_per_atom * 1e3,
             train_force_rmse_mev_per_a: train.force_rmse_ev_per_a * 1e3,
             test_energy_rmse_mev_per_atom: test.energy_rmse_ev_per_atom * 1e3,
@@ -745,6 +686,99 @@ impl Prepared {
             seconds: start.elapsed().as_secs_f64(),
         };
         Ok((model, report))
+    }
+
+    /// Adam over shuffled minibatches for up to `epochs` epochs, the learning rate decaying geometrically to
+    /// `learning_rate_min`; keeps the parameters of the lowest monitored loss (test set, else training set) in
+    /// `best` and stops after `early_stopping_patience` epochs without improvement. Returns the epochs run.
+    fn adam_epochs(
+        &self,
+        settings: &TrainSettings,
+        model: &mut Model,
+        rng: &mut Xoshiro256PlusPlus,
+        curve: &mut LearningCurve,
+        best: &mut Best,
+    ) -> anyhow::Result<usize> {
+        let weights = LossWeights { energy: settings.energy_weight, force: settings.force_weight };
+        let mut parameters = model.parameters();
+        let mut adam = Adam::new(parameters.len());
+        let mut order = self.train.clone();
+        let mut epochs_run = 0;
+        for epoch in 1..=settings.epochs {
+            let rate = (settings.learning_rate * settings.learning_rate_decay.powi(epoch as i32 - 1))
+                .max(settings.learning_rate_min);
+            order.shuffle(rng);
+            for batch in order.chunks(settings.batch_size) {
+                let (_, gradient) = model.batch_loss_gradient(&self.data, batch, weights);
+                adam.update(&mut parameters, &gradient, rate);
+                model.set_parameters(&parameters);
+            }
+            epochs_run = epoch;
+            let train = model.errors(&self.data, &self.train, weights);
+            let test = model.errors(&self.data, &self.test, weights);
+            curve.row(epoch, "adam", rate, &train, &test)?;
+            let monitored = if self.test.is_empty() { train.loss } else { test.loss };
+            if monitored < best.loss {
+                *best = Best { loss: monitored, position: epoch, parameters: parameters.clone() };
+            } else if settings.early_stopping_patience > 0 && epoch - best.position >= settings.early_stopping_patience
+            {
+                break;
+            }
+        }
+        Ok(epochs_run)
+    }
+
+    /// Full-batch L-BFGS on the training loss from the best parameters so far, for up to `lbfgs_iterations`
+    /// iterations numbered on from `epochs_run` in the learning curve, with the same early stopping. Returns the
+    /// iterations run.
+    fn lbfgs_refinement(
+        &self,
+        settings: &TrainSettings,
+        model: &mut Model,
+        curve: &mut LearningCurve,
+        best: &mut Best,
+        epochs_run: usize,
+    ) -> anyhow::Result<usize> {
+        if settings.lbfgs_iterations == 0 {
+            return Ok(0);
+        }
+        let weights = LossWeights { energy: settings.energy_weight, force: settings.force_weight };
+        let mut iterations_run = 0;
+        let mut x = best.parameters.clone();
+        let mut previous = x.clone();
+        let last = Cell::new(Errors::default());
+        let mut objective =
+            TrainingLoss { model: model.clone(), data: &self.data, batch: &self.train, weights, last: &last };
+        let patience = settings.early_stopping_patience;
+        let mut failure = None;
+        minimize_with_line_search(
+            &mut objective,
+            &mut x,
+            LineSearchSettings::default(),
+            settings.lbfgs_iterations,
+            &mut |iteration, _, parameters| {
+                iterations_run = iteration;
+                let step: f64 = parameters.iter().zip(&previous).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
+                previous.copy_from_slice(parameters);
+                model.set_parameters(parameters);
+                let train = last.get();
+                let test = model.errors(&self.data, &self.test, weights);
+                let position = epochs_run + iteration;
+                if let Err(error) = curve.row(position, "lbfgs", step, &train, &test) {
+                    failure = Some(error);
+                    return false;
+                }
+                let monitored = if self.test.is_empty() { train.loss } else { test.loss };
+                if monitored < best.loss {
+                    *best = Best { loss: monitored, position, parameters: parameters.to_vec() };
+                }
+                patience == 0 || position - best.position < patience
+            },
+        )?;
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(iterations_run),
+        }
     }
 
     /// Writes `input.nn`, `scaling.data` and one `weights.NNN.data` per element into `directory`.
@@ -988,6 +1022,14 @@ fn load_with_zero_weights(directory: &Path, elements: &[u8], settings: &TrainSet
         std::fs::write(directory.join(format!("weights.{z:03}.data")), text)?;
     }
     Ok(NnpPotential::load_directory(directory, 1.0, 1.0)?)
+}
+
+/// The lowest monitored loss of a training run so far, where it was reached (epoch, or epochs + L-BFGS
+/// iteration) and its parameters.
+struct Best {
+    loss: f64,
+    position: usize,
+    parameters: Vec<f64>,
 }
 
 #[cfg(test)]

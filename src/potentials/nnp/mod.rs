@@ -272,149 +272,15 @@ impl NnpPotential {
     /// Loads the potential in `directory`, whose length unit is `length_unit` Å and energy unit
     /// `energy_unit` eV.
     pub fn load_directory(directory: &Path, length_unit: f64, energy_unit: f64) -> Result<NnpPotential, NnpError> {
-        let input_path = directory.join("input.nn");
-        let settings = Settings::read(&input_path)?;
-        let path = &settings.path;
-
-        // Elements, sorted by atomic number (n2p2's ElementMap).
-        let elements_entry = settings.require("elements")?;
-        let mut atomic_numbers = Vec::new();
-        for symbol in &elements_entry.arguments {
-            let z = elements::atomic_number(symbol).ok_or_else(|| {
-                NnpError::syntax(path, elements_entry.line, format!("elements: unknown element '{symbol}'"))
-            })?;
-            if atomic_numbers.contains(&z) {
-                return Err(NnpError::syntax(path, elements_entry.line, format!("elements: '{symbol}' given twice")));
-            }
-            atomic_numbers.push(z);
-        }
-        atomic_numbers.sort_unstable();
-        let number_entry = settings.require("number_of_elements")?;
-        let declared = settings.integer(number_entry, 0)?;
-        if declared != atomic_numbers.len() || declared == 0 {
-            return Err(NnpError::syntax(
-                path,
-                number_entry.line,
-                format!("number_of_elements = {declared}, but 'elements' lists {}", atomic_numbers.len()),
-            ));
-        }
-        let element_index = |symbol: &str| -> Option<usize> {
-            let z = elements::atomic_number(symbol)?;
-            atomic_numbers.iter().position(|&x| x == z)
-        };
-
-        // Normalisation.
-        let normalization: Vec<Option<&settings::Entry>> =
-            ["mean_energy", "conv_energy", "conv_length"].iter().map(|k| settings.get(k)).collect();
-        let (mean_energy, conv_energy) = match normalization.as_slice() {
-            [Some(m), Some(e), Some(_)] => (settings.number(m, 0)?, settings.number(e, 0)?),
-            [None, None, None] => (0.0, 1.0),
-            _ => {
-                return Err(NnpError::format(
-                    path,
-                    "use all or none of 'mean_energy', 'conv_energy' and 'conv_length'".into(),
-                ))
-            }
-        };
-        if conv_energy == 0.0 {
-            return Err(NnpError::format(path, "conv_energy must not be zero".into()));
-        }
-
-        // Energy offsets.
-        let mut offsets = vec![0.0; atomic_numbers.len()];
-        for entry in settings.all("atom_energy") {
-            let symbol = settings.argument(entry, 0)?;
-            let e = element_index(symbol).ok_or_else(|| {
-                NnpError::syntax(path, entry.line, format!("atom_energy: element '{symbol}' is not in 'elements'"))
-            })?;
-            offsets[e] = settings.number(entry, 1)?;
-        }
-
-        // Cutoff function.
-        let cutoff_entry = settings.require("cutoff_type")?;
-        let code = settings.integer(cutoff_entry, 0)?;
-        let cutoff_type = CutoffType::from_code(code as i64).ok_or_else(|| {
-            NnpError::syntax(path, cutoff_entry.line, format!("cutoff_type {code} is unknown (expected 0 to 8)"))
-        })?;
-        let cutoff_alpha = if cutoff_entry.arguments.len() > 1 { settings.number(cutoff_entry, 1)? } else { 0.0 };
-        if !(0.0..1.0).contains(&cutoff_alpha) {
-            return Err(NnpError::syntax(
-                path,
-                cutoff_entry.line,
-                format!("cutoff_type: alpha = {cutoff_alpha}, expected 0 <= alpha < 1"),
-            ));
-        }
-
-        // Symmetry functions, per element, sorted as n2p2 sorts them.
-        let mut functions: Vec<Vec<SymmetryFunction>> = vec![Vec::new(); atomic_numbers.len()];
-        for entry in settings.all("symfunction_short") {
-            let mut sf = SymmetryFunction::parse(path, entry.line, &entry.arguments, &element_index)?;
-            sf.scale_lengths(length_unit);
-            functions[sf.ec].push(sf);
-        }
-        for (e, list) in functions.iter_mut().enumerate() {
-            if list.is_empty() {
-                return Err(NnpError::format(
-                    path,
-                    format!("element {} has no symfunction_short line", elements::symbol(atomic_numbers[e])),
-                ));
-            }
-            list.sort_by(|a, b| a.n2p2_order(b));
-        }
-
-        // Scaling.
-        let scaling_type = ScalingType::from_settings(&settings);
-        let s_min = match settings.get("scale_min_short") {
-            Some(entry) => settings.number(entry, 0)?,
-            None => 0.0,
-        };
-        let s_max = match settings.get("scale_max_short") {
-            Some(entry) => settings.number(entry, 0)?,
-            None => 1.0,
-        };
+        let settings = Settings::read(&directory.join("input.nn"))?;
+        let atomic_numbers = read_elements(&settings)?;
+        let (mean_energy, conv_energy) = read_normalization(&settings)?;
+        let offsets = read_atom_energies(&settings, &atomic_numbers)?;
+        let (cutoff_type, cutoff_alpha) = read_cutoff_function(&settings)?;
+        let functions = read_symmetry_functions(&settings, &atomic_numbers, length_unit)?;
         let counts: Vec<usize> = functions.iter().map(Vec::len).collect();
-        let scalings = scaling::read_scaling(&directory.join("scaling.data"), scaling_type, s_min, s_max, &counts)?;
-
-        // Networks.
-        let layers_entry = settings.require("global_hidden_layers_short")?;
-        let hidden = settings.integer(layers_entry, 0)?;
-        let nodes_entry = settings.require("global_nodes_short")?;
-        let activation_entry = settings.require("global_activation_short")?;
-        let mut nodes = Vec::with_capacity(hidden);
-        let mut activations = Vec::with_capacity(hidden + 1);
-        for l in 0..hidden {
-            nodes.push(settings.integer(nodes_entry, l)?);
-            let letter = settings.argument(activation_entry, l)?;
-            activations.push(Activation::from_letter(letter).ok_or_else(|| {
-                NnpError::syntax(
-                    path,
-                    activation_entry.line,
-                    format!("global_activation_short: unknown activation '{letter}' (expected l t s p r g c S e h)"),
-                )
-            })?);
-        }
-        // n2p2 always uses a linear output neuron, whatever letter is given for the output layer.
-        activations.push(Activation::Identity);
-        let mut layout: Vec<Vec<usize>> = counts.iter().map(|&n| [vec![n], nodes.clone(), vec![1]].concat()).collect();
-        for entry in settings.all("element_nodes_short") {
-            let symbol = settings.argument(entry, 0)?;
-            let e = element_index(symbol).ok_or_else(|| {
-                NnpError::syntax(
-                    path,
-                    entry.line,
-                    format!("element_nodes_short: element '{symbol}' is not in 'elements'"),
-                )
-            })?;
-            let layer = settings.integer(entry, 1)?;
-            if layer == 0 || layer > hidden {
-                return Err(NnpError::syntax(
-                    path,
-                    entry.line,
-                    format!("element_nodes_short: layer {layer} is not a hidden layer (1 to {hidden})"),
-                ));
-            }
-            layout[e][layer] = settings.integer(entry, 2)?;
-        }
+        let scalings = read_scalings(&settings, &directory.join("scaling.data"), &counts)?;
+        let (layout, activations) = read_architecture(&settings, &atomic_numbers, &counts)?;
         let normalize_nodes = settings.has("normalize_nodes");
 
         let mut models = Vec::with_capacity(atomic_numbers.len());
@@ -624,6 +490,183 @@ impl NnpPotential {
             total_us_per_atom: per_atom(best[1] + best[2] + best[3]),
         }
     }
+}
+
+/// `elements` of input.nn, checked against `number_of_elements`, sorted by atomic number (n2p2's ElementMap).
+fn read_elements(settings: &Settings) -> Result<Vec<u8>, NnpError> {
+    let path = &settings.path;
+    let elements_entry = settings.require("elements")?;
+    let mut atomic_numbers = Vec::new();
+    for symbol in &elements_entry.arguments {
+        let z = elements::atomic_number(symbol).ok_or_else(|| {
+            NnpError::syntax(path, elements_entry.line, format!("elements: unknown element '{symbol}'"))
+        })?;
+        if atomic_numbers.contains(&z) {
+            return Err(NnpError::syntax(path, elements_entry.line, format!("elements: '{symbol}' given twice")));
+        }
+        atomic_numbers.push(z);
+    }
+    atomic_numbers.sort_unstable();
+    let number_entry = settings.require("number_of_elements")?;
+    let declared = settings.integer(number_entry, 0)?;
+    if declared != atomic_numbers.len() || declared == 0 {
+        return Err(NnpError::syntax(
+            path,
+            number_entry.line,
+            format!("number_of_elements = {declared}, but 'elements' lists {}", atomic_numbers.len()),
+        ));
+    }
+    Ok(atomic_numbers)
+}
+
+/// Index of `symbol` among the sorted `atomic_numbers`, when it is an element of the potential.
+fn element_index(atomic_numbers: &[u8], symbol: &str) -> Option<usize> {
+    let z = elements::atomic_number(symbol)?;
+    atomic_numbers.iter().position(|&x| x == z)
+}
+
+/// (`mean_energy`, `conv_energy`) of n2p2's normalisation, or (0, 1) without one; all three keys or none.
+fn read_normalization(settings: &Settings) -> Result<(f64, f64), NnpError> {
+    let path = &settings.path;
+    let normalization: Vec<Option<&settings::Entry>> =
+        ["mean_energy", "conv_energy", "conv_length"].iter().map(|k| settings.get(k)).collect();
+    let (mean_energy, conv_energy) = match normalization.as_slice() {
+        [Some(m), Some(e), Some(_)] => (settings.number(m, 0)?, settings.number(e, 0)?),
+        [None, None, None] => (0.0, 1.0),
+        _ => {
+            return Err(NnpError::format(
+                path,
+                "use all or none of 'mean_energy', 'conv_energy' and 'conv_length'".into(),
+            ))
+        }
+    };
+    if conv_energy == 0.0 {
+        return Err(NnpError::format(path, "conv_energy must not be zero".into()));
+    }
+    Ok((mean_energy, conv_energy))
+}
+
+/// The `atom_energy` offset of every element (0 where none is given), in the file's energy unit.
+fn read_atom_energies(settings: &Settings, atomic_numbers: &[u8]) -> Result<Vec<f64>, NnpError> {
+    let mut offsets = vec![0.0; atomic_numbers.len()];
+    for entry in settings.all("atom_energy") {
+        let symbol = settings.argument(entry, 0)?;
+        let e = element_index(atomic_numbers, symbol).ok_or_else(|| {
+            NnpError::syntax(
+                &settings.path,
+                entry.line,
+                format!("atom_energy: element '{symbol}' is not in 'elements'"),
+            )
+        })?;
+        offsets[e] = settings.number(entry, 1)?;
+    }
+    Ok(offsets)
+}
+
+/// `cutoff_type` and its optional alpha (0 ≤ alpha < 1, default 0).
+fn read_cutoff_function(settings: &Settings) -> Result<(CutoffType, f64), NnpError> {
+    let path = &settings.path;
+    let cutoff_entry = settings.require("cutoff_type")?;
+    let code = settings.integer(cutoff_entry, 0)?;
+    let cutoff_type = CutoffType::from_code(code as i64).ok_or_else(|| {
+        NnpError::syntax(path, cutoff_entry.line, format!("cutoff_type {code} is unknown (expected 0 to 8)"))
+    })?;
+    let cutoff_alpha = if cutoff_entry.arguments.len() > 1 { settings.number(cutoff_entry, 1)? } else { 0.0 };
+    if !(0.0..1.0).contains(&cutoff_alpha) {
+        return Err(NnpError::syntax(
+            path,
+            cutoff_entry.line,
+            format!("cutoff_type: alpha = {cutoff_alpha}, expected 0 <= alpha < 1"),
+        ));
+    }
+    Ok((cutoff_type, cutoff_alpha))
+}
+
+/// The `symfunction_short` lines of every element, lengths scaled to Å, sorted as n2p2 sorts them; every element
+/// needs at least one.
+fn read_symmetry_functions(
+    settings: &Settings,
+    atomic_numbers: &[u8],
+    length_unit: f64,
+) -> Result<Vec<Vec<SymmetryFunction>>, NnpError> {
+    let path = &settings.path;
+    let index = |symbol: &str| element_index(atomic_numbers, symbol);
+    let mut functions: Vec<Vec<SymmetryFunction>> = vec![Vec::new(); atomic_numbers.len()];
+    for entry in settings.all("symfunction_short") {
+        let mut sf = SymmetryFunction::parse(path, entry.line, &entry.arguments, &index)?;
+        sf.scale_lengths(length_unit);
+        functions[sf.ec].push(sf);
+    }
+    for (e, list) in functions.iter_mut().enumerate() {
+        if list.is_empty() {
+            return Err(NnpError::format(
+                path,
+                format!("element {} has no symfunction_short line", elements::symbol(atomic_numbers[e])),
+            ));
+        }
+        list.sort_by(|a, b| a.n2p2_order(b));
+    }
+    Ok(functions)
+}
+
+/// The symmetry-function scalings of `scaling_file` (`counts` functions per element), with the type and range of
+/// input.nn (`scale_min_short`/`scale_max_short`, default 0 and 1).
+fn read_scalings(settings: &Settings, scaling_file: &Path, counts: &[usize]) -> Result<Vec<Vec<Scaling>>, NnpError> {
+    let scaling_type = ScalingType::from_settings(settings);
+    let s_min = match settings.get("scale_min_short") {
+        Some(entry) => settings.number(entry, 0)?,
+        None => 0.0,
+    };
+    let s_max = match settings.get("scale_max_short") {
+        Some(entry) => settings.number(entry, 0)?,
+        None => 1.0,
+    };
+    scaling::read_scaling(scaling_file, scaling_type, s_min, s_max, counts)
+}
+
+/// Layer sizes of every element's network (inputs, hidden layers with `element_nodes_short` overrides, one
+/// output) and the activations of its layers; n2p2's output neuron is always linear.
+fn read_architecture(
+    settings: &Settings,
+    atomic_numbers: &[u8],
+    counts: &[usize],
+) -> Result<(Vec<Vec<usize>>, Vec<Activation>), NnpError> {
+    let path = &settings.path;
+    let layers_entry = settings.require("global_hidden_layers_short")?;
+    let hidden = settings.integer(layers_entry, 0)?;
+    let nodes_entry = settings.require("global_nodes_short")?;
+    let activation_entry = settings.require("global_activation_short")?;
+    let mut nodes = Vec::with_capacity(hidden);
+    let mut activations = Vec::with_capacity(hidden + 1);
+    for l in 0..hidden {
+        nodes.push(settings.integer(nodes_entry, l)?);
+        let letter = settings.argument(activation_entry, l)?;
+        activations.push(Activation::from_letter(letter).ok_or_else(|| {
+            NnpError::syntax(
+                path,
+                activation_entry.line,
+                format!("global_activation_short: unknown activation '{letter}' (expected l t s p r g c S e h)"),
+            )
+        })?);
+    }
+    activations.push(Activation::Identity);
+    let mut layout: Vec<Vec<usize>> = counts.iter().map(|&n| [vec![n], nodes.clone(), vec![1]].concat()).collect();
+    for entry in settings.all("element_nodes_short") {
+        let symbol = settings.argument(entry, 0)?;
+        let e = element_index(atomic_numbers, symbol).ok_or_else(|| {
+            NnpError::syntax(path, entry.line, format!("element_nodes_short: element '{symbol}' is not in 'elements'"))
+        })?;
+        let layer = settings.integer(entry, 1)?;
+        if layer == 0 || layer > hidden {
+            return Err(NnpError::syntax(
+                path,
+                entry.line,
+                format!("element_nodes_short: layer {layer} is not a hidden layer (1 to {hidden})"),
+            ));
+        }
+        layout[e][layer] = settings.integer(entry, 2)?;
+    }
+    Ok((layout, activations))
 }
 
 impl Potential for NnpPotential {
