@@ -6,7 +6,7 @@
 //! Pairs not given explicitly are mixed geometrically (LAMMPS's default `pair_modify mix geometric`):
 //! ε_ij = √(ε_ii ε_jj), σ_ij = √(σ_ii σ_jj), r_c,ij = the larger of the two cutoffs; mixing needs both like pairs.
 
-use super::pair_table::{Mixing, PairTable, PairTableError};
+use super::pair_table::{Mixing, PairFunction, PairTable, PairTableError};
 use super::{EvaluationResult, Potential, PotentialConfig};
 use crate::input::{join, positive, InvalidValue};
 use crate::neighbors::NeighborList;
@@ -88,6 +88,23 @@ struct PairParameters {
     c6: f64,
     cutoff2: f64,
     shift: f64,
+}
+
+impl PairFunction for PairParameters {
+    fn cutoff2(&self) -> f64 {
+        self.cutoff2
+    }
+
+    /// φ = c12/r¹² − c6/r⁶ − shift and (1/r) dφ/dr = −(12 c12 r⁻¹² − 6 c6 r⁻⁶)/r².
+    #[inline(always)]
+    fn energy_and_derivative_over_r(&self, r2: f64) -> (f64, f64) {
+        let inv_r2 = 1.0 / r2;
+        let inv_r6 = inv_r2 * inv_r2 * inv_r2;
+        (
+            inv_r6 * (self.c12 * inv_r6 - self.c6) - self.shift,
+            -inv_r6 * (12.0 * self.c12 * inv_r6 - 6.0 * self.c6) * inv_r2,
+        )
+    }
 }
 
 /// A Lennard-Jones potential over a set of elements.
@@ -190,17 +207,7 @@ impl Potential for LennardJones {
 
     /// The pair sum of [`super::pair_sum`] (parallel, independent of the number of threads).
     fn compute(&self, system: &System, neighbors: &NeighborList) -> EvaluationResult {
-        let types = self.pairs.types(system);
-        Ok(super::pair_sum(system, neighbors, self.cutoff * self.cutoff, |i, j, r2| {
-            let p = self.pairs.get(types[i], types[j]);
-            if r2 >= p.cutoff2 {
-                return None;
-            }
-            let inv_r2 = 1.0 / r2;
-            let inv_r6 = inv_r2 * inv_r2 * inv_r2;
-            // (1/r) dE/dr = −(12 c12 r⁻¹² − 6 c6 r⁻⁶)/r².
-            Some((inv_r6 * (p.c12 * inv_r6 - p.c6) - p.shift, -inv_r6 * (12.0 * p.c12 * inv_r6 - 6.0 * p.c6) * inv_r2))
-        }))
+        Ok(self.pairs.pair_sum(system, neighbors, self.cutoff))
     }
 }
 

@@ -14,7 +14,7 @@
 //! pairs = [{ species = ["Cu", "Cu"], d0_ev = 0.3429, alpha_per_a = 1.3588, r0_a = 2.866 }]
 //! ```
 
-use super::pair_table::{PairTable, PairTableError};
+use super::pair_table::{PairFunction, PairTable, PairTableError};
 use super::{EvaluationResult, Potential, PotentialConfig};
 use crate::input::{join, positive, InvalidValue};
 use crate::neighbors::NeighborList;
@@ -96,6 +96,18 @@ struct MorsePair {
     shift: f64,
 }
 
+impl PairFunction for MorsePair {
+    fn cutoff2(&self) -> f64 {
+        self.cutoff2
+    }
+
+    #[inline(always)]
+    fn energy_and_derivative_over_r(&self, r2: f64) -> (f64, f64) {
+        let (energy, derivative_over_r) = self.energy_and_derivative(r2.sqrt());
+        (energy - self.shift, derivative_over_r)
+    }
+}
+
 impl MorsePair {
     /// E(r) before the shift and (1/r) dE/dr.
     #[inline(always)]
@@ -149,15 +161,7 @@ impl Potential for Morse {
 
     /// The pair sum of [`super::pair_sum`] (parallel, independent of the number of threads).
     fn compute(&self, system: &System, neighbors: &NeighborList) -> EvaluationResult {
-        let types = self.pairs.types(system);
-        Ok(super::pair_sum(system, neighbors, self.cutoff * self.cutoff, |i, j, r2| {
-            let pair = self.pairs.get(types[i], types[j]);
-            if r2 >= pair.cutoff2 {
-                return None;
-            }
-            let (energy, derivative_over_r) = pair.energy_and_derivative(r2.sqrt());
-            Some((energy - pair.shift, derivative_over_r))
-        }))
+        Ok(self.pairs.pair_sum(system, neighbors, self.cutoff))
     }
 }
 
