@@ -57,8 +57,9 @@ fn shrunk(study: &str, root: &Path) -> String {
             "kmc" => {
                 set(stage, "events", 20_000);
                 set(stage, "blocks", 100);
-                set(stage, "hop_cutoff_a", 3.0);
-                set(stage, "supercell", vec![1, 1, 1]);
+                let network = stage["network"].as_table_mut().unwrap();
+                set(network, "hop_cutoff_a", 3.0);
+                set(network, "supercell", vec![1, 1, 1]);
             }
             "analyze" => {
                 set(stage, "skip_ps", 0.02);

@@ -38,8 +38,8 @@ fn rate_per_ps(barrier_ev: f64, temperature_k: f64) -> f64 {
 fn single_vacancy_diffusion_matches_the_random_walk() {
     let (a, barrier, t) = (2.5, 0.3, 600.0);
     let s = settings(&format!(
-        "temperatures_k = [{t}]\nevents = 4_000_000\nblocks = 40_000\ncarriers = 1\ntrack_ions = false\n\
-         [lattice]\nkind = \"simple_cubic\"\nrepeat = [10, 10, 10]\nlattice_constant_a = {a}\nbarrier_ev = {barrier}\n"
+        "temperatures_k = [{t}]\nevents = 4_000_000\nblocks = 40_000\ncarriers = {{ count = 1 }}\ntrack_ions = false\n\
+         [network]\nkind = \"lattice\"\nlattice = \"simple_cubic\"\nrepeat = [10, 10, 10]\nlattice_constant_a = {a}\nbarrier_ev = {barrier}\n"
     ));
     let (_, results) = simulate(&s, 42);
     let r = &results[0];
@@ -63,8 +63,8 @@ fn ion_tracer_diffusion_carries_the_correlation_factor() {
     let (a, barrier, t) = (2.0, 0.2, 500.0);
     let side = 8usize;
     let s = settings(&format!(
-        "temperatures_k = [{t}]\nevents = 6_000_000\nblocks = 200\ncarriers = 1\n\
-         [lattice]\nkind = \"simple_cubic\"\nrepeat = [{side}, {side}, {side}]\nlattice_constant_a = {a}\nbarrier_ev = {barrier}\n"
+        "temperatures_k = [{t}]\nevents = 6_000_000\nblocks = 200\ncarriers = {{ count = 1 }}\n\
+         [network]\nkind = \"lattice\"\nlattice = \"simple_cubic\"\nrepeat = [{side}, {side}, {side}]\nlattice_constant_a = {a}\nbarrier_ev = {barrier}\n"
     ));
     let (_, results) = simulate(&s, 7);
     let r = &results[0];
@@ -91,9 +91,9 @@ fn collective_diffusion_of_an_exclusion_lattice_gas_is_exact() {
     let (a, barrier, t) = (2.0, 0.25, 500.0);
     for carrier in ["ion", "vacancy"] {
         let s = settings(&format!(
-            "temperatures_k = [{t}]\nevents = 4_000_000\nblocks = 40_000\ncarrier = \"{carrier}\"\ncarriers = 300\n\
+            "temperatures_k = [{t}]\nevents = 4_000_000\nblocks = 40_000\ncarrier = \"{carrier}\"\ncarriers = {{ count = 300 }}\n\
              track_ions = {}\n\
-             [lattice]\nkind = \"simple_cubic\"\nrepeat = [10, 10, 10]\nlattice_constant_a = {a}\nbarrier_ev = {barrier}\n",
+             [network]\nkind = \"lattice\"\nlattice = \"simple_cubic\"\nrepeat = [10, 10, 10]\nlattice_constant_a = {a}\nbarrier_ev = {barrier}\n",
             carrier == "vacancy"
         ));
         let (_, results) = simulate(&s, 11);
@@ -122,9 +122,9 @@ fn collective_diffusion_of_an_exclusion_lattice_gas_is_exact() {
 fn arrhenius_fit_over_a_sweep_returns_the_barrier() {
     let (a, barrier) = (3.0, 0.45);
     let s = settings(&format!(
-        "temperatures_k = [300, 400, 500, 650, 800]\nevents = 1_000_000\nblocks = 10_000\ncarriers = 1\n\
+        "temperatures_k = [300, 400, 500, 650, 800]\nevents = 1_000_000\nblocks = 10_000\ncarriers = {{ count = 1 }}\n\
          track_ions = false\n\
-         [lattice]\nkind = \"body_centred_cubic\"\nrepeat = [6, 6, 6]\nlattice_constant_a = {a}\nbarrier_ev = {barrier}\n"
+         [network]\nkind = \"lattice\"\nlattice = \"body_centred_cubic\"\nrepeat = [6, 6, 6]\nlattice_constant_a = {a}\nbarrier_ev = {barrier}\n"
     ));
     let dir = tempfile::tempdir().unwrap();
     let report = s.run(Path::new("."), dir.path(), 3).unwrap();
@@ -170,7 +170,7 @@ fn site_occupancies_follow_boltzmann_factors() {
     for ions in [1usize, 2] {
         let s = settings(&format!(
             "temperatures_k = [{t}]\nevents = 2_000_000\nequilibration_events = 1000\ncarrier = \"ion\"\n\
-             carriers = {ions}\ncatalogue = \"ring.txt\"\nsite_occupancy = true\n"
+             carriers = {{ count = {ions} }}\nnetwork = {{ kind = \"catalogue\", path = \"ring.txt\" }}\nsite_occupancy = true\n"
         ));
         let (ion_network, _, _) = s.ion_network(dir.path(), 1).unwrap();
         let sites = s.initial_carrier_sites(ion_network.len(), 1).unwrap();
@@ -203,8 +203,8 @@ fn site_occupancies_follow_boltzmann_factors() {
 #[test]
 fn results_depend_on_the_seed_only_not_on_the_thread_count() {
     let s = settings(
-        "temperatures_k = [500, 600, 700]\nevents = 20_000\nblocks = 10\ncarrier_fraction = 0.05\n\
-         [lattice]\nkind = \"face_centred_cubic\"\nrepeat = [4, 4, 4]\nlattice_constant_a = 4.0\nbarrier_ev = 0.4\n",
+        "temperatures_k = [500, 600, 700]\nevents = 20_000\nblocks = 10\ncarriers = { fraction = 0.05 }\n\
+         [network]\nkind = \"lattice\"\nlattice = \"face_centred_cubic\"\nrepeat = [4, 4, 4]\nlattice_constant_a = 4.0\nbarrier_ev = 0.4\n",
     );
     let run_with = |threads: usize, seed: u64| {
         rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| simulate(&s, seed).1)
@@ -233,8 +233,8 @@ fn a_barrier_table_replicated_over_a_supercell_reproduces_the_lattice_result() {
     table.push_str("3,O,0,1,1,1,1,2,1,1,1.0,-100.0,-100.0,-99.0,1.0,1.0,true\n");
     std::fs::write(dir.path().join("barriers.csv"), table).unwrap();
     let s = settings(
-        "temperatures_k = [600]\nevents = 4_000_000\nblocks = 40_000\ncarriers = 1\ntrack_ions = false\n\
-         barrier_table = \"barriers.csv\"\nspecies = \"Li\"\nsupercell = [10, 10, 10]\n",
+        "temperatures_k = [600]\nevents = 4_000_000\nblocks = 40_000\ncarriers = { count = 1 }\ntrack_ions = false\n\
+         network = { kind = \"barrier_table\", path = \"barriers.csv\", species = \"Li\", supercell = [10, 10, 10] }\n",
     );
     let report = s.run(dir.path(), &dir.path().join("out"), 42).unwrap();
     assert_eq!(report.sites, 1000);
@@ -247,9 +247,9 @@ fn a_barrier_table_replicated_over_a_supercell_reproduces_the_lattice_result() {
 #[test]
 fn trajectories_are_written_at_fixed_time_intervals() {
     let s = settings(
-        "temperatures_k = [800]\nevents = 2000\nblocks = 4\ncarriers = 3\ncarrier = \"ion\"\n\
+        "temperatures_k = [800]\nevents = 2000\nblocks = 4\ncarriers = { count = 3 }\ncarrier = \"ion\"\n\
          trajectory_interval_ps = 0.5\n\
-         [lattice]\nkind = \"simple_cubic\"\nrepeat = [5, 5, 5]\nlattice_constant_a = 2.0\nbarrier_ev = 0.4\n",
+         [network]\nkind = \"lattice\"\nlattice = \"simple_cubic\"\nrepeat = [5, 5, 5]\nlattice_constant_a = 2.0\nbarrier_ev = 0.4\n",
     );
     let dir = tempfile::tempdir().unwrap();
     let report = s.run(Path::new("."), dir.path(), 9).unwrap();
@@ -281,7 +281,10 @@ fn bad_input_gives_clear_errors_not_hangs() {
     let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
     let base = "temperatures_k = [500]\nevents = 100\nblocks = 2\ncarrier = \"ion\"\n";
     let run = |extra: &str| -> String {
-        let s: KmcSettings = toml::from_str(&format!("{base}{extra}")).unwrap();
+        let s: KmcSettings = match toml::from_str(&format!("{base}{extra}")) {
+            Ok(s) => s,
+            Err(e) => return e.to_string(),
+        };
         match s.validate("stage[1]") {
             Err(e) => e.to_string(),
             Ok(()) => format!("{:#}", s.run(dir.path(), &dir.path().join("out"), 1).unwrap_err()),
@@ -289,32 +292,51 @@ fn bad_input_gives_clear_errors_not_hangs() {
     };
     // A hop to a site that does not exist.
     write("missing.txt", "cell 10 0 0 0 10 0 0 0 10\nsite 0 0 0\nsite 2 0 0\npath 0 2 0 0 0 0.5\n");
-    let err = run("carriers = 1\ncatalogue = \"missing.txt\"\n");
+    let err = run("carriers = { count = 1 }\nnetwork = { kind = \"catalogue\", path = \"missing.txt\" }\n");
     assert!(err.contains("missing.txt line 4") && err.contains("site 2 does not exist"), "{err}");
     // A negative barrier.
     write("negative.txt", "cell 10 0 0 0 10 0 0 0 10\nsite 0 0 0\nsite 2 0 0\nhop 0 1 0 0 0 -0.1\nhop 1 0 0 0 0 0.1\n");
-    let err = run("carriers = 1\ncatalogue = \"negative.txt\"\n");
+    let err = run("carriers = { count = 1 }\nnetwork = { kind = \"catalogue\", path = \"negative.txt\" }\n");
     assert!(err.contains("negative.txt line 4") && err.contains("-0.1") && err.contains("≥ 0"), "{err}");
-    let err = run("carriers = 1\n[lattice]\nkind = \"simple_cubic\"\nrepeat = [3, 3, 3]\nlattice_constant_a = 2.0\nbarrier_ev = -0.2\n");
-    assert_eq!(err, "stage[1].lattice.barrier_ev = -0.2: expected a finite barrier ≥ 0");
+    let err = run("carriers = { count = 1 }\n[network]\nkind = \"lattice\"\nlattice = \"simple_cubic\"\nrepeat = [3, 3, 3]\nlattice_constant_a = 2.0\nbarrier_ev = -0.2\n");
+    assert_eq!(err, "stage[1].network.barrier_ev = -0.2: expected a finite barrier ≥ 0");
     // A network with no hop at all, and one whose carriers are all blocked: an error, not a hang.
     write("isolated.txt", "cell 10 0 0 0 10 0 0 0 10\nsite 0 0 0\nsite 2 0 0\nsite 4 0 0\n");
-    let err = run("carriers = 1\ncatalogue = \"isolated.txt\"\n");
+    let err = run("carriers = { count = 1 }\nnetwork = { kind = \"catalogue\", path = \"isolated.txt\" }\n");
     assert!(err.contains("no possible event") && err.contains("3 isolated sites"), "{err}");
     write("blocked.txt", "cell 10 0 0 0 10 0 0 0 10\nsite 0 0 0\nsite 2 0 0\nsite 6 0 0\npath 0 1 0 0 0 0.3\n");
-    let err = run("carrier_sites = [0, 1]\ncatalogue = \"blocked.txt\"\n");
+    let err = run("carriers = { sites = [0, 1] }\nnetwork = { kind = \"catalogue\", path = \"blocked.txt\" }\n");
     assert!(err.contains("no possible event"), "{err}");
     // Every site taken.
-    let err = run("carriers = 3\ncatalogue = \"blocked.txt\"\n");
+    let err = run("carriers = { count = 3 }\nnetwork = { kind = \"catalogue\", path = \"blocked.txt\" }\n");
     assert!(err.contains("at least one site must stay free"), "{err}");
     // Settings errors name the key.
-    let err = run("carriers = 1\ncarrier_fraction = 0.1\ncatalogue = \"blocked.txt\"\n");
-    assert!(err.starts_with("stage[1].carriers/carrier_fraction/carrier_sites"), "{err}");
-    let err = run("carriers = 1\n");
-    assert!(err.contains("exactly one network source"), "{err}");
-    let err = run("carrier_sites = [0, 7]\ncatalogue = \"blocked.txt\"\n");
+    let blocked = "network = { kind = \"catalogue\", path = \"blocked.txt\" }\n";
+    let err = run(&format!("carriers = {{ count = 1, fraction = 0.1 }}\n{blocked}"));
+    assert!(err.contains("carriers = { count = 1, fraction = 0.1 }: expected a table with exactly one of"), "{err}");
+    let err = run(&format!("carriers = {{ count = 0 }}\n{blocked}"));
+    assert_eq!(err, "stage[1].carriers.count = 0: expected at least one carrier");
+    let err = run("carriers = { count = 1 }\n");
+    assert!(err.contains("missing field `network`"), "{err}");
+    let err = run("carriers = { count = 1 }\nnetwork = { kind = \"lattise\" }\n");
+    assert!(
+        err.contains("network.kind = \"lattise\": expected \"lattice\", \"catalogue\" or \"barrier_table\""),
+        "{err}"
+    );
+    let err = run("carriers = { count = 1 }\nnetwork = { kind = \"catalogue\", pth = \"x\" }\n");
+    assert!(err.contains("network (kind = \"catalogue\"): unknown field `pth`, expected `path`"), "{err}");
+    // The flat keys before issue 18 give the tables to write instead.
+    let err = run("carriers = 2\ncatalogue = \"blocked.txt\"\n");
+    assert!(
+        err.starts_with(
+            "catalogue = \"blocked.txt\", carriers = 2: these kMC keys moved into the network and carriers tables"
+        ),
+        "{err}"
+    );
+    assert!(err.contains(&format!("\n{blocked}carriers = {{ count = 2 }}")), "{err}");
+    let err = run(&format!("carriers = {{ sites = [0, 7] }}\n{blocked}"));
     assert!(err.contains("site 7 does not exist"), "{err}");
-    assert!(toml::from_str::<KmcSettings>(&format!("{base}carriers = 1\nbarrier = 0.3\n")).is_err());
+    assert!(toml::from_str::<KmcSettings>(&format!("{base}carriers = {{ count = 1 }}\nbarrier = 0.3\n")).is_err());
     // An unconverged table row is rejected with its line.
     write(
         "unconverged.csv",
@@ -323,7 +345,7 @@ fn bad_input_gives_clear_errors_not_hangs() {
          final_energy_ev,saddle_energy_ev,forward_barrier_ev,reverse_barrier_ev,converged\n\
          0,Li,0,1,0,0,0,2.5,0,0,2.5,-1,-1,-0.5,0.5,0.5,false\n",
     );
-    let err = run("carriers = 1\nbarrier_table = \"unconverged.csv\"\n");
+    let err = run("carriers = { count = 1 }\nnetwork = { kind = \"barrier_table\", path = \"unconverged.csv\" }\n");
     assert!(err.contains("unconverged.csv line 4") && err.contains("accept_unconverged"), "{err}");
 }
 
@@ -413,8 +435,9 @@ fn symmetry_equivalent_hops_of_gamma_li3po4_are_replicated() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("barriers.csv"), table).unwrap();
     let s = settings(&format!(
-        "temperatures_k = [700, 900]\nevents = 20000\nblocks = 10\ncarriers = 1\nbarrier_table = \"barriers.csv\"\n\
-         structure = \"{}\"\nsupercell = [2, 1, 1]\nhop_cutoff_a = {cutoff}\n",
+        "temperatures_k = [700, 900]\nevents = 20000\nblocks = 10\ncarriers = {{ count = 1 }}\n\
+         network = {{ kind = \"barrier_table\", path = \"barriers.csv\", structure = \"{}\", supercell = [2, 1, 1], \
+         hop_cutoff_a = {cutoff} }}\n",
         std::fs::canonicalize(path).unwrap().display()
     ));
     let (network, _, summary) = s.ion_network(dir.path(), 1).unwrap();
@@ -445,7 +468,7 @@ fn symmetry_equivalent_hops_of_gamma_li3po4_are_replicated() {
 }
 
 /// The study runner parses stages as an enum tagged by `kind`; the settings must survive that (integers given for
-/// float keys, nested `lattice` table with its own `kind`, unknown keys still rejected).
+/// float keys, the `network` table tagged by its own `kind`, unknown keys still rejected, at both levels).
 #[test]
 fn settings_parse_inside_a_kind_tagged_stage_list() {
     #[derive(serde::Deserialize)]
@@ -457,15 +480,20 @@ fn settings_parse_inside_a_kind_tagged_stage_list() {
     struct Study {
         stage: Vec<Stage>,
     }
-    let text = "[[stage]]\nkind = \"kmc\"\ntemperatures_k = [500, 600]\nevents = 1000\ncarriers = 1\n\
-                [stage.lattice]\nkind = \"simple_cubic\"\nrepeat = [4, 4, 4]\nlattice_constant_a = 3\nbarrier_ev = 0.5\n";
+    let text = "[[stage]]\nkind = \"kmc\"\ntemperatures_k = [500, 600]\nevents = 1000\ncarriers = { count = 1 }\n\
+                [stage.network]\nkind = \"lattice\"\nlattice = \"simple_cubic\"\nrepeat = [4, 4, 4]\nlattice_constant_a = 3\nbarrier_ev = 0.5\n";
     let study: Study = toml::from_str(text).unwrap();
     let Stage::Kmc(s) = &study.stage[0];
     s.validate("stage[0]").unwrap();
     assert_eq!(s.temperatures_k, vec![500.0, 600.0]);
     assert_eq!(s.attempt_frequency_hz, 1e13);
     assert_eq!(s.blocks, 100);
-    let unknown = text.replace("carriers = 1", "carriers = 1\nbarier_ev = 0.3");
-    let err = toml::from_str::<Study>(&unknown).err().expect("an unknown key is an error").to_string();
-    assert!(err.contains("barier_ev"), "{err}");
+    for (from, to) in
+        [("events = 1000", "events = 1000\nevent = 10"), ("barrier_ev = 0.5", "barrier_ev = 0.5\nbarier_ev = 0.3")]
+    {
+        let err =
+            toml::from_str::<Study>(&text.replace(from, to)).err().expect("an unknown key is an error").to_string();
+        let unknown = to.split_once('\n').unwrap().1.split(' ').next().unwrap();
+        assert!(err.contains(&format!("unknown field `{unknown}`")), "{err}");
+    }
 }

@@ -49,16 +49,19 @@ fmax_ev_per_a = 0.01
 
 [[stage]]
 kind = "kmc"
-barrier_table = "{{output}}/02-migration/barriers.csv"
-structure = "{{output}}/02-migration/migration_structure.extxyz"
-barrier_assignment = "sample"
-hop_cutoff_a = 2.8
-supercell = [2, 2, 2]
-carriers = 1
+carriers = {{ count = 1 }}
 track_ions = false
 temperatures_k = [600, 900, 1200]
 events = 300000
 blocks = 1000
+
+[stage.network]
+kind = "barrier_table"
+path = "{{output}}/02-migration/barriers.csv"
+structure = "{{output}}/02-migration/migration_structure.extxyz"
+barrier_assignment = "sample"
+hop_cutoff_a = 2.8
+supercell = [2, 2, 2]
 
 [[stage]]
 kind = "load"

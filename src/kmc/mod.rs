@@ -18,9 +18,9 @@ pub mod equivalence;
 pub mod network;
 mod output;
 pub mod sampling;
+mod settings;
 pub mod tree;
 
-use crate::input::{in_range, join, positive, InvalidValue};
 use crate::units::A2_PER_PS_IN_CM2_PER_S;
 use anyhow::{bail, Context};
 pub use arrhenius::ArrheniusFit;
@@ -31,114 +31,14 @@ pub use network::{HopKind, Lattice, LatticeKind, NetworkBuilder, PeriodicBuilder
 use rand::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
-use std::path::{Path, PathBuf};
-
-/// What hops: vacancies exchanging with ions (the ions' barriers, seen from the vacancy) or the ions themselves.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CarrierKind {
-    /// Carriers are vacancies in a fully occupied ion sublattice; a vacancy at i moves to j when the ion on j
-    /// makes the hop j → i.
-    #[default]
-    Vacancy,
-    /// Carriers are mobile ions; an ion hops to an empty site.
-    Ion,
-}
+pub use settings::{BarrierAssignment, BarrierTableNetwork, CarrierKind, Carriers, KmcSettings, Network};
+use std::path::Path;
 
 /// How a barrier table with `structure` became a network (each `None` unless that method was used).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NetworkSummary {
     pub environment_matching: Option<MatchingSummary>,
     pub barrier_sampling: Option<sampling::SamplingSummary>,
-}
-
-/// How a barrier table with `structure` assigns barriers to the structure's hops.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BarrierAssignment {
-    /// Hops whose environments match a tabulated hop get its barrier (crystals; `equivalence`).
-    #[default]
-    Environment,
-    /// Every pair within the hop cutoff gets a barrier drawn from the tabulated ones (glasses; `sampling`).
-    Sample,
-    /// Every pair within the hop cutoff gets a kinetically resolved barrier drawn from the table, on top of the
-    /// vacancy energies of `site_energies` (glasses with trapping; `sampling`).
-    Kra,
-}
-
-/// Settings of a `kind = "kmc"` stage. Exactly one network source (`lattice`, `barrier_table`, `catalogue`) and
-/// exactly one of `carriers`, `carrier_fraction`, `carrier_sites`.
-#[derive(Clone, Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KmcSettings {
-    /// Temperatures of the sweep (K), each simulated independently.
-    pub temperatures_k: Vec<f64>,
-    /// Production events per temperature.
-    pub events: u64,
-    /// Events before production, discarded (default 0).
-    #[serde(default)]
-    pub equilibration_events: u64,
-    /// Blocks the production run is cut into for the uncertainties (default 100, ≥ 2).
-    #[serde(default = "default_blocks")]
-    pub blocks: u64,
-    /// Attempt frequency ν (Hz = s⁻¹, default 10¹³).
-    #[serde(default = "default_attempt_frequency")]
-    pub attempt_frequency_hz: f64,
-    /// `vacancy` (default) or `ion`.
-    #[serde(default)]
-    pub carrier: CarrierKind,
-    /// Number of carriers, placed on random distinct sites (seeded).
-    pub carriers: Option<usize>,
-    /// Fraction of sites holding a carrier (0 < x < 1), rounded to the nearest count ≥ 1.
-    pub carrier_fraction: Option<f64>,
-    /// Explicit initial carrier sites (network site indices).
-    pub carrier_sites: Option<Vec<usize>>,
-    /// With `carrier = "vacancy"`: also follow the ions (tracer D of the ions; default true).
-    pub track_ions: Option<bool>,
-    /// A generated cubic lattice.
-    pub lattice: Option<Lattice>,
-    /// An NEB barrier table (`barriers.csv`, docs/barrier-table.md); relative to the input file's folder.
-    pub barrier_table: Option<PathBuf>,
-    /// A kMC catalogue (docs/kmc.md); relative to the input file's folder.
-    pub catalogue: Option<PathBuf>,
-    /// Barrier table only: use only rows of this species (default: all rows).
-    pub species: Option<String>,
-    /// Barrier table only: use rows with `converged = false` (default false: such rows are an error).
-    #[serde(default)]
-    pub accept_unconverged: bool,
-    /// Barrier table only: repeat the table's cell (default [1, 1, 1]), or the structure's with `structure`.
-    pub supercell: Option<[usize; 3]>,
-    /// Barrier table only: the structure the table's sites refer to (relative to the input file's folder). With
-    /// it, every pair of mobile atoms whose environment matches a tabulated hop gets its barrier (symmetry-
-    /// equivalent hops are replicated, see `equivalence`); without it, only the tabulated hops are used.
-    pub structure: Option<PathBuf>,
-    /// With `structure`: how the structure's hops get barriers: `"environment"` (default; replicate tabulated
-    /// hops onto pairs with matching environments, for crystals) or `"sample"` (every pair within `hop_cutoff_a`
-    /// gets a barrier drawn from the table's forward barriers, for glasses; see `sampling`).
-    #[serde(default)]
-    pub barrier_assignment: BarrierAssignment,
-    /// With `barrier_assignment = "kra"`: a `vacancy` stage's `vacancies.csv` giving the vacancy formation energy
-    /// at every site of `structure` (relative to the input file's folder).
-    pub site_energies: Option<PathBuf>,
-    /// With `structure`: longest hop considered (Å, default: longest tabulated hop + 0.1 Å).
-    pub hop_cutoff_a: Option<f64>,
-    /// With `structure`: radius of the compared environments (Å, default 4.0).
-    pub environment_radius_a: Option<f64>,
-    /// With `structure`: largest difference of matching distances (Å, default 0.02).
-    pub environment_tolerance_a: Option<f64>,
-    /// Write carrier positions every this many ps (default: no trajectory).
-    pub trajectory_interval_ps: Option<f64>,
-    /// Write the fraction of time each site was occupied (default false).
-    #[serde(default)]
-    pub site_occupancy: bool,
-}
-
-fn default_blocks() -> u64 {
-    100
-}
-
-fn default_attempt_frequency() -> f64 {
-    1e13
 }
 
 /// A diffusion coefficient with its standard error.
@@ -209,256 +109,46 @@ pub struct KmcReport {
 }
 
 impl KmcSettings {
-    /// Checks every value; `key` is the stage prefix, e.g. `stage[3]`.
-    pub fn validate(&self, key: &str) -> Result<(), InvalidValue> {
-        if self.temperatures_k.is_empty() {
-            return Err(InvalidValue::new(join(key, "temperatures_k"), "[]", "at least one temperature"));
-        }
-        for (i, &t) in self.temperatures_k.iter().enumerate() {
-            positive(key, &format!("temperatures_k[{i}]"), t)?;
-        }
-        if self.blocks < 2 {
-            return Err(InvalidValue::new(join(key, "blocks"), self.blocks, "an integer ≥ 2"));
-        }
-        if self.events < self.blocks {
-            return Err(InvalidValue::new(
-                join(key, "events"),
-                self.events,
-                format!("at least one event per block (blocks = {})", self.blocks),
-            ));
-        }
-        positive(key, "attempt_frequency_hz", self.attempt_frequency_hz)?;
-        let sources = [self.lattice.is_some(), self.barrier_table.is_some(), self.catalogue.is_some()];
-        if sources.iter().filter(|&&s| s).count() != 1 {
-            return Err(InvalidValue::new(
-                join(key, "lattice/barrier_table/catalogue"),
-                format!("{} given", sources.iter().filter(|&&s| s).count()),
-                "exactly one network source: lattice, barrier_table or catalogue",
-            ));
-        }
-        if self.barrier_table.is_none() {
-            for (name, given) in [
-                ("species", self.species.is_some()),
-                ("accept_unconverged", self.accept_unconverged),
-                ("supercell", self.supercell.is_some()),
-                ("structure", self.structure.is_some()),
-            ] {
-                if given {
-                    return Err(InvalidValue::new(join(key, name), "set", "this key only with barrier_table"));
-                }
-            }
-        }
-        let sampled = match self.barrier_assignment {
-            BarrierAssignment::Environment => None,
-            BarrierAssignment::Sample => Some("\"sample\""),
-            BarrierAssignment::Kra => Some("\"kra\""),
-        };
-        if let Some(value) = sampled {
-            if self.structure.is_none() {
-                return Err(InvalidValue::new(
-                    join(key, "barrier_assignment"),
-                    value,
-                    "this value only with structure",
-                ));
-            }
-            for (name, given) in [
-                ("environment_radius_a", self.environment_radius_a.is_some()),
-                ("environment_tolerance_a", self.environment_tolerance_a.is_some()),
-            ] {
-                if given {
-                    return Err(InvalidValue::new(
-                        join(key, name),
-                        "set",
-                        format!("no environment key with barrier_assignment = {value}"),
-                    ));
-                }
-            }
-        }
-        match (self.barrier_assignment, &self.site_energies) {
-            (BarrierAssignment::Kra, None) => {
-                return Err(InvalidValue::new(
-                    join(key, "site_energies"),
-                    "(missing)",
-                    "the vacancies.csv of a vacancy stage over every site, with barrier_assignment = \"kra\"",
-                ))
-            }
-            (BarrierAssignment::Kra, Some(_)) if self.carrier != CarrierKind::Vacancy => {
-                return Err(InvalidValue::new(
-                    join(key, "carrier"),
-                    "\"ion\"",
-                    "\"vacancy\" with barrier_assignment = \"kra\" (the site energies are vacancy formation energies)",
-                ))
-            }
-            (BarrierAssignment::Environment | BarrierAssignment::Sample, Some(path)) => {
-                return Err(InvalidValue::new(
-                    join(key, "site_energies"),
-                    format!("\"{}\"", path.display()),
-                    "this key only with barrier_assignment = \"kra\"",
-                ))
-            }
-            _ => {}
-        }
-        for (name, value) in [
-            ("hop_cutoff_a", self.hop_cutoff_a),
-            ("environment_radius_a", self.environment_radius_a),
-            ("environment_tolerance_a", self.environment_tolerance_a),
-        ] {
-            if let Some(value) = value {
-                if self.structure.is_none() {
-                    return Err(InvalidValue::new(join(key, name), value, "this key only with structure"));
-                }
-                positive(key, name, value)?;
-            }
-        }
-        if let Some(n) = self.supercell {
-            if n.contains(&0) {
-                return Err(InvalidValue::new(join(key, "supercell"), format!("{n:?}"), "three positive integers"));
-            }
-        }
-        if let Some(lattice) = &self.lattice {
-            let prefix = join(key, "lattice");
-            positive(&prefix, "lattice_constant_a", lattice.lattice_constant_a)?;
-            if !(lattice.barrier_ev >= 0.0 && lattice.barrier_ev.is_finite()) {
-                return Err(InvalidValue::new(join(&prefix, "barrier_ev"), lattice.barrier_ev, "a finite barrier ≥ 0"));
-            }
-            if lattice.repeat.iter().any(|&n| n < 2) {
-                return Err(InvalidValue::new(
-                    join(&prefix, "repeat"),
-                    format!("{:?}", lattice.repeat),
-                    "three integers ≥ 2",
-                ));
-            }
-        }
-        let placements = [self.carriers.is_some(), self.carrier_fraction.is_some(), self.carrier_sites.is_some()];
-        if placements.iter().filter(|&&s| s).count() != 1 {
-            return Err(InvalidValue::new(
-                join(key, "carriers/carrier_fraction/carrier_sites"),
-                format!("{} given", placements.iter().filter(|&&s| s).count()),
-                "exactly one of carriers, carrier_fraction, carrier_sites",
-            ));
-        }
-        if self.carriers == Some(0) {
-            return Err(InvalidValue::new(join(key, "carriers"), 0, "at least one carrier"));
-        }
-        if let Some(x) = self.carrier_fraction {
-            in_range(key, "carrier_fraction", x, f64::MIN_POSITIVE, 1.0 - f64::EPSILON)?;
-        }
-        if let Some(sites) = &self.carrier_sites {
-            if sites.is_empty() {
-                return Err(InvalidValue::new(join(key, "carrier_sites"), "[]", "at least one site"));
-            }
-        }
-        if self.carrier == CarrierKind::Ion && self.track_ions == Some(true) {
-            return Err(InvalidValue::new(join(key, "track_ions"), true, "track_ions only with carrier = \"vacancy\""));
-        }
-        if let Some(dt) = self.trajectory_interval_ps {
-            positive(key, "trajectory_interval_ps", dt)?;
-        }
-        Ok(())
-    }
-
-    fn track_ions(&self) -> bool {
-        self.carrier == CarrierKind::Vacancy && self.track_ions.unwrap_or(true)
-    }
-
     /// The ion-hop network of the configured source, a description of the source, and the environment-matching
-    /// or barrier-sampling summary (with `structure`); relative paths are resolved against `base_dir`. `seed`
-    /// drives the barrier draws of `barrier_assignment = "sample"` (after a xoshiro long jump, so that stream is
-    /// independent of the carrier placement and the temperatures).
+    /// or barrier-sampling summary (barrier table with `structure`); relative paths are resolved against
+    /// `base_dir`. `seed` drives the barrier draws of `barrier_assignment = "sample"` and `"kra"` (after a
+    /// xoshiro long jump, so that stream is independent of the carrier placement and the temperatures).
     pub fn ion_network(&self, base_dir: &Path, seed: u64) -> anyhow::Result<(SiteNetwork, String, NetworkSummary)> {
-        if let Some(lattice) = &self.lattice {
-            let name = format!("{:?} lattice {:?}", lattice.kind, lattice.repeat);
-            return Ok((lattice.build()?, name, NetworkSummary::default()));
-        }
-        if let Some(path) = &self.catalogue {
-            let path = base_dir.join(path);
-            return Ok((network::read_catalogue(&path)?, path.display().to_string(), NetworkSummary::default()));
-        }
-        let path = base_dir.join(self.barrier_table.as_ref().context("no network source")?);
-        let name = path.display().to_string();
-        let table = crate::io::barrier_table::read_table(&path)?;
-        let options = barrier_table::TableOptions {
-            species: self.species.clone(),
-            accept_unconverged: self.accept_unconverged,
-            supercell: self.supercell.unwrap_or([1, 1, 1]),
-            keep_one_sided: self.barrier_assignment == BarrierAssignment::Kra,
-        };
-        let Some(structure_path) = &self.structure else {
-            let (network, _) = barrier_table::network_from_table(&table, &options, &name)?;
-            return Ok((network, name, NetworkSummary::default()));
-        };
-        let structure_path = base_dir.join(structure_path);
-        let structure = crate::io::read_structure(&structure_path)?;
-        let rows = barrier_table::select_rows(&table, &options, &name)?;
-        let symbol = match &self.species {
-            Some(s) => s.clone(),
-            None => {
-                let first = rows[0].species.clone();
-                if let Some(other) = rows.iter().find(|r| r.species != first) {
-                    bail!("{name}: rows of species {first} and {} (line {}): set species", other.species, other.line);
-                }
-                first
+        match &self.network {
+            Network::Lattice(lattice) => {
+                let name = format!("{:?} lattice {:?}", lattice.kind, lattice.repeat);
+                Ok((lattice.build()?, name, NetworkSummary::default()))
             }
-        };
-        let species = crate::system::elements::atomic_number(&symbol)
-            .with_context(|| format!("{name}: species '{symbol}' is not a chemical element"))?;
-        let longest = rows.iter().map(|r| (r.to - r.from).norm()).fold(0.0, f64::max);
-        if self.barrier_assignment != BarrierAssignment::Environment {
-            let vacancy_energies = match &self.site_energies {
-                Some(path) => Some(sampling::read_vacancy_energies(&base_dir.join(path), &structure, species)?),
-                None => None,
-            };
-            let model = match &vacancy_energies {
-                Some(energies) => sampling::SampledBarriers::Kra { vacancy_energies_ev: energies },
-                None => sampling::SampledBarriers::Symmetric,
-            };
-            let mut stream = Xoshiro256PlusPlus::seed_from_u64(seed);
-            stream.long_jump();
-            let sampling_seed = stream.next_u64();
-            let sampling_options = sampling::SamplingOptions {
-                hop_cutoff_a: self.hop_cutoff_a.unwrap_or(longest + 0.1),
-                supercell: options.supercell,
-                seed: sampling_seed,
-            };
-            let (network, _, summary) =
-                sampling::network_by_sampling(&structure, species, &rows, model, &sampling_options, &name)?;
-            let source = format!("{name}: barriers sampled onto {}", structure_path.display());
-            return Ok((network, source, NetworkSummary { barrier_sampling: Some(summary), ..Default::default() }));
+            Network::Catalogue { path } => {
+                let path = base_dir.join(path);
+                Ok((network::read_catalogue(&path)?, path.display().to_string(), NetworkSummary::default()))
+            }
+            Network::BarrierTable(table) => barrier_table_network(table, base_dir, seed),
         }
-        let matching = equivalence::EnvironmentMatching {
-            hop_cutoff_a: self.hop_cutoff_a.unwrap_or(longest + 0.1),
-            radius_a: self.environment_radius_a.unwrap_or(4.0),
-            tolerance_a: self.environment_tolerance_a.unwrap_or(0.02),
-        };
-        let (network, _, summary) =
-            equivalence::network_by_environment(&structure, species, &rows, &matching, options.supercell, &name)?;
-        let summary = NetworkSummary { environment_matching: Some(summary), ..Default::default() };
-        Ok((network, format!("{name} matched on {}", structure_path.display()), summary))
     }
 
     /// Initial carrier sites, from the placement stream of `seed`.
     pub fn initial_carrier_sites(&self, sites: usize, seed: u64) -> anyhow::Result<Vec<usize>> {
-        let count = match (self.carriers, self.carrier_fraction, &self.carrier_sites) {
-            (_, _, Some(explicit)) => {
+        let count = match &self.carriers {
+            Carriers::Sites(explicit) => {
                 let mut seen = vec![false; sites];
                 for &s in explicit {
                     if s >= sites {
-                        bail!("carrier_sites: site {s} does not exist (the network has sites 0..{})", sites - 1);
+                        bail!("carriers.sites: site {s} does not exist (the network has sites 0..{})", sites - 1);
                     }
                     if std::mem::replace(&mut seen[s], true) {
-                        bail!("carrier_sites: site {s} is listed twice");
+                        bail!("carriers.sites: site {s} is listed twice");
                     }
                 }
                 explicit.len()
             }
-            (Some(n), _, _) => n,
-            (_, Some(x), _) => ((x * sites as f64).round() as usize).max(1),
-            _ => bail!("no carrier placement given"),
+            Carriers::Count(n) => *n,
+            Carriers::Fraction(x) => ((x * sites as f64).round() as usize).max(1),
         };
         if count >= sites {
             bail!("{count} carriers on {sites} sites: at least one site must stay free for a hop to be possible");
         }
-        if let Some(explicit) = &self.carrier_sites {
+        if let Carriers::Sites(explicit) = &self.carriers {
             return Ok(explicit.clone());
         }
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
@@ -637,6 +327,73 @@ impl KmcSettings {
             files,
         })
     }
+}
+
+/// The network of `network = { kind = "barrier_table", ... }`: the tabulated hops, or with `structure` every pair
+/// of the structure's mobile atoms by environment matching or barrier sampling.
+fn barrier_table_network(
+    settings: &BarrierTableNetwork,
+    base_dir: &Path,
+    seed: u64,
+) -> anyhow::Result<(SiteNetwork, String, NetworkSummary)> {
+    let path = base_dir.join(&settings.path);
+    let name = path.display().to_string();
+    let table = crate::io::barrier_table::read_table(&path)?;
+    let options = barrier_table::TableOptions {
+        species: settings.species.clone(),
+        accept_unconverged: settings.accept_unconverged,
+        supercell: settings.supercell.unwrap_or([1, 1, 1]),
+        keep_one_sided: settings.barrier_assignment == BarrierAssignment::Kra,
+    };
+    let Some(structure_path) = &settings.structure else {
+        let (network, _) = barrier_table::network_from_table(&table, &options, &name)?;
+        return Ok((network, name, NetworkSummary::default()));
+    };
+    let structure_path = base_dir.join(structure_path);
+    let structure = crate::io::read_structure(&structure_path)?;
+    let rows = barrier_table::select_rows(&table, &options, &name)?;
+    let symbol = match &settings.species {
+        Some(s) => s.clone(),
+        None => {
+            let first = rows[0].species.clone();
+            if let Some(other) = rows.iter().find(|r| r.species != first) {
+                bail!("{name}: rows of species {first} and {} (line {}): set species", other.species, other.line);
+            }
+            first
+        }
+    };
+    let species = crate::system::elements::atomic_number(&symbol)
+        .with_context(|| format!("{name}: species '{symbol}' is not a chemical element"))?;
+    let longest = rows.iter().map(|r| (r.to - r.from).norm()).fold(0.0, f64::max);
+    let hop_cutoff_a = settings.hop_cutoff_a.unwrap_or(longest + 0.1);
+    if settings.barrier_assignment != BarrierAssignment::Environment {
+        let vacancy_energies = match &settings.site_energies {
+            Some(path) => Some(sampling::read_vacancy_energies(&base_dir.join(path), &structure, species)?),
+            None => None,
+        };
+        let model = match &vacancy_energies {
+            Some(energies) => sampling::SampledBarriers::Kra { vacancy_energies_ev: energies },
+            None => sampling::SampledBarriers::Symmetric,
+        };
+        let mut stream = Xoshiro256PlusPlus::seed_from_u64(seed);
+        stream.long_jump();
+        let sampling_seed = stream.next_u64();
+        let sampling_options =
+            sampling::SamplingOptions { hop_cutoff_a, supercell: options.supercell, seed: sampling_seed };
+        let (network, _, summary) =
+            sampling::network_by_sampling(&structure, species, &rows, model, &sampling_options, &name)?;
+        let source = format!("{name}: barriers sampled onto {}", structure_path.display());
+        return Ok((network, source, NetworkSummary { barrier_sampling: Some(summary), ..Default::default() }));
+    }
+    let matching = equivalence::EnvironmentMatching {
+        hop_cutoff_a,
+        radius_a: settings.environment_radius_a.unwrap_or(4.0),
+        tolerance_a: settings.environment_tolerance_a.unwrap_or(0.02),
+    };
+    let (network, _, summary) =
+        equivalence::network_by_environment(&structure, species, &rows, &matching, options.supercell, &name)?;
+    let summary = NetworkSummary { environment_matching: Some(summary), ..Default::default() };
+    Ok((network, format!("{name} matched on {}", structure_path.display()), summary))
 }
 
 /// Receives the trajectory frames of the temperature with the given index.

@@ -711,7 +711,9 @@ impl LatticeKind {
 #[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lattice {
-    /// Lattice type: `simple_cubic`, `body_centred_cubic` or `face_centred_cubic`.
+    /// Lattice type: `simple_cubic`, `body_centred_cubic` or `face_centred_cubic` (key `lattice`: in the
+    /// `network` table, `kind` is the network's kind).
+    #[serde(rename = "lattice")]
     pub kind: LatticeKind,
     /// Number of conventional cells along a, b, c (each ≥ 2).
     pub repeat: [usize; 3],
@@ -726,11 +728,11 @@ impl Lattice {
     pub fn build(&self) -> anyhow::Result<SiteNetwork> {
         let a = self.lattice_constant_a;
         if !(a > 0.0 && a.is_finite()) {
-            bail!("lattice.lattice_constant_a = {a}: expected a positive finite number");
+            bail!("network.lattice_constant_a = {a}: expected a positive finite number");
         }
         if self.repeat.iter().any(|&n| n < 2) {
             bail!(
-                "lattice.repeat = {:?}: expected three integers ≥ 2 (with one cell a site would hop onto its own image)",
+                "network.repeat = {:?}: expected three integers ≥ 2 (with one cell a site would hop onto its own image)",
                 self.repeat
             );
         }

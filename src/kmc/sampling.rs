@@ -354,8 +354,8 @@ mod tests {
         let (ions, _, _) =
             network_by_sampling(&simple_cubic(), 3, &refs, SampledBarriers::Symmetric, &options(2.6, 1), "t").unwrap();
         let settings: KmcSettings = toml::from_str(
-            "temperatures_k = [800]\nevents = 400000\nblocks = 4000\ncarriers = 1\ntrack_ions = false\n\
-             catalogue = \"unused\"",
+            "temperatures_k = [800]\nevents = 400000\nblocks = 4000\ncarriers = { count = 1 }\n\
+             track_ions = false\nnetwork = { kind = \"catalogue\", path = \"unused\" }",
         )
         .unwrap();
         let network = ions.vacancy_network();
@@ -429,8 +429,8 @@ mod tests {
         // the vacancy exp(−0.1 / k_B T) as often as the low ones, whatever the barriers.
         let (ions, _, _) = checkerboard_kra(&[0.3, 0.5], 2);
         let settings: KmcSettings = toml::from_str(
-            "temperatures_k = [1000]\nevents = 400000\nblocks = 100\ncarriers = 1\ntrack_ions = false\n\
-             site_occupancy = true\ncatalogue = \"unused\"",
+            "temperatures_k = [1000]\nevents = 400000\nblocks = 100\ncarriers = { count = 1 }\n\
+             track_ions = false\nsite_occupancy = true\nnetwork = { kind = \"catalogue\", path = \"unused\" }",
         )
         .unwrap();
         let network = ions.vacancy_network();

@@ -87,7 +87,8 @@ pub enum StudyFileError {
 }
 
 /// The placeholder for the run's output folder in study-file strings, so that a stage can name a file an
-/// earlier stage wrote, e.g. `barrier_table = "{output}/02-migration/barriers.csv"`.
+/// earlier stage wrote, e.g. a kMC stage's `network = { kind = "barrier_table", path =
+/// "{output}/02-migration/barriers.csv" }`.
 pub const OUTPUT_PLACEHOLDER: &str = "{output}";
 
 /// Reads, parses and validates a study file, resolving relative paths against its folder and replacing
