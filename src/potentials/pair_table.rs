@@ -120,6 +120,26 @@ impl<P: Clone> PairTable<P> {
     }
 }
 
+/// The interaction of one species pair inside its cutoff, for [`PairTable::pair_sum`].
+pub trait PairFunction {
+    /// Square of this pair's cutoff (Å²).
+    fn cutoff2(&self) -> f64;
+    /// φ(r) (eV, shifted when the potential shifts) and (1/r) dφ/dr (eV/Å²) at r² < `cutoff2`.
+    fn energy_and_derivative_over_r(&self, r2: f64) -> (f64, f64);
+}
+
+impl<P: PairFunction + Clone + Sync> PairTable<P> {
+    /// The pair sum of [`crate::potentials::pair_sum`] with this table's pair of every two atoms, within
+    /// `cutoff` (Å, the largest pair cutoff) and each pair's own cutoff.
+    pub fn pair_sum(&self, system: &System, neighbors: &NeighborList, cutoff: f64) -> Evaluation {
+        let types = self.types(system);
+        crate::potentials::pair_sum(system, neighbors, cutoff * cutoff, |i, j, r2| {
+            let pair = self.get(types[i], types[j]);
+            (r2 < pair.cutoff2()).then(|| pair.energy_and_derivative_over_r(r2))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,25 +158,5 @@ mod tests {
         let twice = PairTable::build(&[(["Ar", "Ne"], 1.0), (["Ne", "Ar"], 1.0)], None).unwrap_err();
         assert_eq!(twice, PairTableError::Duplicate("Ne".into(), "Ar".into()));
         assert_eq!(PairTable::<f64>::build(&[], None).unwrap_err(), PairTableError::Empty);
-    }
-}
-
-/// The interaction of one species pair inside its cutoff, for [`PairTable::pair_sum`].
-pub trait PairFunction {
-    /// Square of this pair's cutoff (Å²).
-    fn cutoff2(&self) -> f64;
-    /// φ(r) (eV, shifted when the potential shifts) and (1/r) dφ/dr (eV/Å²) at r² < `cutoff2`.
-    fn energy_and_derivative_over_r(&self, r2: f64) -> (f64, f64);
-}
-
-impl<P: PairFunction + Clone + Sync> PairTable<P> {
-    /// The pair sum of [`crate::potentials::pair_sum`] with this table's pair of every two atoms, within
-    /// `cutoff` (Å, the largest pair cutoff) and each pair's own cutoff.
-    pub fn pair_sum(&self, system: &System, neighbors: &NeighborList, cutoff: f64) -> Evaluation {
-        let types = self.types(system);
-        crate::potentials::pair_sum(system, neighbors, cutoff * cutoff, |i, j, r2| {
-            let pair = self.get(types[i], types[j]);
-            (r2 < pair.cutoff2()).then(|| pair.energy_and_derivative_over_r(r2))
-        })
     }
 }
