@@ -3,6 +3,7 @@
 
     cp2k_label.py INPUT.extxyz WORKDIR [--shard K/N] [--threads T] [--cutoff-ry 400] [--kpoints 1 1 1] [--limit N]
     cp2k_label.py collect WORKDIR OUTPUT.extxyz
+    cp2k_label.py restore ARCHIVE WORKDIR
 
 Labelling: every frame of INPUT (extended XYZ with Lattice, species, positions in Å; other columns are ignored) gets a
 folder WORKDIR/frames/NNNNN/ (NNNNN = the frame's 0-based place in INPUT) holding
@@ -45,6 +46,12 @@ format of chgnet_label.py):
 (the input's comment-line keys other than Lattice/Properties/pbc/energy are kept; non-default settings add
 dft_cutoff_ry= and dft_kpoints=), and prints how many frames are ok, failed and pending per source.
 
+restore: the inverse of scripts/dft/archive_labels.sh, for a new machine: recreates WORKDIR from an ARCHIVE in the
+repository (settings.json, frames.json, frames/NNNNN/{cp2k.inp,result.json,cp2k.out.xz}, labels.extxyz), so that a
+labelling run with the same INPUT skips every archived frame. Each ok frame's labelled.extxyz is cut from
+labels.extxyz in frames.json order (its atom count checked against the manifest); cp2k.out is decompressed. A frame
+already in WORKDIR is left alone. The run then starts the next frame from the atomic guess (no .wfn is archived).
+
 Standard library only; needs CP2K (Debian's cp2k 2023.1: `cp2k.psmp`, which finds BASIS_MOLOPT and GTH_POTENTIALS in
 /usr/share/cp2k). Run with OMP_NUM_THREADS unset or equal to --threads; never run in CI.
 """
@@ -52,6 +59,7 @@ import argparse
 import datetime
 import hashlib
 import json
+import lzma
 import math
 import os
 import re
@@ -495,9 +503,63 @@ def collect(argv):
     print(f"{len(texts)} labelled frames written to {args.output}")
 
 
+def archived_labels(archive, manifest):
+    """Cuts ARCHIVE/labels.extxyz into one text per ok frame of `manifest`, in manifest order: {frame: text}."""
+    with open(os.path.join(archive, "labels.extxyz")) as handle:
+        lines = handle.read().splitlines(keepends=True)
+    texts, start = {}, 0
+    for entry in manifest:
+        result = read_result(os.path.join(archive, "frames", f"{entry['frame']:05d}"))
+        if not result or result["status"] != "ok":
+            continue
+        if start >= len(lines) or lines[start].strip() != str(entry["atoms"]):
+            sys.exit(f"{archive}/labels.extxyz: line {start + 1}: expected frame {entry['frame']} "
+                     f"with {entry['atoms']} atoms")
+        texts[entry["frame"]] = "".join(lines[start:start + entry["atoms"] + 2])
+        start += entry["atoms"] + 2
+    if start != len(lines):
+        sys.exit(f"{archive}/labels.extxyz: {len(lines) - start} lines after the last ok frame of frames.json")
+    return texts
+
+
+def restore(argv):
+    parser = argparse.ArgumentParser(description="cp2k_label.py restore ARCHIVE WORKDIR: resume from an archive")
+    parser.add_argument("archive")
+    parser.add_argument("workdir")
+    args = parser.parse_args(argv)
+    with open(os.path.join(args.archive, "frames.json")) as handle:
+        manifest = json.load(handle)
+    texts = archived_labels(args.archive, manifest)
+    os.makedirs(os.path.join(args.workdir, "frames"), exist_ok=True)
+    for name in ("settings.json", "frames.json"):
+        target = os.path.join(args.workdir, name)
+        if not os.path.exists(target):
+            with open(os.path.join(args.archive, name)) as handle:
+                write_atomic(target, handle.read())
+    restored = 0
+    for entry in manifest:
+        source = os.path.join(args.archive, "frames", f"{entry['frame']:05d}")
+        folder = os.path.join(args.workdir, "frames", f"{entry['frame']:05d}")
+        result = read_result(source)
+        if result is None or read_result(folder) is not None:
+            continue
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(source, "cp2k.inp")) as handle:
+            write_atomic(os.path.join(folder, "cp2k.inp"), handle.read())
+        with lzma.open(os.path.join(source, "cp2k.out.xz"), "rt") as handle:
+            write_atomic(os.path.join(folder, "cp2k.out"), handle.read())
+        if result["status"] == "ok":
+            write_atomic(os.path.join(folder, "labelled.extxyz"), texts[entry["frame"]])
+        write_json(os.path.join(folder, "result.json"), result)
+        restored += 1
+    print(f"{restored} archived frames restored into {args.workdir}")
+
+
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "collect":
         collect(sys.argv[2:])
+    elif len(sys.argv) > 1 and sys.argv[1] == "restore":
+        restore(sys.argv[2:])
     else:
         labelling(sys.argv[1:])
 
