@@ -100,113 +100,175 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport> {
         Eam::read_funcfl(&[eam_file.as_path()]).with_context(|| format!("mdrun bench needs {}", eam_file.display()))?,
     );
     let lj: Arc<dyn Potential> = Arc::new(argon_lj());
-    let cases: Vec<(&str, Arc<dyn Potential>, System, f64)> = vec![
-        ("EAM Cu_u3", eam.clone(), crate::system::fcc(29, 3.615, cells), 1.0),
-        ("LJ argon", lj, argon_crystal(cells), 0.3 * 3.405),
+    let cases = [
+        BenchCase {
+            name: "EAM Cu_u3",
+            potential: eam.clone(),
+            system: crate::system::fcc(29, 3.615, cells),
+            skin: 1.0,
+        },
+        BenchCase { name: "LJ argon", potential: lj, system: argon_crystal(cells), skin: 0.3 * 3.405 },
     ];
+    let cases = &cases[..];
     if wanted("md") {
-        for (name, potential, system, skin) in &cases {
-            for &threads in &thread_counts {
-                let steps = if options.quick { 20 } else { 200 };
-                let result =
-                    md_steps(name, potential, system, *skin, threads, steps, if options.quick { 1 } else { 3 })?;
-                println!(
-                    "md          {:<10} {:>6} atoms {:>2} thread(s): {:>7.3} µs/atom-step ({} steps, {} rebuilds)",
-                    name, result.atoms, threads, result.us_per_atom_step, steps, result.neighbor_rebuilds
-                );
-                report.md.push(result);
-            }
-        }
+        report.md = md_group(options, cases, &thread_counts)?;
     }
     if wanted("potentials") {
-        for (_, potential, system, skin) in &cases {
-            for &threads in &thread_counts {
-                let result =
-                    bench_potential(potential.as_ref(), system, *skin, threads, if options.quick { 0.2 } else { 3.0 })?;
-                println!(
-                    "potential   {:<10} {:>6} atoms {:>2} thread(s): force {:>7.3} µs/atom, neighbour build {:>7.3} µs/atom",
-                    result.potential, result.atoms, threads, result.force_us_per_atom, result.neighbor_build_us_per_atom
-                );
-                report.potentials.push(result);
-            }
-        }
+        report.potentials = potential_group(options, cases, &thread_counts)?;
     }
     if wanted("neb") {
-        let perfect = crate::system::fcc(29, 3.615, if options.quick { 3 } else { 4 });
-        let evaluator = Evaluator::new(eam.clone(), Evaluator::DEFAULT_SKIN);
-        for optimizer in [Algorithm::Lbfgs, Algorithm::Fire] {
-            for &threads in &thread_counts {
-                let result = bench_vacancy_hop(&perfect, &evaluator, 5, optimizer, 0.01, threads)?;
-                println!(
-                    "neb         Cu vacancy hop {:>4} atoms {:>2} thread(s) {:?}: {:.3} s, {} band force evaluations, barrier {:.4} eV",
-                    result.atoms, threads, optimizer, result.seconds, result.band_force_evaluations, result.forward_barrier_ev
-                );
-                report.neb.push(result);
-            }
-        }
+        report.neb = neb_group(options, &eam, &thread_counts)?;
     }
     if wanted("nnp") {
-        for case in ["H2O_RPBE-D3", "Cu2S_PBE_2x2x2"] {
-            // Evaluated in the potential's own units (as n2p2 does): the cost does not depend on them.
-            let folder = options.reference.join("n2p2").join(case);
-            let potential = NnpPotential::load(&NnpConfig::new(&folder, 1.0, 1.0))?;
-            let system = crate::io::n2p2::read(&folder.join("input.data"))?.swap_remove(0).system;
-            for &threads in &thread_counts {
-                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
-                let phases = pool.install(|| potential.bench_phases(&system, if options.quick { 1 } else { 5 }));
-                println!(
-                    "nnp         {:<14} {:>5} atoms {:>2} thread(s): {:>7.1} µs/atom (symmetry functions {:.1}, network {:.1}, forces {:.1}; neighbour list {:.1})",
-                    case, phases.atoms, threads, phases.total_us_per_atom, phases.symmetry_functions_us_per_atom,
-                    phases.network_us_per_atom, phases.forces_us_per_atom, phases.neighbor_list_us_per_atom
-                );
-                report.nnp.push(NnpBench { case: case.into(), phases });
-            }
-        }
+        report.nnp = nnp_group(options, &thread_counts)?;
     }
     if wanted("kmc") {
-        let (side, disordered, events) = if options.quick { (20, 8, 100_000) } else { (100, 64, 20_000_000) };
-        for result in bench_kmc(side, disordered, events)? {
-            println!(
-                "kmc         {:<28} {:>8} sites: {:>10.3e} events/s (wall), {:>6.1} bytes/site",
-                result.case, result.sites, result.events_per_second, result.memory_bytes_per_site
-            );
-            report.kmc.push(result);
-        }
+        report.kmc = kmc_group(options)?;
     }
     if wanted("msd") {
-        let (atoms, frames) = if options.quick { (100, 1000) } else { (1000, 10_000) };
-        for &threads in &thread_counts {
-            let result = bench_msd(atoms, frames, threads, 1);
-            println!(
-                "msd         {} atoms × {} frames {:>2} thread(s): {:.3} s, ≤ {:.0} MB",
-                atoms,
-                frames,
-                threads,
-                result.seconds,
-                result.estimated_peak_bytes as f64 / 1e6
-            );
-            report.msd.push(result);
-        }
+        report.msd = msd_group(options, &thread_counts)?;
     }
     if wanted("train") {
-        let settings: TrainSettings = toml::from_str(
-            "batch_size = 8\n[[data]]\nfile = \"generated\"\n[symmetry_functions]\ncutoff_a = 5.5\nradial_count = 8\n\
-             radial_r_min_a = 2.0\n[network]\nhidden_layers = [15, 15]\n",
-        )?;
-        let structures = rattled_fcc(eam.as_ref(), 29, 3.615, 2, if options.quick { 8 } else { 64 }, 0.03, 0.15, 1)?;
-        let scratch = tempdir()?;
-        for &threads in &thread_counts {
-            let result = bench_training(&settings, &structures, if options.quick { 2 } else { 20 }, threads, &scratch)?;
-            println!(
-                "train       {} structures × {:.0} atoms {:>2} thread(s): {:.0} structures/s per epoch, descriptors {:.0} MB",
-                result.structures, result.atoms_per_structure, threads, result.structures_per_second,
-                result.descriptor_megabytes
-            );
-            report.train.push(result);
-        }
-        std::fs::remove_dir_all(&scratch).ok();
+        report.train = train_group(options, &eam, &thread_counts)?;
     }
     Ok(report)
+}
+
+/// A potential on a crystal, with the neighbour-list skin (Å) used for it.
+struct BenchCase {
+    name: &'static str,
+    potential: Arc<dyn Potential>,
+    system: System,
+    skin: f64,
+}
+
+/// MD steps of every case at every thread count.
+fn md_group(options: &BenchOptions, cases: &[BenchCase], thread_counts: &[usize]) -> Result<Vec<MdStepBench>> {
+    let mut results = Vec::new();
+    for BenchCase { name, potential, system, skin } in cases {
+        for &threads in thread_counts {
+            let steps = if options.quick { 20 } else { 200 };
+            let result = md_steps(name, potential, system, *skin, threads, steps, if options.quick { 1 } else { 3 })?;
+            println!(
+                "md          {:<10} {:>6} atoms {:>2} thread(s): {:>7.3} µs/atom-step ({} steps, {} rebuilds)",
+                name, result.atoms, threads, result.us_per_atom_step, steps, result.neighbor_rebuilds
+            );
+            results.push(result);
+        }
+    }
+    Ok(results)
+}
+
+/// Force and neighbour-list costs of every case at every thread count.
+fn potential_group(options: &BenchOptions, cases: &[BenchCase], thread_counts: &[usize]) -> Result<Vec<BenchResult>> {
+    let mut results = Vec::new();
+    for BenchCase { potential, system, skin, .. } in cases {
+        for &threads in thread_counts {
+            let result =
+                bench_potential(potential.as_ref(), system, *skin, threads, if options.quick { 0.2 } else { 3.0 })?;
+            println!(
+                "potential   {:<10} {:>6} atoms {:>2} thread(s): force {:>7.3} µs/atom, neighbour build {:>7.3} µs/atom",
+                result.potential, result.atoms, threads, result.force_us_per_atom, result.neighbor_build_us_per_atom
+            );
+            results.push(result);
+        }
+    }
+    Ok(results)
+}
+
+/// A Cu vacancy hop (NEB) with L-BFGS and FIRE at every thread count.
+fn neb_group(options: &BenchOptions, eam: &Arc<dyn Potential>, thread_counts: &[usize]) -> Result<Vec<NebBench>> {
+    let mut results = Vec::new();
+    let perfect = crate::system::fcc(29, 3.615, if options.quick { 3 } else { 4 });
+    let evaluator = Evaluator::new(eam.clone(), Evaluator::DEFAULT_SKIN);
+    for optimizer in [Algorithm::Lbfgs, Algorithm::Fire] {
+        for &threads in thread_counts {
+            let result = bench_vacancy_hop(&perfect, &evaluator, 5, optimizer, 0.01, threads)?;
+            println!(
+                "neb         Cu vacancy hop {:>4} atoms {:>2} thread(s) {:?}: {:.3} s, {} band force evaluations, barrier {:.4} eV",
+                result.atoms, threads, optimizer, result.seconds, result.band_force_evaluations, result.forward_barrier_ev
+            );
+            results.push(result);
+        }
+    }
+    Ok(results)
+}
+
+/// The n2p2 reference networks, phase by phase, at every thread count.
+fn nnp_group(options: &BenchOptions, thread_counts: &[usize]) -> Result<Vec<NnpBench>> {
+    let mut results = Vec::new();
+    for case in ["H2O_RPBE-D3", "Cu2S_PBE_2x2x2"] {
+        // Evaluated in the potential's own units (as n2p2 does): the cost does not depend on them.
+        let folder = options.reference.join("n2p2").join(case);
+        let potential = NnpPotential::load(&NnpConfig::new(&folder, 1.0, 1.0))?;
+        let system = crate::io::n2p2::read(&folder.join("input.data"))?.swap_remove(0).system;
+        for &threads in thread_counts {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+            let phases = pool.install(|| potential.bench_phases(&system, if options.quick { 1 } else { 5 }));
+            println!(
+                "nnp         {:<14} {:>5} atoms {:>2} thread(s): {:>7.1} µs/atom (symmetry functions {:.1}, network {:.1}, forces {:.1}; neighbour list {:.1})",
+                case, phases.atoms, threads, phases.total_us_per_atom, phases.symmetry_functions_us_per_atom,
+                phases.network_us_per_atom, phases.forces_us_per_atom, phases.neighbor_list_us_per_atom
+            );
+            results.push(NnpBench { case: case.into(), phases });
+        }
+    }
+    Ok(results)
+}
+
+/// The kMC engine on a lattice and a disordered network.
+fn kmc_group(options: &BenchOptions) -> Result<Vec<KmcBench>> {
+    let mut results = Vec::new();
+    let (side, disordered, events) = if options.quick { (20, 8, 100_000) } else { (100, 64, 20_000_000) };
+    for result in bench_kmc(side, disordered, events)? {
+        println!(
+            "kmc         {:<28} {:>8} sites: {:>10.3e} events/s (wall), {:>6.1} bytes/site",
+            result.case, result.sites, result.events_per_second, result.memory_bytes_per_site
+        );
+        results.push(result);
+    }
+    Ok(results)
+}
+
+/// The MSD of a synthetic trajectory at every thread count.
+fn msd_group(options: &BenchOptions, thread_counts: &[usize]) -> Result<Vec<MsdBenchmark>> {
+    let mut results = Vec::new();
+    let (atoms, frames) = if options.quick { (100, 1000) } else { (1000, 10_000) };
+    for &threads in thread_counts {
+        let result = bench_msd(atoms, frames, threads, 1);
+        println!(
+            "msd         {} atoms × {} frames {:>2} thread(s): {:.3} s, ≤ {:.0} MB",
+            atoms,
+            frames,
+            threads,
+            result.seconds,
+            result.estimated_peak_bytes as f64 / 1e6
+        );
+        results.push(result);
+    }
+    Ok(results)
+}
+
+/// Training epochs on rattled Cu at every thread count.
+fn train_group(options: &BenchOptions, eam: &Arc<dyn Potential>, thread_counts: &[usize]) -> Result<Vec<TrainBench>> {
+    let mut results = Vec::new();
+    let settings: TrainSettings = toml::from_str(
+        "batch_size = 8\n[[data]]\nfile = \"generated\"\n[symmetry_functions]\ncutoff_a = 5.5\nradial_count = 8\n\
+         radial_r_min_a = 2.0\n[network]\nhidden_layers = [15, 15]\n",
+    )?;
+    let structures = rattled_fcc(eam.as_ref(), 29, 3.615, 2, if options.quick { 8 } else { 64 }, 0.03, 0.15, 1)?;
+    let scratch = tempdir()?;
+    for &threads in thread_counts {
+        let result = bench_training(&settings, &structures, if options.quick { 2 } else { 20 }, threads, &scratch)?;
+        println!(
+            "train       {} structures × {:.0} atoms {:>2} thread(s): {:.0} structures/s per epoch, descriptors {:.0} MB",
+            result.structures, result.atoms_per_structure, threads, result.structures_per_second,
+            result.descriptor_megabytes
+        );
+        results.push(result);
+    }
+    std::fs::remove_dir_all(&scratch).ok();
+    Ok(results)
 }
 
 /// Best-of-`repetitions` wall time of `steps` NVE velocity-Verlet steps in a pool of `threads` threads, under the

@@ -156,25 +156,62 @@ pub enum DriftReference {
     Species(u8),
 }
 
+impl TrajectoryInput {
+    /// Checks the path, the optional temperature, frame interval and carrier under `prefix`.
+    fn validate(&self, prefix: &str) -> Result<(), InvalidValue> {
+        if self.path.as_os_str().is_empty() {
+            return Err(InvalidValue::new(join(prefix, "path"), "\"\"", "a trajectory file name"));
+        }
+        if let Some(v) = self.temperature_k {
+            positive(prefix, "temperature_k", v)?;
+        }
+        if let Some(v) = self.frame_interval_fs {
+            positive(prefix, "frame_interval_fs", v)?;
+        }
+        if let Some(symbol) = &self.carrier_species {
+            if elements::atomic_number(symbol).is_none() {
+                return Err(InvalidValue::new(join(prefix, "carrier_species"), symbol, "an element symbol"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RdfSettings {
+    /// Checks the histogram and the coordination cutoffs (within (bin_width_a, r_max_a]) under `rdf`.
+    fn validate(&self, rdf: &str) -> Result<(), InvalidValue> {
+        positive(rdf, "r_max_a", self.r_max_a)?;
+        positive(rdf, "bin_width_a", self.bin_width_a)?;
+        if self.bin_width_a >= self.r_max_a {
+            return Err(InvalidValue::new(join(rdf, "bin_width_a"), self.bin_width_a, "a width below r_max_a"));
+        }
+        if self.max_frames == 0 {
+            return Err(InvalidValue::new(join(rdf, "max_frames"), 0, "an integer ≥ 1"));
+        }
+        if let Some(rc) = self.coordination_cutoff_a {
+            crate::input::in_range(rdf, "coordination_cutoff_a", rc, self.bin_width_a, self.r_max_a)?;
+        }
+        for (pair, &rc) in &self.coordination_cutoffs_a {
+            if parse_pair(pair).is_none() {
+                return Err(InvalidValue::new(
+                    join(rdf, "coordination_cutoffs_a"),
+                    format!("\"{pair}\""),
+                    "keys of the form \"Li-O\" (two element symbols)",
+                ));
+            }
+            let key = join(rdf, &format!("coordination_cutoffs_a.\"{pair}\""));
+            crate::input::in_range(&key, "", rc, self.bin_width_a, self.r_max_a)
+                .map_err(|e| InvalidValue::new(key.clone(), e.value, e.expected))?;
+        }
+        Ok(())
+    }
+}
+
 impl AnalyzeSettings {
     /// Checks every value; `key` is the stage prefix, e.g. `stage[3]`.
     pub fn validate(&self, key: &str) -> Result<(), InvalidValue> {
         for (k, t) in self.trajectories.iter().enumerate() {
-            let prefix = join(key, &format!("trajectories[{k}]"));
-            if t.path.as_os_str().is_empty() {
-                return Err(InvalidValue::new(join(&prefix, "path"), "\"\"", "a trajectory file name"));
-            }
-            if let Some(v) = t.temperature_k {
-                positive(&prefix, "temperature_k", v)?;
-            }
-            if let Some(v) = t.frame_interval_fs {
-                positive(&prefix, "frame_interval_fs", v)?;
-            }
-            if let Some(symbol) = &t.carrier_species {
-                if elements::atomic_number(symbol).is_none() {
-                    return Err(InvalidValue::new(join(&prefix, "carrier_species"), symbol, "an element symbol"));
-                }
-            }
+            t.validate(&join(key, &format!("trajectories[{k}]")))?;
         }
         for (k, s) in self.species.iter().enumerate() {
             if elements::atomic_number(s).is_none() {
@@ -216,30 +253,7 @@ impl AnalyzeSettings {
             positive(key, "extrapolate_to_k", t)?;
         }
         positive(key, "memory_budget_mb", self.memory_budget_mb)?;
-        let rdf = join(key, "rdf");
-        positive(&rdf, "r_max_a", self.rdf.r_max_a)?;
-        positive(&rdf, "bin_width_a", self.rdf.bin_width_a)?;
-        if self.rdf.bin_width_a >= self.rdf.r_max_a {
-            return Err(InvalidValue::new(join(&rdf, "bin_width_a"), self.rdf.bin_width_a, "a width below r_max_a"));
-        }
-        if self.rdf.max_frames == 0 {
-            return Err(InvalidValue::new(join(&rdf, "max_frames"), 0, "an integer ≥ 1"));
-        }
-        if let Some(rc) = self.rdf.coordination_cutoff_a {
-            crate::input::in_range(&rdf, "coordination_cutoff_a", rc, self.rdf.bin_width_a, self.rdf.r_max_a)?;
-        }
-        for (pair, &rc) in &self.rdf.coordination_cutoffs_a {
-            if parse_pair(pair).is_none() {
-                return Err(InvalidValue::new(
-                    join(&rdf, "coordination_cutoffs_a"),
-                    format!("\"{pair}\""),
-                    "keys of the form \"Li-O\" (two element symbols)",
-                ));
-            }
-            let key = join(&rdf, &format!("coordination_cutoffs_a.\"{pair}\""));
-            crate::input::in_range(&key, "", rc, self.rdf.bin_width_a, self.rdf.r_max_a)
-                .map_err(|e| InvalidValue::new(key.clone(), e.value, e.expected))?;
-        }
+        self.rdf.validate(&join(key, "rdf"))?;
         if let Some(v) = self.vdos.max_lag_ps {
             positive(&join(key, "vdos"), "max_lag_ps", v)?;
         }
@@ -1022,7 +1036,7 @@ fn write_vdos(dir: &Path, vdos: &vdos::Vdos, files: &mut Vec<String>) -> anyhow:
     }
     csv.push('\n');
     for (k, f) in vdos.frequencies_thz.iter().enumerate() {
-        write!(csv, "{f},{},{}", f * crate::units::THZ_IN_MEV, f * vdos::INVERSE_CM_PER_THZ)?;
+        write!(csv, "{f},{},{}", f * crate::units::THZ_IN_MEV, f * crate::units::THZ_IN_INVERSE_CM)?;
         for s in &vdos.species {
             write!(csv, ",{:.6e}", s.vdos[k])?;
         }

@@ -6,17 +6,14 @@
 //! VDOS as the windowed cosine transform (Dickey & Paskin, Phys. Rev. 188, 1407 (1969)):
 //!   g(ν) ∝ C(0) + 2 Σ_{m=1}^{M−1} w(m) C(m) cos(2π ν m Δt),   w(m) = ½ [1 + cos(π m / M)] (Hann),
 //! normalised to ∫₀^∞ g(ν) dν = 1 with ν in THz. Zero padding to 4M points refines the frequency grid.
-//! 1 THz = 4.135 667 696 meV ([`crate::units::THZ_IN_MEV`]) = 33.356 409 5 cm⁻¹ ([`INVERSE_CM_PER_THZ`]).
+//! 1 THz = 4.135 667 696 meV ([`crate::units::THZ_IN_MEV`]) = 33.356 409 519 815 cm⁻¹
+//! ([`crate::units::THZ_IN_INVERSE_CM`]).
 
 use super::msd::{autocorrelation_sums, fft_length};
 use super::trajectory::TrajectoryData;
 use crate::system::elements;
 use nalgebra::Vector3;
 use rustfft::{num_complex::Complex, FftPlanner};
-
-/// cm⁻¹ per THz (1 THz / c). Not yet [`crate::units::THZ_IN_INVERSE_CM`] (33.356 409 519 815): this copy is rounded
-/// to 33.356 409 52 and vdos.csv is written with it; which of the two to keep is open (issue 18).
-pub const INVERSE_CM_PER_THZ: f64 = 33.356_409_52;
 
 /// VACF and VDOS of one species (or of all atoms, mass-weighted).
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]

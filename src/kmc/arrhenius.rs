@@ -2,7 +2,7 @@
 //! the engine's one Arrhenius fit, [`crate::analysis::arrhenius::fit_arrhenius`]: least squares of
 //! ln D = ln D₀ − E_a/(k_B T), weighted by (D/σ_D)² when every point has an uncertainty, variances scaled by
 //! χ²/dof when the scatter exceeds the stated errors. This module only expresses it in Å²/ps and cm²/s, with the
-//! analysis' spelling `activation_energy_sigma_ev` for σ(E_a).
+//! analysis' spelling `*_sigma_*` for standard errors (σ(E_a), σ(D₀)).
 
 use crate::analysis::arrhenius::{self as analysis, fit_arrhenius, ArrheniusPoint};
 use crate::units::A2_PER_PS_IN_CM2_PER_S;
@@ -17,10 +17,14 @@ pub struct ArrheniusFit {
     pub activation_energy_sigma_ev: f64,
     /// Prefactor D₀ (Å²/ps) and its standard error (from that of ln D₀, to first order).
     pub prefactor_a2_per_ps: f64,
-    pub prefactor_err_a2_per_ps: f64,
+    /// Before issue 18 `prefactor_err_a2_per_ps`; summaries written then still read.
+    #[serde(alias = "prefactor_err_a2_per_ps")]
+    pub prefactor_sigma_a2_per_ps: f64,
     /// D₀ in cm²/s (1 Å²/ps = 10⁻⁴ cm²/s).
     pub prefactor_cm2_per_s: f64,
-    pub prefactor_err_cm2_per_s: f64,
+    /// Before issue 18 `prefactor_err_cm2_per_s`.
+    #[serde(alias = "prefactor_err_cm2_per_s")]
+    pub prefactor_sigma_cm2_per_s: f64,
     /// χ²/(n − 2) of the weighted fit (0 for two points).
     pub reduced_chi_squared: f64,
     /// Number of temperatures fitted.
@@ -43,9 +47,9 @@ impl ArrheniusFit {
             activation_energy_ev: fit.activation_energy_ev,
             activation_energy_sigma_ev: fit.activation_energy_sigma_ev,
             prefactor_a2_per_ps: fit.prefactor,
-            prefactor_err_a2_per_ps: fit.prefactor_sigma,
+            prefactor_sigma_a2_per_ps: fit.prefactor_sigma,
             prefactor_cm2_per_s: fit.prefactor * A2_PER_PS_IN_CM2_PER_S,
-            prefactor_err_cm2_per_s: fit.prefactor_sigma * A2_PER_PS_IN_CM2_PER_S,
+            prefactor_sigma_cm2_per_s: fit.prefactor_sigma * A2_PER_PS_IN_CM2_PER_S,
             reduced_chi_squared: fit.chi2_per_dof,
             points: fit.points.len(),
         }

@@ -11,6 +11,7 @@
 
 use super::network::{PeriodicBuilder, SiteNetwork};
 use crate::io::barrier_table::{BarrierRow, BarrierTable};
+use crate::system::Cell;
 use anyhow::{bail, Context};
 use nalgebra::Vector3;
 use std::collections::{BTreeMap, HashMap};
@@ -101,88 +102,126 @@ pub fn network_from_table(
     name: &str,
 ) -> anyhow::Result<(SiteNetwork, Vec<usize>)> {
     let rows = select_rows(table, options, name)?;
-    // Site positions and energies, keyed by atom index (BTreeMap: deterministic numbering).
+    let sites = table_sites(&table.cell, &rows, name)?;
+    let atom_indices: Vec<usize> = sites.keys().copied().collect();
+    let index_of: HashMap<usize, usize> = atom_indices.iter().enumerate().map(|(i, &a)| (a, i)).collect();
+    let reference_energy = sites.values().map(|s| s.energy_ev).fold(f64::INFINITY, f64::min);
+    let hops = table_hops(&rows, &index_of, &atom_indices, name)?;
+
+    if options.supercell.contains(&0) {
+        bail!("supercell = {:?}: expected three positive integers", options.supercell);
+    }
     let cell = &table.cell;
-    let mut sites: BTreeMap<usize, (Vector3<f64>, f64, usize)> = BTreeMap::new();
-    let mut place = |atom: usize, position: Vector3<f64>, energy: f64, line: usize| -> anyhow::Result<()> {
+    let mut builder = PeriodicBuilder::new(cell.clone(), options.supercell);
+    let positions: Vec<Vector3<f64>> = atom_indices.iter().map(|a| sites[a].position).collect();
+    for (atom, position) in atom_indices.iter().zip(&positions) {
+        builder.add_site(*position, sites[atom].energy_ev - reference_energy);
+    }
+    for hop in &hops {
+        let (from, to) = (hop.from, hop.to);
+        // The lattice translation between the hop's landing point and the destination site.
+        let offset = cell.fractional(&(positions[from] + hop.vector - positions[to]));
+        let image = [0, 1, 2].map(|k| offset[k].round() as i64);
+        let landing_error = cell.cartesian(&offset.map(|x| x - x.round())).norm();
+        if landing_error > POSITION_TOLERANCE_A {
+            bail!(
+                "{name} line {}: the hop vector of {} → {} ends {landing_error:.3} Å away from site {} and its \
+                 periodic images",
+                hop.line,
+                atom_indices[from],
+                atom_indices[to],
+                atom_indices[to]
+            );
+        }
+        builder.add_hop(from, to, image, hop.barrier_ev, &format!("{name} line {}", hop.line));
+    }
+    let network = builder.build().with_context(|| format!("in {name}"))?;
+    Ok((network, atom_indices))
+}
+
+/// A site of the table: wrapped position (Å), energy (eV) and the first line that places it.
+struct TableSite {
+    position: Vector3<f64>,
+    energy_ev: f64,
+    line: usize,
+}
+
+/// The sites of `rows`, keyed by atom index (BTreeMap: deterministic numbering). Refuses rows that put one atom
+/// at two places (farther apart than [`POSITION_TOLERANCE_A`]).
+fn table_sites(cell: &Cell, rows: &[&BarrierRow], name: &str) -> anyhow::Result<BTreeMap<usize, TableSite>> {
+    let mut sites: BTreeMap<usize, TableSite> = BTreeMap::new();
+    let mut place = |atom: usize, position: Vector3<f64>, energy_ev: f64, line: usize| -> anyhow::Result<()> {
         let (wrapped, _) = cell.wrap(&position);
         match sites.get(&atom) {
             None => {
-                sites.insert(atom, (wrapped, energy, line));
+                sites.insert(atom, TableSite { position: wrapped, energy_ev, line });
             }
-            Some(&(known, _, first_line)) => {
-                let d = cell.minimum_image(&(wrapped - known)).norm();
+            Some(known) => {
+                let d = cell.minimum_image(&(wrapped - known.position)).norm();
                 if d > POSITION_TOLERANCE_A {
                     bail!(
-                        "{name} line {line}: site {atom} is {d:.3} Å away from where line {first_line} puts it; the \
-                         rows must refer to one structure"
+                        "{name} line {line}: site {atom} is {d:.3} Å away from where line {} puts it; the rows must \
+                         refer to one structure",
+                        known.line
                     );
                 }
             }
         }
         Ok(())
     };
-    for row in &rows {
+    for row in rows {
         place(row.from_site, row.from, row.initial_energy_ev, row.line)?;
         place(row.to_site, row.to, row.final_energy_ev, row.line)?;
     }
-    let atom_indices: Vec<usize> = sites.keys().copied().collect();
-    let index_of: HashMap<usize, usize> = atom_indices.iter().enumerate().map(|(i, &a)| (a, i)).collect();
-    let reference_energy = sites.values().map(|s| s.1).fold(f64::INFINITY, f64::min);
+    Ok(sites)
+}
 
-    // Directed hops of the unit (table) cell: (from, to, barrier, vector, line), merging repeated rows.
-    let mut hops: Vec<(usize, usize, f64, Vector3<f64>, usize)> = Vec::new();
+/// A directed hop of the table's cell between site numbers, with the line it came from.
+struct TableHop {
+    from: usize,
+    to: usize,
+    barrier_ev: f64,
+    vector: Vector3<f64>,
+    line: usize,
+}
+
+/// Both directions of every row, merging repeated rows (same sites and hop vector to 0.01 Å); refuses a repeat
+/// whose barrier differs by more than [`ENERGY_TOLERANCE_EV`].
+fn table_hops(
+    rows: &[&BarrierRow],
+    index_of: &HashMap<usize, usize>,
+    atom_indices: &[usize],
+    name: &str,
+) -> anyhow::Result<Vec<TableHop>> {
+    let mut hops: Vec<TableHop> = Vec::new();
     let mut seen: HashMap<(usize, usize, [i64; 3]), usize> = HashMap::new();
-    for row in &rows {
+    for row in rows {
         let vector = row.to - row.from;
         let (i, j) = (index_of[&row.from_site], index_of[&row.to_site]);
-        for (from, to, barrier, v) in [(i, j, row.forward_barrier_ev, vector), (j, i, row.reverse_barrier_ev, -vector)]
+        for (from, to, barrier_ev, v) in
+            [(i, j, row.forward_barrier_ev, vector), (j, i, row.reverse_barrier_ev, -vector)]
         {
             let key = (from, to, [0, 1, 2].map(|k| (v[k] * 100.0).round() as i64));
             if let Some(&previous) = seen.get(&key) {
-                let (_, _, known, _, line) = hops[previous];
-                if (known - barrier).abs() > ENERGY_TOLERANCE_EV {
+                let known = &hops[previous];
+                if (known.barrier_ev - barrier_ev).abs() > ENERGY_TOLERANCE_EV {
                     bail!(
-                        "{name} line {}: hop {} → {} has barrier {barrier} eV, but line {line} gives {known} eV for \
-                         the same hop",
+                        "{name} line {}: hop {} → {} has barrier {barrier_ev} eV, but line {} gives {} eV for the \
+                         same hop",
                         row.line,
                         atom_indices[from],
-                        atom_indices[to]
+                        atom_indices[to],
+                        known.line,
+                        known.barrier_ev
                     );
                 }
                 continue;
             }
             seen.insert(key, hops.len());
-            hops.push((from, to, barrier, v, row.line));
+            hops.push(TableHop { from, to, barrier_ev, vector: v, line: row.line });
         }
     }
-
-    if options.supercell.contains(&0) {
-        bail!("supercell = {:?}: expected three positive integers", options.supercell);
-    }
-    let mut builder = PeriodicBuilder::new(cell.clone(), options.supercell);
-    let positions: Vec<Vector3<f64>> = atom_indices.iter().map(|a| sites[a].0).collect();
-    for (atom, position) in atom_indices.iter().zip(&positions) {
-        builder.add_site(*position, sites[atom].1 - reference_energy);
-    }
-    for &(from, to, barrier, vector, line) in &hops {
-        // The lattice translation between the hop's landing point and the destination site.
-        let offset = cell.fractional(&(positions[from] + vector - positions[to]));
-        let image = [0, 1, 2].map(|k| offset[k].round() as i64);
-        let landing_error = cell.cartesian(&offset.map(|x| x - x.round())).norm();
-        if landing_error > POSITION_TOLERANCE_A {
-            bail!(
-                "{name} line {line}: the hop vector of {} → {} ends {landing_error:.3} Å away from site {} and its \
-                 periodic images",
-                atom_indices[from],
-                atom_indices[to],
-                atom_indices[to]
-            );
-        }
-        builder.add_hop(from, to, image, barrier, &format!("{name} line {line}"));
-    }
-    let network = builder.build().with_context(|| format!("in {name}"))?;
-    Ok((network, atom_indices))
+    Ok(hops)
 }
 
 #[cfg(test)]

@@ -94,7 +94,46 @@ pub fn network_by_sampling(
     options: &SamplingOptions,
     name: &str,
 ) -> anyhow::Result<(SiteNetwork, Vec<usize>, SamplingSummary)> {
-    let SamplingOptions { hop_cutoff_a, supercell, seed } = *options;
+    check_hop_cutoff(structure, options.hop_cutoff_a, name)?;
+    let samples = barrier_pool(rows, model);
+    if samples.is_empty() {
+        bail!("{name}: no barriers to sample from");
+    }
+    let mut system = structure.clone();
+    system.wrap();
+    let vacancy_energy = relative_vacancy_energies(&system, species, model, name)?;
+    let (mut builder, mobile, basis_of) =
+        species_sites(&system, species, options.supercell, &|atom: usize| vacancy_energy[atom]);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(options.seed);
+    let mut tally = PairTally::default();
+    // Each unordered pair once, from its lower index (the width check makes every pair appear once).
+    for hop in species_hops(&system, species, &mobile, options.hop_cutoff_a).into_iter().filter(|hop| hop.to > hop.from)
+    {
+        let (i, j) = (hop.from, hop.to);
+        let drawn = samples[rng.gen_range(0..samples.len())];
+        // The ion hop i → j moves the vacancy from j to i.
+        let (forward, backward) = pair_barriers(model, drawn, vacancy_energy[i] - vacancy_energy[j]);
+        let origin = format!("{name}: sampled barrier of the pair {i} ↔ {j}");
+        builder.add_hop(basis_of[i], basis_of[j], hop.image, forward, &origin);
+        builder.add_hop(basis_of[j], basis_of[i], hop.image.map(|x| -x), backward, &origin);
+        tally.add(drawn, forward + backward);
+    }
+    if tally.pairs == 0 {
+        bail!(
+            "{name}: no two {} atoms are within hop_cutoff_a = {} Å",
+            elements::symbol(species),
+            options.hop_cutoff_a
+        );
+    }
+    let network = builder.build().with_context(|| format!("barrier sampling of {name}"))?;
+    let site_energies: Vec<f64> = mobile.iter().map(|&i| vacancy_energy[i]).collect();
+    let summary = SamplingSummary::new(model, &samples, &tally, &site_energies, options.hop_cutoff_a);
+    Ok((network, mobile, summary))
+}
+
+/// Refuses a structure that is not periodic or whose narrowest width is not above 2 × `hop_cutoff_a` (so that
+/// every pair within the cutoff is one pair, not several images).
+fn check_hop_cutoff(structure: &System, hop_cutoff_a: f64, name: &str) -> anyhow::Result<()> {
     if !structure.cell.is_fully_periodic() {
         bail!("{name}: barrier sampling needs a periodic structure");
     }
@@ -102,90 +141,100 @@ pub fn network_by_sampling(
     if 2.0 * hop_cutoff_a >= narrowest {
         bail!("{name}: hop_cutoff_a = {hop_cutoff_a} Å must be below half the narrowest cell width ({narrowest:.3} Å)");
     }
-    let samples: Vec<f64> = match model {
+    Ok(())
+}
+
+/// The barriers drawn from: the forward barriers (`symmetric`), or the kinetically resolved barriers
+/// E_KRA = E_saddle − (E_initial + E_final)/2 of the rows (`kra`).
+fn barrier_pool(rows: &[&BarrierRow], model: SampledBarriers) -> Vec<f64> {
+    match model {
         SampledBarriers::Symmetric => rows.iter().map(|r| r.forward_barrier_ev).collect(),
         // A row whose band lies below one end point (kept for this model) can give a slightly negative value.
         SampledBarriers::Kra { .. } => rows
             .iter()
             .map(|r| (r.saddle_energy_ev - 0.5 * (r.initial_energy_ev + r.final_energy_ev)).max(0.0))
             .collect(),
-    };
-    if samples.is_empty() {
-        bail!("{name}: no barriers to sample from");
     }
-    let mut system = structure.clone();
-    system.wrap();
-    let lowest = match model {
-        SampledBarriers::Symmetric => 0.0,
-        SampledBarriers::Kra { vacancy_energies_ev } => {
-            if vacancy_energies_ev.len() != system.len() {
-                bail!(
-                    "{name}: {} vacancy energies for a structure of {} atoms",
-                    vacancy_energies_ev.len(),
-                    system.len()
-                );
-            }
-            (0..system.len())
-                .filter(|&i| system.atomic_numbers[i] == species)
-                .map(|i| vacancy_energies_ev[i])
-                .fold(f64::INFINITY, f64::min)
+}
+
+/// The vacancy energy of every atom relative to the lowest of `species` (eV): zeros for `symmetric`.
+fn relative_vacancy_energies(
+    system: &System,
+    species: u8,
+    model: SampledBarriers,
+    name: &str,
+) -> anyhow::Result<Vec<f64>> {
+    let SampledBarriers::Kra { vacancy_energies_ev } = model else {
+        return Ok(vec![0.0; system.len()]);
+    };
+    if vacancy_energies_ev.len() != system.len() {
+        bail!("{name}: {} vacancy energies for a structure of {} atoms", vacancy_energies_ev.len(), system.len());
+    }
+    let lowest = (0..system.len())
+        .filter(|&i| system.atomic_numbers[i] == species)
+        .map(|i| vacancy_energies_ev[i])
+        .fold(f64::INFINITY, f64::min);
+    Ok(vacancy_energies_ev.iter().map(|e| e - lowest).collect())
+}
+
+/// Forward and backward barriers of a pair from the drawn value and the rise ΔE = E_vac(i) − E_vac(j) of the
+/// vacancy's energy when the ion hops i → j: the drawn value both ways (`symmetric`), or
+/// E = E_KRA ± ΔE/2 with E_KRA raised to |ΔE|/2 so neither is negative (`kra`).
+fn pair_barriers(model: SampledBarriers, drawn: f64, rise: f64) -> (f64, f64) {
+    match model {
+        SampledBarriers::Symmetric => (drawn, drawn),
+        SampledBarriers::Kra { .. } => {
+            let kra = drawn.max(0.5 * rise.abs());
+            (kra + 0.5 * rise, kra - 0.5 * rise)
         }
-    };
-    let vacancy_energy = |atom: usize| match model {
-        SampledBarriers::Symmetric => 0.0,
-        SampledBarriers::Kra { vacancy_energies_ev } => vacancy_energies_ev[atom] - lowest,
-    };
-    let (mut builder, mobile, basis_of) = species_sites(&system, species, supercell, &vacancy_energy);
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let (mut pairs, mut assigned_sum, mut barrier_sum) = (0usize, 0.0, 0.0);
-    // Each unordered pair once, from its lower index (the width check makes every pair appear once).
-    for hop in species_hops(&system, species, &mobile, hop_cutoff_a).into_iter().filter(|hop| hop.to > hop.from) {
-        let (i, j) = (hop.from, hop.to);
-        let drawn = samples[rng.gen_range(0..samples.len())];
-        // The ion hop i → j moves the vacancy from j to i.
-        let (forward, backward) = match model {
-            SampledBarriers::Symmetric => (drawn, drawn),
+    }
+}
+
+/// Running sums over the sampled pairs.
+#[derive(Default)]
+struct PairTally {
+    pairs: usize,
+    assigned_sum: f64,
+    barrier_sum: f64,
+}
+
+impl PairTally {
+    fn add(&mut self, drawn: f64, forward_plus_backward: f64) {
+        self.pairs += 1;
+        self.assigned_sum += drawn;
+        self.barrier_sum += forward_plus_backward;
+    }
+}
+
+impl SamplingSummary {
+    fn new(
+        model: SampledBarriers,
+        samples: &[f64],
+        tally: &PairTally,
+        site_energies: &[f64],
+        hop_cutoff_a: f64,
+    ) -> SamplingSummary {
+        let (model, site_energy_range_ev, site_energy_std_ev) = match model {
+            SampledBarriers::Symmetric => (SamplingModel::Symmetric, None, None),
             SampledBarriers::Kra { .. } => {
-                let rise = vacancy_energy(i) - vacancy_energy(j);
-                let kra = drawn.max(0.5 * rise.abs());
-                (kra + 0.5 * rise, kra - 0.5 * rise)
+                let mean = site_energies.iter().sum::<f64>() / site_energies.len() as f64;
+                let variance =
+                    site_energies.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / site_energies.len() as f64;
+                (SamplingModel::Kra, Some(site_energies.iter().copied().fold(0.0, f64::max)), Some(variance.sqrt()))
             }
         };
-        let origin = format!("{name}: sampled barrier of the pair {i} ↔ {j}");
-        builder.add_hop(basis_of[i], basis_of[j], hop.image, forward, &origin);
-        builder.add_hop(basis_of[j], basis_of[i], hop.image.map(|x| -x), backward, &origin);
-        pairs += 1;
-        assigned_sum += drawn;
-        barrier_sum += forward + backward;
-    }
-    if pairs == 0 {
-        bail!("{name}: no two {} atoms are within hop_cutoff_a = {hop_cutoff_a} Å", elements::symbol(species));
-    }
-    let network = builder.build().with_context(|| format!("barrier sampling of {name}"))?;
-    let (site_energy_range_ev, site_energy_std_ev) = match model {
-        SampledBarriers::Symmetric => (None, None),
-        SampledBarriers::Kra { .. } => {
-            let energies: Vec<f64> = mobile.iter().map(|&i| vacancy_energy(i)).collect();
-            let mean = energies.iter().sum::<f64>() / energies.len() as f64;
-            let variance = energies.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / energies.len() as f64;
-            (Some(energies.iter().copied().fold(0.0, f64::max)), Some(variance.sqrt()))
+        SamplingSummary {
+            model,
+            samples: samples.len(),
+            sample_mean_ev: samples.iter().sum::<f64>() / samples.len() as f64,
+            pairs: tally.pairs,
+            assigned_mean_ev: tally.assigned_sum / tally.pairs as f64,
+            mean_hop_barrier_ev: tally.barrier_sum / (2 * tally.pairs) as f64,
+            site_energy_range_ev,
+            site_energy_std_ev,
+            hop_cutoff_a,
         }
-    };
-    let summary = SamplingSummary {
-        model: match model {
-            SampledBarriers::Symmetric => SamplingModel::Symmetric,
-            SampledBarriers::Kra { .. } => SamplingModel::Kra,
-        },
-        samples: samples.len(),
-        sample_mean_ev: samples.iter().sum::<f64>() / samples.len() as f64,
-        pairs,
-        assigned_mean_ev: assigned_sum / pairs as f64,
-        mean_hop_barrier_ev: barrier_sum / (2 * pairs) as f64,
-        site_energy_range_ev,
-        site_energy_std_ev,
-        hop_cutoff_a,
-    };
-    Ok((network, mobile, summary))
+    }
 }
 
 /// The vacancy energy at every atom of `structure` from a `vacancy` stage's `vacancies.csv` (columns `removed`

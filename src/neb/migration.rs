@@ -17,7 +17,7 @@ use super::{run_neb, validate_options, write_outputs, Interpolation, NebOptions,
 use crate::input::{join, positive, InvalidValue};
 use crate::io::barrier_table::{format_table, BarrierRow};
 use crate::io::extxyz::{self, FrameExtras};
-use crate::optimize::{minimizer_defaults, Algorithm, MinimizerSettings};
+use crate::optimize::{minimizer_defaults, Algorithm};
 use crate::plot::{Plot, Series, Style};
 use crate::potentials::Evaluator;
 use crate::relax::{relax, RelaxReport, RelaxSettings};
@@ -393,17 +393,9 @@ fn format_paths_csv(rows: &[BarrierRow], assignment: &[(usize, bool)]) -> String
     csv
 }
 
-impl MigrationSettings {
-    /// The minimiser keys (of the bands and the vacancy relaxations).
-    pub fn minimizer(&self) -> MinimizerSettings {
-        MinimizerSettings {
-            optimizer: self.optimizer,
-            fmax_ev_per_a: self.fmax_ev_per_a,
-            max_steps: self.max_steps,
-            max_step_a: self.max_step_a,
-        }
-    }
+crate::optimize::minimizer_keys!(MigrationSettings);
 
+impl MigrationSettings {
     /// The NEB options of every band (endpoints are relaxed separately, once per vacancy site).
     pub fn neb_options(&self) -> NebOptions {
         NebOptions {

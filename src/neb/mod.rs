@@ -429,17 +429,9 @@ pub(crate) fn validate_options(options: &NebOptions, key: &str) -> Result<(), In
     options.convergence.validate(key)
 }
 
-impl NebSettings {
-    /// The minimiser keys (of the band and the endpoint relaxations).
-    pub fn minimizer(&self) -> MinimizerSettings {
-        MinimizerSettings {
-            optimizer: self.optimizer,
-            fmax_ev_per_a: self.fmax_ev_per_a,
-            max_steps: self.max_steps,
-            max_step_a: self.max_step_a,
-        }
-    }
+crate::optimize::minimizer_keys!(NebSettings);
 
+impl NebSettings {
     /// The calculation options.
     pub fn options(&self) -> NebOptions {
         NebOptions {

@@ -99,7 +99,7 @@ impl Convergence {
 /// `max_steps` steps, no atom moving more than `max_step_a` (Å) per step ([`Convergence`]).
 ///
 /// The stages declare the four keys themselves, next to their other keys, and get this value from them
-/// (`minimizer()`): serde's `flatten` would buffer the keys and, with `deny_unknown_fields`, reject an unknown one
+/// (`minimizer()`, written by [`minimizer_keys!`]): serde's `flatten` would buffer the keys and, with `deny_unknown_fields`, reject an unknown one
 /// only as "unknown field `x`", without the list of accepted keys the stages' errors give. Defaults, validation
 /// and the convergence criteria are this type's: [`MinimizerSettings::RELAX`] and [`MinimizerSettings::BAND`] are
 /// the two default sets, [`minimizer_defaults`] their serde default functions.
@@ -144,6 +144,26 @@ impl MinimizerSettings {
         self.convergence().validate(prefix)
     }
 }
+
+/// Gives a settings struct that declares the four minimiser keys (`optimizer`, `fmax_ev_per_a`, `max_steps`,
+/// `max_step_a`) its `minimizer()`, the [`MinimizerSettings`] they make: `minimizer_keys!(RelaxSettings);` beside
+/// the struct.
+macro_rules! minimizer_keys {
+    ($settings:ty) => {
+        impl $settings {
+            /// The minimiser keys of the stage.
+            pub fn minimizer(&self) -> $crate::optimize::MinimizerSettings {
+                $crate::optimize::MinimizerSettings {
+                    optimizer: self.optimizer,
+                    fmax_ev_per_a: self.fmax_ev_per_a,
+                    max_steps: self.max_steps,
+                    max_step_a: self.max_step_a,
+                }
+            }
+        }
+    };
+}
+pub(crate) use minimizer_keys;
 
 /// serde default functions of the minimiser keys of the stages (`#[serde(default = "...")]` takes a function):
 /// `relax_*` give [`MinimizerSettings::RELAX`], `band_*` give [`MinimizerSettings::BAND`].

@@ -7,10 +7,9 @@
 //! ε_ij = √(ε_ii ε_jj), σ_ij = √(σ_ii σ_jj), r_c,ij = the larger of the two cutoffs; mixing needs both like pairs.
 
 use super::pair_table::{Mixing, PairFunction, PairTable, PairTableError};
-use super::{EvaluationResult, Potential, PotentialConfig};
+use super::{Potential, PotentialConfig};
 use crate::input::{join, positive, InvalidValue};
-use crate::neighbors::NeighborList;
-use crate::system::{elements, System};
+use crate::system::elements;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -192,30 +191,13 @@ impl LennardJones {
     }
 }
 
-impl Potential for LennardJones {
-    fn name(&self) -> &str {
-        "lj"
-    }
-
-    fn cutoff(&self) -> f64 {
-        self.cutoff
-    }
-
-    fn species(&self) -> Vec<u8> {
-        self.pairs.species().to_vec()
-    }
-
-    /// The pair sum of [`super::pair_sum`] (parallel, independent of the number of threads).
-    fn compute(&self, system: &System, neighbors: &NeighborList) -> EvaluationResult {
-        Ok(self.pairs.pair_sum(system, neighbors, self.cutoff))
-    }
-}
+super::pair_table::pair_potential!(LennardJones, "lj");
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::potentials::testing;
-    use crate::system::Cell;
+    use crate::system::{Cell, System};
     use nalgebra::Vector3;
 
     fn argon(shift: bool) -> LennardJones {
@@ -223,10 +205,7 @@ mod tests {
     }
 
     fn dimer(r: f64) -> System {
-        let mut s = System::new(Cell::infinite());
-        s.push(18, Vector3::zeros());
-        s.push(18, Vector3::new(r, 0.0, 0.0));
-        s
+        testing::dimer(18, 18, r)
     }
 
     #[test]

@@ -397,6 +397,14 @@ pub(crate) mod testing {
 
     use super::*;
 
+    /// Atoms `zi` at the origin and `zj` at (r, 0, 0) Å, in open space.
+    pub fn dimer(zi: u8, zj: u8, r: f64) -> System {
+        let mut s = System::new(crate::system::Cell::infinite());
+        s.push(zi, Vector3::zeros());
+        s.push(zj, Vector3::new(r, 0.0, 0.0));
+        s
+    }
+
     /// One evaluation with a freshly built neighbour list.
     pub fn evaluate(potential: &dyn Potential, system: &System) -> Evaluation {
         let mut neighbors = NeighborList::new(potential.cutoff(), 0.3);

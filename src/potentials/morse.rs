@@ -15,10 +15,9 @@
 //! ```
 
 use super::pair_table::{PairFunction, PairTable, PairTableError};
-use super::{EvaluationResult, Potential, PotentialConfig};
+use super::{Potential, PotentialConfig};
 use crate::input::{join, positive, InvalidValue};
-use crate::neighbors::NeighborList;
-use crate::system::{elements, System};
+use crate::system::elements;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -146,30 +145,13 @@ impl Morse {
     }
 }
 
-impl Potential for Morse {
-    fn name(&self) -> &str {
-        "morse"
-    }
-
-    fn cutoff(&self) -> f64 {
-        self.cutoff
-    }
-
-    fn species(&self) -> Vec<u8> {
-        self.pairs.species().to_vec()
-    }
-
-    /// The pair sum of [`super::pair_sum`] (parallel, independent of the number of threads).
-    fn compute(&self, system: &System, neighbors: &NeighborList) -> EvaluationResult {
-        Ok(self.pairs.pair_sum(system, neighbors, self.cutoff))
-    }
-}
+super::pair_table::pair_potential!(Morse, "morse");
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::potentials::testing;
-    use crate::system::Cell;
+    use crate::system::{Cell, System};
     use nalgebra::Vector3;
 
     fn copper(shift: bool) -> Morse {
@@ -182,10 +164,7 @@ mod tests {
     }
 
     fn dimer(r: f64) -> System {
-        let mut s = System::new(Cell::infinite());
-        s.push(29, Vector3::zeros());
-        s.push(29, Vector3::new(r, 0.0, 0.0));
-        s
+        testing::dimer(29, 29, r)
     }
 
     #[test]

@@ -140,6 +140,37 @@ impl<P: PairFunction + Clone + Sync> PairTable<P> {
     }
 }
 
+/// Implements [`crate::potentials::Potential`] for a pair potential that is a `pairs: PairTable<_>` of
+/// [`PairFunction`]s and their largest `cutoff` (Å): `pair_potential!(Morse, "morse");` beside the type. The
+/// energy, forces and virial are [`PairTable::pair_sum`]'s.
+macro_rules! pair_potential {
+    ($potential:ty, $name:literal) => {
+        impl $crate::potentials::Potential for $potential {
+            fn name(&self) -> &str {
+                $name
+            }
+
+            fn cutoff(&self) -> f64 {
+                self.cutoff
+            }
+
+            fn species(&self) -> Vec<u8> {
+                self.pairs.species().to_vec()
+            }
+
+            /// The pair sum of [`crate::potentials::pair_sum`] (parallel, independent of the number of threads).
+            fn compute(
+                &self,
+                system: &$crate::system::System,
+                neighbors: &$crate::neighbors::NeighborList,
+            ) -> $crate::potentials::EvaluationResult {
+                Ok(self.pairs.pair_sum(system, neighbors, self.cutoff))
+            }
+        }
+    };
+}
+pub(crate) use pair_potential;
+
 #[cfg(test)]
 mod tests {
     use super::*;

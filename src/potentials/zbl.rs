@@ -188,13 +188,6 @@ mod tests {
         Zbl::from_config(&ZblConfig { inner_a: inner, outer_a: outer }, "potential").unwrap()
     }
 
-    fn dimer(zi: u8, zj: u8, r: f64) -> System {
-        let mut s = System::new(Cell::infinite());
-        s.push(zi, Vector3::zeros());
-        s.push(zj, Vector3::new(r, 0.0, 0.0));
-        s
-    }
-
     /// φ and E_ZBL written out from the published formula, independently of the table code.
     fn published(zi: f64, zj: f64, r: f64) -> f64 {
         let x = r * (zi.powf(0.23) + zj.powf(0.23)) / 0.4685;
@@ -208,7 +201,7 @@ mod tests {
     #[test]
     fn below_the_inner_cutoff_it_is_the_published_zbl_plus_a_constant() {
         let potential = zbl(0.6, 1.1);
-        let e = |r: f64| testing::evaluate(&potential, &dimer(8, 8, r)).energy;
+        let e = |r: f64| testing::evaluate(&potential, &testing::dimer(8, 8, r)).energy;
         let shift = e(0.5) - published(8.0, 8.0, 0.5);
         for r in [0.1, 0.2, 0.35, 0.59] {
             assert!((e(r) - published(8.0, 8.0, r) - shift).abs() < 1e-9 * published(8.0, 8.0, r));
@@ -229,7 +222,7 @@ mod tests {
         assert!(de0.abs() < 1e-9, "{de0}");
         let curvature = (de0 - de_minus) / h;
         assert!(curvature.abs() < 1e-5 * bare_curvature, "E'' = {curvature} (bare ZBL: {bare_curvature})");
-        assert_eq!(testing::evaluate(&potential, &dimer(3, 8, 1.1 + 1e-9)).energy, 0.0);
+        assert_eq!(testing::evaluate(&potential, &testing::dimer(3, 8, 1.1 + 1e-9)).energy, 0.0);
     }
 
     #[test]

@@ -54,21 +54,13 @@ impl Default for RelaxSettings {
     }
 }
 
+crate::optimize::minimizer_keys!(RelaxSettings);
+
 impl RelaxSettings {
     /// A positions-only relaxation at zero pressure with `minimizer`.
     pub fn with_minimizer(minimizer: MinimizerSettings) -> RelaxSettings {
         let MinimizerSettings { optimizer, fmax_ev_per_a, max_steps, max_step_a } = minimizer;
         RelaxSettings { optimizer, fmax_ev_per_a, max_steps, max_step_a, relax_cell: false, pressure_bar: 0.0 }
-    }
-
-    /// The minimiser keys.
-    pub fn minimizer(&self) -> MinimizerSettings {
-        MinimizerSettings {
-            optimizer: self.optimizer,
-            fmax_ev_per_a: self.fmax_ev_per_a,
-            max_steps: self.max_steps,
-            max_step_a: self.max_step_a,
-        }
     }
 
     /// The convergence criteria.

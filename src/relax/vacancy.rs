@@ -15,7 +15,7 @@
 use super::{relax, RelaxReport, RelaxSettings};
 use crate::input::{join, positive, InvalidValue};
 use crate::io::extxyz::{self, FrameExtras};
-use crate::optimize::{minimizer_defaults, Algorithm, MinimizerSettings};
+use crate::optimize::{minimizer_defaults, Algorithm};
 use crate::potentials::Evaluator;
 use crate::structure::distinct_sites;
 use crate::system::{elements, System};
@@ -203,17 +203,9 @@ pub struct VacancyReport {
     pub vacancies: Vec<VacancyEntry>,
 }
 
-impl VacancySettings {
-    /// The minimiser keys (of every relaxation of the stage).
-    pub fn minimizer(&self) -> MinimizerSettings {
-        MinimizerSettings {
-            optimizer: self.optimizer,
-            fmax_ev_per_a: self.fmax_ev_per_a,
-            max_steps: self.max_steps,
-            max_step_a: self.max_step_a,
-        }
-    }
+crate::optimize::minimizer_keys!(VacancySettings);
 
+impl VacancySettings {
     fn relax_settings(&self, relax_cell: bool) -> RelaxSettings {
         RelaxSettings { relax_cell, ..RelaxSettings::with_minimizer(self.minimizer()) }
     }

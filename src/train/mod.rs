@@ -189,6 +189,42 @@ pub struct SymmetryFunctionSettings {
     pub scaling: ScalingKind,
 }
 
+impl SymmetryFunctionSettings {
+    /// Checks the generated set's keys under `k` (nothing to check when `input_nn` gives the set).
+    fn validate(&self, k: &str) -> Result<(), InvalidValue> {
+        if self.input_nn.is_some() {
+            return Ok(());
+        }
+        positive(k, "cutoff_a", self.cutoff_a)?;
+        if self.cutoff_type > 8 {
+            return Err(InvalidValue::new(join(k, "cutoff_type"), self.cutoff_type, "an n2p2 cutoff type 0 to 8"));
+        }
+        if !(0.0..1.0).contains(&self.cutoff_alpha) {
+            return Err(InvalidValue::new(join(k, "cutoff_alpha"), self.cutoff_alpha, "0 <= alpha < 1"));
+        }
+        if self.radial_count == 0 {
+            return Err(InvalidValue::new(join(k, "radial_count"), 0, "at least 1 radial function"));
+        }
+        if !(self.radial_r_min_a > 0.0 && self.radial_r_min_a < self.cutoff_a) {
+            return Err(InvalidValue::new(
+                join(k, "radial_r_min_a"),
+                self.radial_r_min_a,
+                format!("a length between 0 and cutoff_a = {}", self.cutoff_a),
+            ));
+        }
+        if let Some(eta) = self.angular_eta_per_a2.iter().find(|e| !(e.is_finite() && **e >= 0.0)) {
+            return Err(InvalidValue::new(join(k, "angular_eta_per_a2"), eta, "non-negative numbers"));
+        }
+        if let Some(zeta) = self.angular_zeta.iter().find(|z| !(z.is_finite() && **z >= 1.0)) {
+            return Err(InvalidValue::new(join(k, "angular_zeta"), zeta, "numbers >= 1"));
+        }
+        if self.angular_type != 3 && self.angular_type != 9 {
+            return Err(InvalidValue::new(join(k, "angular_type"), self.angular_type, "3 (narrow) or 9 (wide)"));
+        }
+        Ok(())
+    }
+}
+
 impl Default for SymmetryFunctionSettings {
     fn default() -> Self {
         SymmetryFunctionSettings {
@@ -217,6 +253,27 @@ pub struct NetworkSettings {
     pub activation: String,
     /// n2p2's `normalize_nodes` (default false).
     pub normalize_nodes: bool,
+}
+
+impl NetworkSettings {
+    /// Checks the layer sizes and the activation letter under `k`.
+    fn validate(&self, k: &str) -> Result<(), InvalidValue> {
+        if self.hidden_layers.is_empty() || self.hidden_layers.contains(&0) {
+            return Err(InvalidValue::new(
+                join(k, "hidden_layers"),
+                format!("{:?}", self.hidden_layers),
+                "a non-empty list of positive neuron counts",
+            ));
+        }
+        if Activation::from_letter(&self.activation).is_none() {
+            return Err(InvalidValue::new(
+                join(k, "activation"),
+                format!("\"{}\"", self.activation),
+                "an n2p2 activation letter: l t s p r g c S e h",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for NetworkSettings {
@@ -284,51 +341,8 @@ impl TrainSettings {
             }
             d.units(&k)?;
         }
-        let sf = &self.symmetry_functions;
-        let k = join(key, "symmetry_functions");
-        if sf.input_nn.is_none() {
-            positive(&k, "cutoff_a", sf.cutoff_a)?;
-            if sf.cutoff_type > 8 {
-                return Err(InvalidValue::new(join(&k, "cutoff_type"), sf.cutoff_type, "an n2p2 cutoff type 0 to 8"));
-            }
-            if !(0.0..1.0).contains(&sf.cutoff_alpha) {
-                return Err(InvalidValue::new(join(&k, "cutoff_alpha"), sf.cutoff_alpha, "0 <= alpha < 1"));
-            }
-            if sf.radial_count == 0 {
-                return Err(InvalidValue::new(join(&k, "radial_count"), 0, "at least 1 radial function"));
-            }
-            if !(sf.radial_r_min_a > 0.0 && sf.radial_r_min_a < sf.cutoff_a) {
-                return Err(InvalidValue::new(
-                    join(&k, "radial_r_min_a"),
-                    sf.radial_r_min_a,
-                    format!("a length between 0 and cutoff_a = {}", sf.cutoff_a),
-                ));
-            }
-            if let Some(eta) = sf.angular_eta_per_a2.iter().find(|e| !(e.is_finite() && **e >= 0.0)) {
-                return Err(InvalidValue::new(join(&k, "angular_eta_per_a2"), eta, "non-negative numbers"));
-            }
-            if let Some(zeta) = sf.angular_zeta.iter().find(|z| !(z.is_finite() && **z >= 1.0)) {
-                return Err(InvalidValue::new(join(&k, "angular_zeta"), zeta, "numbers >= 1"));
-            }
-            if sf.angular_type != 3 && sf.angular_type != 9 {
-                return Err(InvalidValue::new(join(&k, "angular_type"), sf.angular_type, "3 (narrow) or 9 (wide)"));
-            }
-        }
-        let k = join(key, "network");
-        if self.network.hidden_layers.is_empty() || self.network.hidden_layers.contains(&0) {
-            return Err(InvalidValue::new(
-                join(&k, "hidden_layers"),
-                format!("{:?}", self.network.hidden_layers),
-                "a non-empty list of positive neuron counts",
-            ));
-        }
-        if Activation::from_letter(&self.network.activation).is_none() {
-            return Err(InvalidValue::new(
-                join(&k, "activation"),
-                format!("\"{}\"", self.network.activation),
-                "an n2p2 activation letter: l t s p r g c S e h",
-            ));
-        }
+        self.symmetry_functions.validate(&join(key, "symmetry_functions"))?;
+        self.network.validate(&join(key, "network"))?;
         if self.epochs == 0 && self.lbfgs_iterations == 0 {
             return Err(InvalidValue::new(join(key, "epochs"), 0, "at least 1 epoch (or lbfgs_iterations > 0)"));
         }
@@ -531,6 +545,70 @@ pub struct Prepared {
     pub label_force_rms: f64,
 }
 
+/// The elements of `structures`, sorted; refuses a structure whose force count is not its atom count.
+fn checked_elements(structures: &[LabelledStructure]) -> anyhow::Result<Vec<u8>> {
+    for (n, s) in structures.iter().enumerate() {
+        if s.forces.len() != s.system.len() {
+            bail!("structure {}: {} forces for {} atoms", n + 1, s.forces.len(), s.system.len());
+        }
+    }
+    let mut elements: Vec<u8> = structures.iter().flat_map(|s| s.system.atomic_numbers.iter().copied()).collect();
+    elements.sort_unstable();
+    elements.dedup();
+    Ok(elements)
+}
+
+/// Writes `input_nn` with neutral scaling (min 0, max 1, mean 0, σ 1) into `setup` and loads it with zero
+/// weights: the sorted symmetry functions and their groups, before any statistics exist.
+fn neutral_layout(
+    setup: &Path,
+    input_nn: &str,
+    elements: &[u8],
+    settings: &TrainSettings,
+) -> anyhow::Result<NnpPotential> {
+    std::fs::create_dir_all(setup).with_context(|| format!("creating {}", setup.display()))?;
+    std::fs::write(setup.join("input.nn"), input_nn)?;
+    let counts = count_functions(setup, elements)?;
+    let neutral: Vec<Vec<Statistics>> =
+        counts.iter().map(|&n| vec![Statistics { min: 0.0, max: 1.0, mean: 0.0, sigma: 1.0 }; n]).collect();
+    std::fs::write(setup.join("scaling.data"), files::format_scaling(&neutral))?;
+    load_with_zero_weights(setup, elements, settings)
+}
+
+/// The seeded split of `count` structures into (training, test) indices, each sorted: a fraction
+/// `test_fraction` (rounded) is held out, at least one and never all when the fraction is positive.
+fn split(count: usize, settings: &TrainSettings) -> (Vec<usize>, Vec<usize>) {
+    let mut order: Vec<usize> = (0..count).collect();
+    order.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(settings.seed));
+    let mut n_test = (settings.test_fraction * count as f64).round() as usize;
+    if settings.test_fraction > 0.0 && count >= 2 {
+        n_test = n_test.clamp(1, count - 1);
+    }
+    let mut test = order[..n_test].to_vec();
+    let mut train = order[n_test..].to_vec();
+    test.sort_unstable();
+    train.sort_unstable();
+    (train, test)
+}
+
+/// The spread of the labels: standard deviation of (E − Σ offsets)/N over the structures (eV/atom) and the RMS
+/// force component (eV/Å).
+fn label_spread(structures: &[LabelledStructure], elements: &[u8], offsets: &[f64]) -> (f64, f64) {
+    let (mut e_sum, mut e_sum2, mut f2, mut components) = (0.0, 0.0, 0.0, 0usize);
+    for s in structures {
+        let reference: f64 =
+            s.system.atomic_numbers.iter().map(|z| offsets[elements.iter().position(|x| x == z).unwrap()]).sum();
+        let e = (s.energy - reference) / s.system.len() as f64;
+        e_sum += e;
+        e_sum2 += e * e;
+        f2 += s.forces.iter().map(|f| f.norm_squared()).sum::<f64>();
+        components += 3 * s.forces.len();
+    }
+    let count = structures.len() as f64;
+    let label_energy_std = (e_sum2 / count - (e_sum / count).powi(2)).max(0.0).sqrt();
+    (label_energy_std, (f2 / components.max(1) as f64).sqrt())
+}
+
 impl Prepared {
     /// Computes descriptors, the split and the scaling; writes nothing but a scratch potential in
     /// `output_dir/.descriptor_setup` (removed afterwards).
@@ -540,14 +618,7 @@ impl Prepared {
         output_dir: &Path,
         structures: &[LabelledStructure],
     ) -> anyhow::Result<Prepared> {
-        let mut elements: Vec<u8> = structures.iter().flat_map(|s| s.system.atomic_numbers.iter().copied()).collect();
-        elements.sort_unstable();
-        elements.dedup();
-        for (n, s) in structures.iter().enumerate() {
-            if s.forces.len() != s.system.len() {
-                bail!("structure {}: {} forces for {} atoms", n + 1, s.forces.len(), s.system.len());
-            }
-        }
+        let elements = checked_elements(structures)?;
         let offsets = fit_atom_energies(structures, &elements);
         let (lines, cutoff_type, cutoff_alpha) = settings.symmetry_function_lines(base_dir, &elements)?;
         let net = &settings.network;
@@ -562,15 +633,8 @@ impl Prepared {
             normalize_nodes: net.normalize_nodes,
             symmetry_functions: &lines,
         });
-        // Load the layout once with neutral scaling and zero weights to get the sorted functions and groups.
         let setup = output_dir.join(".descriptor_setup");
-        std::fs::create_dir_all(&setup).with_context(|| format!("creating {}", setup.display()))?;
-        std::fs::write(setup.join("input.nn"), &input_nn)?;
-        let counts = count_functions(&setup, &elements)?;
-        let neutral: Vec<Vec<Statistics>> =
-            counts.iter().map(|&n| vec![Statistics { min: 0.0, max: 1.0, mean: 0.0, sigma: 1.0 }; n]).collect();
-        std::fs::write(setup.join("scaling.data"), files::format_scaling(&neutral))?;
-        let potential = load_with_zero_weights(&setup, &elements, settings)?;
+        let potential = neutral_layout(&setup, &input_nn, &elements, settings)?;
         let models = potential.elements();
         let descriptor = potential.descriptor();
         let data = structures
@@ -578,18 +642,7 @@ impl Prepared {
             .enumerate()
             .map(|(n, s)| dataset::describe(s, &descriptor).with_context(|| format!("structure {}", n + 1)))
             .collect::<anyhow::Result<Vec<_>>>()?;
-
-        // Seeded split.
-        let mut order: Vec<usize> = (0..data.len()).collect();
-        order.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(settings.seed));
-        let mut n_test = (settings.test_fraction * data.len() as f64).round() as usize;
-        if settings.test_fraction > 0.0 && data.len() >= 2 {
-            n_test = n_test.clamp(1, data.len() - 1);
-        }
-        let mut test = order[..n_test].to_vec();
-        let mut train = order[n_test..].to_vec();
-        test.sort_unstable();
-        train.sort_unstable();
+        let (train, test) = split(data.len(), settings);
 
         // An initial model brings its own scaling; otherwise it comes from the training atoms.
         let (input_nn, scaling_data, template) = match &settings.initial_model {
@@ -618,19 +671,7 @@ impl Prepared {
         std::fs::remove_dir_all(&setup).with_context(|| format!("removing {}", setup.display()))?;
         let offsets = template.offsets.clone();
 
-        let (mut e_sum, mut e_sum2, mut f2, mut components) = (0.0, 0.0, 0.0, 0usize);
-        for s in structures {
-            let reference: f64 =
-                s.system.atomic_numbers.iter().map(|z| offsets[elements.iter().position(|x| x == z).unwrap()]).sum();
-            let e = (s.energy - reference) / s.system.len() as f64;
-            e_sum += e;
-            e_sum2 += e * e;
-            f2 += s.forces.iter().map(|f| f.norm_squared()).sum::<f64>();
-            components += 3 * s.forces.len();
-        }
-        let count = structures.len() as f64;
-        let label_energy_std = (e_sum2 / count - (e_sum / count).powi(2)).max(0.0).sqrt();
-        let label_force_rms = (f2 / components.max(1) as f64).sqrt();
+        let (label_energy_std, label_force_rms) = label_spread(structures, &elements, &offsets);
         Ok(Prepared {
             elements,
             data,
