@@ -467,13 +467,18 @@ def labelling(argv):
     print(f"{now()} shard {shard}/{shards} finished", flush=True)
 
 
+def read_manifest(folder):
+    """The frame list (frames.json) of a WORKDIR or of its archive."""
+    with open(os.path.join(folder, "frames.json")) as handle:
+        return json.load(handle)
+
+
 def collect(argv):
     parser = argparse.ArgumentParser(description="cp2k_label.py collect WORKDIR OUTPUT.extxyz: gather the ok frames")
     parser.add_argument("workdir")
     parser.add_argument("output")
     args = parser.parse_args(argv)
-    with open(os.path.join(args.workdir, "frames.json")) as handle:
-        manifest = json.load(handle)
+    manifest = read_manifest(args.workdir)
     texts, counts, failures = [], {}, []
     for entry in manifest:
         folder = os.path.join(args.workdir, "frames", f"{entry['frame']:05d}")
@@ -527,8 +532,7 @@ def restore(argv):
     parser.add_argument("archive")
     parser.add_argument("workdir")
     args = parser.parse_args(argv)
-    with open(os.path.join(args.archive, "frames.json")) as handle:
-        manifest = json.load(handle)
+    manifest = read_manifest(args.archive)
     texts = archived_labels(args.archive, manifest)
     os.makedirs(os.path.join(args.workdir, "frames"), exist_ok=True)
     for name in ("settings.json", "frames.json"):
