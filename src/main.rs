@@ -111,6 +111,13 @@ fn run(cli: Cli) -> Result<()> {
         if threads == 0 {
             anyhow::bail!("--threads 0: expected at least 1 thread");
         }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = if threads > cores {
+            eprintln!("warning: --threads {threads} is more than the {cores} cores of this machine; using {cores}");
+            cores
+        } else {
+            threads
+        };
         rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().context("cannot start the thread pool")?;
     }
     match cli.command {
@@ -120,6 +127,16 @@ fn run(cli: Cli) -> Result<()> {
             let potential = study::build_potential(&study.potential).with_context(|| format!("{}", input.display()))?;
             mdrun::potentials::check_species(potential.as_ref(), &system)
                 .with_context(|| format!("{}", study.system.structure.display()))?;
+            let list_cutoff = potential.cutoff() + study.system.neighbor_skin_a;
+            mdrun::neighbors::check_size(&system, list_cutoff).with_context(|| {
+                format!(
+                    "{}: the {} cutoff ({} Å) + system.neighbor_skin_a ({} Å)",
+                    input.display(),
+                    potential.name(),
+                    potential.cutoff(),
+                    study.system.neighbor_skin_a
+                )
+            })?;
             println!(
                 "{}: valid ({} atoms, potential {}, {} stage{})",
                 input.display(),

@@ -20,7 +20,7 @@ fn reference_dir() -> Option<PathBuf> {
 fn evaluate(potential: &dyn Potential, system: &System) -> Evaluation {
     check_species(potential, system).expect("species");
     let mut neighbors = NeighborList::new(potential.cutoff(), 1.0);
-    neighbors.build(system);
+    neighbors.build(system).unwrap();
     potential.compute(system, &neighbors).unwrap()
 }
 

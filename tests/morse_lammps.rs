@@ -158,7 +158,7 @@ fn potential(name: &str) -> std::sync::Arc<dyn Potential> {
 fn evaluate(potential: &dyn Potential, system: &System) -> Evaluation {
     check_species(potential, system).unwrap();
     let mut neighbors = NeighborList::new(potential.cutoff(), 1.0);
-    neighbors.build(system);
+    neighbors.build(system).unwrap();
     potential.compute(system, &neighbors).unwrap()
 }
 

@@ -31,7 +31,7 @@ fn every_reference_case_matches_n2p2() {
         let structure = n2p2::read(&case.join("input.data")).unwrap().remove(0);
         let system = structure.system;
         let mut neighbors = NeighborList::new(potential.cutoff(), 0.0);
-        neighbors.build(&system);
+        neighbors.build(&system).unwrap();
         let evaluation = potential.compute(&system, &neighbors).unwrap();
 
         let energy = data_rows(&case.join("energy.out"));

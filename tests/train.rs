@@ -95,7 +95,7 @@ fn learns_the_cu_eam_surface_and_writes_a_loadable_committee() {
     let (mut f2, mut n) = (0.0, 0usize);
     for s in &structures {
         let mut list = NeighborList::new(potential.cutoff(), 0.0);
-        list.build(&s.system);
+        list.build(&s.system).unwrap();
         let e = potential.compute(&s.system, &list).unwrap();
         f2 += e.forces.iter().zip(&s.forces).map(|(a, b)| (a - b).norm_squared()).sum::<f64>();
         n += 3 * s.forces.len();
@@ -112,7 +112,7 @@ fn learns_the_cu_eam_surface_and_writes_a_loadable_committee() {
     let committee = Committee::load(&[&report.members[0].directory, &report.members[1].directory]).unwrap();
     let s = &structures[0].system;
     let mut list = NeighborList::new(committee.cutoff(), 0.0);
-    list.build(s);
+    list.build(s).unwrap();
     let c = committee.evaluate(s, &list);
     let energies: Vec<f64> = committee.members.iter().map(|m| m.compute(s, &list).unwrap().energy).collect();
     assert!((c.mean.energy - (energies[0] + energies[1]) / 2.0).abs() < 1e-9);

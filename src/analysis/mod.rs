@@ -177,6 +177,9 @@ impl TrajectoryInput {
     }
 }
 
+/// Most histogram bins of g(r): a million bins of one pair of species are 8 MB per frame being counted.
+const MAX_RDF_BINS: f64 = 1e6;
+
 impl RdfSettings {
     /// Checks the histogram and the coordination cutoffs (within (bin_width_a, r_max_a]) under `rdf`.
     fn validate(&self, rdf: &str) -> Result<(), InvalidValue> {
@@ -184,6 +187,11 @@ impl RdfSettings {
         positive(rdf, "bin_width_a", self.bin_width_a)?;
         if self.bin_width_a >= self.r_max_a {
             return Err(InvalidValue::new(join(rdf, "bin_width_a"), self.bin_width_a, "a width below r_max_a"));
+        }
+        if self.r_max_a / self.bin_width_a > MAX_RDF_BINS {
+            let expected =
+                format!("a width of at least r_max_a / {MAX_RDF_BINS:.0} = {:.3e} Å", self.r_max_a / MAX_RDF_BINS);
+            return Err(InvalidValue::new(join(rdf, "bin_width_a"), self.bin_width_a, expected));
         }
         if self.max_frames == 0 {
             return Err(InvalidValue::new(join(rdf, "max_frames"), 0, "an integer ≥ 1"));

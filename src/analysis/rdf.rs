@@ -73,7 +73,7 @@ pub fn compute_rdf(
         .par_iter()
         .map(|system| {
             let mut list = NeighborList::new(r_max, 0.0);
-            list.build(system);
+            list.build(system).map_err(|e| format!("r_max_a = {r_max}: {e}"))?;
             let mut hist = vec![0u64; ns * ns * bins];
             for i in 0..system.len() {
                 for (&j, shift) in list.indices(i).iter().zip(list.shifts(i)) {
@@ -84,9 +84,9 @@ pub fn compute_rdf(
                     }
                 }
             }
-            hist
+            Ok(hist)
         })
-        .collect();
+        .collect::<Result<_, String>>()?;
     let mut total = vec![0u64; ns * ns * bins];
     for h in &histograms {
         for (t, c) in total.iter_mut().zip(h) {

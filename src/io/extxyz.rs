@@ -55,7 +55,8 @@ pub fn read_frames(path: &Path) -> Result<Vec<Frame>, IoError> {
             Some((i, line)) => (i + 1, line.map_err(|e| IoError::read(path, e))?),
             None => return Err(IoError::syntax(path, line_no + 1, "missing comment line".into())),
         };
-        let mut atom_lines = Vec::with_capacity(count);
+        // The count is untrusted until its lines are read: reserve for at most a million, grow beyond.
+        let mut atom_lines = Vec::with_capacity(count.min(1 << 20));
         for k in 0..count {
             match lines.next() {
                 Some((i, line)) => atom_lines.push((i + 1, line.map_err(|e| IoError::read(path, e))?)),

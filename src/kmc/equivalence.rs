@@ -139,7 +139,8 @@ pub fn network_by_environment(
     }
     let (mut builder, mobile, basis_of) = species_sites(&system, species, supercell, &|_| 0.0);
     let mut summary = MatchingSummary { matched_hops: 0, unmatched_pairs: 0 };
-    for SpeciesHop { from: i, to: j, vector, image } in species_hops(&system, species, &mobile, matching.hop_cutoff_a) {
+    for SpeciesHop { from: i, to: j, vector, image } in species_hops(&system, species, &mobile, matching.hop_cutoff_a)?
+    {
         let print = fingerprint(&system, &images, system.positions[i], vector, matching.radius_a);
         let mut found: Option<(f64, usize)> = None;
         for (candidate, barrier, line) in &known {

@@ -643,9 +643,14 @@ pub struct SpeciesHop {
 
 /// Every ordered pair of `species` atoms of a wrapped periodic `system` at most `hop_cutoff_a` apart, in the order
 /// of the atoms and then of their neighbour list (the order the kMC networks are built in).
-pub fn species_hops(system: &System, species: u8, mobile: &[usize], hop_cutoff_a: f64) -> Vec<SpeciesHop> {
+pub fn species_hops(
+    system: &System,
+    species: u8,
+    mobile: &[usize],
+    hop_cutoff_a: f64,
+) -> Result<Vec<SpeciesHop>, crate::neighbors::NeighborListTooLarge> {
     let mut neighbours = NeighborList::new(hop_cutoff_a, 0.0);
-    neighbours.build(system);
+    neighbours.build(system)?;
     let mut hops = Vec::new();
     for &i in mobile {
         for (&j, shift) in neighbours.indices(i).iter().zip(neighbours.shifts(i)) {
@@ -662,7 +667,7 @@ pub fn species_hops(system: &System, species: u8, mobile: &[usize], hop_cutoff_a
             hops.push(SpeciesHop { from: i, to: j, vector, image });
         }
     }
-    hops
+    Ok(hops)
 }
 
 /// Cubic lattices with nearest-neighbour hops of one barrier, for tests, benchmarks and model studies.

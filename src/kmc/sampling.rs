@@ -107,7 +107,8 @@ pub fn network_by_sampling(
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(options.seed);
     let mut tally = PairTally::default();
     // Each unordered pair once, from its lower index (the width check makes every pair appear once).
-    for hop in species_hops(&system, species, &mobile, options.hop_cutoff_a).into_iter().filter(|hop| hop.to > hop.from)
+    for hop in
+        species_hops(&system, species, &mobile, options.hop_cutoff_a)?.into_iter().filter(|hop| hop.to > hop.from)
     {
         let (i, j) = (hop.from, hop.to);
         let drawn = samples[rng.gen_range(0..samples.len())];

@@ -32,12 +32,16 @@ pub struct Idpp {
 
 impl Idpp {
     /// The objective for `moving` images between `initial` and `final_state` (continuous positions).
-    pub fn new(initial: &System, final_state: &System, moving: usize) -> Idpp {
+    pub fn new(
+        initial: &System,
+        final_state: &System,
+        moving: usize,
+    ) -> Result<Idpp, crate::neighbors::NeighborListTooLarge> {
         let mut keys = BTreeSet::new();
         let mut pairs = Vec::new();
         for endpoint in [initial, final_state] {
             let mut list = NeighborList::new(IDPP_CUTOFF, 0.0);
-            list.build(endpoint);
+            list.build(endpoint)?;
             for i in 0..endpoint.len() {
                 for (&j, shift) in list.indices(i).iter().zip(list.shifts(i)) {
                     let j = j as usize;
@@ -57,7 +61,7 @@ impl Idpp {
         let initial_distances = pairs.iter().map(|p| distance(initial, p)).collect();
         let final_distances = pairs.iter().map(|p| distance(final_state, p)).collect();
         let fractions = (1..=moving).map(|k| k as f64 / (moving + 1) as f64).collect();
-        Idpp { pairs, initial_distances, final_distances, fractions }
+        Ok(Idpp { pairs, initial_distances, final_distances, fractions })
     }
 
     /// S and its forces −∂S/∂r for one image at interpolation fraction `fraction`.
@@ -104,7 +108,7 @@ mod tests {
         }
         let mut final_state = initial.clone();
         final_state.positions[1] += Vector3::new(1.2, -0.4, 0.3);
-        let idpp = Idpp::new(&initial, &final_state, 3);
+        let idpp = Idpp::new(&initial, &final_state, 3).unwrap();
         let mut image = initial.clone();
         image.positions[1] += Vector3::new(0.5, -0.1, 0.2);
         image.positions[3] += Vector3::new(-5.9, 0.1, 0.0);

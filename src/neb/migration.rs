@@ -98,8 +98,13 @@ fn midpoint_environment(system: &System, hop: &Hop, cutoff: f64) -> Fingerprint 
 }
 
 /// For every hop, the index of the first equivalent hop and whether it runs backwards relative to it.
-pub fn equivalent_hops(system: &System, hops: &[Hop], cutoff: f64, tolerance: f64) -> Vec<(usize, bool)> {
-    let sites = site_fingerprints(system, cutoff);
+pub fn equivalent_hops(
+    system: &System,
+    hops: &[Hop],
+    cutoff: f64,
+    tolerance: f64,
+) -> Result<Vec<(usize, bool)>, crate::neighbors::NeighborListTooLarge> {
+    let sites = site_fingerprints(system, cutoff)?;
     let midpoints: Vec<Fingerprint> = hops.par_iter().map(|h| midpoint_environment(system, h, cutoff)).collect();
     let same_site = |a: usize, b: usize| {
         system.atomic_numbers[a] == system.atomic_numbers[b] && sites[a].matches(&sites[b], tolerance)
@@ -128,7 +133,7 @@ pub fn equivalent_hops(system: &System, hops: &[Hop], cutoff: f64, tolerance: f6
             }
         }
     }
-    assignment
+    Ok(assignment)
 }
 
 fn default_true() -> bool {
@@ -594,6 +599,7 @@ impl MigrationSettings {
         let hops = self.hops_for(perfect)?;
         let assignment = if self.deduplicate {
             equivalent_hops(perfect, &hops, self.fingerprint_cutoff_a, self.fingerprint_tolerance_a)
+                .context("fingerprint_cutoff_a")?
         } else {
             (0..hops.len()).map(|h| (h, false)).collect()
         };
@@ -804,13 +810,13 @@ mod tests {
         let hops = enumerate_hops(&system, 18, Some(&[0]), 3.0);
         assert_eq!(hops.len(), 12);
         assert!(hops.iter().all(|h| (h.length() - 4.0 / 2f64.sqrt()).abs() < 1e-9 && h.to_site == 0));
-        let classes = equivalent_hops(&system, &hops, 6.0, 0.01);
+        let classes = equivalent_hops(&system, &hops, 6.0, 0.01).unwrap();
         assert!(classes.iter().all(|&(r, _)| r == 0));
         // All pairs: 108 sites × 12 / 2.
         let all = enumerate_hops(&system, 18, None, 3.0);
         assert_eq!(all.len(), 108 * 6);
         assert!(all.iter().all(|h| h.from_site < h.to_site));
-        let classes = equivalent_hops(&system, &all, 6.0, 0.01);
+        let classes = equivalent_hops(&system, &all, 6.0, 0.01).unwrap();
         assert!(classes.iter().all(|&(r, _)| r == 0));
     }
 
@@ -819,7 +825,7 @@ mod tests {
         let mut system = crate::system::fcc(18, 4.0, 3);
         system.positions[13] += Vector3::new(0.15, 0.05, 0.0);
         let hops = enumerate_hops(&system, 18, Some(&[0]), 3.2);
-        let classes = equivalent_hops(&system, &hops, 6.0, 0.01);
+        let classes = equivalent_hops(&system, &hops, 6.0, 0.01).unwrap();
         let distinct = classes
             .iter()
             .filter(|(r, _)| classes.iter().any(|(s, _)| s == r))

@@ -153,7 +153,7 @@ pub fn interpolate_idpp(
     spring: f64,
 ) -> anyhow::Result<(Vec<System>, usize)> {
     let images = interpolate_linear(initial, final_state, moving);
-    let mut idpp = idpp::Idpp::new(initial, final_state, moving);
+    let mut idpp = idpp::Idpp::new(initial, final_state, moving)?;
     let atoms = initial.len();
     let zero = vec![nalgebra::Vector3::zeros(); atoms];
     let mut band = Band::new(images, [0.0, 0.0], [zero.clone(), zero], spring, false);

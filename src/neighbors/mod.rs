@@ -127,19 +127,20 @@ impl NeighborList {
     }
 
     /// Rebuilds the list if [`needs_update`](Self::needs_update); returns whether it did.
-    pub fn update(&mut self, system: &System) -> bool {
+    pub fn update(&mut self, system: &System) -> Result<bool, NeighborListTooLarge> {
         if self.needs_update(system) {
-            self.build(system);
-            true
+            self.build(system)?;
+            Ok(true)
         } else {
-            false
+            Ok(false)
         }
     }
 
-    /// Builds the list for `system` unconditionally.
-    pub fn build(&mut self, system: &System) {
+    /// Builds the list for `system` unconditionally, after [`check_size`] has bounded its size and work.
+    pub fn build(&mut self, system: &System) -> Result<(), NeighborListTooLarge> {
         let n = system.len();
         let radius = self.list_cutoff();
+        check_size(system, radius)?;
         let radius2 = radius * radius;
         let grid = Grid::new(system, radius);
         // Fixed-size chunks of consecutive atoms, each filling its own buffers (kept from the previous build,
@@ -159,7 +160,64 @@ impl NeighborList {
         self.reference_positions.clone_from(&system.positions);
         self.reference_cell = Some(*system.cell.matrix());
         self.builds += 1;
+        Ok(())
     }
+}
+
+/// Most list entries (neighbour images) one atom may have: about 60 Å of list cutoff in a dense oxide, far
+/// beyond any interatomic potential, and a bound on the image search of a nearly flat cell.
+pub const MAX_ENTRIES_PER_ATOM: f64 = 100_000.0;
+
+/// Most list entries of a whole build: 2²⁸ entries are 7.5 GB of indices and image shifts.
+pub const MAX_ENTRIES: f64 = (1u64 << 28) as f64;
+
+/// Bytes of one list entry: a `u32` index and a `Vector3<f64>` shift.
+const ENTRY_BYTES: f64 = 28.0;
+
+/// A neighbour search refused before it starts, because the list would hold more entries than
+/// [`MAX_ENTRIES_PER_ATOM`] or [`MAX_ENTRIES`] (a cutoff or skin far too large for the cell, or a nearly
+/// singular cell).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error(
+    "the neighbour list of {atoms} atoms with a list cutoff of {radius_a} Å (cutoff + skin) in a cell of {volume_a3:.4e} Å³ \
+     would hold about {per_atom:.3e} neighbour images per atom ({gigabytes:.3e} GB in all); the limits are {max_per_atom:.0e} \
+     per atom and {max_total:.3e} in all: use a smaller cutoff or skin, or check the cell"
+)]
+pub struct NeighborListTooLarge {
+    pub atoms: usize,
+    pub radius_a: f64,
+    pub volume_a3: f64,
+    pub per_atom: f64,
+    pub gigabytes: f64,
+    pub max_per_atom: f64,
+    pub max_total: f64,
+}
+
+/// Refuses a build whose list would be absurdly large. Periodic cells: an atom has about
+/// n·(4/3)πr³/V images of atoms within r (every image, and its own, counted), so the estimate is exact on
+/// average and grows without bound as the cell flattens (V → 0) or the cutoff grows; the image search visits
+/// at most a few times as many bins. A system without periodicity has at most n − 1 neighbours per atom.
+pub fn check_size(system: &System, radius: f64) -> Result<(), NeighborListTooLarge> {
+    let n = system.len() as f64;
+    let (volume, per_atom) = if system.cell.is_infinite() || system.cell.periodic().iter().all(|p| !p) {
+        (f64::INFINITY, (n - 1.0).max(0.0))
+    } else {
+        let volume = system.cell.volume().abs();
+        (volume, n * 4.0 / 3.0 * std::f64::consts::PI * radius.powi(3) / volume)
+    };
+    let total = per_atom * n;
+    if per_atom.is_finite() && per_atom <= MAX_ENTRIES_PER_ATOM && total <= MAX_ENTRIES {
+        return Ok(());
+    }
+    Err(NeighborListTooLarge {
+        atoms: system.len(),
+        radius_a: radius,
+        volume_a3: volume,
+        per_atom,
+        gigabytes: total * ENTRY_BYTES / 1e9,
+        max_per_atom: MAX_ENTRIES_PER_ATOM,
+        max_total: MAX_ENTRIES,
+    })
 }
 
 /// Atoms per parallel work item when building.
@@ -383,7 +441,7 @@ mod tests {
         .unwrap();
         let system = random_system(cell, 150, 1, 0.3);
         let mut list = NeighborList::new(3.5, 0.5);
-        list.build(&system);
+        list.build(&system).unwrap();
         assert_eq!(from_list(&system, &list, 4.0), brute_force(&system, 4.0));
     }
 
@@ -394,7 +452,7 @@ mod tests {
                 .unwrap();
         let system = random_system(cell, 4, 2, 2.0);
         let mut list = NeighborList::new(6.0, 1.0);
-        list.build(&system);
+        list.build(&system).unwrap();
         let expected = brute_force(&system, 7.0);
         assert!(expected.len() > 100);
         assert_eq!(from_list(&system, &list, 7.0), expected);
@@ -406,7 +464,7 @@ mod tests {
         let mut system = random_system(box_cell, 120, 3, 0.0);
         system.cell = Cell::infinite();
         let mut list = NeighborList::new(3.0, 0.5);
-        list.build(&system);
+        list.build(&system).unwrap();
         let mut expected = Vec::new();
         for i in 0..system.len() {
             for j in 0..system.len() {
@@ -424,12 +482,12 @@ mod tests {
     fn rebuilds_only_after_half_skin_displacement() {
         let system = random_system(Cell::orthorhombic(10.0, 10.0, 10.0).unwrap(), 50, 4, 0.0);
         let mut list = NeighborList::new(3.0, 1.0);
-        assert!(list.update(&system));
+        assert!(list.update(&system).unwrap());
         let mut moved = system.clone();
         moved.positions[7].x += 0.49;
-        assert!(!list.update(&moved));
+        assert!(!list.update(&moved).unwrap());
         moved.positions[7].x += 0.02;
-        assert!(list.update(&moved));
+        assert!(list.update(&moved).unwrap());
         assert_eq!(list.builds(), 2);
     }
 
@@ -438,12 +496,36 @@ mod tests {
         let cell = Cell::orthorhombic(9.0, 9.0, 9.0).unwrap();
         let mut system = random_system(cell, 80, 5, 0.0);
         let mut list = NeighborList::new(3.0, 1.0);
-        list.build(&system);
+        list.build(&system).unwrap();
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
         for r in system.positions.iter_mut() {
             *r += Vector3::new(rng.gen_range(-0.28..0.28), rng.gen_range(-0.28..0.28), rng.gen_range(-0.28..0.28));
         }
         assert!(!list.needs_update(&system));
         assert_eq!(from_list(&system, &list, 3.0), brute_force(&system, 3.0));
+    }
+
+    #[test]
+    fn size_estimate_is_the_mean_list_length() {
+        let system = random_system(Cell::orthorhombic(9.0, 9.0, 9.0).unwrap(), 80, 6, 0.0);
+        let mut list = NeighborList::new(4.0, 0.0);
+        list.build(&system).unwrap();
+        let mean = list.total_pairs() as f64 / 80.0;
+        let estimate = 80.0 * 4.0 / 3.0 * std::f64::consts::PI * 64.0 / 729.0;
+        assert!((mean / estimate - 1.0).abs() < 0.1, "mean {mean} against the estimate {estimate}");
+    }
+
+    #[test]
+    fn refuses_a_huge_cutoff_and_a_flat_cell_before_searching() {
+        let system = random_system(Cell::orthorhombic(5.26, 5.26, 5.26).unwrap(), 4, 7, 0.0);
+        let error = NeighborList::new(1e4, 0.0).build(&system).unwrap_err();
+        assert!(error.per_atom > 1e11, "{error}");
+        assert!(error.to_string().contains("10000 Å (cutoff + skin)"), "{error}");
+        let flat = random_system(Cell::orthorhombic(5.26, 5.26, 1e-9).unwrap(), 4, 7, 0.0);
+        assert!(NeighborList::new(8.5, 1.0).build(&flat).is_err());
+        let mut molecule = System::new(Cell::infinite());
+        molecule.push(18, Vector3::zeros());
+        molecule.push(18, Vector3::new(3.0, 0.0, 0.0));
+        assert!(NeighborList::new(1e4, 0.0).build(&molecule).is_ok());
     }
 }

@@ -44,7 +44,7 @@ pub fn bench_potential(
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     Ok(pool.install(|| {
         let mut neighbors = NeighborList::new(potential.cutoff(), skin);
-        let builds = repeat(seconds, || neighbors.build(system));
+        let builds = repeat(seconds, || neighbors.build(system).expect("benchmark systems are small"));
         let forces = repeat(seconds, || {
             std::hint::black_box(potential.compute(system, &neighbors)).expect("benchmarked potentials are in-process");
         });

@@ -276,7 +276,9 @@ impl Evaluator {
 
     /// Evaluates `system`, rebuilding the neighbour list first if needed.
     pub fn evaluate(&mut self, system: &System) -> EvaluationResult {
-        self.neighbors.update(system);
+        self.neighbors
+            .update(system)
+            .map_err(|e| EvaluationError { potential: self.potential.name().to_string(), reason: e.to_string() })?;
         self.evaluations += 1;
         self.potential.compute(system, &self.neighbors)
     }
@@ -408,7 +410,7 @@ pub(crate) mod testing {
     /// One evaluation with a freshly built neighbour list.
     pub fn evaluate(potential: &dyn Potential, system: &System) -> Evaluation {
         let mut neighbors = NeighborList::new(potential.cutoff(), 0.3);
-        neighbors.build(system);
+        neighbors.build(system).expect("test systems are small");
         potential.compute(system, &neighbors).expect("in-process potentials do not fail")
     }
 

@@ -314,6 +314,7 @@ impl VacancySettings {
             }
             Selection::Distinct => {
                 distinct_sites(system, &candidates, self.fingerprint_cutoff_a, self.fingerprint_tolerance_a)
+                    .context("fingerprint_cutoff_a")?
                     .into_iter()
                     .map(|(site, members)| Configuration {
                         removed: vec![site],

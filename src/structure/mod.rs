@@ -43,10 +43,13 @@ impl Fingerprint {
 
 /// The environment fingerprint of every atom: its neighbours within `cutoff` (Å, inclusive), all periodic images,
 /// the atom itself left out (distances above 1e-8 Å).
-pub fn site_fingerprints(system: &System, cutoff: f64) -> Vec<Fingerprint> {
+pub fn site_fingerprints(
+    system: &System,
+    cutoff: f64,
+) -> Result<Vec<Fingerprint>, crate::neighbors::NeighborListTooLarge> {
     let mut list = NeighborList::new(cutoff, 0.0);
-    list.build(system);
-    (0..system.len())
+    list.build(system)?;
+    Ok((0..system.len())
         .into_par_iter()
         .map(|i| {
             Fingerprint::new(
@@ -60,14 +63,19 @@ pub fn site_fingerprints(system: &System, cutoff: f64) -> Vec<Fingerprint> {
                     .collect(),
             )
         })
-        .collect()
+        .collect())
 }
 
 /// Groups `candidates` (atom indices) into classes of equivalent sites — same element and matching
 /// [`site_fingerprints`] within `cutoff` and `tolerance` — and returns (representative, members), representatives
 /// being the lowest index of each class, classes in order of their representative.
-pub fn distinct_sites(system: &System, candidates: &[usize], cutoff: f64, tolerance: f64) -> Vec<(usize, Vec<usize>)> {
-    let fingerprints = site_fingerprints(system, cutoff);
+pub fn distinct_sites(
+    system: &System,
+    candidates: &[usize],
+    cutoff: f64,
+    tolerance: f64,
+) -> Result<Vec<(usize, Vec<usize>)>, crate::neighbors::NeighborListTooLarge> {
+    let fingerprints = site_fingerprints(system, cutoff)?;
     let mut classes: Vec<(usize, Vec<usize>)> = Vec::new();
     for &i in candidates {
         let class = classes.iter_mut().find(|(rep, _)| {
@@ -79,7 +87,7 @@ pub fn distinct_sites(system: &System, candidates: &[usize], cutoff: f64, tolera
             None => classes.push((i, vec![i])),
         }
     }
-    classes
+    Ok(classes)
 }
 
 #[cfg(test)]
@@ -101,11 +109,11 @@ mod tests {
     fn fcc_sites_are_all_equivalent_and_a_perturbed_one_is_not() {
         let mut system = crate::system::fcc(18, 5.26, 2);
         let all: Vec<usize> = (0..system.len()).collect();
-        let classes = distinct_sites(&system, &all, 6.0, 0.01);
+        let classes = distinct_sites(&system, &all, 6.0, 0.01).unwrap();
         assert_eq!(classes.len(), 1);
         assert_eq!(classes[0].1.len(), 32);
         system.positions[5] += Vector3::new(0.1, 0.0, 0.0);
-        let classes = distinct_sites(&system, &all, 6.0, 0.01);
+        let classes = distinct_sites(&system, &all, 6.0, 0.01).unwrap();
         assert!(classes.len() > 1);
         assert!(classes.iter().any(|(rep, members)| *rep == 5 && members == &vec![5]));
     }
@@ -121,7 +129,7 @@ mod tests {
             system.push(17, r);
         }
         let all: Vec<usize> = (0..system.len()).collect();
-        let classes = distinct_sites(&system, &all, 6.0, 0.01);
+        let classes = distinct_sites(&system, &all, 6.0, 0.01).unwrap();
         assert_eq!(classes.iter().map(|c| c.1.len()).collect::<Vec<_>>(), vec![32, 32]);
     }
 }

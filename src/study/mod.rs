@@ -75,10 +75,23 @@ pub fn load_system(settings: &SystemSettings) -> Result<System> {
     Ok(system)
 }
 
-/// Fails if two atoms (or an atom and its own periodic image) are closer than [`OVERLAP_DISTANCE_A`].
+/// Fails if two atoms (or an atom and its own periodic image) are closer than [`OVERLAP_DISTANCE_A`], or if a
+/// periodic cell is narrower than that along a lattice direction (a nearly flat or singular cell).
 pub fn check_overlaps(system: &System) -> Result<()> {
+    if !system.cell.is_infinite() {
+        let widths = system.cell.perpendicular_widths();
+        let periodic = system.cell.periodic();
+        if let Some(k) = (0..3).find(|&k| periodic[k] && (widths[k].is_nan() || widths[k] < OVERLAP_DISTANCE_A)) {
+            bail!(
+                "the cell is {:.3e} Å wide along {} (its height over the plane of the other two lattice vectors), \
+                 less than the {OVERLAP_DISTANCE_A} Å allowed between atoms: a nearly flat or singular cell",
+                widths[k],
+                ["a", "b", "c"][k]
+            );
+        }
+    }
     let mut list = NeighborList::new(OVERLAP_DISTANCE_A, 0.0);
-    list.build(system);
+    list.build(system)?;
     for i in 0..system.len() {
         for (&j, shift) in list.indices(i).iter().zip(list.shifts(i)) {
             let d = (system.positions[j as usize] - system.positions[i] + shift).norm();

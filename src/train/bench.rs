@@ -56,7 +56,7 @@ pub fn rattled(
             }
             system.wrap();
             let mut list = NeighborList::new(potential.cutoff(), 0.0);
-            list.build(&system);
+            list.build(&system).expect("benchmark systems are small");
             let evaluation = potential.compute(&system, &list)?;
             Ok(LabelledStructure { energy: evaluation.energy, forces: evaluation.forces, system })
         })
@@ -84,14 +84,14 @@ pub fn md_sampled_fcc(
     crate::md::velocities::maxwell_boltzmann(&mut system, temperature_k, &mut rng);
     let mut thermostat = crate::md::thermostats::csvr::StochasticRescaling::new(100.0, system.degrees_of_freedom());
     let mut list = NeighborList::new(potential.cutoff(), 1.0);
-    list.build(&system);
+    list.build(&system).expect("benchmark systems are small");
     let mut evaluation = potential.compute(&system, &list)?;
     let mut out = Vec::with_capacity(count);
     let mut step = 0;
     while out.len() < count {
         crate::md::integrator::kick(&mut system, &evaluation.forces, 0.5 * timestep_fs);
         crate::md::integrator::drift(&mut system, timestep_fs);
-        list.update(&system);
+        list.update(&system).expect("benchmark systems are small");
         evaluation = potential.compute(&system, &list)?;
         crate::md::integrator::kick(&mut system, &evaluation.forces, 0.5 * timestep_fs);
         thermostat.rescale(&mut system, temperature_k, timestep_fs, &mut rng);

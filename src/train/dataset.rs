@@ -142,7 +142,7 @@ impl StructureDescriptors {
 pub fn describe(structure: &LabelledStructure, descriptor: &Descriptor) -> anyhow::Result<StructureDescriptors> {
     let system = &structure.system;
     let mut list = NeighborList::new(descriptor.cutoff(), 0.0);
-    list.build(system);
+    list.build(system)?;
     let atoms = descriptor.describe(system, &list)?;
     Ok(StructureDescriptors { atoms, energy: structure.energy, forces: structure.forces.clone() })
 }

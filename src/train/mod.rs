@@ -1224,7 +1224,7 @@ mod tests {
         let potential = NnpPotential::load(&NnpConfig::new(&out, 1.0, 1.0)).unwrap();
         for (s, structure) in structures.iter().enumerate() {
             let mut list = NeighborList::new(potential.cutoff(), 0.3);
-            list.build(&structure.system);
+            list.build(&structure.system).unwrap();
             let evaluation = potential.evaluation(&structure.system, &list);
             let (energy, forces) = model.predict(&prepared.data[s]);
             assert!((evaluation.energy - energy).abs() < 1e-12, "{} vs {energy}", evaluation.energy);

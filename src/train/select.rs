@@ -202,7 +202,7 @@ impl SelectSettings {
                     .zip(chunk)
                     .map(|(system, &f)| {
                         check_species(&committee, system).with_context(|| format!("{}, frame {f}", path.display()))?;
-                        Ok(score_frame(&committee, system, t, f))
+                        score_frame(&committee, system, t, f).with_context(|| format!("{}, frame {f}", path.display()))
                     })
                     .collect::<anyhow::Result<Vec<FrameScore>>>()?;
                 frames.extend(scores);
@@ -322,15 +322,20 @@ impl SelectSettings {
 const FRAMES_PER_CHUNK: usize = 64;
 
 /// Committee spread and extrapolation count of one frame.
-fn score_frame(committee: &Committee, system: &System, trajectory: usize, frame: usize) -> FrameScore {
+fn score_frame(
+    committee: &Committee,
+    system: &System,
+    trajectory: usize,
+    frame: usize,
+) -> Result<FrameScore, crate::neighbors::NeighborListTooLarge> {
     let mut list = NeighborList::new(committee.cutoff(), 0.0);
-    list.build(system);
+    list.build(system)?;
     let evaluation = committee.evaluate(system, &list);
     let n = system.len().max(1) as f64;
     // A non-finite force of any member makes the spread NaN: the frame is then never picked.
     let spread_max =
         evaluation.force_std.iter().fold(0.0, |a: f64, &b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) });
-    FrameScore {
+    Ok(FrameScore {
         trajectory,
         frame,
         atoms: system.len(),
@@ -340,7 +345,7 @@ fn score_frame(committee: &Committee, system: &System, trajectory: usize, frame:
         extrapolations: evaluation.member_extrapolations.iter().copied().max().unwrap_or(0),
         rank: None,
         reason: String::new(),
-    }
+    })
 }
 
 /// Frames of one trajectory file: extended XYZ and chemfiles formats are read whole (frames may differ in

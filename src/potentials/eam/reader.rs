@@ -46,7 +46,8 @@ impl<'a> TokenReader<'a> {
     /// tables line by line) and continuing over as many lines as needed.
     pub fn numbers(&mut self, count: usize, what: &str) -> Result<Vec<f64>, EamFileError> {
         self.check_line_consumed()?;
-        let mut table = Vec::with_capacity(count + 1);
+        // `count` comes from the file: reserve for at most a million values, grow as they are actually read.
+        let mut table = Vec::with_capacity(count.min(1 << 20) + 1);
         table.push(0.0);
         while table.len() <= count {
             let token = match self.pending.next() {

@@ -468,7 +468,7 @@ impl NnpPotential {
         let mut neighbors = NeighborList::new(self.cutoff, 0.0);
         for _ in 0..repetitions {
             let start = Instant::now();
-            neighbors.build(system);
+            neighbors.build(system).expect("benchmark systems are small");
             let list_time = start.elapsed().as_secs_f64();
             let mut times = [0.0; 4];
             std::hint::black_box(self.evaluate_timed(system, &neighbors, Some(&mut times)));
@@ -624,6 +624,11 @@ fn read_scalings(settings: &Settings, scaling_file: &Path, counts: &[usize]) -> 
     scaling::read_scaling(scaling_file, scaling_type, s_min, s_max, counts)
 }
 
+/// Most hidden layers and most neurons per hidden layer read from `input.nn` (n2p2 networks have 2–4 layers of
+/// 10–100 neurons): sizes from a file are bounded before the weights are allocated.
+const MAX_HIDDEN_LAYERS: usize = 64;
+const MAX_NODES_PER_LAYER: usize = 100_000;
+
 /// Layer sizes of every element's network (inputs, hidden layers with `element_nodes_short` overrides, one
 /// output) and the activations of its layers; n2p2's output neuron is always linear.
 fn read_architecture(
@@ -633,13 +638,13 @@ fn read_architecture(
 ) -> Result<(Vec<Vec<usize>>, Vec<Activation>), NnpError> {
     let path = &settings.path;
     let layers_entry = settings.require("global_hidden_layers_short")?;
-    let hidden = settings.integer(layers_entry, 0)?;
+    let hidden = settings.bounded_integer(layers_entry, 0, MAX_HIDDEN_LAYERS)?;
     let nodes_entry = settings.require("global_nodes_short")?;
     let activation_entry = settings.require("global_activation_short")?;
     let mut nodes = Vec::with_capacity(hidden);
     let mut activations = Vec::with_capacity(hidden + 1);
     for l in 0..hidden {
-        nodes.push(settings.integer(nodes_entry, l)?);
+        nodes.push(settings.bounded_integer(nodes_entry, l, MAX_NODES_PER_LAYER)?);
         let letter = settings.argument(activation_entry, l)?;
         activations.push(Activation::from_letter(letter).ok_or_else(|| {
             NnpError::syntax(
@@ -664,7 +669,7 @@ fn read_architecture(
                 format!("element_nodes_short: layer {layer} is not a hidden layer (1 to {hidden})"),
             ));
         }
-        layout[e][layer] = settings.integer(entry, 2)?;
+        layout[e][layer] = settings.bounded_integer(entry, 2, MAX_NODES_PER_LAYER)?;
     }
     Ok((layout, activations))
 }
@@ -849,7 +854,7 @@ mod tests {
         let li = system.count(3);
         let raw = potential.symmetry_functions(&system, &{
             let mut n = NeighborList::new(potential.cutoff(), 0.0);
-            n.build(&system);
+            n.build(&system).unwrap();
             n
         });
         let expected = (0..system.len()).filter(|&i| system.atomic_numbers[i] == 3 && raw[i][0] > 1e-9).count();
@@ -861,7 +866,7 @@ mod tests {
         assert_eq!(event.value, raw[event.atom][0]);
         // The descriptor alone reports what the evaluation reports.
         let mut list = NeighborList::new(potential.cutoff(), 0.0);
-        list.build(&system);
+        list.build(&system).unwrap();
         let alone = potential.descriptor().extrapolation(&system, &list);
         assert_eq!(alone.counts, x.counts);
         assert_eq!(alone.first, x.first);

@@ -150,6 +150,20 @@ impl Settings {
         })
     }
 
+    /// Argument `k` of an entry as an integer of at most `max`: a size from the file, checked before anything is
+    /// allocated for it.
+    pub fn bounded_integer(&self, entry: &Entry, k: usize, max: usize) -> Result<usize, NnpError> {
+        let value = self.integer(entry, k)?;
+        if value > max {
+            return Err(NnpError::syntax(
+                &self.path,
+                entry.line,
+                format!("{}: {value} is more than the {max} this reader accepts", entry.keyword),
+            ));
+        }
+        Ok(value)
+    }
+
     /// Argument `k` of an entry as text.
     pub fn argument<'a>(&self, entry: &'a Entry, k: usize) -> Result<&'a str, NnpError> {
         entry.arguments.get(k).map(String::as_str).ok_or_else(|| {
