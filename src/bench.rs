@@ -316,7 +316,7 @@ fn md_steps(
 /// A fresh scratch folder for the MD runs' files.
 fn tempdir() -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("mdrun-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    crate::io::create_output_dir(&dir)?;
     Ok(dir)
 }
 

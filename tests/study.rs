@@ -113,3 +113,111 @@ fn check_validates_the_shipped_example() {
     let out = mdrun(&["check", "inputs/cu-melt-quench.toml"]);
     assert_eq!(out.trim(), "inputs/cu-melt-quench.toml: valid (256 atoms, potential eam, 4 stages)");
 }
+
+/// A quick Lennard-Jones argon study in `dir` (its structure copied beside it), `edit` applied to the text.
+fn argon_study(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let structure = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/argon-fcc.xyz");
+    std::fs::copy(structure, dir.join("argon-fcc.xyz")).unwrap();
+    let text = r#"
+[system]
+structure = "argon-fcc.xyz"
+supercell = [2, 2, 2]
+seed = 1
+
+[potential]
+kind = "lj"
+cutoff = 8.5
+pairs = [{ species = ["Ar", "Ar"], epsilon = 0.0103, sigma = 3.405 }]
+
+[[stage]]
+kind = "md"
+timestep_fs = 2.0
+steps = 60
+temperature_k = 60
+initial_temperature_k = 60
+thermostat = { kind = "nose-hoover", damping_fs = 100 }
+checkpoint_every = 20
+
+[[stage]]
+kind = "single_point"
+"#;
+    let path = dir.join("study.toml");
+    std::fs::write(&path, edit(text.to_string())).unwrap();
+    path
+}
+
+fn mdrun_error(args: &[&str]) -> String {
+    let output = common::mdrun().args(args).output().unwrap();
+    assert!(!output.status.success(), "mdrun {args:?} succeeded");
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn restart_refuses_a_run_made_by_a_different_study() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run = run.to_str().unwrap();
+    let input = argon_study(dir.path(), |t| t);
+    let input = input.to_str().unwrap();
+    mdrun(&["-q", input, "-o", run, "--stop-after-step", "30"]);
+    let refused = |edit: &dyn Fn(String) -> String, change: &str| {
+        argon_study(dir.path(), edit);
+        let err = mdrun_error(&["-q", input, "-o", run, "--restart"]);
+        let expected = format!("{run}/summary.json: the run in {run} belongs to a different study: {change}");
+        assert!(err.contains(&expected), "expected «{expected}», got «{err}»");
+    };
+    refused(&|t| t.replace("temperature_k = 60\ninitial", "temperature_k = 70\ninitial"), "stage[0] changed");
+    refused(&|t| t.replace("cutoff = 8.5", "cutoff = 8.0"), "[potential] or one of its files changed");
+    refused(&|t| t.replace("[2, 2, 2]", "[2, 2, 3]"), "[system] or its structure file changed");
+    let structure = dir.path().join("argon-fcc.xyz");
+    let moved = std::fs::read_to_string(&structure).unwrap().replacen("Ar 0", "Ar 0.01", 1);
+    argon_study(dir.path(), |t| t);
+    std::fs::write(&structure, moved).unwrap();
+    let err = mdrun_error(&["-q", input, "-o", run, "--restart"]);
+    assert!(err.contains("[system] or its structure file changed"), "{err}");
+
+    // The same study, reformatted and with a stage appended, continues.
+    argon_study(dir.path(), |t| {
+        t.replace("cutoff = 8.5", "cutoff   =   8.50  # Å") + "\n[[stage]]\nkind = \"single_point\"\n"
+    });
+    let out = mdrun(&["-q", input, "-o", run, "--restart"]);
+    assert!(out.contains("3 stage(s) completed"), "{out}");
+}
+
+#[test]
+fn outputs_are_not_written_through_links_nor_read_outside_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = argon_study(dir.path(), |t| t);
+    let input = input.to_str().unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+
+    // A link planted where thermo.csv goes.
+    let run = dir.path().join("run-a");
+    std::fs::create_dir_all(run.join("00-md")).unwrap();
+    std::os::unix::fs::symlink(outside.join("victim"), run.join("00-md/thermo.csv")).unwrap();
+    let err = mdrun_error(&["-q", input, "-o", run.to_str().unwrap()]);
+    assert!(err.contains("00-md/thermo.csv: is a symbolic link: outputs are never written through links"), "{err}");
+    assert!(!outside.join("victim").exists());
+
+    // A stage folder that is a link, and a link at summary.json.tmp.
+    let run = dir.path().join("run-b");
+    std::fs::create_dir_all(&run).unwrap();
+    std::os::unix::fs::symlink(&outside, run.join("00-md")).unwrap();
+    std::os::unix::fs::symlink(outside.join("victim"), run.join("summary.json.tmp")).unwrap();
+    let err = mdrun_error(&["-q", input, "-o", run.to_str().unwrap()]);
+    assert!(err.contains("00-md: is a symbolic link"), "{err}");
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "something was written outside the run");
+
+    // A summary.json edited to send a stage's folder outside the run folder.
+    let run = dir.path().join("run-c");
+    let run = run.to_str().unwrap();
+    mdrun(&["-q", input, "-o", run]);
+    let summary = std::path::Path::new(run).join("summary.json");
+    let text = std::fs::read_to_string(&summary).unwrap().replace("\"00-md\"", "\"../outside\"");
+    std::fs::write(&summary, text).unwrap();
+    let err = mdrun_error(&["-q", input, "-o", run, "--restart"]);
+    assert!(err.contains("stage 0 (md) has directory \"../outside\": expected its own folder \"00-md\""), "{err}");
+}

@@ -299,13 +299,13 @@ impl AnalyzeSettings {
         } else {
             self.trajectories.clone()
         };
-        std::fs::create_dir_all(output_dir).with_context(|| format!("cannot create {}", output_dir.display()))?;
+        crate::io::create_output_dir(output_dir)?;
         let mut report = AnalysisReport::default();
         for (k, input) in inputs.iter().enumerate() {
             let path = if input.path.is_absolute() { input.path.clone() } else { input_dir.join(&input.path) };
             let dir =
                 if inputs.len() == 1 { output_dir.to_path_buf() } else { output_dir.join(format!("trajectory_{k}")) };
-            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            crate::io::create_output_dir(&dir)?;
             let options = ReadOptions {
                 unwrap: self.unwrap,
                 frame_interval_fs: input.frame_interval_fs,

@@ -72,6 +72,12 @@ impl StructureFormat {
 
 /// Reads the first (or only) structure of a file, guessing the format from its name.
 pub fn read_structure(path: &Path) -> Result<System, IoError> {
+    if path.as_os_str().is_empty() {
+        return Err(IoError::format(path, "no structure file named: expected the path of a structure file".into()));
+    }
+    if path.is_dir() {
+        return Err(IoError::format(path, "is a directory: expected a structure file".into()));
+    }
     let system = match StructureFormat::guess(path) {
         StructureFormat::Poscar => poscar::read(path)?,
         StructureFormat::ExtendedXyz => extxyz::read_frames(path)?.swap_remove(0).system,
@@ -82,7 +88,12 @@ pub fn read_structure(path: &Path) -> Result<System, IoError> {
     Ok(system)
 }
 
-/// Rejects structures no simulation can start from: no atoms, non-finite coordinates, unknown elements.
+/// The largest fractional coordinate a structure file may hold, in cell lengths. Beyond it, wrapping the atom
+/// into the cell keeps fewer than 10 of f64's 16 digits (and the image count overflows an `i32` past 2³¹).
+pub const MAX_FRACTIONAL_COORDINATE: f64 = 1e6;
+
+/// Rejects structures no simulation can start from: no atoms, non-finite coordinates or ones more than
+/// [`MAX_FRACTIONAL_COORDINATE`] cell lengths away, unknown elements.
 pub fn validate(path: &Path, system: &System) -> Result<(), IoError> {
     if system.is_empty() {
         return Err(IoError::format(path, "the structure has no atoms".into()));
@@ -92,6 +103,20 @@ pub fn validate(path: &Path, system: &System) -> Result<(), IoError> {
             return Err(IoError::format(
                 path,
                 format!("atom {} ({}) has a non-finite position {:?}", i + 1, system.symbol(i), [r.x, r.y, r.z]),
+            ));
+        }
+        let s = system.cell.fractional(r);
+        if !system.cell.is_infinite() && s.iter().any(|x| x.abs() > MAX_FRACTIONAL_COORDINATE) {
+            return Err(IoError::format(
+                path,
+                format!(
+                    "atom {} ({}) is at fractional coordinates {:?}, more than {MAX_FRACTIONAL_COORDINATE:e} cell \
+                     lengths from the cell: expected a position near the cell (check the units and the \
+                     Direct/Cartesian mode)",
+                    i + 1,
+                    system.symbol(i),
+                    [s.x, s.y, s.z]
+                ),
             ));
         }
         if system.atomic_numbers[i] == 0 {
@@ -146,10 +171,23 @@ fn silence_chemfiles_warnings() {
     ONCE.call_once(|| chemfiles::set_warning_callback(|_| {}));
 }
 
+/// CIF and mmCIF files describe crystals: one without a cell is not a structure to simulate.
+fn is_crystallographic(path: &Path) -> bool {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    matches!(ext.as_str(), "cif" | "mmcif")
+}
+
 fn system_from_chemfiles(path: &Path, frame: &chemfiles::Frame) -> Result<System, IoError> {
     let cell = frame.cell();
     let matrix = cell.matrix();
     let cell = match cell.shape() {
+        chemfiles::CellShape::Infinite if is_crystallographic(path) => {
+            return Err(IoError::format(
+                path,
+                "the file gives no unit cell (_cell_length_a, _cell_length_b, ...): expected a crystal structure"
+                    .into(),
+            ))
+        }
         chemfiles::CellShape::Infinite => Cell::infinite(),
         _ => {
             // chemfiles stores lattice vectors as columns.
@@ -198,14 +236,59 @@ pub fn write_structure(path: &Path, system: &System) -> Result<(), IoError> {
 }
 
 /// Writes a file atomically: to `path.tmp` first, then renamed over `path`, so a crash never leaves a
-/// half-written file.
+/// half-written file. Neither name is followed if it is a symbolic link: a stale `path.tmp` is removed and
+/// created afresh, and the rename replaces a link at `path` rather than writing where it points.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    use std::io::Write as _;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).map_err(|e| IoError::format(&tmp, format!("cannot write: {e}")))?;
+    let cannot_write = |e: std::io::Error| IoError::format(&tmp, format!("cannot write: {e}"));
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(cannot_write(e)),
+        _ => {}
+    }
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(cannot_write)?;
+    file.write_all(bytes).and_then(|()| file.sync_data()).map_err(cannot_write)?;
     std::fs::rename(&tmp, path)
         .map_err(|e| IoError::format(path, format!("cannot rename {} into place: {e}", tmp.display())))
+}
+
+/// Refuses to write through a symbolic link planted where an output goes.
+fn refuse_symlink(path: &Path) -> Result<(), IoError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(IoError::format(
+            path,
+            "is a symbolic link: outputs are never written through links; remove it or choose another output folder"
+                .into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Creates (or truncates) an output file that is written as it goes (thermo.csv, a trajectory), refusing a
+/// symbolic link in its place.
+pub fn create_output_file(path: &Path) -> Result<std::fs::File, IoError> {
+    refuse_symlink(path)?;
+    std::fs::File::create(path).map_err(|e| IoError::format(path, format!("cannot create: {e}")))
+}
+
+/// Opens an existing output file for writing (to continue it after a restart), refusing a symbolic link.
+pub fn open_output_file(path: &Path) -> Result<std::fs::File, IoError> {
+    refuse_symlink(path)?;
+    std::fs::OpenOptions::new().write(true).open(path).map_err(|e| IoError::open(path, e))
+}
+
+/// Checks that an output file written by a library (HDF5) is not a symbolic link before it is created.
+pub fn check_output_path(path: &Path) -> Result<(), IoError> {
+    refuse_symlink(path)
+}
+
+/// Creates an output folder (and its parents), refusing a folder that is a symbolic link, so that a run's
+/// outputs stay inside the run folder.
+pub fn create_output_dir(path: &Path) -> Result<(), IoError> {
+    refuse_symlink(path)?;
+    std::fs::create_dir_all(path).map_err(|e| IoError::format(path, format!("cannot create the folder: {e}")))
 }
 
 /// Reads a number that JSON may hold as `null`: serde_json writes a non-finite `f64` (NaN, ±∞) as `null`, so a

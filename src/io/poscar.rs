@@ -36,14 +36,17 @@ pub fn parse(path: &Path, text: &str) -> Result<System, IoError> {
         let v = numbers(2 + k, 3, "lattice vector in Å")?;
         matrix.set_row(k, &nalgebra::RowVector3::new(v[0], v[1], v[2]));
     }
-    if scale < 0.0 {
-        let volume = matrix.determinant().abs();
-        matrix *= (-scale / volume).cbrt();
-    } else if scale > 0.0 {
-        matrix *= scale;
-    } else {
-        return Err(IoError::syntax(path, 2, "scale factor is zero".into()));
+    // VASP: a negative scale is the cell volume in Å³; the lattice vectors and Cartesian positions are then
+    // scaled by (|scale| / det L)^(1/3).
+    let factor = if scale < 0.0 { (-scale / matrix.determinant().abs()).cbrt() } else { scale };
+    if factor == 0.0 || !factor.is_finite() {
+        return Err(IoError::syntax(
+            path,
+            2,
+            format!("scale factor {scale} gives a lattice factor of {factor}: expected a non-zero scale and a cell of non-zero volume"),
+        ));
     }
+    matrix *= factor;
     let cell = Cell::from_matrix(matrix, [true; 3])
         .ok_or_else(|| IoError::syntax(path, 3, "lattice vectors are coplanar (zero volume)".into()))?;
     let symbols: Vec<&str> = line(5)?.split_whitespace().collect();
@@ -89,8 +92,7 @@ pub fn parse(path: &Path, text: &str) -> Result<System, IoError> {
         for _ in 0..count {
             let v = numbers(n, 3, "atomic position")?;
             let v = Vector3::new(v[0], v[1], v[2]);
-            let r =
-                if cartesian { v * scale.abs().max(if scale < 0.0 { 0.0 } else { scale }) } else { cell.cartesian(&v) };
+            let r = if cartesian { v * factor } else { cell.cartesian(&v) };
             system.push(z, r);
             n += 1;
         }
@@ -164,5 +166,21 @@ mod tests {
         let text = "test\n1.0\n3 0 0\n0 4 0\n0 0 5\nLi\n2\nDirect\n0 0 0\n";
         let err = parse(Path::new("POSCAR"), text).unwrap_err().to_string();
         assert_eq!(err, "POSCAR:10: unexpected end of file");
+    }
+
+    /// VASP reads a negative scale as the cell volume: −216 Å³ on a 3 Å cube is a factor of 2 on the lattice
+    /// vectors and on Cartesian positions, the same structure as scale 2.
+    #[test]
+    fn negative_scale_is_the_volume() {
+        let poscar = |scale: &str, mode: &str, position: &str| {
+            format!("t\n{scale}\n3 0 0\n0 3 0\n0 0 3\nLi\n1\n{mode}\n{position}\n")
+        };
+        let by_factor = parse(Path::new("x"), &poscar("2", "Cartesian", "0.9 0 0")).unwrap();
+        for (mode, position) in [("Cartesian", "0.9 0 0"), ("Direct", "0.3 0 0")] {
+            let by_volume = parse(Path::new("x"), &poscar("-216", mode, position)).unwrap();
+            assert!((by_volume.cell.volume() - 216.0).abs() < 1e-9);
+            assert!((by_volume.positions[0] - Vector3::new(1.8, 0.0, 0.0)).norm() < 1e-12, "{mode}");
+            assert!((by_volume.positions[0] - by_factor.positions[0]).norm() < 1e-12);
+        }
     }
 }

@@ -272,8 +272,7 @@ impl KmcSettings {
             CarrierKind::Ion => ion_network,
         };
         let carrier_sites = self.initial_carrier_sites(network.len(), seed)?;
-        std::fs::create_dir_all(output_dir)
-            .with_context(|| format!("cannot create output folder {}", output_dir.display()))?;
+        crate::io::create_output_dir(output_dir)?;
         let mut files = Vec::new();
         let mut write_error = None;
         let mut write_trajectory = |index: usize, frames: &[TrajectoryFrame]| {

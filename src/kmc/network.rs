@@ -119,6 +119,15 @@ fn strides(repeat: [u32; 3], basis_count: usize) -> [u32; 3] {
     [repeat[1] * repeat[2] * b, repeat[2] * b, b]
 }
 
+/// The most sites a periodic network may have: site indices are `u32`, and every site carries an
+/// occupation and per-hop rates, so 10⁸ sites are already gigabytes.
+pub const MAX_SITES: usize = 100_000_000;
+
+/// Sites of `basis_count` basis sites repeated `repeat` times, without overflow.
+pub fn site_count(repeat: [usize; 3], basis_count: usize) -> u128 {
+    repeat.iter().fold(basis_count as u128, |n, &r| n.saturating_mul(r as u128))
+}
+
 /// A unit cell with basis sites and their hops, repeated.
 #[derive(Clone, Debug)]
 pub(crate) struct PeriodicTopology {
@@ -576,9 +585,9 @@ impl PeriodicBuilder {
         if self.repeat.contains(&0) {
             bail!("repeat = {:?}: expected three positive integers", self.repeat);
         }
-        let total = self.repeat.iter().product::<usize>().saturating_mul(self.positions.len());
-        if total >= u32::MAX as usize || self.repeat.iter().any(|&n| n > u32::MAX as usize / 2) {
-            bail!("{total} sites (repeat {:?}): at most {} are supported", self.repeat, u32::MAX - 1);
+        let total = site_count(self.repeat, self.positions.len());
+        if total > MAX_SITES as u128 {
+            bail!("{total} sites (repeat {:?}): at most {MAX_SITES:e} are supported", self.repeat);
         }
         let repeat = self.repeat.map(|n| n as i64);
         let pending: Vec<PendingHop> = self.hops.iter().map(|(h, _)| h.clone()).collect();
@@ -683,6 +692,11 @@ pub enum LatticeKind {
 }
 
 impl LatticeKind {
+    /// Sites per conventional cubic cell.
+    pub fn basis_count(self) -> usize {
+        self.basis().len()
+    }
+
     /// Basis of the conventional cubic cell in fractional coordinates.
     fn basis(self) -> Vec<[f64; 3]> {
         match self {

@@ -362,6 +362,14 @@ impl Network {
                     let repeat = format!("{:?}", lattice.repeat);
                     return Err(InvalidValue::new(join(key, "repeat"), repeat, "three integers ≥ 2"));
                 }
+                let sites = super::network::site_count(lattice.repeat, lattice.kind.basis_count());
+                if sites > super::network::MAX_SITES as u128 {
+                    return Err(InvalidValue::new(
+                        join(key, "repeat"),
+                        format!("{:?}", lattice.repeat),
+                        format!("at most {:e} sites in all (this gives {sites})", super::network::MAX_SITES),
+                    ));
+                }
                 Ok(())
             }
             Network::Catalogue { path } => file_path(key, path),

@@ -23,7 +23,7 @@ use nalgebra::Vector3;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -232,8 +232,10 @@ impl MdSettings {
                     SegmentSettings { temperature_k: Some(1.0), duration_ps: Some(duration), ..Default::default() };
                 Some(segment.to_segment(key, self.timestep_fs)?.steps)
             }
-            (None, Some(0)) => return Err(InvalidValue::new(join(key, "steps"), 0, "a positive number of steps")),
-            (None, Some(steps)) => Some(steps),
+            (None, Some(steps)) => {
+                let segment = SegmentSettings { temperature_k: Some(1.0), steps: Some(steps), ..Default::default() };
+                Some(segment.to_segment(key, self.timestep_fs)?.steps)
+            }
             (None, None) => None,
             (Some(_), Some(_)) => {
                 return Err(InvalidValue::new(join(key, "steps"), "...", "either duration_ps or steps, not both"))
@@ -290,7 +292,7 @@ impl MdSettings {
                 system.masses[i]
             );
         }
-        std::fs::create_dir_all(output_dir).with_context(|| format!("cannot create {}", output_dir.display()))?;
+        crate::io::create_output_dir(output_dir)?;
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         if let Some(t) = self.initial_temperature_k {
             maxwell_boltzmann(system, t, &mut rng);
@@ -577,7 +579,7 @@ struct Outputs {
 }
 
 fn open_for_append(path: &Path, keep_bytes: u64) -> anyhow::Result<File> {
-    let file = OpenOptions::new().write(true).open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file = crate::io::open_output_file(path)?;
     let length = file.metadata()?.len();
     if length < keep_bytes {
         anyhow::bail!("{}: {length} bytes, fewer than the {keep_bytes} the checkpoint expects", path.display());
@@ -591,7 +593,7 @@ fn open_for_append(path: &Path, keep_bytes: u64) -> anyhow::Result<File> {
 impl Outputs {
     fn create(settings: &MdSettings, dir: &Path, system: &System) -> anyhow::Result<Outputs> {
         let path = dir.join(THERMO_FILE);
-        let mut thermo = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut thermo = crate::io::create_output_file(&path)?;
         thermo.write_all(ThermoRow::CSV_HEADER.as_bytes())?;
         let mut extxyz = None;
         let mut h5md = None;
@@ -600,9 +602,7 @@ impl Outputs {
                 match format {
                     TrajectoryFormat::H5md => h5md = Some(H5mdWriter::create(&dir.join(H5MD_FILE), system)?),
                     TrajectoryFormat::Extxyz => {
-                        let path = dir.join(EXTXYZ_FILE);
-                        extxyz =
-                            Some((File::create(&path).with_context(|| format!("cannot create {}", path.display()))?, 0))
+                        extxyz = Some((crate::io::create_output_file(&dir.join(EXTXYZ_FILE))?, 0))
                     }
                 }
             }

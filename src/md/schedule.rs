@@ -45,10 +45,21 @@ pub struct Schedule {
     starts: Vec<u64>,
 }
 
+/// The most steps a schedule may hold (segments together): 10¹² steps of 1 fs are a microsecond, beyond any
+/// MD this engine runs, and far below where a step count loses precision as an f64 or wraps as a u64.
+pub const MAX_STEPS: u64 = 1_000_000_000_000;
+
 /// Converts a length in fs into a whole number of steps, or explains why not.
 fn whole_steps(key: &str, value: f64, length_fs: f64, timestep_fs: f64) -> Result<u64, InvalidValue> {
     let exact = length_fs / timestep_fs;
     let steps = exact.round();
+    if exact > MAX_STEPS as f64 {
+        return Err(InvalidValue::new(
+            key,
+            value,
+            format!("at most {MAX_STEPS:e} timesteps of {timestep_fs} fs (it gives {exact:e} steps)"),
+        ));
+    }
     if !(exact.is_finite() && steps >= 1.0 && (exact - steps).abs() <= 1e-6 * steps.max(1.0)) {
         return Err(InvalidValue::new(
             key,
@@ -90,8 +101,12 @@ impl SegmentSettings {
             positive(key, "duration_ps", duration)?;
             whole_steps(&join(key, "duration_ps"), duration, duration * 1000.0, timestep_fs)?
         } else if let Some(steps) = self.steps {
-            if steps == 0 {
-                return Err(InvalidValue::new(join(key, "steps"), steps, "a positive number of steps"));
+            if steps == 0 || steps > MAX_STEPS {
+                return Err(InvalidValue::new(
+                    join(key, "steps"),
+                    steps,
+                    format!("a positive number of steps, at most {MAX_STEPS:e}"),
+                ));
             }
             steps
         } else {
@@ -137,6 +152,15 @@ impl Schedule {
             .enumerate()
             .map(|(i, entry)| entry.to_segment(&format!("{key}[{i}]"), timestep_fs))
             .collect::<Result<Vec<_>, _>>()?;
+        let total = segments.iter().map(|s| s.steps).try_fold(0u64, |sum, steps| sum.checked_add(steps));
+        if total.is_none_or(|total| total > MAX_STEPS) {
+            let steps: Vec<u64> = segments.iter().map(|s| s.steps).collect();
+            return Err(InvalidValue::new(
+                key,
+                format!("segments of {steps:?} steps"),
+                format!("at most {MAX_STEPS:e} steps in all"),
+            ));
+        }
         Ok(Schedule::new(segments))
     }
 
@@ -208,6 +232,31 @@ mod tests {
         }
         // Halfway through the ramp (1425 of 2850 steps) the target is the mean.
         assert_eq!(s.target_temperature(7500 + 1425), 3150.0);
+    }
+
+    #[test]
+    fn step_counts_beyond_the_limit_are_refused() {
+        let constant = |duration_ps: Option<f64>, steps: Option<u64>| SegmentSettings {
+            temperature_k: Some(300.0),
+            duration_ps,
+            steps,
+            ..Default::default()
+        };
+        let err = constant(Some(1e20), None).to_segment("s", 1.0).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "s.duration_ps = 100000000000000000000: expected at most 1e12 timesteps of 1 fs (it gives 1e23 steps)"
+        );
+        let err = constant(Some(1.0), None).to_segment("s", 1e-30).unwrap_err();
+        assert!(err.expected.starts_with("at most 1e12 timesteps of"), "{err}");
+        assert!(constant(None, Some(MAX_STEPS + 1)).to_segment("s", 1.0).is_err());
+        // Two segments of u64::MAX / 2 + 1 steps would wrap to 0 in a u64.
+        let half = constant(None, Some(MAX_STEPS));
+        let err = Schedule::from_settings(&[half.clone(), half], "s", 1.0).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "s = segments of [1000000000000, 1000000000000] steps: expected at most 1e12 steps in all"
+        );
     }
 
     #[test]

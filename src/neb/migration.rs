@@ -707,7 +707,7 @@ impl MigrationSettings {
         migration: &Migration,
         rows: &[BarrierRow],
     ) -> anyhow::Result<()> {
-        std::fs::create_dir_all(output_dir).with_context(|| format!("cannot create {}", output_dir.display()))?;
+        crate::io::create_output_dir(output_dir)?;
         let structure_name = "migration_structure.extxyz";
         crate::io::write_atomically(
             &output_dir.join(structure_name),

@@ -304,7 +304,7 @@ pub fn run_neb(
 /// Writes `neb_profile.csv`, `neb_profile.svg`, `neb_images.extxyz`, `saddle.extxyz` and `neb_log.csv` into
 /// `dir`, each name prefixed by `prefix` (e.g. `"path_3_"`, or `""`).
 pub fn write_outputs(result: &NebResult, dir: &Path, prefix: &str) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    crate::io::create_output_dir(dir)?;
     let band = &result.band;
     let report = &result.report;
     let coordinate = band.reaction_coordinate();

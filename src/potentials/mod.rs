@@ -21,7 +21,7 @@ use crate::input::InvalidValue;
 use crate::neighbors::NeighborList;
 use crate::system::{elements, System};
 use nalgebra::{Matrix3, Vector3};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use crate::units::EV_PER_A3_IN_BAR;
@@ -36,6 +36,12 @@ pub trait PotentialConfig {
 
     /// Makes relative file paths relative to `base` (the input file's folder).
     fn resolve_paths(&mut self, _base: &Path) {}
+
+    /// The files the potential is read from (after [`resolve_paths`](Self::resolve_paths)), whose contents
+    /// a restart's fingerprint covers; none for an analytic potential.
+    fn files(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
 
     /// Reads the kind's files and builds the potential; errors name `key` or the file.
     fn build(&self, key: &str) -> anyhow::Result<Arc<dyn Potential>>;
@@ -95,6 +101,11 @@ impl PotentialSettings {
     /// Makes relative file paths relative to `base` (the study file's folder).
     pub fn resolve_paths(&mut self, base: &Path) {
         self.config_mut().resolve_paths(base);
+    }
+
+    /// The files `[potential]` is read from (see [`PotentialConfig::files`]).
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.config().files()
     }
 
     /// Checks every value of `[potential]` that can be checked without reading files.

@@ -40,6 +40,10 @@ impl PotentialConfig for OverlayConfig {
         self.terms.iter_mut().for_each(|term| term.resolve_paths(base));
     }
 
+    fn files(&self) -> Vec<std::path::PathBuf> {
+        self.terms.iter().flat_map(|term| term.files()).collect()
+    }
+
     fn build(&self, key: &str) -> anyhow::Result<Arc<dyn Potential>> {
         let terms = self
             .terms

@@ -18,7 +18,6 @@ use crate::io::extxyz::{self, FrameExtras};
 use crate::optimize::{self, minimizer_defaults, Algorithm, Convergence, MinimizerSettings, Minimum, Objective};
 use crate::potentials::{Evaluation, Evaluator, EV_PER_A3_IN_BAR};
 use crate::system::{Cell, System};
-use anyhow::Context;
 use nalgebra::{Matrix3, Vector3};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -95,7 +94,7 @@ impl RelaxSettings {
     ) -> anyhow::Result<RelaxReport> {
         let mut log = String::from("step,energy_ev,fmax_ev_per_a,volume_a3\n");
         let outcome = relax(system, evaluator, self, Some(&mut log))?;
-        std::fs::create_dir_all(output_dir).with_context(|| format!("cannot create {}", output_dir.display()))?;
+        crate::io::create_output_dir(output_dir)?;
         crate::io::write_atomically(&output_dir.join("relax_log.csv"), log.as_bytes())?;
         let stress = outcome.evaluation.stress(system.cell.volume().max(f64::MIN_POSITIVE));
         let extras = FrameExtras {

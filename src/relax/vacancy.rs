@@ -493,7 +493,7 @@ fn lowest_formation_energy(entries: &[VacancyEntry]) -> usize {
 
 /// Writes `vacancies.csv` and every relaxed configuration as `vacancy_<removed sites>.extxyz`.
 fn write_vacancies(output_dir: &Path, entries: &[VacancyEntry], structures: &[System]) -> anyhow::Result<()> {
-    std::fs::create_dir_all(output_dir).with_context(|| format!("cannot create {}", output_dir.display()))?;
+    crate::io::create_output_dir(output_dir)?;
     let mut csv = String::from("removed,species,multiplicity,unrelaxed_energy_ev,relaxed_energy_ev,unrelaxed_formation_energy_ev,formation_energy_ev,converged,steps,force_evaluations,equivalent_sites\n");
     for (entry, defect) in entries.iter().zip(structures) {
         let removed: Vec<String> = entry.removed.iter().map(|i| i.to_string()).collect();

@@ -5,6 +5,7 @@
 //! Output layout: `OUTPUT/summary.json` and one folder per stage, `OUTPUT/NN-kind/` (e.g. `00-md/`) holding
 //! that stage's files (thermo CSV, trajectories, profiles, plots).
 
+pub mod fingerprint;
 pub mod report;
 pub mod settings;
 pub mod stages;
@@ -15,6 +16,7 @@ use crate::neighbors::NeighborList;
 use crate::potentials::{check_species, Evaluator, Potential, PotentialSettings};
 use crate::system::{elements, System};
 use anyhow::{bail, Context, Result};
+use fingerprint::StudyFingerprint;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use settings::SystemSettings;
@@ -51,6 +53,9 @@ pub fn build_potential(settings: &PotentialSettings) -> Result<Arc<dyn Potential
     settings.build()
 }
 
+/// The most atoms a study's system may have after `supercell`: 10⁸ atoms take ~10 GB before any neighbour list.
+pub const MAX_ATOMS: usize = 100_000_000;
+
 /// Reads the structure of `[system]`, replicates it and applies mass overrides, then rejects structures no
 /// simulation should start from (overlapping atoms).
 pub fn load_system(settings: &SystemSettings) -> Result<System> {
@@ -60,6 +65,16 @@ pub fn load_system(settings: &SystemSettings) -> Result<System> {
             bail!(
                 "system.supercell = {:?}: the structure {} has no cell to repeat",
                 settings.supercell,
+                settings.structure.display()
+            );
+        }
+        let atoms = settings.supercell.iter().fold(system.len() as u128, |n, &r| n.saturating_mul(r as u128));
+        if atoms > MAX_ATOMS as u128 {
+            bail!(
+                "system.supercell = {:?}: {} atoms of {} repeated give {atoms} atoms, more than the {MAX_ATOMS:e} a \
+                 study may hold",
+                settings.supercell,
+                system.len(),
                 settings.structure.display()
             );
         }
@@ -161,6 +176,8 @@ pub struct Summary {
     pub threads: usize,
     pub system: SystemDescription,
     pub potential: PotentialDescription,
+    /// Hashes of what the run depends on; `--restart` refuses a run folder whose fingerprint differs.
+    pub fingerprint: StudyFingerprint,
     pub stages: Vec<StageRecord>,
 }
 
@@ -216,7 +233,8 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<Summary> {
     check_species(potential.as_ref(), &system).with_context(|| format!("{}", study.system.structure.display()))?;
     std::fs::create_dir_all(&options.output)
         .with_context(|| format!("cannot create the output folder {}", options.output.display()))?;
-    let previous = if options.restart { previous_stages(&options.output)? } else { Vec::new() };
+    let fingerprint = StudyFingerprint::of(path, &study)?;
+    let previous = if options.restart { previous_stages(&options.output, &study, &fingerprint)? } else { Vec::new() };
     let mut evaluator = Evaluator::new(potential.clone(), study.system.neighbor_skin_a);
     let mut summary = Summary {
         mdrun_version: env!("CARGO_PKG_VERSION").into(),
@@ -230,6 +248,7 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<Summary> {
             kind: potential.name().to_string(),
             species: potential.species().iter().map(|&z| elements::symbol(z).to_string()).collect(),
         },
+        fingerprint,
         stages: Vec::new(),
     };
     summary.write(&options.output)?;
@@ -237,7 +256,7 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<Summary> {
     let mut last_trajectory: Option<PathBuf> = None;
     for (index, stage) in study.stages.iter().enumerate() {
         let kind = stage.kind();
-        let stage_dir = options.output.join(format!("{index:02}-{kind}"));
+        let stage_dir = options.output.join(stage_directory(index, kind));
         let done = previous.get(index).filter(|r| r.status == StageStatus::Completed && r.kind == kind);
         let restored = done.map(|record| restore(record, &stage_dir, options)).transpose()?.flatten();
         if let Some((restored_system, record)) = restored {
@@ -245,7 +264,7 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<Summary> {
             summary.stages.push(record);
             summary.write(&options.output)?;
         } else {
-            std::fs::create_dir_all(&stage_dir).with_context(|| format!("cannot create {}", stage_dir.display()))?;
+            crate::io::create_output_dir(&stage_dir)?;
             if !options.quiet {
                 println!("== stage {index} ({kind}) -> {}", stage_dir.display());
             }
@@ -265,7 +284,7 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<Summary> {
             let record = StageRecord {
                 index,
                 kind,
-                directory: format!("{index:02}-{kind}"),
+                directory: stage_directory(index, kind),
                 status: StageStatus::Completed,
                 wall_time_s: started.elapsed().as_secs_f64(),
                 result: None,
@@ -279,6 +298,11 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<Summary> {
     }
     Ok(summary)
 }
+/// A stage's folder in the run folder: `NN-kind`, e.g. `02-md`.
+fn stage_directory(index: usize, kind: StageKind) -> String {
+    format!("{index:02}-{kind}")
+}
+
 /// The system a stage completed in an earlier run left (its [`FINAL_STRUCTURE`]) with that stage's record, or
 /// none when the file is gone (the stage then runs again).
 fn restore(record: &StageRecord, stage_dir: &Path, options: &RunOptions) -> Result<Option<(System, StageRecord)>> {
@@ -357,23 +381,60 @@ struct RecordedStage {
 }
 
 /// The stage records of an earlier run's summary.json in `output` (none if there is no such file), with the
-/// results of completed stages read back as their kinds' reports.
-fn previous_stages(output: &Path) -> Result<Vec<StageRecord>> {
+/// results of completed stages read back as their kinds' reports. Refuses a run folder that another study
+/// made (its recorded fingerprint differs from `fingerprint` in a part a begun stage depends on).
+fn previous_stages(
+    output: &Path,
+    study: &settings::StudyFile,
+    fingerprint: &StudyFingerprint,
+) -> Result<Vec<StageRecord>> {
     #[derive(Deserialize)]
     struct Recorded {
+        fingerprint: Option<StudyFingerprint>,
         stages: Vec<RecordedStage>,
     }
     let path = output.join("summary.json");
+    let begun = study
+        .stages
+        .iter()
+        .enumerate()
+        .filter(|(index, stage)| output.join(stage_directory(*index, stage.kind())).exists())
+        .map(|(index, _)| index + 1)
+        .max()
+        .unwrap_or(0);
     if !path.exists() {
+        if begun > 0 {
+            bail!("{}: missing, so the stage folders in {} cannot be checked against the study: run again without --restart", path.display(), output.display());
+        }
         return Ok(Vec::new());
     }
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let recorded: Recorded = serde_json::from_str(&text)
         .with_context(|| format!("{}: not the summary.json of a study run", path.display()))?;
+    let recorded_fingerprint = recorded.fingerprint.with_context(|| {
+        format!("{}: no fingerprint (written by an older mdrun), so the run cannot be checked against the study: run again without --restart", path.display())
+    })?;
+    recorded_fingerprint.check_continued_by(fingerprint, begun.max(recorded.stages.len())).map_err(|change| {
+        anyhow::anyhow!(
+            "{}: the run in {} belongs to a different study: {change} since it ran; run again without --restart, or into another folder (--output)",
+            path.display(),
+            output.display()
+        )
+    })?;
     recorded
         .stages
         .into_iter()
         .map(|stage| {
+            let expected = stage_directory(stage.index, stage.kind);
+            if stage.directory != expected {
+                bail!(
+                    "{}: stage {} ({}) has directory \"{}\": expected its own folder \"{expected}\" in the run folder",
+                    path.display(),
+                    stage.index,
+                    stage.kind,
+                    stage.directory
+                );
+            }
             let result = match (stage.status, stage.result) {
                 (StageStatus::Completed, Some(value)) => {
                     Some(StageResult::from_json(stage.kind, value).with_context(|| {

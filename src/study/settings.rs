@@ -92,23 +92,49 @@ pub enum StudyFileError {
 pub const OUTPUT_PLACEHOLDER: &str = "{output}";
 
 /// Reads, parses and validates a study file, resolving relative paths against its folder and replacing
-/// [`OUTPUT_PLACEHOLDER`] by `output`.
+/// [`OUTPUT_PLACEHOLDER`] by `output` in its string values.
 pub fn load(path: &Path, output: &Path) -> Result<StudyFile, StudyFileError> {
-    let text = input::read_text(path)?.replace(OUTPUT_PLACEHOLDER, &output.display().to_string());
-    let mut study: StudyFile = input::parse_toml(path, &text)?;
+    let text = input::read_text(path)?;
+    let mut study = parse_with_output(path, &text, output)?;
+    let invalid = |invalid| StudyFileError::Invalid { path: path.into(), invalid };
+    if study.system.structure.as_os_str().is_empty() {
+        return Err(invalid(InvalidValue::new("system.structure", "\"\"", "the path of a structure file")));
+    }
     let base = path.parent().unwrap_or(Path::new("."));
     study.system.structure = base.join(&study.system.structure);
     study.potential.resolve_paths(base);
     for stage in &mut study.stages {
         stage.resolve_paths(base);
     }
-    let invalid = |invalid| StudyFileError::Invalid { path: path.into(), invalid };
     study.system.validate().map_err(invalid)?;
     study.potential.validate().map_err(invalid)?;
     for (index, stage) in study.stages.iter().enumerate() {
         stage.validate(&format!("stage[{index}]"), &study.stages[..index]).map_err(invalid)?;
     }
     Ok(study)
+}
+
+/// Parses a study file's text, then replaces [`OUTPUT_PLACEHOLDER`] by `output` in every string value. The
+/// substitution is made on the parsed values, never in the text, so an output path holding a quote or a
+/// backslash cannot change what the file says. The text is parsed straight into [`StudyFile`] first, so that
+/// an error names its line.
+fn parse_with_output(path: &Path, text: &str, output: &Path) -> Result<StudyFile, StudyFileError> {
+    let study: StudyFile = input::parse_toml(path, text)?;
+    if !text.contains(OUTPUT_PLACEHOLDER) {
+        return Ok(study);
+    }
+    let mut table: toml::Value = input::parse_toml(path, text)?;
+    replace_in_strings(&mut table, &output.display().to_string());
+    Ok(StudyFile::deserialize(table).map_err(|e| TomlFileError::Parse { path: path.into(), message: e.to_string() })?)
+}
+
+fn replace_in_strings(value: &mut toml::Value, output: &str) {
+    match value {
+        toml::Value::String(s) => *s = s.replace(OUTPUT_PLACEHOLDER, output),
+        toml::Value::Array(items) => items.iter_mut().for_each(|v| replace_in_strings(v, output)),
+        toml::Value::Table(table) => table.iter_mut().for_each(|(_, v)| replace_in_strings(v, output)),
+        _ => {}
+    }
 }
 
 /// Reads `[potential]` from a file that is either a whole study (validated whole) or holds only `[potential]`.
@@ -122,4 +148,28 @@ pub fn load_potential(path: &Path) -> Result<PotentialSettings, StudyFileError> 
     potential.resolve_paths(path.parent().unwrap_or(Path::new(".")));
     potential.validate().map_err(|invalid| StudyFileError::Invalid { path: path.into(), invalid })?;
     Ok(potential)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `{output}` is replaced in the parsed string, so quotes and backslashes in the output path are kept as
+    /// they are instead of ending the TOML string they are pasted into.
+    #[test]
+    fn output_placeholder_is_replaced_after_parsing() {
+        let dir = tempfile::tempdir().unwrap();
+        let study = dir.path().join("study.toml");
+        std::fs::write(
+            &study,
+            "[system]\nstructure = \"s.xyz\"\nseed = 1\n\n[potential]\nkind = \"lj\"\ncutoff = 5.0\n\
+             pairs = [{ species = [\"Ar\", \"Ar\"], epsilon = 0.01, sigma = 3.4 }]\n\n\
+             [[stage]]\nkind = \"load\"\nstructure = \"{output}/00-md/final.xyz\"\n",
+        )
+        .unwrap();
+        let output = Path::new("/runs/a\"b\\c', structure = \"x");
+        let loaded = load(&study, output).unwrap();
+        let StageSettings::Load(stage) = &loaded.stages[0] else { panic!("not a load stage") };
+        assert_eq!(stage.structure.as_deref(), Some(output.join("00-md/final.xyz").as_path()));
+    }
 }

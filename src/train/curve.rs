@@ -21,7 +21,7 @@ pub struct LearningCurve {
 impl LearningCurve {
     /// Creates (truncates) `path` and writes the header; with `echo`, prints the table header too.
     pub fn create(path: &Path, echo: bool) -> anyhow::Result<LearningCurve> {
-        let mut file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let mut file = crate::io::create_output_file(path)?;
         writeln!(file, "{HEADER}").with_context(|| format!("writing {}", path.display()))?;
         if echo {
             println!(

@@ -258,11 +258,19 @@ pub struct NetworkSettings {
 impl NetworkSettings {
     /// Checks the layer sizes and the activation letter under `k`.
     fn validate(&self, k: &str) -> Result<(), InvalidValue> {
-        if self.hidden_layers.is_empty() || self.hidden_layers.contains(&0) {
+        use crate::potentials::nnp::{MAX_HIDDEN_LAYERS, MAX_NODES_PER_LAYER};
+        let layers = &self.hidden_layers;
+        if layers.is_empty()
+            || layers.len() > MAX_HIDDEN_LAYERS
+            || layers.iter().any(|&n| n == 0 || n > MAX_NODES_PER_LAYER)
+        {
             return Err(InvalidValue::new(
                 join(k, "hidden_layers"),
-                format!("{:?}", self.hidden_layers),
-                "a non-empty list of positive neuron counts",
+                format!("{layers:?}"),
+                format!(
+                    "a list of 1 to {MAX_HIDDEN_LAYERS} neuron counts, each from 1 to {MAX_NODES_PER_LAYER} (the limits \
+                     of input.nn)"
+                ),
             ));
         }
         if Activation::from_letter(&self.activation).is_none() {
@@ -566,12 +574,12 @@ fn neutral_layout(
     elements: &[u8],
     settings: &TrainSettings,
 ) -> anyhow::Result<NnpPotential> {
-    std::fs::create_dir_all(setup).with_context(|| format!("creating {}", setup.display()))?;
-    std::fs::write(setup.join("input.nn"), input_nn)?;
+    crate::io::create_output_dir(setup)?;
+    crate::io::write_atomically(&setup.join("input.nn"), input_nn.as_bytes())?;
     let counts = count_functions(setup, elements)?;
     let neutral: Vec<Vec<Statistics>> =
         counts.iter().map(|&n| vec![Statistics { min: 0.0, max: 1.0, mean: 0.0, sigma: 1.0 }; n]).collect();
-    std::fs::write(setup.join("scaling.data"), files::format_scaling(&neutral))?;
+    crate::io::write_atomically(&setup.join("scaling.data"), files::format_scaling(&neutral).as_bytes())?;
     load_with_zero_weights(setup, elements, settings)
 }
 
@@ -658,7 +666,7 @@ impl Prepared {
             }
             None => {
                 let scaling_data = files::format_scaling(&scaling_statistics(&data, &train, &elements, models)?);
-                std::fs::write(setup.join("scaling.data"), &scaling_data)?;
+                crate::io::write_atomically(&setup.join("scaling.data"), scaling_data.as_bytes())?;
                 let scaled = load_with_zero_weights(&setup, &elements, settings)?;
                 let template = Model {
                     networks: scaled.elements().iter().map(|m| m.network.clone()).collect(),
@@ -693,7 +701,7 @@ impl Prepared {
         directory: &Path,
     ) -> anyhow::Result<(Model, MemberReport)> {
         let start = Instant::now();
-        std::fs::create_dir_all(directory).with_context(|| format!("creating {}", directory.display()))?;
+        crate::io::create_output_dir(directory)?;
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let mut model = self.template.clone();
         if settings.initial_model.is_none() {
@@ -906,8 +914,8 @@ impl Prepared {
         };
         let energy = parity("Energy parity", "energy (eV/atom)", train_e, test_e);
         let force = parity("Force parity", "force component (eV/Å)", train_f, test_f);
-        std::fs::write(directory.join("energy_parity.svg"), energy)?;
-        std::fs::write(directory.join("force_parity.svg"), force)?;
+        crate::io::write_atomically(&directory.join("energy_parity.svg"), energy.as_bytes())?;
+        crate::io::write_atomically(&directory.join("force_parity.svg"), force.as_bytes())?;
         Ok(())
     }
 }
@@ -1060,7 +1068,7 @@ fn load_with_zero_weights(directory: &Path, elements: &[u8], settings: &TrainSet
         sizes.push(1);
         let connections: usize = sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
         let text: String = "0.0\n".repeat(connections);
-        std::fs::write(directory.join(format!("weights.{z:03}.data")), text)?;
+        crate::io::write_atomically(&directory.join(format!("weights.{z:03}.data")), text.as_bytes())?;
     }
     Ok(NnpPotential::load_directory(directory, 1.0, 1.0)?)
 }
@@ -1132,6 +1140,16 @@ mod tests {
         let settings: TrainSettings = toml::from_str(text).unwrap();
         settings.validate("train").unwrap();
         settings
+    }
+
+    #[test]
+    fn network_sizes_are_bounded_before_anything_is_allocated() {
+        let network = |hidden_layers: Vec<usize>| NetworkSettings { hidden_layers, ..NetworkSettings::default() };
+        assert!(network(vec![15, 15]).validate("network").is_ok());
+        let err = network(vec![1_000_000_000]).validate("network").unwrap_err();
+        assert_eq!(err.to_string(), "network.hidden_layers = [1000000000]: expected a list of 1 to 64 neuron counts, each from 1 to 100000 (the limits of input.nn)");
+        assert!(network(vec![10; 65]).validate("network").is_err());
+        assert!(network(vec![]).validate("network").is_err());
     }
 
     #[test]

@@ -255,8 +255,7 @@ impl SelectSettings {
     }
 
     fn write(&self, report: &SelectReport, paths: &[PathBuf], output_dir: &Path) -> anyhow::Result<()> {
-        std::fs::create_dir_all(output_dir)
-            .with_context(|| format!("cannot create the output folder {}", output_dir.display()))?;
+        crate::io::create_output_dir(output_dir)?;
         let mut csv = String::from(
             "source,frame,atoms,energy_std_ev_per_atom,force_spread_max_ev_per_a,force_spread_mean_ev_per_a,\
              extrapolations,selected,rank,reason\n",

@@ -93,6 +93,10 @@ impl PotentialConfig for EamConfig {
         self.file = base.join(&self.file);
     }
 
+    fn files(&self) -> Vec<PathBuf> {
+        vec![self.file.clone()]
+    }
+
     fn build(&self, key: &str) -> anyhow::Result<Arc<dyn Potential>> {
         Ok(Arc::new(Eam::from_config(self, key)?))
     }

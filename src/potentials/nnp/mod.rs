@@ -106,6 +106,20 @@ impl PotentialConfig for NnpConfig {
         self.directory = base.join(&self.directory);
     }
 
+    /// The files the potential is read from: `input.nn`, `scaling.data` and every `weights.*.data`, sorted.
+    fn files(&self) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(&self.directory) else { return Vec::new() };
+        let is_read = |name: &str| {
+            name == "input.nn" || name == "scaling.data" || (name.starts_with("weights.") && name.ends_with(".data"))
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.file_name().and_then(|n| n.to_str()).is_some_and(is_read))
+            .collect();
+        files.sort();
+        files
+    }
+
     fn build(&self, _key: &str) -> anyhow::Result<Arc<dyn Potential>> {
         Ok(Arc::new(NnpPotential::load(self)?))
     }
@@ -626,8 +640,8 @@ fn read_scalings(settings: &Settings, scaling_file: &Path, counts: &[usize]) -> 
 
 /// Most hidden layers and most neurons per hidden layer read from `input.nn` (n2p2 networks have 2–4 layers of
 /// 10–100 neurons): sizes from a file are bounded before the weights are allocated.
-const MAX_HIDDEN_LAYERS: usize = 64;
-const MAX_NODES_PER_LAYER: usize = 100_000;
+pub const MAX_HIDDEN_LAYERS: usize = 64;
+pub const MAX_NODES_PER_LAYER: usize = 100_000;
 
 /// Layer sizes of every element's network (inputs, hidden layers with `element_nodes_short` overrides, one
 /// output) and the activations of its layers; n2p2's output neuron is always linear.

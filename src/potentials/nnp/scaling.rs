@@ -116,6 +116,16 @@ pub fn read_scaling(
             }
             let (g_min, g_max, g_mean) = (number(2)?, number(3)?, number(4)?);
             let g_sigma = if tokens.len() > 5 { number(5)? } else { 0.0 };
+            if g_min > g_max || g_sigma < 0.0 {
+                return Err(NnpError::syntax(
+                    path,
+                    line_no,
+                    format!(
+                        "Gmin = {g_min}, Gmax = {g_max}, sigma = {g_sigma}: expected Gmin ≤ Gmax and sigma ≥ 0 (columns: \
+                         element, function, Gmin, Gmax, mean, sigma)"
+                    ),
+                ));
+            }
             let (factor, shift) = match kind {
                 ScalingType::None => (1.0, 0.0),
                 ScalingType::Scale => ((s_max - s_min) / (g_max - g_min), g_min),
@@ -146,4 +156,33 @@ pub fn read_scaling(
         ));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_rows(rows: &str, counts: &[usize]) -> Result<Vec<Vec<Scaling>>, NnpError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scaling.data");
+        std::fs::write(&path, rows).unwrap();
+        read_scaling(&path, ScalingType::ScaleCenter, 0.0, 1.0, counts)
+    }
+
+    #[test]
+    fn scale_center_is_affine_in_g() {
+        let scalings = read_rows("1 1 1.0 3.0 2.5 0.4\n", &[1]).unwrap();
+        let s = scalings[0][0];
+        assert_eq!(s.factor, 0.5);
+        assert_eq!(s.apply(2.5), 0.0);
+        assert_eq!(s.apply(3.5), 0.5);
+    }
+
+    #[test]
+    fn reversed_range_is_refused() {
+        let err = read_rows("1 1 1.0 3.0 2.5 0.4\n1 2 3.0 1.0 2.0 0.4\n", &[2]).unwrap_err().to_string();
+        assert!(err.ends_with(", line 2: Gmin = 3, Gmax = 1, sigma = 0.4: expected Gmin ≤ Gmax and sigma ≥ 0 (columns: element, function, Gmin, Gmax, mean, sigma)"), "{err}");
+        let err = read_rows("1 1 1.0 3.0 2.5 -0.4\n", &[1]).unwrap_err().to_string();
+        assert!(err.contains("sigma = -0.4"), "{err}");
+    }
 }
