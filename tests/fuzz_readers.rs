@@ -7,8 +7,8 @@
 //!
 //! Cases per reader and strategy: 32, or `PROPTEST_CASES`.
 //!
-//! Not fuzzed: LAMMPS data files, read by chemfiles 0.10, whose `LAMMPSDataFormat::read_next`
-//! (LAMMPSData.cpp:230) loops forever on random bytes — found by this test, not yet worked around (issue 22).
+//! This test found chemfiles 0.10's LAMMPS data reader looping forever on random bytes
+//! (`LAMMPSDataFormat::read_next`, LAMMPSData.cpp:230); LAMMPS data files now have their own reader.
 
 mod common;
 
@@ -249,6 +249,7 @@ fn structure_readers_survive_random_and_mutated_files() {
     fuzz(structure, "argon.xyz", &crate_file("tests/data/argon-fcc.xyz"), &[]);
     fuzz(structure, "input.data", &n2p2_seed(), &[]);
     fuzz(structure, "nacl.cif", &crate_file("tests/data/nacl.cif"), &[]);
+    fuzz(structure, "li2o.data", &crate_file("tests/data/li2o-triclinic.data"), &[]);
 }
 
 #[test]

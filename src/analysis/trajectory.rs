@@ -110,6 +110,7 @@ impl Trajectory {
         let mut cells = Vec::new();
         let mut positions = Vec::new();
         let mut velocities = if has_velocities { Some(Vec::new()) } else { None };
+        check_cells_change_smoothly(source, &frames)?;
         let mut previous_raw: Vec<Vector3<f64>> = Vec::new();
         let mut current: Vec<Vector3<f64>> = Vec::new();
         let mut next = 0;
@@ -396,14 +397,43 @@ pub enum TrajectoryFormat {
 
 impl TrajectoryFormat {
     pub fn guess(path: &Path) -> TrajectoryFormat {
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-        match ext.as_str() {
+        match crate::io::lowercase_extension(path).as_str() {
             "h5" | "h5md" | "hdf5" => TrajectoryFormat::H5md,
             "xyz" | "extxyz" => TrajectoryFormat::ExtendedXyz,
             "csv" => TrajectoryFormat::KmcCsv,
             _ => TrajectoryFormat::Chemfiles,
         }
     }
+}
+
+/// The largest relative change of the cell matrix between consecutive frames, ‖H_k − H_{k−1}‖_F / ‖H_{k−1}‖_F.
+/// A barostat moves the cell by ~1e-4 per frame; a jump beyond this means frames of different runs or cells were
+/// joined, and unwrapping (and so the MSD) across it is meaningless.
+pub const MAX_CELL_CHANGE_PER_FRAME: f64 = 0.05;
+
+fn check_cells_change_smoothly(source: &Path, frames: &[RawFrame]) -> Result<(), IoError> {
+    for (k, pair) in frames.windows(2).enumerate() {
+        let (before, after) = (pair[0].cell.matrix(), pair[1].cell.matrix());
+        if pair[0].cell.is_infinite() != pair[1].cell.is_infinite() {
+            return Err(IoError::format(source, format!("frame {} is periodic and frame {} is not", k, k + 1)));
+        }
+        let change = (after - before).norm() / before.norm();
+        if change > MAX_CELL_CHANGE_PER_FRAME {
+            return Err(IoError::format(
+                source,
+                format!(
+                    "the cell changes by {:.1} % from frame {k} (lengths {:.4?} Å) to frame {} ({:.4?} Å): expected \
+                     frames of one run, whose cell changes by less than {} % per frame",
+                    100.0 * change,
+                    pair[0].cell.lengths(),
+                    k + 1,
+                    pair[1].cell.lengths(),
+                    100.0 * MAX_CELL_CHANGE_PER_FRAME
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Reads and unwraps a trajectory, choosing the reader from the file name.
@@ -846,5 +876,21 @@ mod tests {
             assert!((t.frame_positions(k)[0] - (r - truth[0] + t.frame_positions(0)[0])).norm() < 1e-9);
         }
         assert!((t.frame_positions(39)[0] - t.frame_positions(0)[0] - velocity * 39.0).norm() < 1e-9);
+    }
+
+    #[test]
+    fn a_cell_that_jumps_between_frames_is_refused() {
+        let frame = |length: f64| RawFrame {
+            time_fs: None,
+            cell: Cell::orthorhombic(length, 10.0, 10.0).unwrap(),
+            positions: vec![Vector3::new(1.0, 1.0, 1.0)],
+            images: None,
+            velocities: None,
+        };
+        let options = ReadOptions { frame_interval_fs: Some(1.0), ..Default::default() };
+        let read = |frames| Trajectory::from_frames(Path::new("t.xyz"), vec![3], vec![6.94], frames, &options);
+        assert!(read(vec![frame(10.0), frame(10.01), frame(10.02)]).is_ok());
+        let err = read(vec![frame(10.0), frame(10.0), frame(12.0), frame(12.0)]).unwrap_err().to_string();
+        assert!(err.starts_with("t.xyz: the cell changes by 11.5 % from frame 1 (lengths [10.0000, 10.0000"), "{err}");
     }
 }

@@ -1,12 +1,13 @@
 //! Structure and trajectory files.
 //!
-//! Own readers and writers for POSCAR/CONTCAR, extended XYZ and n2p2 `input.data` (so that errors name the
-//! file and line); chemfiles for everything else it reads (CIF, LAMMPS data, PDB, ...).
+//! Own readers and writers for POSCAR/CONTCAR, extended XYZ and n2p2 `input.data`, and an own LAMMPS data
+//! reader (so that errors name the file and line); chemfiles for everything else it reads (CIF, PDB, ...).
 
 pub mod barrier_table;
 pub mod extxyz;
 pub mod h5md;
 pub mod kmc_trajectory;
+pub mod lammps_data;
 pub mod n2p2;
 pub mod poscar;
 
@@ -48,22 +49,26 @@ pub enum StructureFormat {
     Poscar,
     ExtendedXyz,
     N2p2,
-    /// Anything chemfiles reads, chosen by chemfiles from the extension (CIF, LAMMPS data, PDB, ...).
+    LammpsData,
+    /// Anything chemfiles reads, chosen by chemfiles from the extension (CIF, PDB, ...).
     Chemfiles,
 }
 
 impl StructureFormat {
     /// Guesses the format from the file name: `POSCAR*`, `CONTCAR*`, `*.vasp`, `*.poscar` → POSCAR;
-    /// `*.xyz`, `*.extxyz` → extended XYZ; `input.data`, `*.data.n2p2`, `*.n2p2` → n2p2; otherwise chemfiles.
+    /// `*.xyz`, `*.extxyz` → extended XYZ; `input.data`, `*.data.n2p2`, `*.n2p2` → n2p2; `*.data`, `*.lmp`,
+    /// `*.lammps` → LAMMPS data; otherwise chemfiles.
     pub fn guess(path: &Path) -> StructureFormat {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_ascii_lowercase();
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        let ext = lowercase_extension(path);
         if name.starts_with("poscar") || name.starts_with("contcar") || ext == "vasp" || ext == "poscar" {
             StructureFormat::Poscar
         } else if ext == "xyz" || ext == "extxyz" {
             StructureFormat::ExtendedXyz
         } else if name == "input.data" || name == "output.data" || ext == "n2p2" {
             StructureFormat::N2p2
+        } else if matches!(ext.as_str(), "data" | "lmp" | "lammps") {
+            StructureFormat::LammpsData
         } else {
             StructureFormat::Chemfiles
         }
@@ -82,6 +87,7 @@ pub fn read_structure(path: &Path) -> Result<System, IoError> {
         StructureFormat::Poscar => poscar::read(path)?,
         StructureFormat::ExtendedXyz => extxyz::read_frames(path)?.swap_remove(0).system,
         StructureFormat::N2p2 => n2p2::read(path)?.swap_remove(0).system,
+        StructureFormat::LammpsData => lammps_data::read(path)?,
         StructureFormat::Chemfiles => read_with_chemfiles(path)?,
     };
     validate(path, &system)?;
@@ -139,13 +145,8 @@ pub fn read_frames_with_chemfiles(path: &Path, limit: Option<usize>) -> Result<V
         return Err(IoError::open(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
     }
     silence_chemfiles_warnings();
-    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    let opened = match extension.as_str() {
-        // chemfiles knows LAMMPS data files only by name: the usual extensions.
-        "data" | "lmp" | "lammps" => chemfiles::Trajectory::open_with_format(name, 'r', "LAMMPS Data"),
-        _ => chemfiles::Trajectory::open(name, 'r'),
-    };
-    let mut trajectory = opened.map_err(|e| IoError::format(path, format!("chemfiles: {e}")))?;
+    let mut trajectory =
+        chemfiles::Trajectory::open(name, 'r').map_err(|e| IoError::format(path, format!("chemfiles: {e}")))?;
     let steps = trajectory.nsteps();
     let count = limit.map_or(steps, |l| l.min(steps));
     if count == 0 {
@@ -173,8 +174,12 @@ fn silence_chemfiles_warnings() {
 
 /// CIF and mmCIF files describe crystals: one without a cell is not a structure to simulate.
 fn is_crystallographic(path: &Path) -> bool {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    matches!(ext.as_str(), "cif" | "mmcif")
+    matches!(lowercase_extension(path).as_str(), "cif" | "mmcif")
+}
+
+/// The extension of a file name in lower case, `""` when it has none.
+pub fn lowercase_extension(path: &Path) -> String {
+    path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase()
 }
 
 fn system_from_chemfiles(path: &Path, frame: &chemfiles::Frame) -> Result<System, IoError> {
