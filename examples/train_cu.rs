@@ -56,7 +56,7 @@ fn main() -> anyhow::Result<()> {
         prepared.label_energy_std * 1e3,
         prepared.label_force_rms * 1e3
     );
-    let (_, report) = prepared.train_member(&settings, settings.seed, &out.join("model_0"))?;
+    let (_, report) = prepared.train_member(&settings, settings.seed, &out.join("model_0"), &mut Vec::new())?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

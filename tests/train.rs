@@ -276,3 +276,39 @@ fn lbfgs_refines_adam_and_restarts_from_a_trained_model() {
     let error = format!("{:#}", missing.run(dir.path(), &dir.path().join("missing")).unwrap_err());
     assert!(error.contains("initial_model") && error.contains("no/such/model"), "{error}");
 }
+
+#[test]
+fn diverging_training_outlying_and_non_finite_labels_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((_, mut structures)) = labelled_copper(dir.path(), 12, 0, 5) else { return };
+    let settings = |learning_rate: f64| -> TrainSettings {
+        let head = format!("seed = 1\nepochs = 30\nbatch_size = 4\nlearning_rate = {learning_rate:e}\n");
+        toml::from_str(&format!("{head}{CU_MODEL}")).unwrap()
+    };
+    let out = dir.path().join("out");
+    let error = format!("{:#}", settings(1e6).run(dir.path(), &out).unwrap_err());
+    assert!(error.contains("training never lowered the loss of the random initial weights"), "{error}");
+    assert!(error.contains("expected a smaller learning_rate than 1e6"), "{error}");
+
+    let write = |structures: &[LabelledStructure]| {
+        let text: String = structures
+            .iter()
+            .map(|s| {
+                let extras = FrameExtras { energy: Some(s.energy), forces: Some(&s.forces), ..Default::default() };
+                format_frame(&s.system, &extras)
+            })
+            .collect();
+        std::fs::write(dir.path().join("cu.extxyz"), text).unwrap();
+    };
+    let report = settings(5e-3).run(dir.path(), &out).unwrap();
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    structures[2].energy = 1e12;
+    write(&structures);
+    let error = format!("{:#}", settings(5e-3).run(dir.path(), &out).unwrap_err());
+    assert!(error.contains("or labels without the outliers warned about"), "{error}");
+
+    structures[2].energy = f64::NAN;
+    write(&structures);
+    let error = format!("{:#}", settings(5e-3).run(dir.path(), &out).unwrap_err());
+    assert!(error.contains("cu.extxyz: structure 3: energy NaN is not finite"), "{error}");
+}

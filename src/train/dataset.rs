@@ -78,7 +78,31 @@ pub fn read_labelled(
             *f *= force_unit;
         }
     }
+    for (n, s) in out.iter().enumerate() {
+        check_finite(path, n + 1, s)?;
+    }
     Ok(out)
+}
+
+/// Refuses a label that is not a number: it would make every loss NaN.
+fn check_finite(path: &Path, number: usize, structure: &LabelledStructure) -> anyhow::Result<()> {
+    if !structure.energy.is_finite() {
+        bail!(
+            "{}: structure {number}: energy {} is not finite: expected a total energy in eV",
+            path.display(),
+            structure.energy
+        );
+    }
+    if let Some(i) = structure.forces.iter().position(|f| !f.iter().all(|x| x.is_finite())) {
+        let f = structure.forces[i];
+        bail!(
+            "{}: structure {number}, atom {}: force {:?} is not finite: expected forces in eV/Å",
+            path.display(),
+            i + 1,
+            [f.x, f.y, f.z]
+        );
+    }
+    Ok(())
 }
 
 /// Format of a data file.

@@ -330,6 +330,8 @@ pub struct TrainReport {
     /// Mean over the test structures' atoms of the committee's per-atom energy standard deviation (meV;
     /// only with `committee_size` > 1).
     pub committee_test_atom_energy_std_mev: Option<f64>,
+    /// Outlying labels and training that diverged (each also printed as a warning).
+    pub warnings: Vec<String>,
 }
 
 impl TrainSettings {
@@ -388,15 +390,21 @@ impl TrainSettings {
     }
 
     /// Reads every `[[data]]` file (paths relative to `base_dir`).
-    pub fn read_data(&self, base_dir: &Path) -> anyhow::Result<Vec<LabelledStructure>> {
+    /// Reads every `[[data]]` file, in order; returns the structures and, for each, its file and number there
+    /// (`file.xyz, structure 3`) for messages.
+    pub fn read_data(&self, base_dir: &Path) -> anyhow::Result<(Vec<LabelledStructure>, Vec<String>)> {
         let mut out = Vec::new();
+        let mut origins = Vec::new();
         for (n, d) in self.data.iter().enumerate() {
             let key = format!("data[{n}]");
             let (length, energy) = d.units(&key)?;
             let format = d.format.or_else(|| DataFormat::guess(&d.file)).context("data format")?;
-            out.extend(dataset::read_labelled(&base_dir.join(&d.file), format, length, energy)?);
+            let path = base_dir.join(&d.file);
+            let structures = dataset::read_labelled(&path, format, length, energy)?;
+            origins.extend((1..=structures.len()).map(|k| format!("{}, structure {k}", path.display())));
+            out.extend(structures);
         }
-        Ok(out)
+        Ok((out, origins))
     }
 
     /// `symfunction_short` argument lines and the cutoff line (`type alpha`) for `elements`.
@@ -474,15 +482,16 @@ impl TrainSettings {
 
     /// Trains `committee_size` models and writes them below `output_dir` (`model_0`, `model_1`, …).
     pub fn run(&self, base_dir: &Path, output_dir: &Path) -> anyhow::Result<TrainReport> {
-        let structures = self.read_data(base_dir)?;
+        let (structures, origins) = self.read_data(base_dir)?;
         let prepared = Prepared::new(self, base_dir, output_dir, &structures)?;
+        let mut warnings = label_outliers(&structures, &prepared.elements, &prepared.template.offsets, &origins);
         drop(structures);
         let mut members = Vec::new();
         let mut models = Vec::new();
         for k in 0..self.committee_size {
             let seed = self.seed.wrapping_add(k as u64);
             let directory = output_dir.join(format!("model_{k}"));
-            let (model, report) = prepared.train_member(self, seed, &directory)?;
+            let (model, report) = prepared.train_member(self, seed, &directory, &mut warnings)?;
             members.push(report);
             models.push(model);
         }
@@ -522,8 +531,60 @@ impl TrainSettings {
             label_force_rms_mev_per_a: prepared.label_force_rms * 1e3,
             members,
             committee_test_atom_energy_std_mev: committee_std,
+            warnings,
         })
     }
+}
+
+/// A label is an outlier when its residual energy per atom r_s = (E_s − Σ_e n_se ε_e)/N_s lies more than this
+/// many robust standard deviations (1.4826 × the median absolute deviation) from the median residual.
+pub const OUTLIER_ROBUST_SIGMAS: f64 = 20.0;
+/// ... and more than this far from it (eV/atom), so that a set of nearly equal labels flags nothing.
+pub const OUTLIER_MIN_EV_PER_ATOM: f64 = 0.5;
+
+/// Warnings for labels whose residual energy per atom is an outlier (a wrong unit, a failed calculation, a
+/// typo): they dominate a squared loss. Each names the structure by `origins`, and is printed.
+fn label_outliers(
+    structures: &[LabelledStructure],
+    elements: &[u8],
+    offsets: &[f64],
+    origins: &[String],
+) -> Vec<String> {
+    let residuals: Vec<f64> = structures
+        .iter()
+        .map(|s| {
+            let reference: f64 =
+                s.system.atomic_numbers.iter().map(|z| offsets[elements.iter().position(|x| x == z).unwrap()]).sum();
+            (s.energy - reference) / s.system.len() as f64
+        })
+        .collect();
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        if n % 2 == 1 {
+            values[n / 2]
+        } else {
+            0.5 * (values[n / 2 - 1] + values[n / 2])
+        }
+    };
+    let center = median(&mut residuals.clone());
+    let robust_sigma = 1.4826 * median(&mut residuals.iter().map(|r| (r - center).abs()).collect());
+    let limit = (OUTLIER_ROBUST_SIGMAS * robust_sigma).max(OUTLIER_MIN_EV_PER_ATOM);
+    let mut warnings = Vec::new();
+    for (s, r) in residuals.iter().enumerate() {
+        if (r - center).abs() > limit {
+            let warning = format!(
+                "{}: energy {:.6e} eV is an outlier: {:+.4e} eV/atom from the median of all labels after the \
+                 per-element offsets (the limit is {limit:.3} eV/atom); check its units and calculation",
+                origins[s],
+                structures[s].energy,
+                r - center
+            );
+            eprintln!("warning: {warning}");
+            warnings.push(warning);
+        }
+    }
+    warnings
 }
 
 /// Per-element offsets ε_e minimising Σ_s (E_s − Σ_e n_se ε_e)² (least squares by SVD; the minimum-norm
@@ -699,6 +760,7 @@ impl Prepared {
         settings: &TrainSettings,
         seed: u64,
         directory: &Path,
+        warnings: &mut Vec<String>,
     ) -> anyhow::Result<(Model, MemberReport)> {
         let start = Instant::now();
         crate::io::create_output_dir(directory)?;
@@ -709,11 +771,24 @@ impl Prepared {
         }
         let weights = LossWeights { energy: settings.energy_weight, force: settings.force_weight };
         let monitor = if self.test.is_empty() { &self.train } else { &self.test };
-        let mut best =
-            Best { loss: model.errors(&self.data, monitor, weights).loss, position: 0, parameters: model.parameters() };
+        let initial_loss = model.errors(&self.data, monitor, weights).loss;
+        let mut best = Best { loss: initial_loss, position: 0, parameters: model.parameters() };
         let mut curve = LearningCurve::create(&directory.join("learning_curve.csv"), settings.verbose)?;
         let epochs_run = self.adam_epochs(settings, &mut model, &mut rng, &mut curve, &mut best)?;
         let lbfgs_iterations_run = self.lbfgs_refinement(settings, &mut model, &mut curve, &mut best, epochs_run)?;
+        let last_loss = model.errors(&self.data, monitor, weights).loss;
+        let member = directory.display();
+        if let Some(divergence) =
+            divergence(settings, &best, initial_loss, last_loss, epochs_run + lbfgs_iterations_run)
+        {
+            if settings.initial_model.is_none() && best.position == 0 {
+                let labels = if warnings.is_empty() { "" } else { ", or labels without the outliers warned about" };
+                bail!("{member}: training never lowered the loss of the random initial weights: {divergence}{labels}");
+            }
+            let warning = format!("{member}: {divergence}; the weights of epoch {} are kept", best.position);
+            eprintln!("warning: {warning}");
+            warnings.push(warning);
+        }
         model.set_parameters(&best.parameters);
         self.write_model(&model, directory)?;
         let all: Vec<usize> = (0..self.data.len()).collect();
@@ -1075,6 +1150,23 @@ fn load_with_zero_weights(directory: &Path, elements: &[u8], settings: &TrainSet
 
 /// The lowest monitored loss of a training run so far, where it was reached (epoch, or epochs + L-BFGS
 /// iteration) and its parameters.
+/// The loss ratio, last over best, beyond which training is said to have diverged.
+pub const DIVERGED_LOSS_RATIO: f64 = 100.0;
+
+/// Describes a training that diverged: the last loss non-finite or [`DIVERGED_LOSS_RATIO`] times the best, or
+/// no step at all better than the initial weights.
+fn divergence(settings: &TrainSettings, best: &Best, initial: f64, last: f64, steps: usize) -> Option<String> {
+    let diverged = !last.is_finite() || last > DIVERGED_LOSS_RATIO * best.loss;
+    let stalled = steps > 0 && best.position == 0;
+    (diverged || stalled).then(|| {
+        format!(
+            "the loss went from {initial:.4e} (initial weights) to {last:.4e} after {steps} epochs and iterations, \
+             the best being {:.4e} at epoch {}: expected a smaller learning_rate than {:e}",
+            best.loss, best.position, settings.learning_rate
+        )
+    })
+}
+
 struct Best {
     loss: f64,
     position: usize,
@@ -1084,6 +1176,32 @@ struct Best {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_outliers_flag_only_the_label_far_from_the_others() {
+        let structure = |n: usize, energy: f64| {
+            let mut system = System::new(Cell::orthorhombic(10.0, 10.0, 10.0).unwrap());
+            for k in 0..n {
+                system.push(29, Vector3::new(2.0 * k as f64, 0.0, 0.0));
+            }
+            LabelledStructure { system, energy, forces: vec![Vector3::zeros(); n] }
+        };
+        // −3.5 eV/atom with ±5 meV/atom of noise, one label 2 eV/atom too high.
+        let mut structures: Vec<LabelledStructure> =
+            (0..20).map(|k| structure(4, 4.0 * (-3.5 + 0.005 * ((k * 7 % 5) as f64 - 2.0)))).collect();
+        structures[13].energy += 8.0;
+        let origins: Vec<String> = (1..=20).map(|k| format!("d.xyz, structure {k}")).collect();
+        let offsets = fit_atom_energies(&structures, &[29]);
+        let warnings = label_outliers(&structures, &[29], &offsets, &origins);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("d.xyz, structure 14: energy -6.020000e0 eV is an outlier: +1.9950e0 eV/atom"),
+            "{}",
+            warnings[0]
+        );
+        structures[13].energy -= 8.0;
+        assert!(label_outliers(&structures, &[29], &offsets, &origins).is_empty());
+    }
     use crate::neighbors::NeighborList;
     use crate::potentials::Potential;
     use crate::system::{Cell, System};
@@ -1174,7 +1292,7 @@ mod tests {
         settings.epochs = 1;
         let varied = random_structures(4, &[29, 28], 7);
         let prepared = Prepared::new(&settings, dir.path(), dir.path(), &varied).unwrap();
-        prepared.train_member(&settings, 1, &dir.path().join("model")).unwrap();
+        prepared.train_member(&settings, 1, &dir.path().join("model"), &mut Vec::new()).unwrap();
         // Perfect L1₂ Ni3Cu-like crystals: every atom of an element sees the same environment.
         let mut crystal = crate::system::fcc(29, 3.6, 2);
         crystal.atomic_numbers.iter_mut().step_by(4).for_each(|z| *z = 28);
@@ -1294,7 +1412,7 @@ mod tests {
             toml::from_str("[[data]]\nfile = \"input.data\"\nlength_unit = \"bohr\"\nenergy_unit = \"hartree\"")
                 .unwrap();
         settings.validate("").unwrap();
-        let read = settings.read_data(dir.path()).unwrap().remove(0);
+        let read = settings.read_data(dir.path()).unwrap().0.remove(0);
         assert!((read.energy - structure.energy).abs() < 1e-9);
         for (a, b) in read.system.positions.iter().zip(&structure.system.positions) {
             assert!((a - b).norm() < 1e-9);
