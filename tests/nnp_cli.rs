@@ -2,6 +2,7 @@
 //! energies to 1e-10 relative and forces to 1e-8 in the potential's own units. H2O_RPBE-D3 (Bohr, Hartree) is run
 //! with `length_unit = "bohr"`, `energy_unit = "hartree"` on a structure converted to Å, so the conversion to
 //! the engine's Å/eV is checked end to end; the other cases are evaluated in their own units (unit sizes 1).
+//! Each case's own `input.data` is evaluated too: n2p2 files are read in the potential's length unit.
 
 mod common;
 
@@ -90,5 +91,15 @@ fn mdrun_eval_matches_nnp_predict_on_every_case() {
         }
         assert!(worst_atom < 1e-9, "{name}: per-atom energy differences off by {worst_atom:.2e} (potential units)");
         println!("{name}: energy deviation {relative:.1e} relative, forces {worst:.1e}");
+
+        // The case's own input.data, in the potential's units (bohr for H2O), gives the same energy.
+        let own = case.join("input.data");
+        let output = common::mdrun().args(["eval", input.to_str().unwrap(), own.to_str().unwrap()]).output().unwrap();
+        assert!(output.status.success(), "{name}: {}", String::from_utf8_lossy(&output.stderr));
+        std::fs::write(&printed, &output.stdout).unwrap();
+        let frame = extxyz::read_frames(&printed).unwrap().remove(0);
+        let from_input_data = frame.info_f64("energy").unwrap() / energy;
+        let relative = ((from_input_data - reference_energy) / reference_energy).abs();
+        assert!(relative < 1e-10, "{name}: input.data energy {from_input_data} vs n2p2 {reference_energy}");
     }
 }

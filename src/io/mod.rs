@@ -75,8 +75,14 @@ impl StructureFormat {
     }
 }
 
-/// Reads the first (or only) structure of a file, guessing the format from its name.
+/// Reads the first (or only) structure of a file, guessing the format from its name; lengths in Å.
 pub fn read_structure(path: &Path) -> Result<System, IoError> {
+    read_structure_in(path, 1.0)
+}
+
+/// As [`read_structure`], with the lengths of an n2p2 `input.data` file in units of `n2p2_length_a` Å: n2p2 files
+/// are in the units of the potential they belong to (a network trained in bohr reads its structures in bohr).
+pub fn read_structure_in(path: &Path, n2p2_length_a: f64) -> Result<System, IoError> {
     if path.as_os_str().is_empty() {
         return Err(IoError::format(path, "no structure file named: expected the path of a structure file".into()));
     }
@@ -86,7 +92,13 @@ pub fn read_structure(path: &Path) -> Result<System, IoError> {
     let system = match StructureFormat::guess(path) {
         StructureFormat::Poscar => poscar::read(path)?,
         StructureFormat::ExtendedXyz => extxyz::read_frames(path)?.swap_remove(0).system,
-        StructureFormat::N2p2 => n2p2::read(path)?.swap_remove(0).system,
+        StructureFormat::N2p2 => {
+            let mut system = n2p2::read(path)?.swap_remove(0).system;
+            system.scale_lengths(n2p2_length_a).ok_or_else(|| {
+                IoError::format(path, format!("lengths scaled by {n2p2_length_a} Å per unit give a degenerate cell"))
+            })?;
+            system
+        }
         StructureFormat::LammpsData => lammps_data::read(path)?,
         StructureFormat::Chemfiles => read_with_chemfiles(path)?,
     };

@@ -43,6 +43,12 @@ pub trait PotentialConfig {
         Vec::new()
     }
 
+    /// Å per length unit of the potential's own data files, when they are not in Å: an n2p2 `input.data`
+    /// structure given with this potential is read in these units (n2p2 is unit-agnostic).
+    fn data_length_unit_a(&self) -> Option<f64> {
+        None
+    }
+
     /// Reads the kind's files and builds the potential; errors name `key` or the file.
     fn build(&self, key: &str) -> anyhow::Result<Arc<dyn Potential>>;
 }
@@ -106,6 +112,12 @@ impl PotentialSettings {
     /// The files `[potential]` is read from (see [`PotentialConfig::files`]).
     pub fn files(&self) -> Vec<PathBuf> {
         self.config().files()
+    }
+
+    /// Å per length unit of an n2p2 `input.data` structure read with this potential (see
+    /// [`PotentialConfig::data_length_unit_a`]); 1 unless the potential is a network in other units.
+    pub fn data_length_unit_a(&self) -> f64 {
+        self.config().data_length_unit_a().unwrap_or(1.0)
     }
 
     /// Checks every value of `[potential]` that can be checked without reading files.

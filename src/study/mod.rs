@@ -56,10 +56,10 @@ pub fn build_potential(settings: &PotentialSettings) -> Result<Arc<dyn Potential
 /// The most atoms a study's system may have after `supercell`: 10⁸ atoms take ~10 GB before any neighbour list.
 pub const MAX_ATOMS: usize = 100_000_000;
 
-/// Reads the structure of `[system]`, replicates it and applies mass overrides, then rejects structures no
-/// simulation should start from (overlapping atoms).
-pub fn load_system(settings: &SystemSettings) -> Result<System> {
-    let mut system = io::read_structure(&settings.structure)?;
+/// Reads the structure of `[system]` (an n2p2 `input.data` in the units of `potential`), replicates it and
+/// applies mass overrides, then rejects structures no simulation should start from (overlapping atoms).
+pub fn load_system(settings: &SystemSettings, potential: &PotentialSettings) -> Result<System> {
+    let mut system = io::read_structure_in(&settings.structure, potential.data_length_unit_a())?;
     if settings.supercell != [1, 1, 1] {
         if system.cell.is_infinite() {
             bail!(
@@ -228,7 +228,7 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<Summary> {
     let output =
         std::path::absolute(&options.output).with_context(|| format!("output folder {}", options.output.display()))?;
     let study = settings::load(path, &output)?;
-    let mut system = load_system(&study.system)?;
+    let mut system = load_system(&study.system, &study.potential)?;
     let potential = build_potential(&study.potential).with_context(|| format!("{}", path.display()))?;
     check_species(potential.as_ref(), &system).with_context(|| format!("{}", study.system.structure.display()))?;
     std::fs::create_dir_all(&options.output)
@@ -482,7 +482,7 @@ pub fn format_evaluated(system: &System, evaluation: &crate::potentials::Evaluat
 pub fn evaluate_structure(input: &Path, structure: &Path) -> Result<String> {
     let settings = settings::load_potential(input)?;
     let potential = build_potential(&settings).with_context(|| format!("{}", input.display()))?;
-    let system = io::read_structure(structure)?;
+    let system = io::read_structure_in(structure, settings.data_length_unit_a())?;
     check_species(potential.as_ref(), &system).with_context(|| format!("{}", structure.display()))?;
     let mut evaluator = Evaluator::new(potential, 0.0);
     let evaluation = evaluator.evaluate(&system)?;

@@ -53,6 +53,21 @@ impl System {
         self.images.push([0; 3]);
     }
 
+    /// Multiplies every length (cell and positions) by `factor`, e.g. the Å per bohr of a file in bohr; `None`
+    /// (and the system unchanged) when `factor` is not positive and finite.
+    pub fn scale_lengths(&mut self, factor: f64) -> Option<()> {
+        if !(factor.is_finite() && factor > 0.0) {
+            return None;
+        }
+        if !self.cell.is_infinite() {
+            self.cell = Cell::from_matrix(self.cell.matrix() * factor, self.cell.periodic())?;
+        }
+        for p in &mut self.positions {
+            *p *= factor;
+        }
+        Some(())
+    }
+
     /// Number of atoms.
     pub fn len(&self) -> usize {
         self.positions.len()

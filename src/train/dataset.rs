@@ -64,14 +64,7 @@ pub fn read_labelled(
     }
     for s in &mut out {
         if length_unit_a != 1.0 {
-            if !s.system.cell.is_infinite() {
-                let m = s.system.cell.matrix() * length_unit_a;
-                s.system.cell = crate::system::Cell::from_matrix(m, s.system.cell.periodic())
-                    .context("scaled cell is degenerate")?;
-            }
-            for p in &mut s.system.positions {
-                *p *= length_unit_a;
-            }
+            s.system.scale_lengths(length_unit_a).context("scaled cell is degenerate")?;
         }
         s.energy *= energy_unit_ev;
         for f in &mut s.forces {

@@ -120,6 +120,11 @@ impl PotentialConfig for NnpConfig {
         files
     }
 
+    /// The network's `length_unit`: its `input.data` files are in it.
+    fn data_length_unit_a(&self) -> Option<f64> {
+        self.length_unit_a("potential").ok()
+    }
+
     fn build(&self, _key: &str) -> anyhow::Result<Arc<dyn Potential>> {
         Ok(Arc::new(NnpPotential::load(self)?))
     }
