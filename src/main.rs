@@ -123,7 +123,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Check { input }) => {
             let study = study::settings::load(&input, Path::new("runs"))?;
-            let system = study::load_system(&study.system, &study.potential)?;
+            let system = study::load_system(&input, &study.system, &study.potential)?;
             let potential = study::build_potential(&study.potential).with_context(|| format!("{}", input.display()))?;
             mdrun::potentials::check_species(potential.as_ref(), &system)
                 .with_context(|| format!("{}", study.system.structure.display()))?;

@@ -221,3 +221,20 @@ fn outputs_are_not_written_through_links_nor_read_outside_the_run() {
     let err = mdrun_error(&["-q", input, "-o", run, "--restart"]);
     assert!(err.contains("stage 0 (md) has directory \"../outside\": expected its own folder \"00-md\""), "{err}");
 }
+
+#[test]
+fn a_blow_up_at_the_start_points_at_the_timestep_masses_and_temperature() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = argon_study(dir.path(), |t| t.replace("seed = 1", "seed = 1\nmasses = { Ar = 1e-6 }"));
+    let run = dir.path().join("run");
+    let err = mdrun_error(&["-q", input.to_str().unwrap(), "-o", run.to_str().unwrap()]);
+    assert!(err.contains("MD blew up at step 10 (t = 20 fs): the potential energy is inf"), "{err}");
+    assert!(
+        err.contains(
+            "so soon after the start, check timestep_fs (2 fs), the lightest mass (1e-6 amu of Ar; system.masses) \
+             and initial_temperature_k (60 K) before the potential"
+        ),
+        "{err}"
+    );
+    assert!(run.join("00-md").join("thermo.csv").exists());
+}

@@ -357,9 +357,11 @@ fn select_frames(source: &Path, times: &[f64], options: &ReadOptions) -> Result<
         .collect();
     if selected.len() < 2 {
         return Err(err(format!(
-            "only {} frame(s) left after skip_fs = {} and stride = {stride}; at least 2 are needed",
+            "only {} frame(s) left after skipping the first {} ps (skip_ps) of the {} ps the frames span, with \
+             stride = {stride}: at least 2 are needed",
             selected.len(),
-            options.skip_fs
+            crate::input::number(options.skip_fs / 1e3),
+            crate::input::number((times[times.len() - 1] - times[0]) / 1e3)
         )));
     }
     let dt = times[selected[1]] - times[selected[0]];
@@ -850,6 +852,10 @@ mod tests {
         let options = ReadOptions { frame_interval_fs: Some(2.0), ..Default::default() };
         let t = Trajectory::from_frames(path, vec![3], vec![6.94], vec![frame(None), frame(None)], &options).unwrap();
         assert_eq!(t.times_fs(), vec![0.0, 2.0]);
+        let options = ReadOptions { frame_interval_fs: Some(2.0), skip_fs: 3.0, ..Default::default() };
+        let frames = vec![frame(None), frame(None), frame(None)];
+        let err = Trajectory::from_frames(path, vec![3], vec![6.94], frames, &options).unwrap_err().to_string();
+        assert!(err.ends_with("only 1 frame(s) left after skipping the first 0.003 ps (skip_ps) of the 0.004 ps the frames span, with stride = 1: at least 2 are needed"), "{err}");
     }
 
     #[test]

@@ -69,7 +69,17 @@ pub fn positive(prefix: &str, key: &str, value: f64) -> Result<(), InvalidValue>
     if value > 0.0 && value.is_finite() {
         Ok(())
     } else {
-        Err(InvalidValue::new(join(prefix, key), value, "a positive finite number"))
+        Err(InvalidValue::new(join(prefix, key), number(value), "a positive finite number"))
+    }
+}
+
+/// A number as a person would write it in a study file: plainly (`0.5`, `2000`), or in scientific notation when
+/// that would take more than a few zeros (`1e-300`, `1e20`).
+pub fn number(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() || (1e-4..1e16).contains(&x.abs()) {
+        x.to_string()
+    } else {
+        format!("{x:e}")
     }
 }
 
@@ -78,7 +88,7 @@ pub fn non_negative(prefix: &str, key: &str, value: f64) -> Result<(), InvalidVa
     if value >= 0.0 && value.is_finite() {
         Ok(())
     } else {
-        Err(InvalidValue::new(join(prefix, key), value, "a finite number ≥ 0"))
+        Err(InvalidValue::new(join(prefix, key), number(value), "a finite number ≥ 0"))
     }
 }
 

@@ -187,6 +187,13 @@ fn parse_frame(path: &Path, comment_no: usize, comment: &str, atoms: &[(usize, S
                     format!("Lattice=\"{v}\": expected nine numbers (Å), found {}", numbers.len()),
                 ));
             }
+            if let Some(x) = numbers.iter().find(|x| !x.is_finite()) {
+                return Err(IoError::syntax(
+                    path,
+                    comment_no,
+                    format!("Lattice=\"{v}\": {x} is not a finite number: expected nine finite numbers (Å)"),
+                ));
+            }
             let matrix = Matrix3::from_row_slice(&numbers);
             if pbc == [false; 3] {
                 Cell::infinite()
@@ -206,7 +213,7 @@ fn parse_frame(path: &Path, comment_no: usize, comment: &str, atoms: &[(usize, S
     let total_width: usize = columns.iter().map(|c| c.width).sum();
     for (line_no, line) in atoms {
         let tokens: Vec<&str> = line.split_whitespace().collect();
-        if tokens.len() < total_width {
+        if tokens.len() != total_width {
             return Err(IoError::syntax(
                 path,
                 *line_no,

@@ -176,6 +176,16 @@ impl MdSettings {
         positive(key, "timestep_fs", self.timestep_fs)?;
         let thermostat = self.thermostat_settings();
         thermostat.validate(&join(key, "thermostat"))?;
+        if let Some(damping) = thermostat.damping_fs().filter(|&d| d < self.timestep_fs) {
+            return Err(InvalidValue::new(
+                join(key, "thermostat.damping_fs"),
+                crate::input::number(damping),
+                format!(
+                    "a relaxation time of at least the timestep ({} fs); 100 timesteps is usual",
+                    crate::input::number(self.timestep_fs)
+                ),
+            ));
+        }
         if thermostat.is_none() {
             if let Some(t) = self.temperature_k {
                 return Err(InvalidValue::new(
@@ -194,6 +204,16 @@ impl MdSettings {
         }
         if let Some(t) = self.initial_temperature_k {
             positive(key, "initial_temperature_k", t)?;
+            if t >= self.max_temperature_k {
+                return Err(InvalidValue::new(
+                    join(key, "initial_temperature_k"),
+                    crate::input::number(t),
+                    format!(
+                        "a temperature below max_temperature_k = {} K, where the run stops as blown up",
+                        crate::input::number(self.max_temperature_k)
+                    ),
+                ));
+            }
         }
         if self.thermo_every == 0 {
             return Err(InvalidValue::new(join(key, "thermo_every"), 0, "a positive number of steps"));
@@ -206,8 +226,13 @@ impl MdSettings {
                     "at least one of \"h5md\", \"extxyz\"",
                 ));
             }
-            if self.trajectory_formats.len() == 2 && self.trajectory_formats[0] == self.trajectory_formats[1] {
-                return Err(InvalidValue::new(join(key, "trajectory_formats"), "[...]", "each format at most once"));
+            let formats = &self.trajectory_formats;
+            if let Some(k) = (1..formats.len()).find(|&k| formats[..k].contains(&formats[k])) {
+                return Err(InvalidValue::new(
+                    join(key, &format!("trajectory_formats[{k}]")),
+                    format!("\"{:?}\"", formats[k]).to_lowercase(),
+                    "each format at most once: \"h5md\", \"extxyz\" or both",
+                ));
             }
         }
         positive(key, "max_temperature_k", self.max_temperature_k)?;
@@ -506,6 +531,29 @@ impl MdSettings {
     }
 }
 
+/// A blow-up within this many steps of the start is more likely the input's than the potential's.
+const EARLY_BLOW_UP_STEPS: u64 = 10;
+
+/// What to check first when MD blows up at once: the timestep against the lightest mass, and the initial
+/// temperature, which make atoms jump before the potential has a say.
+fn early_blow_up_hint(settings: &MdSettings, system: &System) -> String {
+    let lightest = (0..system.len()).min_by(|&a, &b| system.masses[a].total_cmp(&system.masses[b]));
+    let mass = lightest.map_or(String::new(), |i| {
+        format!(
+            ", the lightest mass ({} amu of {}; system.masses)",
+            crate::input::number(system.masses[i]),
+            system.symbol(i)
+        )
+    });
+    let temperature = settings
+        .initial_temperature_k
+        .map_or(String::new(), |t| format!(" and initial_temperature_k ({} K)", crate::input::number(t)));
+    format!(
+        "; so soon after the start, check timestep_fs ({} fs){mass}{temperature} before the potential",
+        crate::input::number(settings.timestep_fs)
+    )
+}
+
 /// Everything that evolves during the run besides the system.
 struct State {
     step: u64,
@@ -531,7 +579,10 @@ impl State {
         } else {
             None
         };
-        if let Some(what) = what {
+        if let Some(mut what) = what {
+            if row.step <= EARLY_BLOW_UP_STEPS {
+                what += &early_blow_up_hint(settings, system);
+            }
             return Err(MdError::BlowUp {
                 step: row.step,
                 time_fs: row.time_fs,

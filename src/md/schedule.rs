@@ -56,16 +56,21 @@ fn whole_steps(key: &str, value: f64, length_fs: f64, timestep_fs: f64) -> Resul
     if exact > MAX_STEPS as f64 {
         return Err(InvalidValue::new(
             key,
-            value,
-            format!("at most {MAX_STEPS:e} timesteps of {timestep_fs} fs (it gives {exact:e} steps)"),
+            crate::input::number(value),
+            format!(
+                "at most {MAX_STEPS:e} timesteps of {} fs (it gives {exact:e} steps)",
+                crate::input::number(timestep_fs)
+            ),
         ));
     }
     if !(exact.is_finite() && steps >= 1.0 && (exact - steps).abs() <= 1e-6 * steps.max(1.0)) {
         return Err(InvalidValue::new(
             key,
-            value,
+            crate::input::number(value),
             format!(
-                "a length that is a whole, non-zero number of timesteps of {timestep_fs} fs (it gives {exact} steps)"
+                "a length that is a whole, non-zero number of timesteps of {} fs (it gives {} steps)",
+                crate::input::number(timestep_fs),
+                crate::input::number(exact)
             ),
         ));
     }
@@ -245,7 +250,7 @@ mod tests {
         let err = constant(Some(1e20), None).to_segment("s", 1.0).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "s.duration_ps = 100000000000000000000: expected at most 1e12 timesteps of 1 fs (it gives 1e23 steps)"
+            "s.duration_ps = 1e20: expected at most 1e12 timesteps of 1 fs (it gives 1e23 steps)"
         );
         let err = constant(Some(1.0), None).to_segment("s", 1e-30).unwrap_err();
         assert!(err.expected.starts_with("at most 1e12 timesteps of"), "{err}");

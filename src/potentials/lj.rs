@@ -31,6 +31,27 @@ impl PotentialConfig for LennardJonesConfig {
         LennardJonesConfig::validate(self, key)
     }
 
+    /// A pair cut off below σ keeps only part of its repulsive wall: atoms pass through each other.
+    fn warnings(&self, key: &str) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for (index, pair) in self.pairs.iter().enumerate() {
+            let cutoff = pair.cutoff.unwrap_or(self.cutoff);
+            if cutoff < pair.sigma {
+                let name = if pair.cutoff.is_some() {
+                    format!("{key}.pairs[{index}].cutoff")
+                } else {
+                    format!("{key}.cutoff")
+                };
+                warnings.push(format!(
+                    "{name} = {cutoff} Å is below sigma = {} Å of the {}-{} pair: the pair has no attraction and only \
+                     part of its repulsion (2.5 sigma is usual)",
+                    pair.sigma, pair.species[0], pair.species[1]
+                ));
+            }
+        }
+        warnings
+    }
+
     fn build(&self, _key: &str) -> anyhow::Result<Arc<dyn Potential>> {
         Ok(Arc::new(LennardJones::from_config(self)?))
     }

@@ -43,6 +43,11 @@ pub trait PotentialConfig {
         Vec::new()
     }
 
+    /// Values that are valid but probably not meant (a cutoff inside the repulsive wall), each naming its key.
+    fn warnings(&self, _key: &str) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Å per length unit of the potential's own data files, when they are not in Å: an n2p2 `input.data`
     /// structure given with this potential is read in these units (n2p2 is unit-agnostic).
     fn data_length_unit_a(&self) -> Option<f64> {
@@ -118,6 +123,11 @@ impl PotentialSettings {
     /// [`PotentialConfig::data_length_unit_a`]); 1 unless the potential is a network in other units.
     pub fn data_length_unit_a(&self) -> f64 {
         self.config().data_length_unit_a().unwrap_or(1.0)
+    }
+
+    /// Values of `[potential]` that are valid but probably not meant (see [`PotentialConfig::warnings`]).
+    pub fn warnings(&self) -> Vec<String> {
+        self.config().warnings("potential")
     }
 
     /// Checks every value of `[potential]` that can be checked without reading files.

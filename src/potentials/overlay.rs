@@ -44,6 +44,11 @@ impl PotentialConfig for OverlayConfig {
         self.terms.iter().flat_map(|term| term.files()).collect()
     }
 
+    fn warnings(&self, key: &str) -> Vec<String> {
+        let terms = self.terms.iter().enumerate();
+        terms.flat_map(|(index, term)| term.config().warnings(&format!("{key}.terms[{index}]"))).collect()
+    }
+
     /// That of the first term with one (the network of an NNP + ZBL overlay).
     fn data_length_unit_a(&self) -> Option<f64> {
         self.terms.iter().find_map(|term| term.config().data_length_unit_a())

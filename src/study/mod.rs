@@ -58,12 +58,14 @@ pub const MAX_ATOMS: usize = 100_000_000;
 
 /// Reads the structure of `[system]` (an n2p2 `input.data` in the units of `potential`), replicates it and
 /// applies mass overrides, then rejects structures no simulation should start from (overlapping atoms).
-pub fn load_system(settings: &SystemSettings, potential: &PotentialSettings) -> Result<System> {
+/// Errors in the keys of `[system]` name `study_file`.
+pub fn load_system(study_file: &Path, settings: &SystemSettings, potential: &PotentialSettings) -> Result<System> {
     let mut system = io::read_structure_in(&settings.structure, potential.data_length_unit_a())?;
     if settings.supercell != [1, 1, 1] {
         if system.cell.is_infinite() {
             bail!(
-                "system.supercell = {:?}: the structure {} has no cell to repeat",
+                "{}: system.supercell = {:?}: the structure {} has no cell to repeat",
+                study_file.display(),
                 settings.supercell,
                 settings.structure.display()
             );
@@ -71,8 +73,9 @@ pub fn load_system(settings: &SystemSettings, potential: &PotentialSettings) -> 
         let atoms = settings.supercell.iter().fold(system.len() as u128, |n, &r| n.saturating_mul(r as u128));
         if atoms > MAX_ATOMS as u128 {
             bail!(
-                "system.supercell = {:?}: {} atoms of {} repeated give {atoms} atoms, more than the {MAX_ATOMS:e} a \
-                 study may hold",
+                "{}: system.supercell = {:?}: {} atoms of {} repeated give {atoms} atoms, more than the {MAX_ATOMS:e} \
+                 a study may hold",
+                study_file.display(),
                 settings.supercell,
                 system.len(),
                 settings.structure.display()
@@ -82,6 +85,13 @@ pub fn load_system(settings: &SystemSettings, potential: &PotentialSettings) -> 
     }
     for (symbol, &mass) in &settings.masses {
         let z = elements::atomic_number(symbol).expect("validated element symbol");
+        if !system.atomic_numbers.contains(&z) {
+            eprintln!(
+                "warning: {}: system.masses.{symbol} = {mass} amu: {} has no {symbol} atom, so the mass is not used",
+                study_file.display(),
+                settings.structure.display()
+            );
+        }
         for (m, _) in system.masses.iter_mut().zip(&system.atomic_numbers).filter(|(_, &zi)| zi == z) {
             *m = mass;
         }
@@ -228,7 +238,7 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<Summary> {
     let output =
         std::path::absolute(&options.output).with_context(|| format!("output folder {}", options.output.display()))?;
     let study = settings::load(path, &output)?;
-    let mut system = load_system(&study.system, &study.potential)?;
+    let mut system = load_system(path, &study.system, &study.potential)?;
     let potential = build_potential(&study.potential).with_context(|| format!("{}", path.display()))?;
     check_species(potential.as_ref(), &system).with_context(|| format!("{}", study.system.structure.display()))?;
     std::fs::create_dir_all(&options.output)

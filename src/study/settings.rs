@@ -108,6 +108,9 @@ pub fn load(path: &Path, output: &Path) -> Result<StudyFile, StudyFileError> {
     }
     study.system.validate().map_err(invalid)?;
     study.potential.validate().map_err(invalid)?;
+    for warning in study.potential.warnings() {
+        eprintln!("warning: {}: {warning}", path.display());
+    }
     for (index, stage) in study.stages.iter().enumerate() {
         stage.validate(&format!("stage[{index}]"), &study.stages[..index]).map_err(invalid)?;
     }
@@ -147,6 +150,9 @@ pub fn load_potential(path: &Path) -> Result<PotentialSettings, StudyFileError> 
     let mut potential = input::parse_toml::<PotentialFile>(path, &text)?.potential;
     potential.resolve_paths(path.parent().unwrap_or(Path::new(".")));
     potential.validate().map_err(|invalid| StudyFileError::Invalid { path: path.into(), invalid })?;
+    for warning in potential.warnings() {
+        eprintln!("warning: {}: {warning}", path.display());
+    }
     Ok(potential)
 }
 

@@ -111,7 +111,9 @@ impl System {
             let (wrapped, shift) = self.cell.wrap(r);
             *r = wrapped;
             for k in 0..3 {
-                image[k] += shift[k];
+                // Saturating: an atom that has flown 2³¹ cells away (a blow-up, caught by the MD guards after
+                // this step) must not overflow.
+                image[k] = image[k].saturating_add(shift[k]);
             }
         }
     }

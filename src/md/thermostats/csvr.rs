@@ -30,6 +30,10 @@ impl ThermostatConfig for CsvrSettings {
         positive(key, "damping_fs", self.damping_fs)
     }
 
+    fn damping_fs(&self) -> f64 {
+        self.damping_fs
+    }
+
     fn build(&self, system: &System, _temperature_k: f64) -> StochasticRescaling {
         StochasticRescaling::new(self.damping_fs, system.degrees_of_freedom())
     }

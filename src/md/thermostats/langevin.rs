@@ -32,6 +32,10 @@ impl ThermostatConfig for LangevinSettings {
         positive(key, "damping_fs", self.damping_fs)
     }
 
+    fn damping_fs(&self) -> f64 {
+        self.damping_fs
+    }
+
     fn build(&self, _system: &System, _temperature_k: f64) -> Langevin {
         Langevin::new(self.damping_fs)
     }

@@ -28,6 +28,9 @@ pub trait ThermostatConfig {
     /// Checks values; `key` is e.g. `stage[2].thermostat`.
     fn validate(&self, key: &str) -> Result<(), InvalidValue>;
 
+    /// The relaxation time `damping_fs` (fs).
+    fn damping_fs(&self) -> f64;
+
     /// A fresh thermostat for `system` at target `temperature_k`.
     fn build(&self, system: &System, temperature_k: f64) -> Self::State;
 }
@@ -83,6 +86,14 @@ macro_rules! thermostat_kinds {
         }
 
         impl ThermostatSettings {
+            /// The relaxation time `damping_fs` (fs); `None` without a thermostat.
+            pub fn damping_fs(&self) -> Option<f64> {
+                match self {
+                    ThermostatSettings::None => None,
+                    $(ThermostatSettings::$variant(settings) => Some(settings.damping_fs()),)+
+                }
+            }
+
             /// Checks values; `key` is e.g. `stage[2].thermostat`.
             pub fn validate(&self, key: &str) -> Result<(), InvalidValue> {
                 match self {

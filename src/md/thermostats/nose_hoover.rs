@@ -32,6 +32,10 @@ fn default_chain() -> usize {
 impl ThermostatConfig for NoseHooverSettings {
     type State = NoseHooverChain;
 
+    fn damping_fs(&self) -> f64 {
+        self.damping_fs
+    }
+
     fn validate(&self, key: &str) -> Result<(), InvalidValue> {
         positive(key, "damping_fs", self.damping_fs)?;
         if self.chain == 0 || self.chain > 100 {

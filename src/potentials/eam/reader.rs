@@ -168,12 +168,22 @@ impl GridHeader {
     pub fn read(reader: &mut TokenReader, least: usize) -> Result<GridHeader, EamFileError> {
         let (line, text) = reader.next_line("the grid line 'Nrho drho Nr dr cutoff'")?;
         let f = fields(reader, line, text, 5, "the grid line 'Nrho drho Nr dr cutoff'")?;
-        Ok(GridHeader {
+        let header = GridHeader {
             nrho: table_length(reader, line, f[0], "Nrho", least)?,
             drho: positive(reader, line, f[1], "drho")?,
             nr: table_length(reader, line, f[2], "Nr", least)?,
             dr: positive(reader, line, f[3], "dr")?,
             cutoff: positive(reader, line, f[4], "cutoff")?,
-        })
+        };
+        let table_end = (header.nr - 1) as f64 * header.dr;
+        if header.cutoff > table_end * (1.0 + 1e-12) {
+            eprintln!(
+                "warning: {}:{line}: cutoff = {} Å lies beyond the r tables, which end at (Nr - 1)·dr = {table_end} Å: \
+                 beyond it the functions keep their last tabulated values, as in LAMMPS",
+                reader.path.display(),
+                header.cutoff
+            );
+        }
+        Ok(header)
     }
 }
