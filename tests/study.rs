@@ -238,3 +238,20 @@ fn a_blow_up_at_the_start_points_at_the_timestep_masses_and_temperature() {
     );
     assert!(run.join("00-md").join("thermo.csv").exists());
 }
+
+#[test]
+fn restart_refuses_a_run_whose_stage_input_file_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run = run.to_str().unwrap();
+    let with_load =
+        |t: String| t.replacen("[[stage]]", "[[stage]]\nkind = \"load\"\nstructure = \"start.xyz\"\n\n[[stage]]", 1);
+    let input = argon_study(dir.path(), with_load);
+    let start = dir.path().join("start.xyz");
+    std::fs::copy(dir.path().join("argon-fcc.xyz"), &start).unwrap();
+    mdrun(&["-q", input.to_str().unwrap(), "-o", run, "--stop-after-step", "30"]);
+    let moved = std::fs::read_to_string(&start).unwrap().replacen("Ar 0", "Ar 0.01", 1);
+    std::fs::write(&start, moved).unwrap();
+    let err = mdrun_error(&["-q", input.to_str().unwrap(), "-o", run, "--restart"]);
+    assert!(err.contains("belongs to a different study: stage[0] changed"), "{err}");
+}

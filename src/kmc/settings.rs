@@ -119,6 +119,20 @@ pub enum Network {
     BarrierTable(BarrierTableNetwork),
 }
 
+impl Network {
+    /// The files the network is read from, as written (relative to the input file's folder).
+    pub fn files(&self) -> Vec<PathBuf> {
+        match self {
+            Network::Lattice(_) => Vec::new(),
+            Network::Catalogue { path } => vec![path.clone()],
+            Network::BarrierTable(table) => std::iter::once(table.path.clone())
+                .chain(table.structure.clone())
+                .chain(table.site_energies.clone())
+                .collect(),
+        }
+    }
+}
+
 /// The values of `network.kind`, as an error message lists them.
 const NETWORK_KINDS: &str = "\"lattice\", \"catalogue\" or \"barrier_table\"";
 

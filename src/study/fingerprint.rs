@@ -2,10 +2,12 @@
 //!
 //! Three parts are hashed apart, so that a refused restart can say what changed: `[system]` with the bytes
 //! of its structure file; `[potential]` with the bytes of every file it reads ([`PotentialSettings::files`]);
-//! and each `[[stage]]` table. A table is hashed as a canonical text (keys sorted, comments and layout
-//! dropped), so reformatting the study file is not a change. Files a stage table names (a NEB end point, a
-//! barrier table) are covered by their paths, not their contents. The hash is 64-bit FNV-1a: it detects
-//! changes; it is not a cryptographic digest.
+//! and each `[[stage]]` table with the bytes of the input files it reads ([`crate::study::stages::StageSettings::files`]: a NEB end
+//! point, a barrier table). A table is hashed as a canonical text (keys sorted, comments and layout dropped), so
+//! reformatting the study file is not a change. A stage's file inside the run folder (an earlier stage's
+//! `barriers.csv`) is covered by its path only: it is the product of stages already covered; so is a file that
+//! does not exist (the stage itself reports it). The hash is 64-bit
+//! FNV-1a: it detects changes; it is not a cryptographic digest.
 
 use super::settings::StudyFile;
 use crate::input;
@@ -27,8 +29,9 @@ pub struct StudyFingerprint {
 }
 
 impl StudyFingerprint {
-    /// The fingerprint of the study file at `path`, already loaded as `study` (paths resolved).
-    pub fn of(path: &Path, study: &StudyFile) -> Result<StudyFingerprint> {
+    /// The fingerprint of the study file at `path`, already loaded as `study` (paths resolved), run into the
+    /// folder `output`.
+    pub fn of(path: &Path, study: &StudyFile, output: &Path) -> Result<StudyFingerprint> {
         let table: toml::Table = input::parse_toml(path, &input::read_text(path)?)?;
         let part = |name: &str| table.get(name).map(canonical).unwrap_or_default();
         let mut system = Fnv1a::new(part("system").as_bytes());
@@ -38,12 +41,23 @@ impl StudyFingerprint {
             potential.update(file.display().to_string().as_bytes());
             potential.file(&file)?;
         }
-        let stages = match table.get("stage") {
-            Some(toml::Value::Array(stages)) => {
-                stages.iter().map(|s| Fnv1a::new(canonical(s).as_bytes()).hex()).collect()
-            }
-            _ => Vec::new(),
+        let base = path.parent().unwrap_or(Path::new("."));
+        let tables = match table.get("stage") {
+            Some(toml::Value::Array(stages)) => stages.as_slice(),
+            _ => &[],
         };
+        let mut stages = Vec::new();
+        for (table, stage) in tables.iter().zip(&study.stages) {
+            let mut hash = Fnv1a::new(canonical(table).as_bytes());
+            for file in stage.files(base) {
+                hash.update(file.display().to_string().as_bytes());
+                let inside_run = std::path::absolute(&file).is_ok_and(|f| f.starts_with(output));
+                if !inside_run && file.is_file() {
+                    hash.file(&file)?;
+                }
+            }
+            stages.push(hash.hex());
+        }
         Ok(StudyFingerprint { system: system.hex(), potential: potential.hex(), stages })
     }
 

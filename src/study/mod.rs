@@ -243,7 +243,7 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<Summary> {
     check_species(potential.as_ref(), &system).with_context(|| format!("{}", study.system.structure.display()))?;
     std::fs::create_dir_all(&options.output)
         .with_context(|| format!("cannot create the output folder {}", options.output.display()))?;
-    let fingerprint = StudyFingerprint::of(path, &study)?;
+    let fingerprint = StudyFingerprint::of(path, &study, &output)?;
     let previous = if options.restart { previous_stages(&options.output, &study, &fingerprint)? } else { Vec::new() };
     let mut evaluator = Evaluator::new(potential.clone(), study.system.neighbor_skin_a);
     let mut summary = Summary {

@@ -34,6 +34,12 @@ pub trait Stage {
     /// Makes relative file paths relative to `base` (the study file's folder).
     fn resolve_paths(&mut self, _base: &Path) {}
 
+    /// The input files the stage reads (paths resolved, or against `base`, the study file's folder, for stages
+    /// that resolve them when they run), whose contents a restart's fingerprint covers.
+    fn files(&self, _base: &Path) -> Vec<PathBuf> {
+        Vec::new()
+    }
+
     /// Runs the stage, changing `context.system` if it is a stage that moves or removes atoms.
     fn run(&self, context: &mut StageContext) -> Result<StageEnd<Self::Report>>;
 }
@@ -128,6 +134,13 @@ macro_rules! stage_kinds {
             pub fn resolve_paths(&mut self, base: &Path) {
                 match self {
                     $(StageSettings::$variant(settings) => Stage::resolve_paths(settings, base),)+
+                }
+            }
+
+            /// The input files the stage reads (see [`Stage::files`]).
+            pub fn files(&self, base: &Path) -> Vec<PathBuf> {
+                match self {
+                    $(StageSettings::$variant(settings) => Stage::files(settings, base),)+
                 }
             }
 
@@ -301,6 +314,10 @@ impl Stage for VacancySettings {
         VacancySettings::resolve_paths(self, base);
     }
 
+    fn files(&self, _base: &Path) -> Vec<PathBuf> {
+        self.reference_structure.iter().cloned().collect()
+    }
+
     fn run(&self, context: &mut StageContext) -> Result<StageEnd<Self::Report>> {
         let report = VacancySettings::run(self, context.system, context.evaluator, context.stage_dir, context.seed)?;
         Ok(StageEnd::Completed(report))
@@ -316,6 +333,10 @@ impl Stage for NebSettings {
 
     fn resolve_paths(&mut self, base: &Path) {
         NebSettings::resolve_paths(self, base);
+    }
+
+    fn files(&self, _base: &Path) -> Vec<PathBuf> {
+        std::iter::once(self.final_structure.clone()).chain(self.initial_structure.clone()).collect()
     }
 
     fn run(&self, context: &mut StageContext) -> Result<StageEnd<Self::Report>> {
@@ -385,6 +406,10 @@ impl Stage for KmcSettings {
         KmcSettings::validate(self, key)
     }
 
+    fn files(&self, base: &Path) -> Vec<PathBuf> {
+        self.network.files().into_iter().map(|path| base.join(path)).collect()
+    }
+
     /// Paths in the kMC settings are resolved against the study folder when the stage runs.
     fn run(&self, context: &mut StageContext) -> Result<StageEnd<Self::Report>> {
         Ok(StageEnd::Completed(KmcSettings::run(self, context.base, context.stage_dir, context.seed)?))
@@ -396,6 +421,10 @@ impl Stage for AnalyzeSettings {
 
     fn validate(&self, key: &str, _earlier: &[StageSettings]) -> Result<(), InvalidValue> {
         AnalyzeSettings::validate(self, key)
+    }
+
+    fn files(&self, base: &Path) -> Vec<PathBuf> {
+        self.trajectories.iter().map(|t| base.join(&t.path)).collect()
     }
 
     /// Analyses the listed trajectories (paths against the study folder), or the latest stage's trajectory.
@@ -424,6 +453,10 @@ impl Stage for LoadSettings {
 
     fn resolve_paths(&mut self, base: &Path) {
         LoadSettings::resolve_paths(self, base);
+    }
+
+    fn files(&self, _base: &Path) -> Vec<PathBuf> {
+        self.structure.iter().cloned().collect()
     }
 
     /// The system becomes the structure of an earlier stage (its final.xyz) or of a file.
