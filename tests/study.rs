@@ -5,10 +5,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-const EAM: &str = "../shared/reference/eam/Cu_u3.eam";
-
-fn study(dir: &Path) -> PathBuf {
-    let eam = Path::new(env!("CARGO_MANIFEST_DIR")).join(EAM);
+/// The melt–quench study on EAM copper, written into `dir`; `None` when the shared potential is absent.
+fn study(dir: &Path) -> Option<PathBuf> {
+    let eam = Path::new(env!("CARGO_MANIFEST_DIR")).join(common::reference(common::CU_EAM)?);
     let structure = Path::new(env!("CARGO_MANIFEST_DIR")).join("inputs/cu-fcc.vasp");
     let text = format!(
         r#"
@@ -48,35 +47,25 @@ kind = "single_point"
     );
     let path = dir.join("study.toml");
     std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn mdrun(args: &[&str]) -> String {
-    let output = common::mdrun().args(args).output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(output.status.success(), "mdrun {args:?} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    stdout
+    Some(path)
 }
 
 #[test]
 fn interrupted_study_continued_with_restart_ends_bit_identical() {
-    if common::reference(EAM).is_none() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    let input = study(dir.path());
+    let Some(input) = study(dir.path()) else { return };
     let input = input.to_str().unwrap();
     let straight = dir.path().join("straight");
     let pieces = dir.path().join("pieces");
-    mdrun(&["-q", input, "-o", straight.to_str().unwrap()]);
+    common::mdrun_ok(&["-q", input, "-o", straight.to_str().unwrap()]);
 
     // Interrupted at step 250 of the first stage (last checkpoint at 200), then at step 130 of the second.
-    let out = mdrun(&["-q", input, "-o", pieces.to_str().unwrap(), "--stop-after-step", "250"]);
+    let out = common::mdrun_ok(&["-q", input, "-o", pieces.to_str().unwrap(), "--stop-after-step", "250"]);
     assert!(out.contains("0 stage(s) completed"), "{out}");
     let summary = std::fs::read_to_string(pieces.join("summary.json")).unwrap();
     assert!(summary.contains("\"interrupted\""), "{summary}");
-    mdrun(&["-q", input, "-o", pieces.to_str().unwrap(), "--restart", "--stop-after-step", "130"]);
-    mdrun(&["-q", input, "-o", pieces.to_str().unwrap(), "--restart"]);
+    common::mdrun_ok(&["-q", input, "-o", pieces.to_str().unwrap(), "--restart", "--stop-after-step", "130"]);
+    common::mdrun_ok(&["-q", input, "-o", pieces.to_str().unwrap(), "--restart"]);
 
     for file in [
         "00-md/final.xyz",
@@ -98,7 +87,7 @@ fn interrupted_study_continued_with_restart_ends_bit_identical() {
 
     // Restarting the finished run reruns nothing and keeps every stage's record, twice over.
     for _ in 0..2 {
-        mdrun(&["-q", input, "-o", pieces.to_str().unwrap(), "--restart"]);
+        common::mdrun_ok(&["-q", input, "-o", pieces.to_str().unwrap(), "--restart"]);
         let again: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(pieces.join("summary.json")).unwrap()).unwrap();
         assert_eq!(again["stages"], summary["stages"]);
@@ -107,10 +96,10 @@ fn interrupted_study_continued_with_restart_ends_bit_identical() {
 
 #[test]
 fn check_validates_the_shipped_example() {
-    if common::reference(EAM).is_none() {
+    if common::reference(common::CU_EAM).is_none() {
         return;
     }
-    let out = mdrun(&["check", "inputs/cu-melt-quench.toml"]);
+    let out = common::mdrun_ok(&["check", "inputs/cu-melt-quench.toml"]);
     assert_eq!(out.trim(), "inputs/cu-melt-quench.toml: valid (256 atoms, potential eam, 4 stages)");
 }
 
@@ -146,14 +135,6 @@ kind = "single_point"
     path
 }
 
-fn mdrun_error(args: &[&str]) -> String {
-    let output = common::mdrun().args(args).output().unwrap();
-    assert!(!output.status.success(), "mdrun {args:?} succeeded");
-    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    stderr
-}
-
 #[test]
 fn restart_refuses_a_run_made_by_a_different_study() {
     let dir = tempfile::tempdir().unwrap();
@@ -161,10 +142,10 @@ fn restart_refuses_a_run_made_by_a_different_study() {
     let run = run.to_str().unwrap();
     let input = argon_study(dir.path(), |t| t);
     let input = input.to_str().unwrap();
-    mdrun(&["-q", input, "-o", run, "--stop-after-step", "30"]);
+    common::mdrun_ok(&["-q", input, "-o", run, "--stop-after-step", "30"]);
     let refused = |edit: &dyn Fn(String) -> String, change: &str| {
         argon_study(dir.path(), edit);
-        let err = mdrun_error(&["-q", input, "-o", run, "--restart"]);
+        let err = common::mdrun_err(&["-q", input, "-o", run, "--restart"]);
         let expected = format!("{run}/summary.json: the run in {run} belongs to a different study: {change}");
         assert!(err.contains(&expected), "expected «{expected}», got «{err}»");
     };
@@ -175,14 +156,14 @@ fn restart_refuses_a_run_made_by_a_different_study() {
     let moved = std::fs::read_to_string(&structure).unwrap().replacen("Ar 0", "Ar 0.01", 1);
     argon_study(dir.path(), |t| t);
     std::fs::write(&structure, moved).unwrap();
-    let err = mdrun_error(&["-q", input, "-o", run, "--restart"]);
+    let err = common::mdrun_err(&["-q", input, "-o", run, "--restart"]);
     assert!(err.contains("[system] or its structure file changed"), "{err}");
 
     // The same study, reformatted and with a stage appended, continues.
     argon_study(dir.path(), |t| {
         t.replace("cutoff = 8.5", "cutoff   =   8.50  # Å") + "\n[[stage]]\nkind = \"single_point\"\n"
     });
-    let out = mdrun(&["-q", input, "-o", run, "--restart"]);
+    let out = common::mdrun_ok(&["-q", input, "-o", run, "--restart"]);
     assert!(out.contains("3 stage(s) completed"), "{out}");
 }
 
@@ -198,7 +179,7 @@ fn outputs_are_not_written_through_links_nor_read_outside_the_run() {
     let run = dir.path().join("run-a");
     std::fs::create_dir_all(run.join("00-md")).unwrap();
     std::os::unix::fs::symlink(outside.join("victim"), run.join("00-md/thermo.csv")).unwrap();
-    let err = mdrun_error(&["-q", input, "-o", run.to_str().unwrap()]);
+    let err = common::mdrun_err(&["-q", input, "-o", run.to_str().unwrap()]);
     assert!(err.contains("00-md/thermo.csv: is a symbolic link: outputs are never written through links"), "{err}");
     assert!(!outside.join("victim").exists());
 
@@ -207,18 +188,18 @@ fn outputs_are_not_written_through_links_nor_read_outside_the_run() {
     std::fs::create_dir_all(&run).unwrap();
     std::os::unix::fs::symlink(&outside, run.join("00-md")).unwrap();
     std::os::unix::fs::symlink(outside.join("victim"), run.join("summary.json.tmp")).unwrap();
-    let err = mdrun_error(&["-q", input, "-o", run.to_str().unwrap()]);
+    let err = common::mdrun_err(&["-q", input, "-o", run.to_str().unwrap()]);
     assert!(err.contains("00-md: is a symbolic link"), "{err}");
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "something was written outside the run");
 
     // A summary.json edited to send a stage's folder outside the run folder.
     let run = dir.path().join("run-c");
     let run = run.to_str().unwrap();
-    mdrun(&["-q", input, "-o", run]);
+    common::mdrun_ok(&["-q", input, "-o", run]);
     let summary = std::path::Path::new(run).join("summary.json");
     let text = std::fs::read_to_string(&summary).unwrap().replace("\"00-md\"", "\"../outside\"");
     std::fs::write(&summary, text).unwrap();
-    let err = mdrun_error(&["-q", input, "-o", run, "--restart"]);
+    let err = common::mdrun_err(&["-q", input, "-o", run, "--restart"]);
     assert!(err.contains("stage 0 (md) has directory \"../outside\": expected its own folder \"00-md\""), "{err}");
 }
 
@@ -227,7 +208,7 @@ fn a_blow_up_at_the_start_points_at_the_timestep_masses_and_temperature() {
     let dir = tempfile::tempdir().unwrap();
     let input = argon_study(dir.path(), |t| t.replace("seed = 1", "seed = 1\nmasses = { Ar = 1e-6 }"));
     let run = dir.path().join("run");
-    let err = mdrun_error(&["-q", input.to_str().unwrap(), "-o", run.to_str().unwrap()]);
+    let err = common::mdrun_err(&["-q", input.to_str().unwrap(), "-o", run.to_str().unwrap()]);
     assert!(err.contains("MD blew up at step 10 (t = 20 fs): the potential energy is inf"), "{err}");
     assert!(
         err.contains(
@@ -249,9 +230,9 @@ fn restart_refuses_a_run_whose_stage_input_file_changed() {
     let input = argon_study(dir.path(), with_load);
     let start = dir.path().join("start.xyz");
     std::fs::copy(dir.path().join("argon-fcc.xyz"), &start).unwrap();
-    mdrun(&["-q", input.to_str().unwrap(), "-o", run, "--stop-after-step", "30"]);
+    common::mdrun_ok(&["-q", input.to_str().unwrap(), "-o", run, "--stop-after-step", "30"]);
     let moved = std::fs::read_to_string(&start).unwrap().replacen("Ar 0", "Ar 0.01", 1);
     std::fs::write(&start, moved).unwrap();
-    let err = mdrun_error(&["-q", input.to_str().unwrap(), "-o", run, "--restart"]);
+    let err = common::mdrun_err(&["-q", input.to_str().unwrap(), "-o", run, "--restart"]);
     assert!(err.contains("belongs to a different study: stage[0] changed"), "{err}");
 }

@@ -8,12 +8,10 @@ mod common;
 use serde_json::Value;
 use std::path::Path;
 
-const EAM: &str = "../shared/reference/eam/Cu_u3.eam";
-
 #[test]
 fn vacancy_migration_sampled_kmc_branch_removal_and_report_on_copper() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if common::reference(EAM).is_none() {
+    if common::reference(common::CU_EAM).is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -93,14 +91,12 @@ value = "tracer.d_a2_per_ps"
 sigma = "tracer.d_err_a2_per_ps"
 "#,
         root.join("inputs/cu-fcc.vasp").display(),
-        root.join(EAM).display()
+        root.join(common::CU_EAM).display()
     );
     let input = dir.path().join("cu.toml");
     std::fs::write(&input, text).unwrap();
     let output_dir = dir.path().join("run");
-    let output =
-        common::mdrun().args(["-q", input.to_str().unwrap(), "-o", output_dir.to_str().unwrap()]).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    common::mdrun_ok(&["-q", input.to_str().unwrap(), "-o", output_dir.to_str().unwrap()]);
     let summary: Value =
         serde_json::from_str(&std::fs::read_to_string(output_dir.join("summary.json")).unwrap()).unwrap();
     let stages = summary["stages"].as_array().unwrap();

@@ -761,7 +761,7 @@ pub fn write_h5md(path: &Path, frames: &[System], dt_fs: f64) -> Result<(), IoEr
     let e = |what: &str, err: hdf5::Error| h5_error(path, what, err);
     let n_frames = frames.len();
     let n_atoms = frames.first().map_or(0, |f| f.len());
-    crate::io::check_output_path(path)?;
+    crate::io::refuse_symlink(path)?;
     let file = hdf5::File::create(path).map_err(|err| e("create", err))?;
     let h5md = file.create_group("h5md").map_err(|err| e("h5md", err))?;
     h5md.new_attr_builder().with_data(&[1i32, 1]).create("version").map_err(|err| e("version", err))?;

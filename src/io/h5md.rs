@@ -141,7 +141,7 @@ fn unicode(text: &str) -> hdf5::Result<VarLenUnicode> {
 impl H5mdWriter {
     /// Creates (or overwrites) `path` for the atoms of `system` (species and masses are fixed from here on).
     pub fn create(path: &Path, system: &System) -> Result<H5mdWriter, IoError> {
-        super::check_output_path(path)?;
+        super::refuse_symlink(path)?;
         Self::create_inner(path, system).map_err(h5_error(path))
     }
 

@@ -271,8 +271,9 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
         .map_err(|e| IoError::format(path, format!("cannot rename {} into place: {e}", tmp.display())))
 }
 
-/// Refuses to write through a symbolic link planted where an output goes.
-fn refuse_symlink(path: &Path) -> Result<(), IoError> {
+/// Refuses to write through a symbolic link planted where an output goes (also before a library such as HDF5
+/// creates a file).
+pub fn refuse_symlink(path: &Path) -> Result<(), IoError> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_symlink() => Err(IoError::format(
             path,
@@ -294,11 +295,6 @@ pub fn create_output_file(path: &Path) -> Result<std::fs::File, IoError> {
 pub fn open_output_file(path: &Path) -> Result<std::fs::File, IoError> {
     refuse_symlink(path)?;
     std::fs::OpenOptions::new().write(true).open(path).map_err(|e| IoError::open(path, e))
-}
-
-/// Checks that an output file written by a library (HDF5) is not a symbolic link before it is created.
-pub fn check_output_path(path: &Path) -> Result<(), IoError> {
-    refuse_symlink(path)
 }
 
 /// Creates an output folder (and its parents), refusing a folder that is a symbolic link, so that a run's

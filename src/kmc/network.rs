@@ -123,11 +123,6 @@ fn strides(repeat: [u32; 3], basis_count: usize) -> [u32; 3] {
 /// occupation and per-hop rates, so 10⁸ sites are already gigabytes.
 pub const MAX_SITES: usize = 100_000_000;
 
-/// Sites of `basis_count` basis sites repeated `repeat` times, without overflow.
-pub fn site_count(repeat: [usize; 3], basis_count: usize) -> u128 {
-    repeat.iter().fold(basis_count as u128, |n, &r| n.saturating_mul(r as u128))
-}
-
 /// A unit cell with basis sites and their hops, repeated.
 #[derive(Clone, Debug)]
 pub(crate) struct PeriodicTopology {
@@ -585,7 +580,7 @@ impl PeriodicBuilder {
         if self.repeat.contains(&0) {
             bail!("repeat = {:?}: expected three positive integers", self.repeat);
         }
-        let total = site_count(self.repeat, self.positions.len());
+        let total = crate::system::replicated_count(self.positions.len(), self.repeat);
         if total > MAX_SITES as u128 {
             bail!("{total} sites (repeat {:?}): at most {MAX_SITES:e} are supported", self.repeat);
         }

@@ -376,7 +376,7 @@ impl Network {
                     let repeat = format!("{:?}", lattice.repeat);
                     return Err(InvalidValue::new(join(key, "repeat"), repeat, "three integers ≥ 2"));
                 }
-                let sites = super::network::site_count(lattice.repeat, lattice.kind.basis_count());
+                let sites = crate::system::replicated_count(lattice.kind.basis_count(), lattice.repeat);
                 if sites > super::network::MAX_SITES as u128 {
                     return Err(InvalidValue::new(
                         join(key, "repeat"),

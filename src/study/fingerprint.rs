@@ -10,11 +10,9 @@
 //! FNV-1a: it detects changes; it is not a cryptographic digest.
 
 use super::settings::StudyFile;
-use crate::input;
 use crate::potentials::PotentialSettings;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use std::fmt::Write as _;
 use std::path::Path;
 
 /// The hashes (16 hex digits each) of a study's parts, recorded in summary.json.
@@ -32,7 +30,7 @@ impl StudyFingerprint {
     /// The fingerprint of the study file at `path`, already loaded as `study` (paths resolved), run into the
     /// folder `output`.
     pub fn of(path: &Path, study: &StudyFile, output: &Path) -> Result<StudyFingerprint> {
-        let table: toml::Table = input::parse_toml(path, &input::read_text(path)?)?;
+        let table = &study.table;
         let part = |name: &str| table.get(name).map(canonical).unwrap_or_default();
         let mut system = Fnv1a::new(part("system").as_bytes());
         system.file(&study.system.structure)?;
@@ -118,9 +116,7 @@ impl Fnv1a {
     }
 
     fn hex(&self) -> String {
-        let mut out = String::new();
-        write!(out, "{:016x}", self.0).unwrap();
-        out
+        format!("{:016x}", self.0)
     }
 }
 

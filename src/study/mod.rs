@@ -70,7 +70,7 @@ pub fn load_system(study_file: &Path, settings: &SystemSettings, potential: &Pot
                 settings.structure.display()
             );
         }
-        let atoms = settings.supercell.iter().fold(system.len() as u128, |n, &r| n.saturating_mul(r as u128));
+        let atoms = crate::system::replicated_count(system.len(), settings.supercell);
         if atoms > MAX_ATOMS as u128 {
             bail!(
                 "{}: system.supercell = {:?}: {} atoms of {} repeated give {atoms} atoms, more than the {MAX_ATOMS:e} \

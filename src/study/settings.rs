@@ -18,6 +18,9 @@ pub struct StudyFile {
     /// Stages run in order, each on the system the previous one left.
     #[serde(default, rename = "stage")]
     pub stages: Vec<StageSettings>,
+    /// The file as parsed, before `{output}` is substituted: what a restart's fingerprint hashes.
+    #[serde(skip)]
+    pub table: toml::Table,
 }
 
 /// A file holding only `[potential]`, as `mdrun eval` accepts.
@@ -122,13 +125,16 @@ pub fn load(path: &Path, output: &Path) -> Result<StudyFile, StudyFileError> {
 /// backslash cannot change what the file says. The text is parsed straight into [`StudyFile`] first, so that
 /// an error names its line.
 fn parse_with_output(path: &Path, text: &str, output: &Path) -> Result<StudyFile, StudyFileError> {
-    let study: StudyFile = input::parse_toml(path, text)?;
-    if !text.contains(OUTPUT_PLACEHOLDER) {
-        return Ok(study);
+    let mut study: StudyFile = input::parse_toml(path, text)?;
+    let table: toml::Table = input::parse_toml(path, text)?;
+    if text.contains(OUTPUT_PLACEHOLDER) {
+        let mut substituted = toml::Value::Table(table.clone());
+        replace_in_strings(&mut substituted, &output.display().to_string());
+        study = StudyFile::deserialize(substituted)
+            .map_err(|e| TomlFileError::Parse { path: path.into(), message: e.to_string() })?;
     }
-    let mut table: toml::Value = input::parse_toml(path, text)?;
-    replace_in_strings(&mut table, &output.display().to_string());
-    Ok(StudyFile::deserialize(table).map_err(|e| TomlFileError::Parse { path: path.into(), message: e.to_string() })?)
+    study.table = table;
+    Ok(study)
 }
 
 fn replace_in_strings(value: &mut toml::Value, output: &str) {

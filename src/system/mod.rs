@@ -11,6 +11,12 @@ use nalgebra::Vector3;
 
 pub use crate::units::{AMU_A2_PER_FS2_IN_EV, BOLTZMANN_EV_PER_K};
 
+/// How many copies `count · n_a · n_b · n_c` a repetition `repeat` makes of `count` atoms or sites, saturating
+/// instead of overflowing, so that an absurd `supercell` or `repeat` can be refused with its size.
+pub fn replicated_count(count: usize, repeat: [usize; 3]) -> u128 {
+    repeat.iter().fold(count as u128, |n, &r| n.saturating_mul(r as u128))
+}
+
 /// Atoms in a cell. Positions in Å, velocities in Å/fs, masses in amu.
 ///
 /// Positions need not lie inside the cell; `images` counts how many cell vectors were subtracted when a

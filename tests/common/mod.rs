@@ -31,3 +31,20 @@ pub fn reference(path: &str) -> Option<PathBuf> {
 pub fn mdrun() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mdrun"))
 }
+
+/// Runs `mdrun args`, which must succeed, and returns its standard output.
+pub fn mdrun_ok(args: &[&str]) -> String {
+    let output = mdrun().args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(output.status.success(), "mdrun {args:?} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}
+
+/// Runs `mdrun args`, which must fail without panicking, and returns its standard error.
+pub fn mdrun_err(args: &[&str]) -> String {
+    let output = mdrun().args(args).output().unwrap();
+    assert!(!output.status.success(), "mdrun {args:?} succeeded");
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
