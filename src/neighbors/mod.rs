@@ -10,6 +10,14 @@
 //! the list cutoff are handled by looking at several periodic images of each bin, so an atom may see several
 //! images of the same neighbour, or images of itself. Building runs in parallel with rayon and gives the same
 //! list (same order) whatever the number of threads.
+//!
+//! A changed cell (a barostat) does not force a rebuild. With F the map from the cell of the last build to
+//! the current one (a → F·a for every lattice vector), a pair that was farther apart than r_c + skin at the
+//! build is now at least σ_min(F)·(r_c + skin) − |δ_i| − |δ_j| apart, where δ_i = r_i − F·r_i(build) is
+//! the displacement beyond the homogeneous deformation and σ_min(F) the smallest singular value of F. The list
+//! therefore holds every pair within r_c while max |δ_i| < (σ_min(F)(r_c + skin) − r_c)/2 (half the skin when
+//! F = 1); until then only the image shifts are recomputed for the new cell, from the integer images kept
+//! with them.
 
 use crate::system::{Cell, System};
 use nalgebra::{Matrix3, Vector3};
@@ -25,7 +33,12 @@ pub struct NeighborList {
     /// The list in chunks of `BUILD_CHUNK` consecutive atoms, kept between builds to reuse their memory.
     chunks: Vec<ChunkList>,
     reference_positions: Vec<Vector3<f64>>,
+    /// The cell of the last build.
     reference_cell: Option<Matrix3<f64>>,
+    /// The cell the image shifts were last computed for.
+    shift_cell: Option<Matrix3<f64>>,
+    /// Periodicity of the last build.
+    periodic: [bool; 3],
     builds: usize,
 }
 
@@ -58,6 +71,8 @@ impl NeighborList {
             chunks: Vec::new(),
             reference_positions: Vec::new(),
             reference_cell: None,
+            shift_cell: None,
+            periodic: [false; 3],
             builds: 0,
         }
     }
@@ -113,27 +128,56 @@ impl NeighborList {
         self.chunks.iter().map(|c| c.indices.len()).sum()
     }
 
-    /// True when the list must be rebuilt for `system`: first use, a different number of atoms, a changed
-    /// cell, or an atom that moved more than half the skin since the last build.
+    /// True when the list must be rebuilt for `system`: first use, a different number of atoms or
+    /// periodicity, or an atom that moved, beyond the deformation of the cell, more than the skin allows
+    /// (half the skin in a fixed cell; see the module documentation).
     pub fn needs_update(&self, system: &System) -> bool {
-        if self.builds == 0 || system.len() != self.reference_positions.len() {
+        let Some(reference_cell) = self.reference_cell else { return true };
+        if system.len() != self.reference_positions.len() || self.periodic != system.cell.periodic() {
             return true;
         }
-        if self.reference_cell.as_ref() != Some(system.cell.matrix()) {
+        if &reference_cell == system.cell.matrix() {
+            let limit = 0.25 * self.skin * self.skin;
+            return system
+                .positions
+                .iter()
+                .zip(&self.reference_positions)
+                .any(|(r, r0)| (r - r0).norm_squared() > limit);
+        }
+        let Some(map) = reference_cell.try_inverse().map(|inverse| (inverse * system.cell.matrix()).transpose()) else {
+            return true;
+        };
+        let stretch = map.svd(false, false).singular_values.min();
+        let allowed = 0.5 * (stretch * self.list_cutoff() - self.cutoff);
+        if allowed.is_nan() || allowed <= 0.0 {
             return true;
         }
-        let limit = 0.25 * self.skin * self.skin;
-        system.positions.iter().zip(&self.reference_positions).any(|(r, r0)| (r - r0).norm_squared() > limit)
+        let limit = allowed * allowed;
+        system.positions.iter().zip(&self.reference_positions).any(|(r, r0)| (r - map * r0).norm_squared() > limit)
     }
 
-    /// Rebuilds the list if [`needs_update`](Self::needs_update); returns whether it did.
+    /// Rebuilds the list if [`needs_update`](Self::needs_update), otherwise recomputes the image shifts if the
+    /// cell changed; returns whether it rebuilt.
     pub fn update(&mut self, system: &System) -> Result<bool, NeighborListTooLarge> {
         if self.needs_update(system) {
             self.build(system)?;
             Ok(true)
         } else {
+            if self.shift_cell.as_ref() != Some(system.cell.matrix()) {
+                self.recompute_shifts(&system.cell);
+            }
             Ok(false)
         }
+    }
+
+    /// Image shifts for `cell` from the integer images of the last build.
+    fn recompute_shifts(&mut self, cell: &Cell) {
+        self.chunks.par_iter_mut().for_each(|list| {
+            for (shift, image) in list.shifts.iter_mut().zip(&list.images) {
+                *shift = cell.shift(*image);
+            }
+        });
+        self.shift_cell = Some(*cell.matrix());
     }
 
     /// Builds the list for `system` unconditionally, after [`check_size`] has bounded its size and work.
@@ -151,14 +195,17 @@ impl NeighborList {
             list.offsets.push(0);
             list.indices.clear();
             list.shifts.clear();
+            list.images.clear();
             for i in chunk * BUILD_CHUNK..((chunk + 1) * BUILD_CHUNK).min(n) {
-                grid.neighbors_of(i, radius2, &mut list.indices, &mut list.shifts);
+                grid.neighbors_of(i, radius2, list);
                 list.offsets.push(list.indices.len());
             }
         });
         self.atoms = n;
+        self.periodic = system.cell.periodic();
         self.reference_positions.clone_from(&system.positions);
         self.reference_cell = Some(*system.cell.matrix());
+        self.shift_cell = self.reference_cell;
         self.builds += 1;
         Ok(())
     }
@@ -171,8 +218,8 @@ pub const MAX_ENTRIES_PER_ATOM: f64 = 100_000.0;
 /// Most list entries of a whole build: 2²⁸ entries are 7.5 GB of indices and image shifts.
 pub const MAX_ENTRIES: f64 = (1u64 << 28) as f64;
 
-/// Bytes of one list entry: a `u32` index and a `Vector3<f64>` shift.
-const ENTRY_BYTES: f64 = 28.0;
+/// Bytes of one list entry: a `u32` index, a `Vector3<f64>` shift and its integer image.
+const ENTRY_BYTES: f64 = 40.0;
 
 /// A neighbour search refused before it starts, because the list would hold more entries than
 /// [`MAX_ENTRIES_PER_ATOM`] or [`MAX_ENTRIES`] (a cutoff or skin far too large for the cell, or a nearly
@@ -229,6 +276,8 @@ struct ChunkList {
     offsets: Vec<usize>,
     indices: Vec<u32>,
     shifts: Vec<Vector3<f64>>,
+    /// The image of each shift: shift = Σ_k images[k]·(lattice vector k).
+    images: Vec<[i32; 3]>,
 }
 
 impl Grid {
@@ -300,8 +349,8 @@ impl Grid {
         Grid { bins, reach, periodic, bin_of_atom, bin_start, atoms_by_bin, binned_positions, wrapped, image, cell }
     }
 
-    /// Appends the neighbours of atom `i` within sqrt(`radius2`) to `indices` and `shifts`.
-    fn neighbors_of(&self, i: usize, radius2: f64, indices: &mut Vec<u32>, shifts: &mut Vec<Vector3<f64>>) {
+    /// Appends the neighbours of atom `i` within sqrt(`radius2`) to `list`.
+    fn neighbors_of(&self, i: usize, radius2: f64, list: &mut ChunkList) {
         let home = self.bin_of_atom[i];
         let ri = self.wrapped[i];
         let img_i = self.image[i];
@@ -325,8 +374,9 @@ impl Grid {
                             }
                             let img_j = self.image[j];
                             let total = [sx - img_j[0] + img_i[0], sy - img_j[1] + img_i[1], sz - img_j[2] + img_i[2]];
-                            indices.push(j as u32);
-                            shifts.push(self.cell.shift(total));
+                            list.indices.push(j as u32);
+                            list.shifts.push(self.cell.shift(total));
+                            list.images.push(total);
                         }
                     }
                 }
@@ -503,6 +553,50 @@ mod tests {
         }
         assert!(!list.needs_update(&system));
         assert_eq!(from_list(&system, &list, 3.0), brute_force(&system, 3.0));
+    }
+
+    /// Under a homogeneous deformation (a barostat step) plus small displacements the list is kept, its shifts
+    /// follow the new cell and it still holds every pair within the cutoff; once the deformation eats the
+    /// skin it is rebuilt.
+    #[test]
+    fn survives_a_deformed_cell_within_the_skin() {
+        let cell = Cell::from_vectors(
+            Vector3::new(10.0, 0.0, 0.0),
+            Vector3::new(1.5, 9.5, 0.0),
+            Vector3::new(-1.0, 0.8, 10.5),
+        )
+        .unwrap();
+        let system = random_system(cell, 120, 6, 0.2);
+        let mut list = NeighborList::new(3.0, 1.0);
+        list.build(&system).unwrap();
+        let deformed = |strain: f64| {
+            let map = Matrix3::new(
+                1.0 + strain,
+                0.3 * strain,
+                0.0,
+                0.3 * strain,
+                1.0 - 0.5 * strain,
+                0.2 * strain,
+                0.0,
+                0.2 * strain,
+                1.0 + 0.7 * strain,
+            );
+            let mut s = system.clone();
+            s.cell = system.cell.deformed(&map).unwrap();
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+            for r in s.positions.iter_mut() {
+                *r = map * *r
+                    + Vector3::new(rng.gen_range(-0.2..0.2), rng.gen_range(-0.2..0.2), rng.gen_range(-0.2..0.2));
+            }
+            s
+        };
+        let slightly = deformed(0.03);
+        assert!(!list.update(&slightly).unwrap(), "a 3 % strain with 0.35 Å moves is within the 1 Å skin");
+        assert_eq!(from_list(&slightly, &list, 3.0), brute_force(&slightly, 3.0));
+        let strongly = deformed(-0.25);
+        assert!(list.update(&strongly).unwrap(), "a 25 % compression needs a new list");
+        assert_eq!(from_list(&strongly, &list, 3.0), brute_force(&strongly, 3.0));
+        assert_eq!(list.builds(), 2);
     }
 
     #[test]
