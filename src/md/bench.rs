@@ -34,6 +34,9 @@ pub fn bench_md(cells: usize, steps: u64, threads: Option<usize>) -> anyhow::Res
         let settings = MdSettings {
             timestep_fs: 2.0,
             thermostat: Some(ThermostatSettings::NoseHoover(NoseHooverSettings { damping_fs: 200.0, chain: 3 })),
+            barostat: None,
+            pressure_bar: None,
+            pressure_gpa: None,
             temperature_k: Some(100.0),
             duration_ps: None,
             steps: Some(steps),

@@ -3,10 +3,11 @@
 //! `float_roundtrip`) with write-then-rename (`io::write_atomically`), so a crash never leaves a torn file.
 //!
 //! Bit-identical continuation needs, besides positions, velocities and images: the step; the thermostat state;
-//! the random-number generator state; the accumulated averages; the positions at which the neighbour list was
-//! last built (force sums run over the list in its order, so the resumed list must be built from the same
-//! positions); and how much of each output file belongs to the run so far (files are truncated back to it).
+//! the barostat state; the random-number generator state; the accumulated averages; the positions at which the neighbour list was
+//! last built and the cell then (force sums run over the list in its order, so the resumed list must be built
+//! from the same positions and cell); and how much of each output file belongs to the run so far (files are truncated back to it).
 
+use super::barostats::Barostat;
 use super::run::Accumulators;
 use super::thermostats::Thermostat;
 use crate::io::{write_atomically, IoError};
@@ -102,7 +103,14 @@ pub struct Checkpoint {
     pub system: SystemState,
     /// Positions at the last neighbour-list build (Å).
     pub neighbor_reference_positions: Vec<[f64; 3]>,
+    /// The cell at the last neighbour-list build (rows, Å), when a barostat has changed it since; absent: the
+    /// system's cell.
+    #[serde(default)]
+    pub neighbor_reference_cell: Option<[[f64; 3]; 3]>,
     pub thermostat: Thermostat,
+    /// The barostat's state (cell velocity, its chain, work done), absent at constant volume.
+    #[serde(default)]
+    pub barostat: Option<Barostat>,
     /// State of the random stream used by the thermostat.
     pub rng: Xoshiro256PlusPlus,
     pub accumulators: Accumulators,

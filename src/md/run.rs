@@ -6,9 +6,10 @@
 //! → F(r) → v += Δt/2·F/m → thermostat end (Nosé–Hoover half step, CSVR rescale) → checks, averages, output.
 //! The target temperature of a step is the schedule's value at the step's end time.
 
+use super::barostats::{Barostat, BarostatSettings, Targets};
 use super::checkpoint::{to_vectors, Checkpoint, OutputPositions, SystemState, CHECKPOINT_FORMAT};
 use super::integrator::{drift, kick};
-use super::schedule::{Schedule, SegmentSettings};
+use super::schedule::{pressure_in_bar, Schedule, SegmentSettings};
 use super::thermo::ThermoRow;
 use super::thermostats::{Thermostat, ThermostatSettings};
 use super::velocities::maxwell_boltzmann;
@@ -57,6 +58,12 @@ pub struct MdSettings {
     /// Thermostat; absent or `{ kind = "none" }` for NVE.
     #[serde(default)]
     pub thermostat: Option<ThermostatSettings>,
+    /// Barostat (constant pressure); absent for constant volume.
+    pub barostat: Option<BarostatSettings>,
+    /// Constant target pressure (bar) under a barostat, unless the schedule's segments give pressures.
+    pub pressure_bar: Option<f64>,
+    /// The same in GPa.
+    pub pressure_gpa: Option<f64>,
     /// Constant target temperature (K), with `duration_ps` or `steps`; thermostatted runs only.
     pub temperature_k: Option<f64>,
     /// Length of the run (ps), unless a `schedule` gives it.
@@ -106,6 +113,11 @@ pub struct Accumulators {
     pub sum_temperature_squared: f64,
     pub sum_potential_energy: f64,
     pub sum_pressure: f64,
+    /// Σ V and Σ V² (Å³, Å⁶), for the mean volume and its fluctuation under a barostat.
+    #[serde(default)]
+    pub sum_volume: f64,
+    #[serde(default)]
+    pub sum_volume_squared: f64,
     /// Conserved energy at step 0 (eV).
     pub initial_conserved_energy: f64,
     pub neighbor_rebuilds: u64,
@@ -124,6 +136,9 @@ pub struct MdReport {
     pub simulated_time_ps: f64,
     /// `none`, `nose-hoover`, `langevin` or `csvr`.
     pub thermostat: String,
+    /// `none`, `mtk` or `c-rescale`.
+    #[serde(default = "no_barostat")]
+    pub barostat: String,
     pub final_temperature_k: f64,
     /// Mean and standard deviation of the instantaneous temperature over steps 1..=N (K).
     pub mean_temperature_k: f64,
@@ -133,6 +148,12 @@ pub struct MdReport {
     /// Mean pressure over steps 1..=N (bar, kinetic part included; null without a cell).
     #[serde(deserialize_with = "crate::io::nan_from_null")]
     pub mean_pressure_bar: f64,
+    /// Mean volume and its standard deviation over steps 1..=N (Å³; null without a cell). Under a barostat at
+    /// constant temperature, B = k_B T ⟨V⟩/⟨δV²⟩ is the isothermal bulk modulus.
+    #[serde(default, deserialize_with = "crate::io::nan_from_null")]
+    pub mean_volume_a3: f64,
+    #[serde(default, deserialize_with = "crate::io::nan_from_null")]
+    pub std_volume_a3: f64,
     /// (E_conserved(N) − E_conserved(0))/N_atoms (eV/atom).
     pub conserved_energy_drift_ev_per_atom: f64,
     pub neighbor_rebuilds: u64,
@@ -149,6 +170,10 @@ pub struct MdReport {
     pub interrupted: bool,
     /// Files written in the output directory.
     pub files: Vec<String>,
+}
+
+fn no_barostat() -> String {
+    "none".into()
 }
 
 /// Why an MD stage stopped early.
@@ -236,6 +261,7 @@ impl MdSettings {
             }
         }
         positive(key, "max_temperature_k", self.max_temperature_k)?;
+        self.validate_barostat(key)?;
         let schedule = self.schedule(key)?;
         if schedule.max_temperature() >= self.max_temperature_k {
             return Err(InvalidValue::new(
@@ -247,9 +273,70 @@ impl MdSettings {
         Ok(())
     }
 
-    /// The schedule of target temperatures (constant 0 K for NVE, where it is not used); validates the
-    /// length and temperature keys.
+    /// The barostat's own checks and how it fits the timestep and the thermostat.
+    fn validate_barostat(&self, key: &str) -> Result<(), InvalidValue> {
+        let Some(barostat) = &self.barostat else { return Ok(()) };
+        let barostat_key = join(key, "barostat");
+        barostat.validate(&barostat_key)?;
+        if barostat.damping_fs() < self.timestep_fs {
+            return Err(InvalidValue::new(
+                join(&barostat_key, "damping_fs"),
+                crate::input::number(barostat.damping_fs()),
+                format!(
+                    "a relaxation time of at least the timestep ({} fs); 1000 timesteps is usual",
+                    crate::input::number(self.timestep_fs)
+                ),
+            ));
+        }
+        if barostat.needs_thermostat() && self.thermostat_settings().is_none() {
+            return Err(InvalidValue::new(
+                join(key, "thermostat"),
+                "(none)",
+                "a thermostat beside this barostat, whose noise is set by the target temperature: e.g. thermostat = { kind = \"csvr\", damping_fs = 100 }",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The schedule of target temperatures, and of pressures under a barostat (constant 0 K for NVE, where it
+    /// is not used); validates the length, temperature and pressure keys.
     pub fn schedule(&self, key: &str) -> Result<Schedule, InvalidValue> {
+        let schedule = self.temperature_schedule(key)?;
+        let stage_pressure = pressure_in_bar(key, "pressure", self.pressure_bar, self.pressure_gpa)?;
+        let pressure_key = || join(key, if self.pressure_gpa.is_some() { "pressure_gpa" } else { "pressure_bar" });
+        match (self.barostat.is_some(), stage_pressure, schedule.has_pressure()) {
+            (false, None, Some(false)) | (true, None, Some(true)) => Ok(schedule),
+            (true, Some(p), Some(false)) => Ok(schedule.at_pressure(p)),
+            (false, Some(p), _) => Err(InvalidValue::new(
+                pressure_key(),
+                crate::input::number(p),
+                "a barostat for a target pressure: add barostat = { kind = \"mtk\", damping_fs = 1000 }",
+            )),
+            (false, None, _) => Err(InvalidValue::new(
+                join(key, "schedule"),
+                "[...]",
+                "a barostat for the schedule's pressures: add barostat = { kind = \"mtk\", damping_fs = 1000 }",
+            )),
+            (true, Some(p), _) => Err(InvalidValue::new(
+                pressure_key(),
+                crate::input::number(p),
+                "either a stage pressure or pressures in the schedule's segments, not both",
+            )),
+            (true, None, None) => Err(InvalidValue::new(
+                join(key, "schedule"),
+                "[...]",
+                "a pressure in every segment (pressure_bar, pressure_gpa, or from_bar + to_bar), or in none and pressure_bar at the stage",
+            )),
+            (true, None, Some(false)) => Err(InvalidValue::new(
+                join(key, "pressure_bar"),
+                "(missing)",
+                "a target pressure for the barostat: pressure_bar or pressure_gpa (or pressures in the schedule)",
+            )),
+        }
+    }
+
+    /// The schedule of target temperatures; validates the length and temperature keys.
+    fn temperature_schedule(&self, key: &str) -> Result<Schedule, InvalidValue> {
         let length = match (self.duration_ps, self.steps) {
             (Some(duration), None) => {
                 positive(key, "duration_ps", duration)?;
@@ -331,7 +418,16 @@ impl MdSettings {
                 "the atoms are at rest and this thermostat only rescales velocities: set initial_temperature_k"
             );
         }
-        let row = ThermoRow::new(0, 0.0, system, &evaluation, thermostat.reservoir_energy());
+        if self.barostat.is_some() && !system.cell.is_fully_periodic() {
+            anyhow::bail!(
+                "md.barostat: the cell is not periodic along {}: a barostat changes the cell and needs periodic boundaries in all three directions",
+                ["a", "b", "c"].iter().zip(system.cell.periodic()).filter(|(_, p)| !p).map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            );
+        }
+        let barostat = self.barostat.as_ref().map(|b| b.build(system, targets(&schedule, 0)));
+        let reservoir = thermostat.reservoir_energy()
+            + barostat.as_ref().map_or(0.0, |b| b.reservoir_energy(system, targets(&schedule, 0)));
+        let row = ThermoRow::new(0, 0.0, system, &evaluation, reservoir);
         let accumulators = Accumulators {
             initial_conserved_energy: row.conserved_energy,
             neighbor_rebuilds: 1,
@@ -340,8 +436,16 @@ impl MdSettings {
             max_extrapolations_in_step: row.extrapolations as u64,
             ..Default::default()
         };
-        let state =
-            State { step: 0, thermostat, rng, accumulators, neighbor_reference: system.positions.clone(), evaluation };
+        let state = State {
+            step: 0,
+            thermostat,
+            barostat,
+            rng,
+            accumulators,
+            neighbor_reference: system.positions.clone(),
+            neighbor_reference_cell: system.cell.clone(),
+            evaluation,
+        };
         let mut outputs = Outputs::create(self, output_dir, system)?;
         let mut screen = Screen::new(control.quiet, schedule.total_steps(), row.extrapolations > 0);
         screen.print(&row);
@@ -385,14 +489,21 @@ impl MdSettings {
         *evaluator = Evaluator::new(evaluator.potential().clone(), evaluator.neighbors().skin());
         let mut at_last_build = system.clone();
         at_last_build.positions = to_vectors(&saved.neighbor_reference_positions);
+        if let Some(rows) = saved.neighbor_reference_cell {
+            let matrix = nalgebra::Matrix3::from_fn(|r, c| rows[r][c]);
+            at_last_build.cell = crate::system::Cell::from_matrix(matrix, system.cell.periodic())
+                .ok_or_else(|| anyhow::anyhow!("{where_}: the neighbour reference cell has no volume"))?;
+        }
         evaluator.evaluate(&at_last_build).with_context(|| format!("{where_}: resuming"))?;
         let evaluation = evaluator.evaluate(system).with_context(|| format!("{where_}: resuming"))?;
         let state = State {
             step: saved.step,
             thermostat: saved.thermostat,
+            barostat: saved.barostat,
             rng: saved.rng,
             accumulators: saved.accumulators,
             neighbor_reference: at_last_build.positions,
+            neighbor_reference_cell: at_last_build.cell,
             evaluation,
         };
         let outputs = Outputs::reopen(self, output_dir, &saved.outputs)?;
@@ -422,7 +533,7 @@ impl MdSettings {
             state.step as f64 * dt,
             system,
             &state.evaluation,
-            state.thermostat.reservoir_energy(),
+            state.reservoir_energy(system, targets(schedule, state.step)),
         );
         let mut interrupted = false;
         while state.step < total {
@@ -431,9 +542,10 @@ impl MdSettings {
                 break;
             }
             let step = state.step + 1;
-            self.velocity_verlet_step(system, evaluator, &mut state, schedule.target_temperature(step))?;
-            row =
-                ThermoRow::new(step, step as f64 * dt, system, &state.evaluation, state.thermostat.reservoir_energy());
+            let targets = targets(schedule, step);
+            self.velocity_verlet_step(system, evaluator, &mut state, targets)?;
+            let reservoir = state.reservoir_energy(system, targets);
+            row = ThermoRow::new(step, step as f64 * dt, system, &state.evaluation, reservoir);
             state.check(self, system, &row, &outputs)?;
             state.accumulate(&row);
             self.write_step(&state, system, &row, total, &mut outputs, &mut screen)?;
@@ -445,16 +557,21 @@ impl MdSettings {
         let mean_temperature = acc.sum_temperature / samples;
         let variance = (acc.sum_temperature_squared / samples - mean_temperature * mean_temperature).max(0.0);
         let steps_done = state.step - first_step;
+        let mean_volume = if system.cell.is_infinite() { f64::NAN } else { acc.sum_volume / samples };
+        let volume_variance = (acc.sum_volume_squared / samples - mean_volume * mean_volume).max(0.0);
         Ok(MdReport {
             steps: state.step,
             timestep_fs: dt,
             simulated_time_ps: state.step as f64 * dt / 1000.0,
             thermostat: state.thermostat.kind().into(),
+            barostat: state.barostat.as_ref().map_or("none", Barostat::kind).into(),
             final_temperature_k: row.temperature_k,
             mean_temperature_k: mean_temperature,
             std_temperature_k: variance.sqrt(),
             mean_potential_energy_ev: acc.sum_potential_energy / samples,
             mean_pressure_bar: if system.cell.is_infinite() { f64::NAN } else { acc.sum_pressure / samples },
+            mean_volume_a3: mean_volume,
+            std_volume_a3: volume_variance.sqrt(),
             conserved_energy_drift_ev_per_atom: (row.conserved_energy - acc.initial_conserved_energy)
                 / system.len() as f64,
             neighbor_rebuilds: acc.neighbor_rebuilds,
@@ -477,13 +594,19 @@ impl MdSettings {
         system: &mut System,
         evaluator: &mut Evaluator,
         state: &mut State,
-        target_k: f64,
+        targets: Targets,
     ) -> anyhow::Result<()> {
         let dt = self.timestep_fs;
         let step = state.step + 1;
+        let target_k = targets.temperature_k;
         state.thermostat.begin_step(system, target_k, dt);
+        if let Some(barostat) = &mut state.barostat {
+            barostat.begin_step(system, &state.evaluation, targets, dt, &mut state.rng);
+        }
         kick(system, &state.evaluation.forces, 0.5 * dt);
-        if state.thermostat.has_mid_step() {
+        if let Some(barostat) = &mut state.barostat {
+            barostat.drift(system, dt);
+        } else if state.thermostat.has_mid_step() {
             drift(system, 0.5 * dt);
             state.thermostat.mid_step(system, target_k, dt, &mut state.rng);
             drift(system, 0.5 * dt);
@@ -493,6 +616,7 @@ impl MdSettings {
         if evaluator.needs_neighbor_update(system) {
             system.wrap();
             state.neighbor_reference.clone_from(&system.positions);
+            state.neighbor_reference_cell.clone_from(&system.cell);
             state.accumulators.neighbor_rebuilds += 1;
         }
         state.evaluation = evaluator
@@ -500,6 +624,9 @@ impl MdSettings {
             .with_context(|| format!("md: step {step} (the last checkpoint is intact: continue with --restart)"))?;
         state.accumulators.force_evaluations += 1;
         kick(system, &state.evaluation.forces, 0.5 * dt);
+        if let Some(barostat) = &mut state.barostat {
+            barostat.end_step(system, &state.evaluation, targets, dt);
+        }
         state.thermostat.end_step(system, target_k, dt, &mut state.rng);
         state.step = step;
         Ok(())
@@ -554,17 +681,30 @@ fn early_blow_up_hint(settings: &MdSettings, system: &System) -> String {
     )
 }
 
+/// The targets of step `step`: the schedule's pressure (0 without a barostat) and temperature.
+fn targets(schedule: &Schedule, step: u64) -> Targets {
+    Targets::new(schedule.target_pressure_bar(step).unwrap_or(0.0), schedule.target_temperature(step))
+}
+
 /// Everything that evolves during the run besides the system.
 struct State {
     step: u64,
     thermostat: Thermostat,
+    barostat: Option<Barostat>,
     rng: Xoshiro256PlusPlus,
     accumulators: Accumulators,
     neighbor_reference: Vec<Vector3<f64>>,
+    neighbor_reference_cell: crate::system::Cell,
     evaluation: Evaluation,
 }
 
 impl State {
+    /// Energy (eV) of the thermostat and barostat reservoirs, added to E_pot + E_kin for the conserved quantity.
+    fn reservoir_energy(&self, system: &System, targets: Targets) -> f64 {
+        self.thermostat.reservoir_energy()
+            + self.barostat.as_ref().map_or(0.0, |barostat| barostat.reservoir_energy(system, targets))
+    }
+
     /// Blow-up and extrapolation guards.
     fn check(&self, settings: &MdSettings, system: &System, row: &ThermoRow, outputs: &Outputs) -> Result<(), MdError> {
         let what = if !row.potential_energy.is_finite() {
@@ -613,6 +753,8 @@ impl State {
         acc.sum_potential_energy += row.potential_energy;
         if row.pressure_bar.is_finite() {
             acc.sum_pressure += row.pressure_bar;
+            acc.sum_volume += row.volume_a3;
+            acc.sum_volume_squared += row.volume_a3 * row.volume_a3;
         }
         acc.extrapolations += row.extrapolations as u64;
         acc.max_extrapolations_in_step = acc.max_extrapolations_in_step.max(row.extrapolations as u64);
@@ -745,7 +887,12 @@ impl Outputs {
             timestep_fs,
             system: SystemState::from_system(system),
             neighbor_reference_positions: state.neighbor_reference.iter().map(|r| [r.x, r.y, r.z]).collect(),
+            neighbor_reference_cell: (state.neighbor_reference_cell != system.cell).then(|| {
+                let m = state.neighbor_reference_cell.matrix();
+                [0, 1, 2].map(|r| [m[(r, 0)], m[(r, 1)], m[(r, 2)]])
+            }),
             thermostat: state.thermostat.clone(),
+            barostat: state.barostat.clone(),
             rng: state.rng.clone(),
             accumulators: state.accumulators.clone(),
             outputs: OutputPositions {

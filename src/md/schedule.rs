@@ -6,6 +6,10 @@
 //! the current timestep). A ramp rate r (K/fs) gives S = |T_b − T_a|/(r·Δt) steps, so each step changes the
 //! target by exactly r·Δt. Durations and rates must give a whole number of steps; anything else is an error
 //! rather than a silent rounding.
+//!
+//! Under a barostat each segment also carries a target pressure, constant (`pressure_bar` or `pressure_gpa`)
+//! or ramped (`from_bar` + `to_bar`, or `from_gpa` + `to_gpa`) over the same steps by the same rule, so that
+//! a melt–quench can run at constant pressure or compress as it cools.
 
 use crate::input::{join, positive, InvalidValue};
 use serde::{Deserialize, Serialize};
@@ -27,14 +31,62 @@ pub struct SegmentSettings {
     pub duration_ps: Option<f64>,
     /// Segment length (steps).
     pub steps: Option<u64>,
+    /// Constant target pressure (bar), under a barostat.
+    pub pressure_bar: Option<f64>,
+    /// Constant target pressure (GPa), under a barostat.
+    pub pressure_gpa: Option<f64>,
+    /// Pressure ramp start and end (bar).
+    pub from_bar: Option<f64>,
+    pub to_bar: Option<f64>,
+    /// Pressure ramp start and end (GPa).
+    pub from_gpa: Option<f64>,
+    pub to_gpa: Option<f64>,
 }
 
-/// A validated segment: from `from_k` to `to_k` over `steps` steps.
+/// 1 GPa in bar.
+pub const BAR_PER_GPA: f64 = 1.0e4;
+
+/// The largest target pressure accepted (bar): 1000 GPa, beyond the centre of the Earth (360 GPa), so that a
+/// pressure written in Pa or kbar by mistake is caught.
+pub const MAX_PRESSURE_BAR: f64 = 1.0e7;
+
+/// Checks one target pressure (bar) read from `key` (written as `value` in its own unit).
+pub fn check_pressure(key: &str, value: f64, bar: f64) -> Result<(), InvalidValue> {
+    if !(bar.is_finite() && (0.0..=MAX_PRESSURE_BAR).contains(&bar)) {
+        return Err(InvalidValue::new(
+            key,
+            crate::input::number(value),
+            "a finite pressure from 0 to 1000 GPa (1e7 bar); a negative target (tension) lets a liquid cell expand without bound",
+        ));
+    }
+    Ok(())
+}
+
+/// The pressure of `bar` or `gpa` (at most one given), in bar; `key` is the prefix, `what` the key stem
+/// (`pressure`, `from`, `to`).
+pub fn pressure_in_bar(key: &str, what: &str, bar: Option<f64>, gpa: Option<f64>) -> Result<Option<f64>, InvalidValue> {
+    match (bar, gpa) {
+        (Some(p), None) => check_pressure(&join(key, &format!("{what}_bar")), p, p).map(|()| Some(p)),
+        (None, Some(p)) => {
+            check_pressure(&join(key, &format!("{what}_gpa")), p, p * BAR_PER_GPA).map(|()| Some(p * BAR_PER_GPA))
+        }
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(InvalidValue::new(
+            join(key, &format!("{what}_gpa")),
+            "...",
+            format!("either {what}_bar or {what}_gpa, not both"),
+        )),
+    }
+}
+
+/// A validated segment: from `from_k` to `to_k` over `steps` steps, and from `pressure_bar.0` to
+/// `pressure_bar.1` (bar) when a pressure is given.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Segment {
     pub from_k: f64,
     pub to_k: f64,
     pub steps: u64,
+    pub pressure_bar: Option<(f64, f64)>,
 }
 
 /// A validated schedule.
@@ -126,7 +178,24 @@ impl SegmentSettings {
             }
             whole_steps(&join(key, "rate_k_per_fs"), rate, (to_k - from_k).abs() / rate, timestep_fs)?
         };
-        Ok(Segment { from_k, to_k, steps })
+        Ok(Segment { from_k, to_k, steps, pressure_bar: self.pressure(key)? })
+    }
+
+    /// The segment's pressure (bar): constant, a ramp, or none.
+    fn pressure(&self, key: &str) -> Result<Option<(f64, f64)>, InvalidValue> {
+        let constant = pressure_in_bar(key, "pressure", self.pressure_bar, self.pressure_gpa)?;
+        let from = pressure_in_bar(key, "from", self.from_bar, self.from_gpa)?;
+        let to = pressure_in_bar(key, "to", self.to_bar, self.to_gpa)?;
+        match (constant, from, to) {
+            (Some(p), None, None) => Ok(Some((p, p))),
+            (None, Some(a), Some(b)) => Ok(Some((a, b))),
+            (None, None, None) => Ok(None),
+            _ => Err(InvalidValue::new(
+                key,
+                "{...}",
+                "either pressure_bar/pressure_gpa (constant) or both from_bar and to_bar (or from_gpa and to_gpa) for a pressure ramp",
+            )),
+        }
     }
 }
 
@@ -144,7 +213,25 @@ impl Schedule {
 
     /// A single constant segment.
     pub fn constant(temperature_k: f64, steps: u64) -> Schedule {
-        Schedule::new(vec![Segment { from_k: temperature_k, to_k: temperature_k, steps }])
+        Schedule::new(vec![Segment { from_k: temperature_k, to_k: temperature_k, steps, pressure_bar: None }])
+    }
+
+    /// The same schedule with a constant target pressure (bar) in every segment.
+    pub fn at_pressure(mut self, pressure_bar: f64) -> Schedule {
+        for segment in &mut self.segments {
+            segment.pressure_bar = Some((pressure_bar, pressure_bar));
+        }
+        self
+    }
+
+    /// True when every segment has a target pressure; false when none has. `None` for a mix.
+    pub fn has_pressure(&self) -> Option<bool> {
+        let with = self.segments.iter().filter(|s| s.pressure_bar.is_some()).count();
+        match with {
+            0 => Some(false),
+            n if n == self.segments.len() => Some(true),
+            _ => None,
+        }
     }
 
     /// Validates `schedule = [...]` entries (`key` is e.g. `stage[1].schedule`).
@@ -196,6 +283,16 @@ impl Schedule {
         } else {
             segment.from_k + (segment.to_k - segment.from_k) * n as f64 / segment.steps as f64
         }
+    }
+
+    /// Target pressure (bar) at the end of step `step`, by the rule of [`target_temperature`](Self::target_temperature);
+    /// `None` when the segment has no pressure.
+    pub fn target_pressure_bar(&self, step: u64) -> Option<f64> {
+        let index = self.segment_index(step);
+        let segment = &self.segments[index];
+        let (from, to) = segment.pressure_bar?;
+        let n = (step - self.starts[index]).min(segment.steps);
+        Some(if n == segment.steps { to } else { from + (to - from) * n as f64 / segment.steps as f64 })
     }
 
     /// The largest target temperature anywhere in the schedule (K).
@@ -262,6 +359,46 @@ mod tests {
             err.to_string(),
             "s = segments of [1000000000000, 1000000000000] steps: expected at most 1e12 steps in all"
         );
+    }
+
+    #[test]
+    fn pressure_ramps_follow_the_temperature_rule() {
+        let hold = SegmentSettings {
+            temperature_k: Some(300.0),
+            steps: Some(10),
+            pressure_gpa: Some(1.0),
+            ..Default::default()
+        };
+        let release = SegmentSettings {
+            temperature_k: Some(300.0),
+            steps: Some(4),
+            from_bar: Some(1e4),
+            to_bar: Some(0.0),
+            ..Default::default()
+        };
+        let s = Schedule::from_settings(&[hold.clone(), release], "s", 1.0).unwrap();
+        assert_eq!(s.has_pressure(), Some(true));
+        assert_eq!(s.target_pressure_bar(0), Some(1e4));
+        assert_eq!(s.target_pressure_bar(10), Some(1e4));
+        assert_eq!(s.target_pressure_bar(12), Some(5e3));
+        assert_eq!(s.target_pressure_bar(14), Some(0.0));
+        let bare = SegmentSettings { temperature_k: Some(300.0), steps: Some(4), ..Default::default() };
+        assert_eq!(Schedule::from_settings(&[hold.clone(), bare.clone()], "s", 1.0).unwrap().has_pressure(), None);
+        let constant = Schedule::from_settings(&[bare], "s", 1.0).unwrap();
+        assert_eq!(constant.target_pressure_bar(2), None);
+        assert_eq!(constant.at_pressure(5.0).target_pressure_bar(2), Some(5.0));
+        let with = |change: fn(&mut SegmentSettings)| {
+            let mut segment = hold.clone();
+            change(&mut segment);
+            segment.to_segment("s[0]", 1.0).unwrap_err().to_string()
+        };
+        assert_eq!(
+            with(|s| s.pressure_gpa = Some(-1.0)),
+            "s[0].pressure_gpa = -1: expected a finite pressure from 0 to 1000 GPa (1e7 bar); a negative target (tension) lets a liquid cell expand without bound"
+        );
+        assert!(with(|s| s.pressure_gpa = Some(f64::NAN)).starts_with("s[0].pressure_gpa = NaN"));
+        assert!(with(|s| s.pressure_bar = Some(1.0)).contains("either pressure_bar or pressure_gpa"));
+        assert!(with(|s| s.from_bar = Some(1.0)).contains("from_bar and to_bar"));
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct ThermoRow {
     pub conserved_energy: f64,
     /// Pressure including the kinetic part (bar).
     pub pressure_bar: f64,
+    /// Cell volume (Å³; NaN without a cell).
+    pub volume_a3: f64,
     /// Extrapolation warnings in this step's evaluation (0 for potentials that do not report them).
     pub extrapolations: usize,
 }
@@ -52,18 +54,19 @@ impl ThermoRow {
             total_energy,
             conserved_energy: total_energy + reservoir_energy,
             pressure_bar: pressure_bar(system, evaluation, kinetic_energy),
+            volume_a3: if system.cell.is_infinite() { f64::NAN } else { system.cell.volume() },
             extrapolations: evaluation.extrapolation.as_ref().map_or(0, |e| e.total()),
         }
     }
 
     /// CSV header line (with newline).
     pub const CSV_HEADER: &'static str =
-        "step,time_fs,temperature_k,potential_energy_ev,kinetic_energy_ev,total_energy_ev,conserved_energy_ev,pressure_bar,extrapolations\n";
+        "step,time_fs,temperature_k,potential_energy_ev,kinetic_energy_ev,total_energy_ev,conserved_energy_ev,pressure_bar,volume_a3,extrapolations\n";
 
     /// CSV line (with newline), full precision.
     pub fn csv_line(&self) -> String {
         format!(
-            "{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{}\n",
             self.step,
             self.time_fs,
             self.temperature_k,
@@ -72,6 +75,7 @@ impl ThermoRow {
             self.total_energy,
             self.conserved_energy,
             self.pressure_bar,
+            self.volume_a3,
             self.extrapolations
         )
     }
@@ -79,8 +83,8 @@ impl ThermoRow {
     /// Screen header, LAMMPS style.
     pub fn table_header(with_extrapolations: bool) -> String {
         let mut header = format!(
-            "{:>10} {:>12} {:>12} {:>16} {:>14} {:>16} {:>16} {:>14}",
-            "Step", "Time", "Temp", "PotEng", "KinEng", "TotEng", "Econserve", "Press"
+            "{:>10} {:>12} {:>12} {:>16} {:>14} {:>16} {:>16} {:>14} {:>12}",
+            "Step", "Time", "Temp", "PotEng", "KinEng", "TotEng", "Econserve", "Press", "Volume"
         );
         if with_extrapolations {
             header.push_str(&format!(" {:>8}", "Extrap"));
@@ -91,7 +95,7 @@ impl ThermoRow {
     /// Screen line.
     pub fn table_line(&self, with_extrapolations: bool) -> String {
         let mut line = format!(
-            "{:>10} {:>12.3} {:>12.4} {:>16.8} {:>14.8} {:>16.8} {:>16.8} {:>14.4}",
+            "{:>10} {:>12.3} {:>12.4} {:>16.8} {:>14.8} {:>16.8} {:>16.8} {:>14.4} {:>12.4}",
             self.step,
             self.time_fs,
             self.temperature_k,
@@ -99,7 +103,8 @@ impl ThermoRow {
             self.kinetic_energy,
             self.total_energy,
             self.conserved_energy,
-            self.pressure_bar
+            self.pressure_bar,
+            self.volume_a3
         );
         if with_extrapolations {
             line.push_str(&format!(" {:>8}", self.extrapolations));

@@ -176,5 +176,9 @@ mod tests {
             assert!((sum.forces[i] - a.forces[i] - b.forces[i]).norm() < 1e-12 * (1.0 + sum.forces[i].norm()));
             assert!((sum.atom_energies[i] - a.atom_energies[i] - b.atom_energies[i]).abs() < 1e-12 * sum.energy.abs());
         }
+        // The overlay's own forces and stress against finite differences of its energy (strain of the cell).
+        let scale = 1.0 + sum.virial.abs().max();
+        assert!(testing::max_force_error(&overlay, &s, 1e-6) < 1e-6 * (1.0 + sum.max_force()));
+        assert!(testing::max_virial_error(&overlay, &s, 1e-7) < 1e-6 * scale);
     }
 }

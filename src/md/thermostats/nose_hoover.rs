@@ -117,13 +117,23 @@ impl NoseHooverChain {
 
     /// Propagates the chain and scales velocities over half a timestep (`dt` is the full timestep, fs).
     pub fn half_step(&mut self, system: &mut System, temperature_k: f64, dt: f64) {
+        let factor = self.propagate(2.0 * system.kinetic_energy(), temperature_k, dt);
+        for v in system.velocities.iter_mut() {
+            *v *= factor;
+        }
+    }
+
+    /// Propagates the chain over half a timestep (`dt` is the full timestep, fs) coupled to degrees of freedom
+    /// of twice-kinetic energy `twice_kinetic` (eV); returns the factor by which their velocities are to be
+    /// scaled. The particles' thermostat and the MTK barostat's chain on the cell (with N_f the cell's degrees
+    /// of freedom) are both this.
+    pub fn propagate(&mut self, twice_kinetic: f64, temperature_k: f64, dt: f64) -> f64 {
         let chain = self.eta.len();
         self.temperature_k = temperature_k;
         self.update_masses(temperature_k);
         let kt = BOLTZMANN_EV_PER_K * temperature_k;
         let ke_target = self.degrees_of_freedom as f64 * kt;
         let (dt4, dt8, dthalf) = (0.25 * dt, 0.125 * dt, 0.5 * dt);
-        let mut twice_kinetic = 2.0 * system.kinetic_energy();
         self.eta_dotdot[0] = (twice_kinetic - ke_target) / self.eta_mass[0];
         for k in (1..chain).rev() {
             let expfac = (-dt8 * self.eta_dot[k + 1]).exp();
@@ -132,11 +142,7 @@ impl NoseHooverChain {
         let expfac = (-dt8 * self.eta_dot[1]).exp();
         self.eta_dot[0] = (self.eta_dot[0] * expfac + self.eta_dotdot[0] * dt4) * expfac;
         let factor = (-dthalf * self.eta_dot[0]).exp();
-        for v in system.velocities.iter_mut() {
-            *v *= factor;
-        }
-        twice_kinetic *= factor * factor;
-        self.eta_dotdot[0] = (twice_kinetic - ke_target) / self.eta_mass[0];
+        self.eta_dotdot[0] = (twice_kinetic * (factor * factor) - ke_target) / self.eta_mass[0];
         for k in 0..chain {
             self.eta[k] += dthalf * self.eta_dot[k];
         }
@@ -147,6 +153,7 @@ impl NoseHooverChain {
             self.eta_dotdot[k] = (self.eta_mass[k - 1] * self.eta_dot[k - 1].powi(2) - kt) / self.eta_mass[k];
             self.eta_dot[k] = (self.eta_dot[k] + self.eta_dotdot[k] * dt4) * expfac;
         }
+        factor
     }
 
     /// Chain energy Σ ½ Q_k ξ̇_k² + N_f k_B T ξ₁ + Σ_{k≥2} k_B T ξ_k (eV), at the last target.
