@@ -79,7 +79,8 @@ const MTK_ISO: &str = "{ kind = \"mtk\", coupling = \"iso\", damping_fs = 500 }"
 
 /// EAM Cu at 300 K and 1200 K, 0 bar: after 20 ps of equilibration, the mean volume of 400 ps of MTK NPT,
 /// sampled every 100 fs, equals LAMMPS's over 2 ns within the combined statistical
-/// error (4σ), and the bulk modulus from the volume fluctuations within 10 %.
+/// error (4σ), and so does the bulk modulus from the volume fluctuations (a 400-ps estimate scatters by
+/// ±4 %: five 400-ps pieces of LAMMPS's 2 ns give 122–131 GPa at 300 K, of mdrun's own 2 ns 123–133).
 #[test]
 fn mtk_volume_and_bulk_modulus_match_lammps_fix_npt() {
     let Some((system, mut evaluator)) = copper() else { return };
@@ -103,7 +104,12 @@ fn mtk_volume_and_bulk_modulus_match_lammps_fix_npt() {
         );
         let combined = (volume_error.powi(2) + lammps_volume_error.powi(2)).sqrt();
         assert!((volume - lammps_volume).abs() < 4.0 * combined, "{temperature} K: volume {volume} vs {lammps_volume}");
-        assert!((modulus / lammps_modulus - 1.0).abs() < 0.1, "{temperature} K: B {modulus} vs {lammps_modulus} GPa");
+        let lammps_modulus_error = lammps["bulk_modulus_error_gpa"].as_f64().unwrap();
+        let modulus_combined = (modulus_error.powi(2) + lammps_modulus_error.powi(2)).sqrt();
+        assert!(
+            (modulus - lammps_modulus).abs() < 4.0 * modulus_combined,
+            "{temperature} K: B {modulus} ± {modulus_error} vs {lammps_modulus} ± {lammps_modulus_error} GPa"
+        );
         assert!((report.mean_volume_a3 - volume).abs() < 1.0, "the report's mean volume is over every step");
     }
 }
