@@ -95,16 +95,15 @@ fn mtk_volume_and_bulk_modulus_match_lammps_fix_npt() {
         let lammps_volume = lammps["mean_volume_a3"].as_f64().unwrap();
         let lammps_volume_error = lammps["mean_volume_error_a3"].as_f64().unwrap();
         let lammps_modulus = lammps["bulk_modulus_gpa"].as_f64().unwrap();
+        let lammps_modulus_error = lammps["bulk_modulus_error_gpa"].as_f64().unwrap();
         println!(
             "{temperature} K: <V> = {volume:.3} ± {volume_error:.3} Å³ (LAMMPS {lammps_volume:.3} ± {lammps_volume_error:.3}), \
-             B = {modulus:.1} ± {modulus_error:.1} GPa (LAMMPS {lammps_modulus:.1} ± {:.1}), <T> = {:.1} K, drift {:.2e} eV/atom",
-            lammps["bulk_modulus_error_gpa"].as_f64().unwrap(),
+             B = {modulus:.1} ± {modulus_error:.1} GPa (LAMMPS {lammps_modulus:.1} ± {lammps_modulus_error:.1}), <T> = {:.1} K, drift {:.2e} eV/atom",
             report.mean_temperature_k,
             report.conserved_energy_drift_ev_per_atom
         );
         let combined = (volume_error.powi(2) + lammps_volume_error.powi(2)).sqrt();
         assert!((volume - lammps_volume).abs() < 4.0 * combined, "{temperature} K: volume {volume} vs {lammps_volume}");
-        let lammps_modulus_error = lammps["bulk_modulus_error_gpa"].as_f64().unwrap();
         let modulus_combined = (modulus_error.powi(2) + lammps_modulus_error.powi(2)).sqrt();
         assert!(
             (modulus - lammps_modulus).abs() < 4.0 * modulus_combined,
