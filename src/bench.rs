@@ -15,6 +15,9 @@
 //! - `msd`: all-origins MSD of 1000 atoms × 10,000 frames.
 //! - `train`: training throughput (structures per second per epoch, force terms included) on 64 rattled 32-atom
 //!   Cu cells labelled with EAM.
+//! - `socket`: the i-PI socket's cost: EMT Cu (64 and 1000 atoms) through `scripts/ipi_ase_client.py` against ASE's
+//!   own time for the same evaluations, and a vacancy-hop NEB with 1, 2 and 4 clients; needs Python with ASE
+//!   (`MDRUN_PYTHON` or `.venv`), skipped otherwise unless asked for with `--only socket`.
 
 use crate::analysis::msd::{bench_msd, MsdBenchmark};
 use crate::kmc::bench::{bench_kmc, BenchResult as KmcBench};
@@ -25,6 +28,7 @@ use crate::potentials::bench::{bench_potential, BenchResult};
 use crate::potentials::eam::Eam;
 use crate::potentials::lj::LennardJones;
 use crate::potentials::nnp::{NnpConfig, NnpPhaseTimes, NnpPotential};
+use crate::potentials::socket::bench::{bench_calls, bench_neb, SocketBenchSetup, SocketCallBench, SocketNebBench};
 use crate::potentials::{Evaluator, Potential};
 use crate::system::System;
 use crate::train::bench::{bench_training, rattled_fcc, TrainBench};
@@ -76,6 +80,8 @@ pub struct BenchReport {
     pub kmc: Vec<KmcBench>,
     pub msd: Vec<MsdBenchmark>,
     pub train: Vec<TrainBench>,
+    pub socket_calls: Vec<SocketCallBench>,
+    pub socket_neb: Vec<SocketNebBench>,
 }
 
 /// Lennard-Jones argon as LAMMPS's `bench/in.lj` in metal units: σ = 3.405 Å, ε = 0.0103 eV, cutoff 2.5σ.
@@ -130,6 +136,13 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport> {
     }
     if wanted("train") {
         report.train = train_group(options, &eam, &thread_counts)?;
+    }
+    if wanted("socket") {
+        match SocketBenchSetup::find(&tempdir()?) {
+            Ok(setup) => (report.socket_calls, report.socket_neb) = socket_group(options, &setup)?,
+            Err(error) if options.only.is_empty() => println!("socket      skipped: {error}"),
+            Err(error) => return Err(error),
+        }
     }
     Ok(report)
 }
@@ -192,6 +205,33 @@ fn neb_group(options: &BenchOptions, eam: &Arc<dyn Potential>, thread_counts: &[
         }
     }
     Ok(results)
+}
+
+/// EMT through the socket against ASE in-process, then the NEB with 1, 2 and 4 clients.
+fn socket_group(
+    options: &BenchOptions,
+    setup: &SocketBenchSetup,
+) -> Result<(Vec<SocketCallBench>, Vec<SocketNebBench>)> {
+    let mut calls = Vec::new();
+    for (cells, count) in [([2, 2, 4], 200), ([5, 5, 10], 20)] {
+        let system = crate::system::fcc(29, 3.59, 1).supercell(cells);
+        let result = bench_calls(setup, &system, if options.quick { 3 } else { count })?;
+        println!(
+            "socket      EMT Cu {:>4} atoms, 1 client: {:.3} ms per call through the socket, ASE alone {:.3} ms: protocol {:.3} ms",
+            result.atoms, result.socket_ms_per_call, result.client_compute_ms_per_call, result.protocol_ms_per_call
+        );
+        calls.push(result);
+    }
+    let mut nebs = Vec::new();
+    for clients in [1, 2, 4] {
+        let result = bench_neb(setup, clients)?;
+        println!(
+            "socket      EMT Cu vacancy-hop NEB {} atoms, {clients} client(s): {:.2} s, {} band force evaluations, {:.1} evaluations/s",
+            result.neb.atoms, result.neb.seconds, result.neb.band_force_evaluations, result.neb.force_evaluations_per_second
+        );
+        nebs.push(result);
+    }
+    Ok((calls, nebs))
 }
 
 /// The n2p2 reference networks, phase by phase, at every thread count.

@@ -80,7 +80,7 @@ enum Command {
     /// Speed on standard cases (MD steps, force evaluations, NEB), at 1 thread and at all threads; the numbers are
     /// printed and written as JSON.
     Bench {
-        /// Cases to run: md, potentials, neb, nnp, kmc, msd, train (default: all).
+        /// Cases to run: md, potentials, neb, nnp, kmc, msd, train, socket (default: all).
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
         /// Small systems, short runs: checks the benchmark runs, measures nothing worth quoting.

@@ -54,6 +54,7 @@ impl Potential for MullerBrown {
             energy,
             forces: vec![force],
             virial: r * force.transpose(),
+            has_virial: true,
             atom_energies: vec![energy],
             extrapolation: None,
         })

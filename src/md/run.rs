@@ -424,6 +424,9 @@ impl MdSettings {
                 ["a", "b", "c"].iter().zip(system.cell.periodic()).filter(|(_, p)| !p).map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
             );
         }
+        if self.barostat.is_some() {
+            evaluation.require_virial("md.barostat")?;
+        }
         let barostat = self.barostat.as_ref().map(|b| b.build(system, targets(&schedule, 0)));
         let reservoir = thermostat.reservoir_energy()
             + barostat.as_ref().map_or(0.0, |b| b.reservoir_energy(system, targets(&schedule, 0)));
@@ -496,6 +499,9 @@ impl MdSettings {
         }
         evaluator.evaluate(&at_last_build).with_context(|| format!("{where_}: resuming"))?;
         let evaluation = evaluator.evaluate(system).with_context(|| format!("{where_}: resuming"))?;
+        if saved.barostat.is_some() {
+            evaluation.require_virial("md.barostat")?;
+        }
         let state = State {
             step: saved.step,
             thermostat: saved.thermostat,

@@ -32,9 +32,9 @@ pub struct ThermoRow {
     pub extrapolations: usize,
 }
 
-/// Pressure (bar): (2K + tr W)/(3V); NaN for a cell without volume.
+/// Pressure (bar): (2K + tr W)/(3V); NaN for a cell without volume or a potential that sent no virial.
 pub fn pressure_bar(system: &System, evaluation: &Evaluation, kinetic_energy: f64) -> f64 {
-    if system.cell.is_infinite() {
+    if system.cell.is_infinite() || !evaluation.has_virial {
         return f64::NAN;
     }
     (2.0 * kinetic_energy + evaluation.virial.trace()) / (3.0 * system.cell.volume()) * EV_PER_A3_IN_BAR

@@ -15,6 +15,7 @@ pub mod morse;
 pub mod nnp;
 pub mod overlay;
 pub mod pair_table;
+pub mod socket;
 pub mod zbl;
 
 use crate::input::InvalidValue;
@@ -51,6 +52,13 @@ pub trait PotentialConfig {
     /// Å per length unit of the potential's own data files, when they are not in Å: an n2p2 `input.data`
     /// structure given with this potential is read in these units (n2p2 is unit-agnostic).
     fn data_length_unit_a(&self) -> Option<f64> {
+        None
+    }
+
+    /// How many evaluations the potential serves at once when that is more than one per thread: the clients of
+    /// a socket potential, each waiting on another process. A study runs its parallel work (NEB images,
+    /// independent relaxations) on at least this many threads.
+    fn concurrency(&self) -> Option<usize> {
         None
     }
 
@@ -106,6 +114,8 @@ potential_kinds! {
     "overlay" => Overlay(overlay::OverlayConfig),
     /// Morse pair potential (LAMMPS `morse`).
     "morse" => Morse(morse::MorseConfig),
+    /// Another program over the i-PI socket protocol: any ASE calculator, CP2K, Quantum ESPRESSO.
+    "socket" => Socket(socket::SocketConfig),
 }
 
 impl PotentialSettings {
@@ -140,6 +150,11 @@ impl PotentialSettings {
         self.config().validate(key)
     }
 
+    /// Evaluations served at once (see [`PotentialConfig::concurrency`]).
+    pub fn concurrency(&self) -> Option<usize> {
+        self.config().concurrency()
+    }
+
     /// Builds the potential described by `[potential]`.
     pub fn build(&self) -> anyhow::Result<Arc<dyn Potential>> {
         self.build_at("potential")
@@ -152,21 +167,51 @@ impl PotentialSettings {
 }
 
 /// What a potential returns for one configuration.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Evaluation {
     /// Total potential energy (eV).
     pub energy: f64,
     /// Force on every atom (eV/Å).
     pub forces: Vec<Vector3<f64>>,
-    /// Virial W = Σ_i r_i ⊗ F_i (eV).
+    /// Virial W = Σ_i r_i ⊗ F_i (eV); zero when `has_virial` is false.
     pub virial: Matrix3<f64>,
-    /// Potential energy of every atom (eV); sums to `energy`.
+    /// False when the force provider sent no virial (a socket client that computes no stress): stages that need
+    /// the stress (cell relaxation, a barostat) refuse such a potential, reports leave the pressure out.
+    pub has_virial: bool,
+    /// Potential energy of every atom (eV); sums to `energy`. Empty when the potential does not split its
+    /// energy into atoms (a socket client).
     pub atom_energies: Vec<f64>,
     /// Symmetry-function extrapolation, for potentials that know their training range.
     pub extrapolation: Option<Extrapolation>,
 }
 
+impl Default for Evaluation {
+    fn default() -> Evaluation {
+        Evaluation {
+            energy: 0.0,
+            forces: Vec::new(),
+            virial: Matrix3::zeros(),
+            has_virial: true,
+            atom_energies: Vec::new(),
+            extrapolation: None,
+        }
+    }
+}
+
 impl Evaluation {
+    /// The virial, or an error naming `needed_by` when the potential sent none.
+    pub fn require_virial(&self, needed_by: &str) -> anyhow::Result<&Matrix3<f64>> {
+        if self.has_virial {
+            Ok(&self.virial)
+        } else {
+            anyhow::bail!(
+                "{needed_by} needs the stress, and the potential sent no virial (nine exact zeros): a socket client \
+                 must compute the stress (scripts/ipi_ase_client.py does unless --no-stress; ASE's SocketClient.run \
+                 needs use_stress=True)"
+            )
+        }
+    }
+
     /// Virial pressure tr(W)/(3V) in eV/Å³ (no kinetic part).
     pub fn virial_pressure(&self, volume: f64) -> f64 {
         self.virial.trace() / (3.0 * volume)
@@ -423,7 +468,14 @@ pub(crate) fn assemble_evaluation(
         }
     }
     let virial = Matrix3::new(w[0], w[3], w[4], w[3], w[1], w[5], w[4], w[5], w[2]);
-    Evaluation { energy: atom_energies.iter().sum(), forces, virial, atom_energies, extrapolation: None }
+    Evaluation {
+        energy: atom_energies.iter().sum(),
+        forces,
+        virial,
+        has_virial: true,
+        atom_energies,
+        extrapolation: None,
+    }
 }
 
 #[cfg(test)]

@@ -101,7 +101,8 @@ impl Potential for Overlay {
     }
 
     /// Terms evaluated one after the other (each is parallel inside) and summed in term order. The symmetry-function
-    /// extrapolation report is the terms' reports merged.
+    /// extrapolation report is the terms' reports merged; the sum has a virial and per-atom energies only when
+    /// every term has them.
     fn compute(&self, system: &System, neighbors: &NeighborList) -> EvaluationResult {
         let mut total = self.terms[0].compute(system, neighbors)?;
         for term in &self.terms[1..] {
@@ -110,6 +111,10 @@ impl Potential for Overlay {
             total.virial += part.virial;
             for (f, g) in total.forces.iter_mut().zip(&part.forces) {
                 *f += g;
+            }
+            total.has_virial &= part.has_virial;
+            if part.atom_energies.is_empty() {
+                total.atom_energies.clear();
             }
             for (e, g) in total.atom_energies.iter_mut().zip(&part.atom_energies) {
                 *e += g;

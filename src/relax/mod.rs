@@ -99,7 +99,7 @@ impl RelaxSettings {
         let stress = outcome.evaluation.stress(system.cell.volume().max(f64::MIN_POSITIVE));
         let extras = FrameExtras {
             energy: Some(outcome.evaluation.energy),
-            stress: (!system.cell.is_infinite()).then_some(stress),
+            stress: (!system.cell.is_infinite() && outcome.evaluation.has_virial).then_some(stress),
             forces: Some(&outcome.evaluation.forces),
             ..Default::default()
         };
@@ -188,7 +188,9 @@ pub fn relax(
         fmax_ev_per_a: fmax,
         initial_volume_a3: initial_volume,
         final_volume_a3: final_volume,
-        final_pressure_bar: final_volume.map(|v| evaluation.virial_pressure(v) * EV_PER_A3_IN_BAR),
+        final_pressure_bar: final_volume
+            .filter(|_| evaluation.has_virial)
+            .map(|v| evaluation.virial_pressure(v) * EV_PER_A3_IN_BAR),
         final_cell_a: periodic.then(|| {
             let m = system.cell.matrix();
             [0, 1, 2].map(|r| [m[(r, 0)], m[(r, 1)], m[(r, 2)]])
@@ -343,7 +345,7 @@ impl Objective for CellObjective<'_> {
             let generalized = f.transpose() * force;
             g.copy_from_slice(&[-generalized.x, -generalized.y, -generalized.z]);
         }
-        let virial = evaluation.virial - Matrix3::identity() * (self.pressure * volume);
+        let virial = evaluation.require_virial("relax_cell = true")? - Matrix3::identity() * (self.pressure * volume);
         let f_inverse_t = f.try_inverse().expect("checked by apply").transpose();
         let cell_force = virial.transpose() * f_inverse_t / self.cell_factor;
         for a in 0..3 {

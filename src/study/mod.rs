@@ -233,17 +233,29 @@ pub fn describe_system(system: &System) -> SystemDescription {
     }
 }
 
-/// Runs a study file.
+/// Runs a study file. A potential that serves more evaluations at once than there are threads (k socket
+/// clients) gets a thread pool of that size, so that k clients work on k NEB images or relaxations at once.
 pub fn run(path: &Path, options: &RunOptions) -> Result<Summary> {
     let output =
         std::path::absolute(&options.output).with_context(|| format!("output folder {}", options.output.display()))?;
     let study = settings::load(path, &output)?;
+    match study.potential.concurrency().filter(|&k| k > rayon::current_num_threads()) {
+        Some(threads) => rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .context("cannot start a thread per socket client")?
+            .install(|| run_study(path, options, &output, study)),
+        None => run_study(path, options, &output, study),
+    }
+}
+
+fn run_study(path: &Path, options: &RunOptions, output: &Path, study: settings::StudyFile) -> Result<Summary> {
     let mut system = load_system(path, &study.system, &study.potential)?;
     let potential = build_potential(&study.potential).with_context(|| format!("{}", path.display()))?;
     check_species(potential.as_ref(), &system).with_context(|| format!("{}", study.system.structure.display()))?;
     std::fs::create_dir_all(&options.output)
         .with_context(|| format!("cannot create the output folder {}", options.output.display()))?;
-    let fingerprint = StudyFingerprint::of(path, &study, &output)?;
+    let fingerprint = StudyFingerprint::of(path, &study, output)?;
     let previous = if options.restart { previous_stages(&options.output, &study, &fingerprint)? } else { Vec::new() };
     let mut evaluator = Evaluator::new(potential.clone(), study.system.neighbor_skin_a);
     let mut summary = Summary {
@@ -480,9 +492,10 @@ pub fn format_evaluated(system: &System, evaluation: &crate::potentials::Evaluat
         system,
         &extxyz::FrameExtras {
             energy: Some(evaluation.energy),
-            stress: (volume > 0.0 && system.cell.is_fully_periodic()).then(|| evaluation.stress(volume)),
+            stress: (volume > 0.0 && system.cell.is_fully_periodic() && evaluation.has_virial)
+                .then(|| evaluation.stress(volume)),
             forces: Some(&evaluation.forces),
-            atom_energies: Some(&evaluation.atom_energies),
+            atom_energies: (!evaluation.atom_energies.is_empty()).then_some(evaluation.atom_energies.as_slice()),
             ..Default::default()
         },
     )

@@ -81,6 +81,7 @@ impl Committee {
                 energy: energies.iter().sum::<f64>() / k,
                 forces,
                 virial,
+                has_virial: true,
                 atom_energies,
                 extrapolation: evaluations.into_iter().next().and_then(|e| e.extrapolation),
             },

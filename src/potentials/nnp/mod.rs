@@ -469,6 +469,7 @@ impl NnpPotential {
             energy: results.iter().map(|r| r.energy).sum(),
             forces,
             virial,
+            has_virial: true,
             atom_energies: results.iter().map(|r| r.energy).collect(),
             extrapolation: Some(Extrapolation { counts, first }),
         }
