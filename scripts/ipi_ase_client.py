@@ -24,7 +24,7 @@ Example, in a study file (docs/potentials.md):
     [potential]
     kind = "socket"
     unix_socket = "{output}/ipi.sock"
-    command = ["python3", "scripts/ipi_ase_client.py", "--unix-socket", "{unix_socket}", "emt"]
+    command = ["python3", "{study_dir}/scripts/ipi_ase_client.py", "--unix-socket", "{unix_socket}", "emt"]
 """
 
 import argparse

@@ -51,8 +51,8 @@ pub struct SocketConfig {
     /// Clients to wait for, each given its own share of the evaluations; default 1.
     #[serde(default = "one")]
     pub clients: usize,
-    /// Program and arguments that start one client; `{unix_socket}`, `{tcp_port}` and `{client}` (1, 2, …) are
-    /// replaced. Empty: clients are started by hand.
+    /// Program and arguments that start one client; `{study_dir}` (the study file's folder), `{unix_socket}`,
+    /// `{tcp_port}` and `{client}` (1, 2, …) are replaced. Empty: clients are started by hand.
     #[serde(default)]
     pub command: Vec<String>,
     /// Seconds to wait for every client to connect; default 60.
@@ -143,16 +143,15 @@ impl PotentialConfig for SocketConfig {
         positive(key, "response_timeout_s", self.response_timeout_s)
     }
 
-    /// The socket path and a program given by a relative path (`scripts/client.py`) are relative to the study
-    /// file's folder; a bare program name is looked up in `PATH`.
+    /// The socket path is relative to the study file's folder, and `{study_dir}` in `command` is that folder, so
+    /// that a client script shipped beside the study is found from any working directory.
     fn resolve_paths(&mut self, base: &Path) {
         if let Some(path) = &mut self.unix_socket {
             *path = base.join(&*path);
         }
-        if let Some(program) = self.command.first_mut() {
-            if program.contains('/') && !program.starts_with('/') && !program.contains('{') {
-                *program = base.join(&*program).display().to_string();
-            }
+        let folder = base.display().to_string();
+        for argument in &mut self.command {
+            *argument = argument.replace("{study_dir}", if folder.is_empty() { "." } else { &folder });
         }
     }
 
@@ -335,9 +334,9 @@ mod tests {
 
     #[test]
     fn relative_paths_are_relative_to_the_study_file() {
-        let mut config = config("unix_socket = \"run/ipi.sock\"\ncommand = [\"scripts/client.py\", \"python3\"]");
+        let mut config = config("unix_socket = \"run/ipi.sock\"\ncommand = [\"python3\", \"{study_dir}/client.py\"]");
         config.resolve_paths(Path::new("/studies"));
         assert_eq!(config.unix_socket.unwrap(), Path::new("/studies/run/ipi.sock"));
-        assert_eq!(config.command, ["/studies/scripts/client.py", "python3"]);
+        assert_eq!(config.command, ["python3", "/studies/client.py"]);
     }
 }
