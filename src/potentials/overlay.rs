@@ -54,6 +54,11 @@ impl PotentialConfig for OverlayConfig {
         self.terms.iter().find_map(|term| term.config().data_length_unit_a())
     }
 
+    /// The largest of the terms' (a socket potential with a ZBL core repulsion serves as many as its clients).
+    fn concurrency(&self) -> Option<usize> {
+        self.terms.iter().filter_map(|term| term.concurrency()).max()
+    }
+
     fn build(&self, key: &str) -> anyhow::Result<Arc<dyn Potential>> {
         let terms = self
             .terms
@@ -147,8 +152,9 @@ mod tests {
     use crate::potentials::lj::LennardJones;
     use crate::potentials::testing;
     use crate::potentials::zbl::{Zbl, ZblConfig};
+    use crate::potentials::Evaluation;
     use crate::system::Cell;
-    use nalgebra::Vector3;
+    use nalgebra::{Matrix3, Vector3};
 
     fn cluster() -> System {
         let cell =
@@ -185,5 +191,40 @@ mod tests {
         let scale = 1.0 + sum.virial.abs().max();
         assert!(testing::max_force_error(&overlay, &s, 1e-6) < 1e-6 * (1.0 + sum.max_force()));
         assert!(testing::max_virial_error(&overlay, &s, 1e-7) < 1e-6 * scale);
+    }
+
+    /// A term standing for a socket client that sends neither a virial nor per-atom energies.
+    struct WithoutVirial(Arc<dyn Potential>);
+
+    impl Potential for WithoutVirial {
+        fn name(&self) -> &str {
+            "no-virial"
+        }
+        fn cutoff(&self) -> f64 {
+            self.0.cutoff()
+        }
+        fn species(&self) -> Vec<u8> {
+            self.0.species()
+        }
+        fn compute(&self, system: &System, neighbors: &NeighborList) -> EvaluationResult {
+            let evaluation = self.0.compute(system, neighbors)?;
+            Ok(Evaluation { virial: Matrix3::zeros(), has_virial: false, atom_energies: Vec::new(), ..evaluation })
+        }
+    }
+
+    #[test]
+    fn the_sum_has_a_virial_and_atom_energies_only_when_every_term_has_them() {
+        let lj: Arc<dyn Potential> = Arc::new(LennardJones::single_species("Ar", 0.0103, 3.405, 2.9, false).unwrap());
+        let zbl: Arc<dyn Potential> =
+            Arc::new(Zbl::from_config(&ZblConfig { inner_a: 0.5, outer_a: 1.2 }, "potential").unwrap());
+        let overlay = Overlay::new(vec![Arc::new(WithoutVirial(lj)), zbl]);
+        let sum = testing::evaluate(&overlay, &cluster());
+        assert!(!sum.has_virial);
+        assert!(sum.atom_energies.is_empty());
+        let settings: PotentialSettings = toml::from_str(
+            "kind = \"overlay\"\nterms = [{ kind = \"socket\", tcp_port = 3000, clients = 3 }, { kind = \"zbl\", inner_a = 0.6, outer_a = 1.1 }]",
+        )
+        .unwrap();
+        assert_eq!(settings.concurrency(), Some(3));
     }
 }
