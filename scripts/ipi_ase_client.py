@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """An i-PI client for mdrun's `kind = "socket"` potential that wraps an ASE calculator.
 
-    ipi_ase_client.py (--unix-socket PATH | --port N [--host H]) [--wait S] [--no-stress] [--die-after N]
-                      CALCULATOR [options]
+    ipi_ase_client.py (--unix-socket PATH | --port N [--host H]) [--wait S] [--no-stress]
+                      [--die-after N | --hang-after N] CALCULATOR [options]
 
 CALCULATOR is one of
     emt                               ASE's EMT (Al, Cu, Ag, Au, Ni, Pd, Pt; H, C, N, O)
@@ -17,8 +17,8 @@ client serves a stage that removes an atom (vacancy, migration) and needs no str
 as the virial W = -V sigma (mdrun's sign: W = sum r F) unless --no-stress; non-periodic atoms get none.
 
 --wait S keeps trying to connect for S seconds (default 0: once), for a client started before mdrun listens.
---die-after N makes the process kill itself (SIGKILL) when the N-th evaluation arrives, before answering: the
-fault tests' dying client.
+--die-after N makes the process kill itself (SIGKILL) when the N-th evaluation arrives, before answering, and
+--hang-after N makes it stop answering there (it sleeps): the fault tests' dying and hung clients.
 
 Example, in a study file (docs/potentials.md):
     [potential]
@@ -44,7 +44,8 @@ from ase.parallel import world
 class MdrunClient(SocketClient):
     """ASE's SocketClient, connected to a given UNIX socket path or TCP port, describing its atoms from INIT."""
 
-    def __init__(self, unix_socket=None, host="127.0.0.1", port=None, use_stress=True, die_after=None, wait=0.0):
+    def __init__(self, unix_socket=None, host="127.0.0.1", port=None, use_stress=True, die_after=None, wait=0.0,
+                 hang_after=None):
         self.comm = world
         sock = connect(unix_socket, host, port, wait)
         self.host, self.port, self.unixsocket = host, port, unix_socket
@@ -56,6 +57,7 @@ class MdrunClient(SocketClient):
         self.state = "NEEDINIT"
         self.use_stress = use_stress
         self.die_after = die_after
+        self.hang_after = hang_after
         self.evaluations = 0
         self.atoms = None
         receive_init = self.protocol.recvinit
@@ -86,6 +88,9 @@ class MdrunClient(SocketClient):
         self.evaluations += 1
         if self.die_after is not None and self.evaluations >= self.die_after:
             os.kill(os.getpid(), signal.SIGKILL)
+        if self.hang_after is not None and self.evaluations >= self.hang_after:
+            while True:
+                time.sleep(60)
         return super().calculate(atoms, self.use_stress and all(atoms.pbc))
 
     def serve(self, calc):
@@ -135,6 +140,7 @@ def main(argv):
     parser.add_argument("--wait", type=float, default=0.0, help="seconds to keep trying to connect")
     parser.add_argument("--no-stress", action="store_true", help="send a zero virial (no stress)")
     parser.add_argument("--die-after", type=int, help="kill this process at the N-th evaluation (fault tests)")
+    parser.add_argument("--hang-after", type=int, help="stop answering at the N-th evaluation (fault tests)")
     commands = parser.add_subparsers(dest="calculator", required=True)
     commands.add_parser("emt")
     lj = commands.add_parser("lj")
@@ -144,7 +150,8 @@ def main(argv):
     chgnet = commands.add_parser("chgnet")
     chgnet.add_argument("--model", default="0.3.0")
     args = parser.parse_args(argv)
-    client = MdrunClient(args.unix_socket, args.host, args.port, not args.no_stress, args.die_after, args.wait)
+    client = MdrunClient(args.unix_socket, args.host, args.port, not args.no_stress, args.die_after, args.wait,
+                         args.hang_after)
     client.serve(calculator(args))
 
 

@@ -289,6 +289,26 @@ fn a_killed_client_stops_the_run_with_its_checkpoint_and_restart_continues() {
 }
 
 #[test]
+fn a_hung_client_times_out_naming_the_stage_step_and_client() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = client_command(&python, &ARGON_LJ);
+    command.splice(4..4, ["--hang-after".to_string(), "31".to_string()]);
+    let potential = socket_potential(Path::new("{output}/ipi.sock"), &command, 1)
+        .replace("response_timeout_s = 60", "response_timeout_s = 2");
+    let study = argon_md_study(dir.path(), &potential);
+    let run = dir.path().join("run");
+    let started = std::time::Instant::now();
+    let error = common::mdrun_err(&["-q", study.to_str().unwrap(), "-o", run.to_str().unwrap()]);
+    println!("{error}");
+    assert!(started.elapsed().as_secs() < 60, "mdrun must give up on a hung client");
+    assert!(error.contains("stage 0 (md) failed: md: step 30 (the last checkpoint is intact"), "{error}");
+    assert!(error.contains("client 1 of 1 on UNIX socket"), "{error}");
+    assert!(error.contains("the client sent nothing for 2 s while mdrun waited for the answer to STATUS after POSDATA (potential.response_timeout_s = 2)"), "{error}");
+    assert!(run.join("00-md/thermo.csv").exists());
+}
+
+#[test]
 fn the_emt_vacancy_hop_barrier_equals_ase_neb() {
     let Some(python) = python() else { return };
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/socket");
