@@ -274,6 +274,13 @@ fn a_killed_client_stops_the_run_with_its_checkpoint_and_restart_continues() {
     let thermo = std::fs::read_to_string(run.join("00-md/thermo.csv")).unwrap();
     assert!(thermo.lines().any(|l| l.starts_with("120,")), "thermo rows up to the failure are kept:\n{thermo}");
 
+    // A longer response timeout is a connection setting: the restart accepts the run folder.
+    let text = std::fs::read_to_string(&study).unwrap();
+    std::fs::write(
+        &study,
+        text.replace("connect_timeout_s = 60\n", "connect_timeout_s = 60\nresponse_timeout_s = 120\n"),
+    )
+    .unwrap();
     let mut fresh = hand_started_client(&python, &socket, None);
     let mut restart = args.to_vec();
     restart.push("--restart");

@@ -40,6 +40,12 @@ pub const MAX_CLIENTS: usize = 256;
 /// only has to exist for the stages that keep one, so it is kept as small as it can be.
 pub const UNUSED_CUTOFF_A: f64 = 0.01;
 
+/// Keys of a socket table that say how the clients are reached, not what they compute: a restart's fingerprint
+/// leaves them out, so that a run whose client timed out continues with a longer `response_timeout_s`, more
+/// `clients` or another address. `command` stays in: it names what computes the forces.
+pub const CONNECTION_KEYS: [&str; 5] =
+    ["unix_socket", "tcp_port", "clients", "connect_timeout_s", "response_timeout_s"];
+
 /// `[potential]` settings for `kind = "socket"` (docs/potentials.md).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
