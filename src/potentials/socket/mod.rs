@@ -149,15 +149,15 @@ impl PotentialConfig for SocketConfig {
         positive(key, "response_timeout_s", self.response_timeout_s)
     }
 
-    /// The socket path is relative to the study file's folder, and `{study_dir}` in `command` is that folder, so
-    /// that a client script shipped beside the study is found from any working directory.
+    /// The socket path is relative to the study file's folder, and `{study_dir}` in `command` is that folder as an
+    /// absolute path, so that a client script shipped beside the study is found from any working directory.
     fn resolve_paths(&mut self, base: &Path) {
         if let Some(path) = &mut self.unix_socket {
             *path = base.join(&*path);
         }
-        let folder = base.display().to_string();
+        let folder = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf()).display().to_string();
         for argument in &mut self.command {
-            *argument = argument.replace("{study_dir}", if folder.is_empty() { "." } else { &folder });
+            *argument = argument.replace("{study_dir}", &folder);
         }
     }
 
