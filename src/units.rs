@@ -26,6 +26,13 @@ pub const BOHR_IN_A: f64 = 0.529_177_210_903;
 /// 1 Hartree in eV.
 pub const HARTREE_IN_EV: f64 = 27.211_386_245_988;
 
+/// 1 Bohr in Å as ASE computes it (`ase.units.Bohr`, from CODATA 2014 constants): the value on the i-PI wire of
+/// the socket potential, so that an ASE client's Å arrive unchanged (2.5·10⁻¹⁰ relative from [`BOHR_IN_A`]).
+pub const ASE_BOHR_IN_A: f64 = 0.529_177_210_563_841_1;
+
+/// 1 Hartree in eV as ASE computes it (`ase.units.Hartree`, CODATA 2014): the i-PI wire's energy unit.
+pub const ASE_HARTREE_IN_EV: f64 = 27.211_386_024_367_243;
+
 /// 1 Rydberg (½ Hartree) in eV.
 pub const RYDBERG_IN_EV: f64 = 13.605_693_122_994;
 

@@ -25,7 +25,7 @@ fn evaluate(potential: &dyn Potential, system: &System) -> Evaluation {
 }
 
 fn pressure_bar(evaluation: &Evaluation, system: &System) -> f64 {
-    evaluation.virial_pressure(system.cell.volume()) * EV_PER_A3_IN_BAR
+    evaluation.virial_pressure(system.cell.volume()).unwrap() * EV_PER_A3_IN_BAR
 }
 
 /// Compares with one LAMMPS reference frame; returns (energy rel. error, max force error, pressure rel. error).

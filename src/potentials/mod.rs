@@ -212,14 +212,14 @@ impl Evaluation {
         }
     }
 
-    /// Virial pressure tr(W)/(3V) in eV/Å³ (no kinetic part).
-    pub fn virial_pressure(&self, volume: f64) -> f64 {
-        self.virial.trace() / (3.0 * volume)
+    /// Virial pressure tr(W)/(3V) in eV/Å³ (no kinetic part); `None` when the potential sent no virial.
+    pub fn virial_pressure(&self, volume: f64) -> Option<f64> {
+        self.has_virial.then(|| self.virial.trace() / (3.0 * volume))
     }
 
-    /// Stress σ = −W/V in eV/Å³ (ASE sign convention).
-    pub fn stress(&self, volume: f64) -> Matrix3<f64> {
-        -self.virial / volume
+    /// Stress σ = −W/V in eV/Å³ (ASE sign convention); `None` when the potential sent no virial.
+    pub fn stress(&self, volume: f64) -> Option<Matrix3<f64>> {
+        self.has_virial.then(|| -self.virial / volume)
     }
 
     /// Largest force norm (eV/Å).

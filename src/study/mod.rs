@@ -492,8 +492,7 @@ pub fn format_evaluated(system: &System, evaluation: &crate::potentials::Evaluat
         system,
         &extxyz::FrameExtras {
             energy: Some(evaluation.energy),
-            stress: (volume > 0.0 && system.cell.is_fully_periodic() && evaluation.has_virial)
-                .then(|| evaluation.stress(volume)),
+            stress: evaluation.stress(volume).filter(|_| volume > 0.0 && system.cell.is_fully_periodic()),
             forces: Some(&evaluation.forces),
             atom_energies: (!evaluation.atom_energies.is_empty()).then_some(evaluation.atom_energies.as_slice()),
             ..Default::default()

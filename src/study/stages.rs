@@ -255,8 +255,7 @@ impl Stage for SinglePointSettings {
             energy_ev: evaluation.energy,
             energy_per_atom_ev: evaluation.energy / system.len() as f64,
             max_force_ev_per_a: evaluation.max_force(),
-            pressure_bar: (periodic && evaluation.has_virial)
-                .then(|| evaluation.virial_pressure(volume) * EV_PER_A3_IN_BAR),
+            pressure_bar: evaluation.virial_pressure(volume).filter(|_| periodic).map(|p| p * EV_PER_A3_IN_BAR),
             atoms: system.len(),
             volume_a3: periodic.then_some(volume),
             density_g_per_cm3: structure_stages::density_g_per_cm3(system),

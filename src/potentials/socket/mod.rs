@@ -8,7 +8,7 @@
 //! `ase/calculators/socketio.py`). Nothing happens until the first evaluation, so `mdrun check` binds nothing.
 //!
 //! Units on the wire are atomic; mdrun converts with ASE's values of the bohr and the hartree
-//! ([`IPI_BOHR_IN_A`], [`IPI_HARTREE_IN_EV`]), so that numbers an ASE client computes in eV and Å arrive
+//! ([`crate::units::ASE_BOHR_IN_A`], [`crate::units::ASE_HARTREE_IN_EV`]), so that numbers an ASE client computes in eV and Å arrive
 //! unchanged to the last bits.
 
 pub mod bench;
@@ -19,19 +19,13 @@ use super::{Evaluation, EvaluationError, EvaluationResult, Potential, PotentialC
 use crate::input::{positive, InvalidValue};
 use crate::neighbors::NeighborList;
 use crate::system::System;
+use crate::units::{ASE_BOHR_IN_A, ASE_HARTREE_IN_EV};
 use nalgebra::{Matrix3, Vector3};
 use protocol::{Reply, Request};
 use serde::Deserialize;
 use server::{Address, Server, ServerSettings, MAX_UNIX_PATH_BYTES};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-
-/// Å per bohr on the wire: ASE's value (`ase.units.Bohr`, CODATA 2014 constants), 2.5·10⁻¹⁰ relative from
-/// CODATA 2018's [`crate::units::BOHR_IN_A`].
-pub const IPI_BOHR_IN_A: f64 = 0.529_177_210_563_841_1;
-
-/// eV per hartree on the wire: ASE's value (`ase.units.Hartree`, CODATA 2014).
-pub const IPI_HARTREE_IN_EV: f64 = 27.211_386_024_367_243;
 
 /// The most clients one server accepts.
 pub const MAX_CLIENTS: usize = 256;
@@ -238,18 +232,18 @@ impl Potential for SocketPotential {
 }
 
 /// The configuration in the units and layout of the wire, with the INIT string that describes its atoms.
-pub fn request(system: &System) -> Request {
+fn request(system: &System) -> Request {
     let matrix = system.cell.matrix();
     let inverse = matrix.try_inverse().unwrap_or_else(Matrix3::zeros);
     let mut cell_bohr = [0.0; 9];
     let mut inverse_cell_per_bohr = [0.0; 9];
     for i in 0..3 {
         for j in 0..3 {
-            cell_bohr[3 * i + j] = matrix[(j, i)] / IPI_BOHR_IN_A;
-            inverse_cell_per_bohr[3 * i + j] = inverse[(j, i)] * IPI_BOHR_IN_A;
+            cell_bohr[3 * i + j] = matrix[(j, i)] / ASE_BOHR_IN_A;
+            inverse_cell_per_bohr[3 * i + j] = inverse[(j, i)] * ASE_BOHR_IN_A;
         }
     }
-    let positions_bohr = system.positions.iter().flat_map(|r| [r.x, r.y, r.z]).map(|x| x / IPI_BOHR_IN_A).collect();
+    let positions_bohr = system.positions.iter().flat_map(|r| [r.x, r.y, r.z]).map(|x| x / ASE_BOHR_IN_A).collect();
     Request { cell_bohr, inverse_cell_per_bohr, positions_bohr, init: description(system) }
 }
 
@@ -262,15 +256,15 @@ fn description(system: &System) -> Vec<u8> {
 
 /// The reply in eV and Å. A virial of nine exact zeros is what a client that computes no stress sends (ASE's
 /// `SocketClient.run` by default): the evaluation then says it has none.
-pub fn evaluation(reply: Reply) -> Evaluation {
-    let force_unit = IPI_HARTREE_IN_EV / IPI_BOHR_IN_A;
+fn evaluation(reply: Reply) -> Evaluation {
+    let force_unit = ASE_HARTREE_IN_EV / ASE_BOHR_IN_A;
     let forces =
         reply.forces_ha_per_bohr.chunks_exact(3).map(|f| Vector3::new(f[0], f[1], f[2]) * force_unit).collect();
     let has_virial = reply.virial_ha.iter().any(|&w| w != 0.0);
     Evaluation {
-        energy: reply.energy_ha * IPI_HARTREE_IN_EV,
+        energy: reply.energy_ha * ASE_HARTREE_IN_EV,
         forces,
-        virial: Matrix3::from_row_slice(&reply.virial_ha) * IPI_HARTREE_IN_EV,
+        virial: Matrix3::from_row_slice(&reply.virial_ha) * ASE_HARTREE_IN_EV,
         has_virial,
         atom_energies: Vec::new(),
         extrapolation: None,
@@ -294,12 +288,12 @@ mod tests {
         let mut system = System::new(Cell::from_vectors(a, b, c).unwrap());
         system.push(3, Vector3::new(1.0, 2.0, 3.0));
         let request = request(&system);
-        let h = Matrix3::from_row_slice(&request.cell_bohr) * IPI_BOHR_IN_A;
+        let h = Matrix3::from_row_slice(&request.cell_bohr) * ASE_BOHR_IN_A;
         assert_eq!(h.column(1), b.as_slice().into());
         let product =
             Matrix3::from_row_slice(&request.cell_bohr) * Matrix3::from_row_slice(&request.inverse_cell_per_bohr);
         assert!((product - Matrix3::identity()).norm() < 1e-14);
-        assert_eq!(request.positions_bohr[2], 3.0 / IPI_BOHR_IN_A);
+        assert_eq!(request.positions_bohr[2], 3.0 / ASE_BOHR_IN_A);
         assert_eq!(String::from_utf8(request.init).unwrap(), r#"{"pbc":[true,true,true],"symbols":["Li"]}"#);
     }
 
@@ -308,8 +302,8 @@ mod tests {
         let reply = |w: f64| Reply { energy_ha: -1.0, forces_ha_per_bohr: vec![1.0, 0.0, 0.0], virial_ha: [w; 9] };
         let without = evaluation(reply(0.0));
         assert!(!without.has_virial);
-        assert_eq!(without.energy, -IPI_HARTREE_IN_EV);
-        assert_eq!(without.forces[0].x, IPI_HARTREE_IN_EV / IPI_BOHR_IN_A);
+        assert_eq!(without.energy, -ASE_HARTREE_IN_EV);
+        assert_eq!(without.forces[0].x, ASE_HARTREE_IN_EV / ASE_BOHR_IN_A);
         assert!(evaluation(reply(1e-300)).has_virial);
     }
 
