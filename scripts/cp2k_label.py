@@ -12,7 +12,8 @@ folder WORKDIR/frames/NNNNN/ (NNNNN = the frame's 0-based place in INPUT) holdin
                    Quickstep GPW, PBE, GTH-PBE q3/q5/q6, DZVP-MOLOPT-SR-GTH, CUTOFF 400 Ry, REL_CUTOFF 50, Γ, EPS_SCF
                    1e-6, OT DIIS) with CELL from Lattice and COORD from the positions; UKS MULTIPLICITY 2 when the
                    valence electron count (Li 3, P 5, O 6) is odd
-    cp2k.out       CP2K's full output (cp2k.restart-guess.out: that of a failed attempt from the previous wavefunction)
+    cp2k.out       CP2K's full output (cp2k.attempt-K.out: that of the K-th run when it failed; cp2k.interrupted.out:
+                   that of a run that was killed)
     labelled.extxyz  the frame with energy= (eV) and forces (eV/Å), only when the label is ok
     result.json    status "ok" or "failed", reason, energy, largest force, SCF steps, wall time, attempts
 
@@ -25,12 +26,14 @@ tried again (delete its result.json to retry it).
 
 Resuming: a frame with a result.json is skipped, so the job can be killed at any moment and started again with the
 same command; result.json and labelled.extxyz are written to a temporary file and renamed. A frame killed while
-CP2K runs is redone from scratch. WORKDIR/settings.json pins the level of theory and the input of a WORKDIR: a run
+CP2K runs resumes from the wavefunction CP2K wrote after its last outer SCF loop (frame-RESTART.wfn, moved to
+frame-GUESS.wfn) with OT CG; without one it is redone from scratch. WORKDIR/settings.json pins the level of theory and the input of a WORKDIR: a run
 with another --cutoff-ry, --kpoints or INPUT stops with an error.
 
 Wavefunction reuse: when the previous frame of the shard (in INPUT order) has the same species sequence and was
 labelled ok, CP2K starts from its wavefunction (SCF_GUESS RESTART, WFN_RESTART_FILE_NAME); if that attempt fails,
-the frame is redone from SCF_GUESS ATOMIC. A frame's .wfn (.kp with k-points) is deleted as soon as the next frame of
+the frame is redone from SCF_GUESS ATOMIC. An OT DIIS run that ends "SCF not converged" is finished from the
+wavefunction it reached with OT CG before the next guess is tried (at most 4 runs per frame). A frame's .wfn (.kp with k-points) is deleted as soon as the next frame of
 the shard is done (or at once when its own label failed, or when it was the shard's last frame).
 
 --shard K/N labels frames K, K+N, K+2N, … (0-based): N processes of one thread each can share WORKDIR side by side
@@ -50,7 +53,8 @@ restore: the inverse of scripts/dft/archive_labels.sh, for a new machine: recrea
 repository (settings.json, frames.json, frames/NNNNN/{cp2k.inp,result.json,cp2k.out.xz}, labels.extxyz), so that a
 labelling run with the same INPUT skips every archived frame. Each ok frame's labelled.extxyz is cut from
 labels.extxyz in frames.json order (its atom count checked against the manifest); cp2k.out is decompressed. A frame
-already in WORKDIR is left alone. The run then starts the next frame from the atomic guess (no .wfn is archived).
+already in WORKDIR is left alone. A frame that was unfinished when archived (frame-RESTART.wfn.xz, partial
+cp2k.out.xz) gets its wavefunction back, so the run resumes it from there.
 
 Standard library only; needs CP2K (Debian's cp2k 2023.1: `cp2k.psmp`, which finds BASIS_MOLOPT and GTH_POTENTIALS in
 /usr/share/cp2k). Run with OMP_NUM_THREADS unset or equal to --threads; never run in CI.
@@ -85,7 +89,7 @@ OT_SCF = """    &SCF
       EPS_SCF 1.0E-6
       MAX_SCF {max_scf}
       &OT
-        MINIMIZER DIIS
+        MINIMIZER {minimizer}
         PRECONDITIONER FULL_SINGLE_INVERSE
       &END OT
       &OUTER_SCF
@@ -153,8 +157,9 @@ def restart_name(kpoints):
     return f"{PROJECT}-RESTART.kp" if kpoints != [1, 1, 1] else f"{PROJECT}-RESTART.wfn"
 
 
-def cp2k_input(frame, settings, guess, restart_file=None):
-    """The CP2K input of one frame (scripts/dft/cp2k_pbe.template filled in)."""
+def cp2k_input(frame, settings, guess, restart_file=None, minimizer="DIIS"):
+    """The CP2K input of one frame (scripts/dft/cp2k_pbe.template filled in); `minimizer` is OT's (DIIS, or CG with
+    its default 2-point line search)."""
     with open(TEMPLATE) as handle:
         template = handle.read()
     odd = electrons(frame["species"]) % 2 == 1
@@ -163,7 +168,8 @@ def cp2k_input(frame, settings, guess, restart_file=None):
     kpoints = settings["kpoints"]
     if kpoints == [1, 1, 1]:
         kpoint_block = ""
-        scf = OT_SCF.format(guess=guess, max_scf=settings["max_scf"], outer_max_scf=settings["outer_max_scf"])
+        scf = OT_SCF.format(guess=guess, minimizer=minimizer, max_scf=settings["max_scf"],
+                            outer_max_scf=settings["outer_max_scf"])
     else:
         kpoint_block = ("    &KPOINTS\n      SCHEME MONKHORST-PACK {} {} {}\n    &END KPOINTS\n").format(*kpoints)
         scf = DIAGONALISATION_SCF.format(guess=guess,
@@ -279,30 +285,90 @@ def run_cp2k(folder, text, threads, cp2k):
     return status, time.time() - start
 
 
-def attempt(folder, frame, settings, guess, restart_file, threads, cp2k):
+def guess_name(kpoints):
+    """Where a frame's own wavefunction waits while an attempt starts from it (CP2K rewrites restart_name as it runs)."""
+    return f"{PROJECT}-GUESS.kp" if kpoints != [1, 1, 1] else f"{PROJECT}-GUESS.wfn"
+
+
+def keep_own_wavefunction(folder, kpoints):
+    """Moves the frame's restart file (written by an interrupted or unconverged run) to guess_name; returns its
+    absolute path, or None when CP2K left none."""
+    written = os.path.join(folder, restart_name(kpoints))
+    if not os.path.exists(written):
+        return None
+    kept = os.path.abspath(os.path.join(folder, guess_name(kpoints)))
+    os.replace(written, kept)
+    return kept
+
+
+def keep_interrupted(folder, kpoints):
+    """A frame folder without result.json whose CP2K run was killed: keeps that run's output as
+    cp2k.interrupted.out and its wavefunction (the restart file CP2K writes after every outer SCF loop) as the
+    guess of the next attempt. Returns the wavefunction's path, or None."""
+    if os.path.exists(os.path.join(folder, "cp2k.out")):
+        os.replace(os.path.join(folder, "cp2k.out"), os.path.join(folder, "cp2k.interrupted.out"))
+    kept = keep_own_wavefunction(folder, kpoints)
+    earlier = os.path.abspath(os.path.join(folder, guess_name(kpoints)))  # killed before CP2K wrote a restart file
+    return kept or (earlier if os.path.exists(earlier) else None)
+
+
+def attempt(folder, frame, settings, guess, restart_file, minimizer, threads, cp2k):
     for stale in ("cp2k.out", restart_name(settings["kpoints"])):
         if os.path.exists(os.path.join(folder, stale)):
             os.remove(os.path.join(folder, stale))
-    status, wall = run_cp2k(folder, cp2k_input(frame, settings, guess, restart_file), threads, cp2k)
+    text = cp2k_input(frame, settings, guess, restart_file, minimizer)
+    status, wall = run_cp2k(folder, text, threads, cp2k)
     parsed = parse_output(os.path.join(folder, "cp2k.out"), frame["species"])
     if status != 0 and parsed["status"] == "ok":
         parsed = dict(parsed, status="failed", reason=f"CP2K exit status {status}")
     elif status != 0:
         parsed["reason"] = f"CP2K exit status {status}: {parsed['reason']}"
-    parsed.update(guess=guess, restart_from=restart_file, wall_s=round(wall, 1), exit_status=status)
+    parsed.update(guess=guess, restart_from=restart_file, minimizer=minimizer, wall_s=round(wall, 1),
+                  exit_status=status)
     return parsed
 
 
-def label(folder, index, frame, settings, restart_file, threads, cp2k):
-    """Labels one frame in `folder`; writes labelled.extxyz (when ok) and result.json; returns the result."""
+def label(folder, index, frame, settings, restart_file, threads, cp2k, interrupted_wfn=None):
+    """Labels one frame in `folder`; writes labelled.extxyz (when ok) and result.json; returns the result.
+
+    Attempts, until one is ok: (1) from `interrupted_wfn` (the frame's own wavefunction, left by a run that was
+    killed) with OT CG, else from `restart_file` (the previous frame's) with OT DIIS, else from the atomic guess with
+    OT DIIS; (2) from the atomic guess with OT DIIS unless (1) was. After a DIIS attempt that ends "SCF not
+    converged", the wavefunction it reached is finished with OT CG (2-point line search), which is slower per step
+    but does not stall as DIIS can near convergence (RMS gradient flat at ~1e-5 for tens of steps). Every failed
+    attempt's output is kept as cp2k.attempt-K.out."""
     started = now()
+    kpoints = settings["kpoints"]
     attempts = []
-    if restart_file:
-        attempts.append(attempt(folder, frame, settings, "RESTART", restart_file, threads, cp2k))
-        if attempts[-1]["status"] != "ok" and os.path.exists(os.path.join(folder, "cp2k.out")):
-            os.replace(os.path.join(folder, "cp2k.out"), os.path.join(folder, "cp2k.restart-guess.out"))
-    if not attempts or attempts[-1]["status"] != "ok":
-        attempts.append(attempt(folder, frame, settings, "ATOMIC", None, threads, cp2k))
+
+    def run(guess, start_from, minimizer):
+        attempts.append(attempt(folder, frame, settings, guess, start_from, minimizer, threads, cp2k))
+        if attempts[-1]["status"] == "ok":
+            return True
+        if os.path.exists(os.path.join(folder, "cp2k.out")):
+            os.replace(os.path.join(folder, "cp2k.out"), os.path.join(folder, f"cp2k.attempt-{len(attempts)}.out"))
+        if minimizer == "DIIS" and attempts[-1]["reason"] == "SCF not converged" and kpoints == [1, 1, 1]:
+            own = keep_own_wavefunction(folder, kpoints)
+            if own:
+                attempts.append(attempt(folder, frame, settings, "RESTART", own, "CG", threads, cp2k))
+                if attempts[-1]["status"] == "ok":
+                    return True
+                if os.path.exists(os.path.join(folder, "cp2k.out")):
+                    os.replace(os.path.join(folder, "cp2k.out"),
+                               os.path.join(folder, f"cp2k.attempt-{len(attempts)}.out"))
+        return False
+
+    if interrupted_wfn:
+        done = run("RESTART", interrupted_wfn, "CG")
+    elif restart_file:
+        done = run("RESTART", restart_file, "DIIS")
+    else:
+        done = run("ATOMIC", None, "DIIS")
+    if not done and attempts[0]["guess"] != "ATOMIC":
+        run("ATOMIC", None, "DIIS")
+    guess_file = os.path.join(folder, guess_name(kpoints))
+    if os.path.exists(guess_file):
+        os.remove(guess_file)
     final = attempts[-1]
     odd = electrons(frame["species"]) % 2 == 1
     result = {
@@ -312,8 +378,9 @@ def label(folder, index, frame, settings, restart_file, threads, cp2k):
         "wall_s": round(sum(a["wall_s"] for a in attempts), 1), "threads": threads,
         "cutoff_ry": settings["cutoff_ry"], "rel_cutoff_ry": settings["rel_cutoff_ry"], "kpoints": settings["kpoints"],
         "keys": frame["keys"], "started": started, "finished": now(), "host": socket.gethostname(),
-        "attempts": [{k: a[k] for k in ("guess", "restart_from", "status", "reason", "scf_steps", "wall_s",
-                                        "exit_status")} for a in attempts],
+        "resumed_interrupted": interrupted_wfn is not None,
+        "attempts": [{k: a[k] for k in ("guess", "restart_from", "minimizer", "status", "reason", "scf_steps",
+                                        "wall_s", "exit_status")} for a in attempts],
     }
     if final["status"] == "ok":
         energy = final["energy"] * HARTREE_EV
@@ -439,21 +506,24 @@ def labelling(argv):
                 print(f"{now()} frame {n:05d}: another process works on it, skipped", flush=True)
                 previous = None
                 continue
+            interrupted_wfn = keep_interrupted(folder, kpoints)
             restart_file = None
-            if previous is not None:
+            if previous is not None and interrupted_wfn is None:
                 p_folder, p_frame, p_result = previous
                 candidate = os.path.abspath(os.path.join(p_folder, restart_name(kpoints)))
                 if p_result.get("status") == "ok" and p_frame["species"] == frame["species"] \
                         and os.path.exists(candidate):
                     restart_file = candidate
             try:
-                result = label(folder, n, frame, settings, restart_file, args.threads, args.cp2k)
+                result = label(folder, n, frame, settings, restart_file, args.threads, args.cp2k, interrupted_wfn)
             finally:
                 if os.path.exists(os.path.join(folder, "lock")):
                     os.remove(os.path.join(folder, "lock"))
             if result["status"] != "ok":
                 remove_restart(folder, kpoints)
-            guess = result["scf_guess"].lower() + (" (restart failed)" if len(result["attempts"]) > 1 else "")
+            guess = " → ".join(f"{a['guess'].lower()} ({a['minimizer']})" for a in result["attempts"])
+            if result["resumed_interrupted"]:
+                guess = "the interrupted run's wavefunction: " + guess
             energy = f"E = {result['energy_eV']:.6f} eV, max |F| = {result['max_force_eV_per_A']:.3f} eV/Å" \
                 if result["status"] == "ok" else result["reason"]
             print(f"{now()} frame {n:05d} ({position + 1}/{len(mine)}, {result['atoms']} atoms"
@@ -540,12 +610,15 @@ def restore(argv):
         if not os.path.exists(target):
             with open(os.path.join(args.archive, name)) as handle:
                 write_atomic(target, handle.read())
-    restored = 0
+    restored = restored_unfinished = 0
     for entry in manifest:
         source = os.path.join(args.archive, "frames", f"{entry['frame']:05d}")
         folder = os.path.join(args.workdir, "frames", f"{entry['frame']:05d}")
         result = read_result(source)
-        if result is None or read_result(folder) is not None:
+        if read_result(folder) is not None:
+            continue
+        if result is None:
+            restored_unfinished += restore_unfinished(source, folder)
             continue
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(source, "cp2k.inp")) as handle:
@@ -556,7 +629,25 @@ def restore(argv):
             write_atomic(os.path.join(folder, "labelled.extxyz"), texts[entry["frame"]])
         write_json(os.path.join(folder, "result.json"), result)
         restored += 1
-    print(f"{restored} archived frames restored into {args.workdir}")
+    print(f"{restored} archived frames restored into {args.workdir}"
+          + (f", {restored_unfinished} unfinished with their wavefunction" if restored_unfinished else ""))
+
+
+def restore_unfinished(source, folder):
+    """An unfinished frame of the archive (frame-RESTART.wfn.xz and the partial cp2k.out.xz of a run stopped at a
+    session's end): puts both back, so that labelling resumes the frame from its wavefunction. Returns 1 or 0."""
+    archived = os.path.join(source, restart_name([1, 1, 1]) + ".xz")
+    if not os.path.exists(archived) or os.path.exists(os.path.join(folder, restart_name([1, 1, 1]))):
+        return 0
+    os.makedirs(folder, exist_ok=True)
+    for name in (restart_name([1, 1, 1]), "cp2k.out"):
+        if not os.path.exists(os.path.join(source, name + ".xz")):
+            continue
+        temporary = os.path.join(folder, f"{name}.tmp{os.getpid()}")
+        with lzma.open(os.path.join(source, name + ".xz"), "rb") as handle, open(temporary, "wb") as out:
+            out.write(handle.read())
+        os.replace(temporary, os.path.join(folder, name))
+    return 1
 
 
 def main():
