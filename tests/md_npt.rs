@@ -313,3 +313,50 @@ fn a_barostat_refuses_a_cell_that_is_not_periodic() {
         "md.barostat: the cell is not periodic along c: a barostat changes the cell and needs periodic boundaries in all three directions"
     );
 }
+
+/// The trajectories of an NPT run record the cell of every frame, and the analysis unwraps positions through the
+/// changing cell: EAM Cu at 1200 K compressed from 0 to 20 GPa with tri coupling (the cell shrinks and shears),
+/// unwrapped with the image counters of the H5MD file, r + h_t·n_t, and with minimum-image steps carried
+/// through each change of cell — streamed from the same H5MD file and read in memory from the extended XYZ —
+/// gives the same positions for every atom at every frame.
+#[test]
+fn npt_trajectories_unwrap_the_same_with_and_without_image_counters() {
+    use mdrun::analysis::trajectory::{read_trajectory, H5mdTrajectory, ReadOptions, TrajectoryData, UnwrapMethod};
+    let Some((mut system, mut evaluator)) = copper() else { return };
+    let stage = "timestep_fs = 2.0\nthermostat = { kind = \"nose-hoover\", damping_fs = 100 }\n\
+                 barostat = { kind = \"mtk\", coupling = \"tri\", damping_fs = 200 }\n\
+                 schedule = [{ temperature_k = 1200, steps = 1500, from_gpa = 0, to_gpa = 20 }]\n\
+                 initial_temperature_k = 1200\ntrajectory_every = 10\nthermo_every = 100\n\
+                 trajectory_formats = [\"h5md\", \"extxyz\"]\n";
+    let dir = tempfile::tempdir().unwrap();
+    settings(stage).run(&mut system, &mut evaluator, dir.path(), 11, QUIET).unwrap();
+    let options = |unwrap| ReadOptions { unwrap, ..Default::default() };
+    let h5md = dir.path().join("trajectory.h5");
+    let with_images = H5mdTrajectory::open(&h5md, &options(UnwrapMethod::Images)).unwrap().load().unwrap();
+    let streamed = H5mdTrajectory::open(&h5md, &options(UnwrapMethod::MinimumImage)).unwrap();
+    let atoms: Vec<usize> = (0..with_images.n_atoms()).collect();
+    let streamed = streamed.position_block(&atoms).unwrap();
+    let extxyz = read_trajectory(&dir.path().join("trajectory.xyz"), &options(UnwrapMethod::MinimumImage)).unwrap();
+
+    let cells = &with_images.header().cells;
+    let (first, last) = (&cells[0], cells.last().unwrap());
+    assert!(last.volume() < 0.95 * first.volume(), "volume {} → {} Å³", first.volume(), last.volume());
+    let frames = with_images.n_frames();
+    let outside = (0..with_images.n_atoms())
+        .filter(|&i| {
+            last.fractional(&with_images.frame_positions(frames - 1)[i]).iter().any(|s| !(0.0..1.0).contains(s))
+        })
+        .count();
+    assert!(outside > 0, "no atom crossed a boundary");
+    let mut largest = [0.0f64; 2];
+    for f in 0..frames {
+        for i in 0..with_images.n_atoms() {
+            let truth = with_images.frame_positions(f)[i];
+            largest[0] = largest[0].max((streamed[i][f] - truth).norm());
+            largest[1] = largest[1].max((extxyz.frame_positions(f)[i] - truth).norm());
+        }
+    }
+    println!("{frames} frames, {outside} atoms outside the last cell; largest differences {largest:?} Å");
+    assert!(largest[0] < 1e-9, "streamed minimum-image unwrapping differs by {} Å", largest[0]);
+    assert!(largest[1] < 1e-9, "extended-XYZ minimum-image unwrapping differs by {} Å", largest[1]);
+}

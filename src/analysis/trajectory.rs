@@ -112,6 +112,7 @@ impl Trajectory {
         let mut velocities = if has_velocities { Some(Vec::new()) } else { None };
         check_cells_change_smoothly(source, &frames)?;
         let mut previous_raw: Vec<Vector3<f64>> = Vec::new();
+        let mut previous_cell = frames[0].cell.clone();
         let mut current: Vec<Vector3<f64>> = Vec::new();
         let mut next = 0;
         for (k, frame) in frames.into_iter().enumerate() {
@@ -132,10 +133,12 @@ impl Trajectory {
                 current = frame.positions.clone();
             } else {
                 for i in 0..n_atoms {
-                    current[i] += frame.cell.minimum_image(&(frame.positions[i] - previous_raw[i]));
+                    current[i] =
+                        unwrap_step(&current[i], &previous_raw[i], &frame.positions[i], &previous_cell, &frame.cell);
                 }
             }
             previous_raw = frame.positions;
+            previous_cell = frame.cell.clone();
             if selected[next] != k {
                 continue;
             }
@@ -305,6 +308,27 @@ impl TrajectoryData for Trajectory {
 }
 
 /// Whether image counters are used for unwrapping.
+/// One minimum-image unwrapping step: from `unwrapped` and `previous` (an atom's unwrapped and raw positions in
+/// the previous frame, whose cell was `previous_cell`) to its unwrapped position in a frame where it is at `r` in
+/// `cell`. When the cell changed (a barostat), both are first carried affinely into the new cell,
+/// x → h_t h_{t−1}⁻¹ x, as the barostat scales positions; the result is then r + h_t·n_t with n_t the atom's image
+/// counters, what unwrapping with image counters gives (LAMMPS's unwrapped coordinates x + i_x·L_x(t)). A cell
+/// that did not change leaves the plain minimum-image step, bit for bit.
+fn unwrap_step(
+    unwrapped: &Vector3<f64>,
+    previous: &Vector3<f64>,
+    r: &Vector3<f64>,
+    previous_cell: &Cell,
+    cell: &Cell,
+) -> Vector3<f64> {
+    if previous_cell.matrix() == cell.matrix() {
+        return unwrapped + cell.minimum_image(&(r - previous));
+    }
+    let carried = |x: &Vector3<f64>| cell.cartesian(&previous_cell.fractional(x));
+    let previous = carried(previous);
+    carried(unwrapped) + cell.minimum_image(&(r - previous))
+}
+
 fn choose_unwrapping(source: &Path, has_images: bool, options: &ReadOptions) -> Result<bool, IoError> {
     match options.unwrap {
         UnwrapMethod::Auto => Ok(has_images),
@@ -635,7 +659,7 @@ impl H5mdTrajectory {
                     current[a] = match &images {
                         Some(n) => r + cell.shift([n[[t, a, 0]], n[[t, a, 1]], n[[t, a, 2]]]),
                         None if f == 0 => r,
-                        None => current[a] + cell.minimum_image(&(r - previous[a])),
+                        None => unwrap_step(&current[a], &previous[a], &r, &self.file_cells[f - 1], cell),
                     };
                     previous[a] = r;
                 }
@@ -882,6 +906,58 @@ mod tests {
             assert!((t.frame_positions(k)[0] - (r - truth[0] + t.frame_positions(0)[0])).norm() < 1e-9);
         }
         assert!((t.frame_positions(39)[0] - t.frame_positions(0)[0] - velocity * 39.0).norm() < 1e-9);
+    }
+
+    /// Under a barostat the cell changes every frame: a path crossing boundaries of a triclinic cell that grows
+    /// by 0.3 % per frame and shears, unwrapped with image counters and with minimum-image steps, gives in both
+    /// cases u_t = h_t·S_t, the positions the equations of motion carry (S_t: unwrapped fractional coordinates).
+    #[test]
+    fn unwrapping_follows_a_changing_cell_with_and_without_image_counters() {
+        let cell_at = |k: usize| {
+            let (g, shear) = (1.0 + 0.003 * k as f64, 0.01 * k as f64);
+            Cell::from_vectors(
+                Vector3::new(4.0 * g, 0.0, 0.0),
+                Vector3::new(1.5 + shear, 4.0 * g, 0.0),
+                Vector3::new(0.5, -1.0, 5.0 * g),
+            )
+            .unwrap()
+        };
+        let fractional_velocity = Vector3::new(0.11, -0.07, 0.05);
+        let truth: Vec<Vector3<f64>> = (0..60)
+            .map(|k| cell_at(k).cartesian(&(Vector3::new(0.3, 0.6, 0.2) + fractional_velocity * k as f64)))
+            .collect();
+        let frames = |with_images: bool| -> Vec<RawFrame> {
+            truth
+                .iter()
+                .enumerate()
+                .map(|(k, u)| {
+                    let (wrapped, image) = cell_at(k).wrap(u);
+                    RawFrame {
+                        time_fs: Some(k as f64),
+                        cell: cell_at(k),
+                        positions: vec![wrapped],
+                        images: with_images.then(|| vec![image]),
+                        velocities: None,
+                    }
+                })
+                .collect()
+        };
+        assert!(truth.last().map(|u| cell_at(59).wrap(u).1) != Some([0; 3]), "the path crosses boundaries");
+        for with_images in [true, false] {
+            let t = Trajectory::from_frames(
+                Path::new("x"),
+                vec![3],
+                vec![6.94],
+                frames(with_images),
+                &ReadOptions::default(),
+            )
+            .unwrap();
+            assert_eq!(t.unwrapped_with_images(), with_images);
+            for (k, u) in truth.iter().enumerate() {
+                let error = (t.frame_positions(k)[0] - u).norm();
+                assert!(error < 1e-9, "frame {k}, images {with_images}: {:?} vs {u:?}", t.frame_positions(k)[0]);
+            }
+        }
     }
 
     #[test]
