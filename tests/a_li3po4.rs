@@ -32,8 +32,7 @@ fn shrunk(study: &str, root: &Path) -> String {
         match stage["kind"].as_str().unwrap() {
             "md" if stage.contains_key("schedule") => {
                 let schedule: Table = toml::from_str(
-                    "s = [{ temperature_k = 6000, steps = 10 }, { from_k = 6000, to_k = 300, steps = 20 }, \
-                     { temperature_k = 300, steps = 10 }]",
+                    "s = [{ temperature_k = 6000, steps = 10 }, { from_k = 6000, to_k = 300, steps = 20 }]",
                 )
                 .unwrap();
                 stage.insert("schedule".into(), schedule["s"].clone());
@@ -90,35 +89,39 @@ fn every_stage_of_the_study_runs_on_the_shipped_potential() {
         serde_json::from_str(&std::fs::read_to_string(output_dir.join("summary.json")).unwrap()).unwrap();
     let stages = summary["stages"].as_array().unwrap();
     let kinds: Vec<&str> = stages.iter().map(|s| s["kind"].as_str().unwrap()).collect();
-    let expected_kinds = "single_point md relax single_point vacancy migration kmc load remove md load md load md \
-                          load md load md analyze report";
+    let expected_kinds = "single_point md md md relax single_point vacancy migration kmc load remove md load md load \
+                          md load md load md analyze report";
     assert_eq!(kinds.join(" "), expected_kinds);
     assert!(stages.iter().all(|s| s["status"] == "completed"), "{summary}");
     let result = |i: usize| &stages[i]["result"];
 
-    // The glass: 128 atoms, zero-pressure density of a plausible oxide.
-    assert_eq!(result(3)["atoms"], 128);
-    let density = result(3)["density_g_per_cm3"].as_f64().unwrap();
+    // The glass: 128 atoms; its density at 300 K and 1 atm (the second NPT stage) and relaxed at zero pressure,
+    // those of a plausible oxide.
+    assert_eq!([&stages[2]["result"]["barostat"], &result(3)["barostat"]], ["c-rescale", "c-rescale"]);
+    let density_300k = result(3)["mean_density_g_per_cm3"].as_f64().unwrap();
+    assert!((1.0..5.0).contains(&density_300k), "glass density at 300 K {density_300k}");
+    assert_eq!(result(5)["atoms"], 128);
+    let density = result(5)["density_g_per_cm3"].as_f64().unwrap();
     assert!((1.0..5.0).contains(&density), "glass density {density}");
     // A vacancy at each of the 48 Li sites; the lowest-E_f one is the vacancy of the migration stage, whose hops
     // all end there.
-    let vacancies = result(4)["vacancies"].as_array().unwrap();
+    let vacancies = result(6)["vacancies"].as_array().unwrap();
     assert_eq!(vacancies.len(), 48);
     assert!(vacancies.iter().all(|v| v["species"] == "Li" && v["multiplicity"] == 1));
     let formation = |v: &Value| v["formation_energy_ev"].as_f64().unwrap();
     let lowest = vacancies.iter().map(formation).fold(f64::INFINITY, f64::min);
-    assert_eq!(result(4)["formation_energy_ev"].as_f64(), Some(lowest));
-    let mean = result(4)["mean_formation_energy_ev"].as_f64().unwrap();
+    assert_eq!(result(6)["formation_energy_ev"].as_f64(), Some(lowest));
+    let mean = result(6)["mean_formation_energy_ev"].as_f64().unwrap();
     assert!((mean - vacancies.iter().map(formation).sum::<f64>() / 48.0).abs() < 1e-9);
-    let hops = result(5)["hops"].as_u64().unwrap();
-    assert!(hops >= 1, "{}", result(5));
-    let barriers = std::fs::read_to_string(output_dir.join("05-migration/barriers.csv")).unwrap();
+    let hops = result(7)["hops"].as_u64().unwrap();
+    assert!(hops >= 1, "{}", result(7));
+    let barriers = std::fs::read_to_string(output_dir.join("07-migration/barriers.csv")).unwrap();
     let rows: Vec<&str> = barriers.lines().filter(|l| !l.starts_with('#') && !l.starts_with("path_id")).collect();
     assert_eq!(rows.len() as u64, hops);
     let vacancy_site = 127; // the vacant site is appended as the last atom of the 128-site perfect structure
     assert!(rows.iter().all(|r| r.split(',').nth(3) == Some(&vacancy_site.to_string())), "{barriers}");
-    // kMC on every Li pair of the glass, with the vacancy energies of stage 4 and E_KRA drawn from those rows.
-    let kmc = result(6);
+    // kMC on every Li pair of the glass, with the vacancy energies of stage 6 and E_KRA drawn from those rows.
+    let kmc = result(8);
     assert_eq!(kmc["barrier_sampling"]["model"], "kra");
     // (unconverged rows whose band lies below an end point are left out of the samples)
     let samples = kmc["barrier_sampling"]["samples"].as_u64().unwrap();
@@ -126,14 +129,14 @@ fn every_stage_of_the_study_runs_on_the_shipped_potential() {
     assert_eq!(kmc["sites"].as_u64(), Some(48));
     assert_eq!(kmc["temperatures"].as_array().unwrap().len(), 5);
     // Back to the glass, minus one Li2O, for every MD temperature.
-    assert_eq!(result(7)["atoms"], 128);
-    assert_eq!(result(7)["from_stage"], 3);
-    assert_eq!(result(8)["atoms_after"], 125);
+    assert_eq!(result(9)["atoms"], 128);
+    assert_eq!(result(9)["from_stage"], 5);
+    assert_eq!(result(10)["atoms_after"], 125);
     assert_eq!(
-        (result(8)["removed_counts"]["Li"].as_u64(), result(8)["removed_counts"]["O"].as_u64()),
+        (result(10)["removed_counts"]["Li"].as_u64(), result(10)["removed_counts"]["O"].as_u64()),
         (Some(2), Some(1))
     );
-    for (k, md) in [9, 11, 13, 15, 17].into_iter().enumerate() {
+    for (k, md) in [11, 13, 15, 17, 19].into_iter().enumerate() {
         assert_eq!(stages[md]["kind"], "md");
         if k > 0 {
             assert_eq!(result(md - 1)["atoms"], 125);
@@ -141,20 +144,24 @@ fn every_stage_of_the_study_runs_on_the_shipped_potential() {
         assert!(output_dir.join(format!("{md:02}-md/trajectory.h5")).exists());
     }
     // The analysis saw five trajectories at the five temperatures, with 125 atoms each.
-    let trajectories = result(18)["trajectories"].as_array().unwrap();
+    let trajectories = result(20)["trajectories"].as_array().unwrap();
     let temperatures: Vec<f64> = trajectories.iter().map(|t| t["temperature_k"].as_f64().unwrap()).collect();
     assert_eq!(temperatures, [600.0, 700.0, 800.0, 1000.0, 1200.0]);
     assert!(trajectories.iter().all(|t| t["atoms"] == 125));
     // The report holds every row, with our numbers where the source has one, equal to the source.
-    let report = result(19);
+    let report = result(21);
     let rows = report["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 28);
+    assert_eq!(rows.len(), 29);
     let row = |name: &str| rows.iter().find(|r| r["quantity"] == name).unwrap();
     assert_eq!(row("atoms in the glass")["ours"], 128.0);
+    assert_eq!(
+        row("density of the glass at 300 K and 1 atm (NPT, mean over 6 ps)")["ours"].as_f64(),
+        Some(density_300k)
+    );
     assert_eq!(row("Li hops into the vacancy (NEB paths)")["ours"].as_f64(), Some(hops as f64));
     assert_eq!(
         row("Li vacancy formation energy, lowest site (mu_Li from bcc Li)")["ours"],
-        result(4)["formation_energy_ev"]
+        result(6)["formation_energy_ev"]
     );
     assert_eq!(
         row("kMC network: mean hop barrier (both directions, with site energies)")["ours"],
@@ -163,16 +170,16 @@ fn every_stage_of_the_study_runs_on_the_shipped_potential() {
     assert_eq!(row("kMC activation energy (vacancy)")["ours"], kmc["arrhenius"]["activation_energy_ev"]);
     assert_eq!(
         row("mean NEB barrier of the reverse hops (out of the vacancy site)")["ours"],
-        result(5)["mean_reverse_barrier_ev"]
+        result(7)["mean_reverse_barrier_ev"]
     );
     let coordination = row("Li-O coordination (r < 2.6 A, 600 K)")["ours"].as_f64().unwrap();
     assert!((1.0..8.0).contains(&coordination), "Li–O coordination {coordination}");
     for file in ["comparison.csv", "comparison.md"] {
-        assert!(output_dir.join("19-report").join(file).exists());
+        assert!(output_dir.join("21-report").join(file).exists());
     }
     assert!(
         stdout.contains("| mean NEB barrier (hops into the vacancy) |"),
         "the table is printed at the end:\n{stdout}"
     );
-    println!("{}", std::fs::read_to_string(output_dir.join("19-report/comparison.md")).unwrap());
+    println!("{}", std::fs::read_to_string(output_dir.join("21-report/comparison.md")).unwrap());
 }

@@ -18,6 +18,7 @@ use crate::io::extxyz::{format_frame, FrameExtras};
 use crate::io::h5md::{H5mdWriter, Observables};
 use crate::potentials::{Evaluation, Evaluator};
 use crate::system::System;
+use crate::units::G_PER_CM3_PER_AMU_PER_A3;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nalgebra::Vector3;
@@ -154,6 +155,10 @@ pub struct MdReport {
     pub mean_volume_a3: f64,
     #[serde(default, deserialize_with = "crate::io::nan_from_null")]
     pub std_volume_a3: f64,
+    /// Mass density from the mean volume, ρ = Σ m_i / ⟨V⟩ (g/cm³; null without a cell): under a barostat, the
+    /// density at the stage's temperature and pressure.
+    #[serde(default, deserialize_with = "crate::io::nan_from_null")]
+    pub mean_density_g_per_cm3: f64,
     /// (E_conserved(N) − E_conserved(0))/N_atoms (eV/atom).
     pub conserved_energy_drift_ev_per_atom: f64,
     pub neighbor_rebuilds: u64,
@@ -578,6 +583,7 @@ impl MdSettings {
             mean_pressure_bar: if system.cell.is_infinite() { f64::NAN } else { acc.sum_pressure / samples },
             mean_volume_a3: mean_volume,
             std_volume_a3: volume_variance.sqrt(),
+            mean_density_g_per_cm3: system.masses.iter().sum::<f64>() / mean_volume * G_PER_CM3_PER_AMU_PER_A3,
             conserved_energy_drift_ev_per_atom: (row.conserved_energy - acc.initial_conserved_energy)
                 / system.len() as f64,
             neighbor_rebuilds: acc.neighbor_rebuilds,
