@@ -14,6 +14,7 @@ pub mod neighbors;
 pub mod optimize;
 pub mod plot;
 pub mod potentials;
+pub mod progress;
 pub mod relax;
 pub mod structure;
 pub mod study;

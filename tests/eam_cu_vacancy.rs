@@ -30,7 +30,7 @@ fn copper_vacancy_formation_energy() {
         let settings: VacancySettings = toml::from_str(&text).unwrap();
         settings.validate("stage[0]").unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let report = settings.run(&mut system, &mut evaluator, dir.path(), 0).unwrap();
+        let report = settings.run(&mut system, &mut evaluator, dir.path(), 0, true).unwrap();
         println!(
         "Cu_u3 vacancy ({optimizer}): unrelaxed E_f = {:.5} eV, relaxed E_f = {:.5} eV ({} steps, {} force evaluations)",
         report.unrelaxed_formation_energy_ev,
@@ -79,7 +79,7 @@ fn copper_vacancy_migration_barrier() {
         let settings: MigrationSettings = toml::from_str(&text).unwrap();
         settings.validate("stage[1]").unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let report = settings.run(&mut system, &mut evaluator, dir.path(), 0).unwrap();
+        let report = settings.run(&mut system, &mut evaluator, dir.path(), 0, true).unwrap();
         let path = &report.paths[0];
         println!(
             "Cu_u3 NN vacancy hop ({optimizer}): forward {:.5} eV, reverse {:.5} eV, saddle image {}, fmax {:.4}, band steps {}, \

@@ -186,7 +186,7 @@ fn migration_in_a_crystal_computes_one_path_and_lists_every_hop() {
             .unwrap();
     settings.validate("stage[3]").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let report = settings.run(&mut system, &mut argon(), dir.path(), 0).unwrap();
+    let report = settings.run(&mut system, &mut argon(), dir.path(), 0, true).unwrap();
     assert_eq!(report.hops, 108 * 6);
     assert_eq!(report.computed_paths, 1);
     assert!(report.converged);
@@ -228,7 +228,7 @@ fn migration_in_a_disordered_cell_keeps_every_hop() {
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let report = settings.run(&mut system, &mut argon(), dir.path(), 0).unwrap();
+    let report = settings.run(&mut system, &mut argon(), dir.path(), 0, true).unwrap();
     let argon_neighbours =
         (1..108).filter(|&i| system.atomic_numbers[i] == 18 && system.displacement(0, i).norm() < 4.2).count();
     assert!(argon_neighbours >= 4);
@@ -253,7 +253,7 @@ fn migration_starts_from_a_structure_that_already_has_the_vacancy() {
     let text = "species = \"Ar\"\nhop_cutoff_a = 3.8\nimages = 3\nfmax_ev_per_a = 0.005\noptimizer = \"lbfgs\"";
     let reference: MigrationSettings = toml::from_str(&format!("{text}\nvacancy_sites = [0]")).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let expected = reference.run(&mut perfect.clone(), &mut argon(), dir.path(), 0).unwrap();
+    let expected = reference.run(&mut perfect.clone(), &mut argon(), dir.path(), 0, true).unwrap();
     // The vacancy made (and relaxed) by an earlier stage; its position is the removed atom's.
     let mut defective = perfect.clone();
     defective.remove(0);
@@ -262,7 +262,7 @@ fn migration_starts_from_a_structure_that_already_has_the_vacancy() {
     let settings: MigrationSettings = toml::from_str(&format!("{text}\nvacancy_position_a = [0.0, 0.0, 0.0]")).unwrap();
     settings.validate("stage[2]").unwrap();
     let mut system = defective.clone();
-    let report = settings.run(&mut system, &mut argon(), dir.path(), 0).unwrap();
+    let report = settings.run(&mut system, &mut argon(), dir.path(), 0, true).unwrap();
     assert_eq!(system, defective, "the stage leaves the system unchanged");
     assert!(report.converged);
     assert_eq!((report.hops, report.computed_paths), (12, 1));
@@ -273,7 +273,7 @@ fn migration_starts_from_a_structure_that_already_has_the_vacancy() {
     assert_eq!(written.len(), 108);
     // An occupied position is not a vacancy.
     let settings: MigrationSettings = toml::from_str(&format!("{text}\nvacancy_position_a = [2.6, 2.6, 0.1]")).unwrap();
-    let err = settings.run(&mut defective.clone(), &mut argon(), dir.path(), 0).unwrap_err().to_string();
+    let err = settings.run(&mut defective.clone(), &mut argon(), dir.path(), 0, true).unwrap_err().to_string();
     assert!(err.contains("is only") && err.contains("so the site is not vacant"), "{err}");
     let both: MigrationSettings =
         toml::from_str(&format!("{text}\nvacancy_position_a = [0.0, 0.0, 0.0]\nvacancy_sites = [1]")).unwrap();

@@ -236,3 +236,26 @@ fn restart_refuses_a_run_whose_stage_input_file_changed() {
     let err = common::mdrun_err(&["-q", input.to_str().unwrap(), "-o", run, "--restart"]);
     assert!(err.contains("belongs to a different study: stage[0] changed"), "{err}");
 }
+
+/// A relaxation shows its progress as it goes: a row every `log_every` steps and the outcome on the screen
+/// (here redirected, as a background run's log), and `relax_log.csv` with every step.
+#[test]
+fn a_relaxation_prints_its_progress_and_logs_every_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = argon_study(dir.path(), |text| {
+        text.replace("steps = 60", "steps = 20")
+            + "\n[[stage]]\nkind = \"relax\"\nrelax_cell = true\nfmax_ev_per_a = 1e-4\nlog_every = 5\n"
+    });
+    let run = dir.path().join("run");
+    let stdout = common::mdrun_ok(&[input.to_str().unwrap(), "-o", run.to_str().unwrap()]);
+    let log = std::fs::read_to_string(run.join("02-relax/relax_log.csv")).unwrap();
+    let steps: Vec<usize> = log.lines().skip(1).map(|l| l.split(',').next().unwrap().parse().unwrap()).collect();
+    assert_eq!(steps, (0..steps.len()).collect::<Vec<_>>(), "{log}");
+    let relax = &stdout[stdout.find("== stage 2 (relax)").unwrap()..stdout.find("relax: ").unwrap()];
+    let rows: Vec<&str> = relax.lines().filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit())).collect();
+    let printed: Vec<usize> = rows.iter().filter_map(|l| l.split_whitespace().next()?.parse().ok()).collect();
+    assert!(stdout.contains("step        energy (eV)    fmax (eV/Å)  volume (Å³)"), "{stdout}");
+    assert_eq!(printed, (0..steps.len()).step_by(5).collect::<Vec<_>>(), "{stdout}");
+    let last = steps.len() - 1;
+    assert!(stdout.contains(&format!("relax: converged after {last} steps")), "{stdout}");
+}

@@ -17,16 +17,16 @@ use crate::input::{join, positive, InvalidValue};
 use crate::io::extxyz::{format_frame, FrameExtras};
 use crate::io::h5md::{H5mdWriter, Observables};
 use crate::potentials::{Evaluation, Evaluator};
+use crate::progress::Progress;
 use crate::system::System;
 use crate::units::G_PER_CM3_PER_AMU_PER_A3;
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nalgebra::Vector3;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -519,7 +519,7 @@ impl MdSettings {
         };
         let outputs = Outputs::reopen(self, output_dir, &saved.outputs)?;
         let screen = Screen::new(control.quiet, schedule.total_steps(), false);
-        screen.bar.set_position(saved.step);
+        screen.progress.set_position(saved.step);
         self.integrate(system, evaluator, &schedule, state, outputs, screen, control, Some(saved.step))
     }
 
@@ -561,7 +561,7 @@ impl MdSettings {
             state.accumulate(&row);
             self.write_step(&state, system, &row, total, &mut outputs, &mut screen)?;
         }
-        screen.bar.finish_and_clear();
+        screen.progress.finish();
         let wall_time_s = started.elapsed().as_secs_f64();
         let acc = &state.accumulators;
         let samples = acc.samples.max(1) as f64;
@@ -665,7 +665,7 @@ impl MdSettings {
         if self.checkpoint_every > 0 && (step % self.checkpoint_every == 0 || step == total) {
             outputs.checkpoint(state, system, total, self.timestep_fs)?;
         }
-        screen.bar.inc(1);
+        screen.progress.inc(1);
         Ok(())
     }
 }
@@ -944,43 +944,26 @@ impl Outputs {
 
 /// Thermo table and progress bar on the terminal.
 struct Screen {
-    quiet: bool,
-    bar: ProgressBar,
+    progress: Progress,
     header_printed: bool,
     with_extrapolations: bool,
 }
 
 impl Screen {
     fn new(quiet: bool, total: u64, with_extrapolations: bool) -> Screen {
-        let bar = if quiet || !std::io::stdout().is_terminal() {
-            ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden())
-        } else {
-            let bar = ProgressBar::new(total);
-            if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {per_sec}  eta {eta}") {
-                bar.set_style(style);
-            }
-            bar
-        };
-        Screen { quiet, bar, header_printed: false, with_extrapolations }
+        let progress = Progress::new(quiet, total, "{bar:40} {pos}/{len} steps  {per_sec}  eta {eta}");
+        Screen { progress, header_printed: false, with_extrapolations }
     }
 
     fn print(&mut self, row: &ThermoRow) {
-        if self.quiet {
+        if self.progress.is_quiet() {
             return;
         }
         self.with_extrapolations |= row.extrapolations > 0;
         if !self.header_printed {
-            self.println(ThermoRow::table_header(self.with_extrapolations));
+            self.progress.println(ThermoRow::table_header(self.with_extrapolations));
             self.header_printed = true;
         }
-        self.println(row.table_line(self.with_extrapolations));
-    }
-
-    fn println(&self, line: String) {
-        if self.bar.is_hidden() {
-            println!("{line}");
-        } else {
-            self.bar.println(line);
-        }
+        self.progress.println(row.table_line(self.with_extrapolations));
     }
 }

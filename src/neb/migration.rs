@@ -20,6 +20,7 @@ use crate::io::extxyz::{self, FrameExtras};
 use crate::optimize::{minimizer_defaults, Algorithm};
 use crate::plot::{Plot, Series, Style};
 use crate::potentials::Evaluator;
+use crate::progress::Progress;
 use crate::relax::{relax, RelaxReport, RelaxSettings};
 use crate::structure::{site_fingerprints, Fingerprint};
 use crate::system::{elements, System};
@@ -585,9 +586,10 @@ impl MigrationSettings {
         evaluator: &mut Evaluator,
         output_dir: &Path,
         _seed: u64,
+        quiet: bool,
     ) -> anyhow::Result<MigrationReport> {
         let (perfect, settings) = self.perfect_structure(system)?;
-        settings.run_on_perfect(&perfect, evaluator, output_dir)
+        settings.run_on_perfect(&perfect, evaluator, output_dir, quiet)
     }
 
     fn run_on_perfect(
@@ -595,6 +597,7 @@ impl MigrationSettings {
         perfect: &System,
         evaluator: &Evaluator,
         output_dir: &Path,
+        quiet: bool,
     ) -> anyhow::Result<MigrationReport> {
         let hops = self.hops_for(perfect)?;
         let assignment = if self.deduplicate {
@@ -608,8 +611,18 @@ impl MigrationSettings {
             representatives.iter().flat_map(|&h| [hops[h].from_site, hops[h].to_site]).collect();
         vacancy_sites.sort_unstable();
         vacancy_sites.dedup();
-        let vacancies = self.relax_vacancies(perfect, evaluator, &vacancy_sites)?;
-        let nebs = self.run_nebs(perfect, evaluator, &hops, &representatives, &vacancies)?;
+        let progress = Progress::new(quiet, vacancy_sites.len() as u64, "{bar:40} {pos}/{len} endpoints  eta {eta}");
+        progress.println(format!(
+            "migration: {} hops ({} distinct), relaxing {} vacancy endpoints",
+            hops.len(),
+            representatives.len(),
+            vacancy_sites.len()
+        ));
+        let vacancies = self.relax_vacancies(perfect, evaluator, &vacancy_sites, &progress)?;
+        progress.finish();
+        let progress = Progress::new(quiet, representatives.len() as u64, "{bar:40} {pos}/{len} bands  eta {eta}");
+        let nebs = self.run_nebs(perfect, evaluator, &hops, &representatives, &vacancies, &progress)?;
+        progress.finish();
         let migration = Migration { hops, assignment, vacancies, nebs };
         let rows = self.barrier_rows(&migration);
         self.write_migration(output_dir, perfect, &migration, &rows)?;
@@ -630,6 +643,7 @@ impl MigrationSettings {
         perfect: &System,
         evaluator: &Evaluator,
         sites: &[usize],
+        progress: &Progress,
     ) -> anyhow::Result<BTreeMap<usize, RelaxedVacancy>> {
         let relax_settings = RelaxSettings::with_minimizer(self.minimizer());
         let relaxed: Vec<RelaxedVacancy> = sites
@@ -639,6 +653,7 @@ impl MigrationSettings {
                 defect.remove(site);
                 let mut local = evaluator.clone();
                 let report = relax(&mut defect, &mut local, &relax_settings, None)?.report;
+                progress.inc(1);
                 Ok(RelaxedVacancy { system: defect, report })
             })
             .collect::<anyhow::Result<_>>()?;
@@ -653,6 +668,7 @@ impl MigrationSettings {
         hops: &[Hop],
         representatives: &[usize],
         vacancies: &BTreeMap<usize, RelaxedVacancy>,
+        progress: &Progress,
     ) -> anyhow::Result<BTreeMap<usize, NebResult>> {
         let options = self.neb_options();
         let results: Vec<anyhow::Result<NebResult>> = representatives
@@ -660,8 +676,11 @@ impl MigrationSettings {
             .map(|&h| {
                 let hop = &hops[h];
                 let (initial, final_state) = hop_endpoints(perfect, hop, vacancies);
-                run_neb(initial, &final_state, evaluator, &options)
-                    .with_context(|| format!("hop {} → {}", hop.from_site, hop.to_site))
+                let result = run_neb(initial, &final_state, evaluator, &options)
+                    .with_context(|| format!("hop {} → {}", hop.from_site, hop.to_site))?;
+                progress.inc(1);
+                progress.println(band_row(hop, &result.report, representatives.len()));
+                Ok(result)
             })
             .collect();
         representatives.iter().copied().zip(results).map(|(h, result)| Ok((h, result?))).collect()
@@ -798,6 +817,20 @@ impl MigrationSettings {
             paths,
         }
     }
+}
+
+/// The screen row of one finished band (rows arrive in completion order; files are in hop order).
+fn band_row(hop: &Hop, report: &NebReport, total: usize) -> String {
+    format!(
+        "band {} → {} (of {total}, {:.2} Å): barrier {:.4} eV forward, {:.4} eV back, {} steps{}",
+        hop.from_site,
+        hop.to_site,
+        (hop.to - hop.from).norm(),
+        report.forward_barrier_ev,
+        report.reverse_barrier_ev,
+        report.band_steps,
+        if report.converged { "" } else { ", NOT converged" }
+    )
 }
 
 #[cfg(test)]

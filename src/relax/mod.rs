@@ -17,11 +17,13 @@ use crate::input::{join, InvalidValue};
 use crate::io::extxyz::{self, FrameExtras};
 use crate::optimize::{self, minimizer_defaults, Algorithm, Convergence, MinimizerSettings, Minimum, Objective};
 use crate::potentials::{Evaluation, Evaluator, EV_PER_A3_IN_BAR};
+use crate::progress::Progress;
 use crate::system::{Cell, System};
 use nalgebra::{Matrix3, Vector3};
 use serde::{Deserialize, Serialize};
-use std::fmt::Write as _;
-use std::path::Path;
+use std::fs::File;
+use std::io::{LineWriter, Write};
+use std::path::{Path, PathBuf};
 
 /// `[[stage]] kind = "relax"`.
 #[derive(Clone, Debug, Deserialize)]
@@ -45,6 +47,14 @@ pub struct RelaxSettings {
     /// External pressure p for cell relaxation (bar); default 0.
     #[serde(default)]
     pub pressure_bar: f64,
+    /// A row (step, energy, fmax, volume) on the screen every this many steps (0: none); `relax_log.csv` has
+    /// every step. Default 50.
+    #[serde(default = "default_log_every")]
+    pub log_every: usize,
+}
+
+fn default_log_every() -> usize {
+    50
 }
 
 impl Default for RelaxSettings {
@@ -59,7 +69,15 @@ impl RelaxSettings {
     /// A positions-only relaxation at zero pressure with `minimizer`.
     pub fn with_minimizer(minimizer: MinimizerSettings) -> RelaxSettings {
         let MinimizerSettings { optimizer, fmax_ev_per_a, max_steps, max_step_a } = minimizer;
-        RelaxSettings { optimizer, fmax_ev_per_a, max_steps, max_step_a, relax_cell: false, pressure_bar: 0.0 }
+        RelaxSettings {
+            optimizer,
+            fmax_ev_per_a,
+            max_steps,
+            max_step_a,
+            relax_cell: false,
+            pressure_bar: 0.0,
+            log_every: default_log_every(),
+        }
     }
 
     /// The convergence criteria.
@@ -91,11 +109,12 @@ impl RelaxSettings {
         evaluator: &mut Evaluator,
         output_dir: &Path,
         _seed: u64,
+        quiet: bool,
     ) -> anyhow::Result<RelaxReport> {
-        let mut log = String::from("step,energy_ev,fmax_ev_per_a,volume_a3\n");
-        let outcome = relax(system, evaluator, self, Some(&mut log))?;
         crate::io::create_output_dir(output_dir)?;
-        crate::io::write_atomically(&output_dir.join("relax_log.csv"), log.as_bytes())?;
+        let mut log = RelaxLog::create(&output_dir.join("relax_log.csv"), self, quiet)?;
+        let outcome = relax(system, evaluator, self, Some(&mut log))?;
+        log.finish(&outcome.report)?;
         let volume = system.cell.volume().max(f64::MIN_POSITIVE);
         let stress = outcome.evaluation.stress(volume).filter(|_| !system.cell.is_infinite());
         let extras = FrameExtras {
@@ -144,13 +163,13 @@ pub struct Relaxed {
     pub evaluation: Evaluation,
 }
 
-/// Relaxes `system` in place (positions, and the cell if `settings.relax_cell`). If `log` is given, one CSV
-/// line `step,energy_ev,fmax_ev_per_a,volume_a3` is appended per evaluation.
+/// Relaxes `system` in place (positions, and the cell if `settings.relax_cell`), reporting each step to `log`
+/// when given.
 pub fn relax(
     system: &mut System,
     evaluator: &mut Evaluator,
     settings: &RelaxSettings,
-    log: Option<&mut String>,
+    log: Option<&mut RelaxLog>,
 ) -> anyhow::Result<Relaxed> {
     if system.is_empty() {
         anyhow::bail!("cannot relax a system without atoms");
@@ -202,10 +221,70 @@ fn flatten(positions: &[Vector3<f64>]) -> Vec<f64> {
     positions.iter().flat_map(|r| [r.x, r.y, r.z]).collect()
 }
 
-fn log_line(log: &mut Option<&mut String>, step: usize, energy: f64, fmax: f64, system: &System) {
-    if let Some(log) = log {
-        let volume = if system.cell.is_infinite() { String::new() } else { format!("{:.10}", system.cell.volume()) };
-        writeln!(log, "{step},{energy:.10},{fmax:.6e},{volume}").unwrap();
+fn write_error(path: &Path, error: std::io::Error) -> crate::io::IoError {
+    crate::io::IoError::format(path, format!("cannot write: {error}"))
+}
+
+/// What a relaxation stage reports as it goes: every optimizer step as a line of `relax_log.csv`
+/// (`step,energy_ev,fmax_ev_per_a,volume_a3`, flushed at once, so that a killed run keeps its log), and unless
+/// quiet a progress bar and a row on the screen every `log_every` steps.
+pub struct RelaxLog {
+    csv: LineWriter<File>,
+    path: PathBuf,
+    progress: Progress,
+    log_every: usize,
+    fmax_target: f64,
+    /// The first write error (`observe` cannot fail; [`RelaxLog::finish`] returns it).
+    error: Option<std::io::Error>,
+}
+
+impl RelaxLog {
+    pub fn create(path: &Path, settings: &RelaxSettings, quiet: bool) -> Result<RelaxLog, crate::io::IoError> {
+        let file = crate::io::create_output_file(path)?;
+        let mut csv = LineWriter::new(file);
+        writeln!(csv, "step,energy_ev,fmax_ev_per_a,volume_a3").map_err(|e| write_error(path, e))?;
+        let template = "{bar:40} {pos}/{len} steps (at most)  {msg}";
+        let progress = Progress::new(quiet, settings.max_steps as u64, template);
+        Ok(RelaxLog {
+            csv,
+            path: path.to_path_buf(),
+            progress,
+            log_every: settings.log_every,
+            fmax_target: settings.fmax_ev_per_a,
+            error: None,
+        })
+    }
+
+    fn record(&mut self, step: usize, energy: f64, fmax: f64, system: &System) {
+        let volume = (!system.cell.is_infinite()).then(|| system.cell.volume());
+        let volume_text = volume.map_or(String::new(), |v| format!("{v:.10}"));
+        if let Err(error) = writeln!(self.csv, "{step},{energy:.10},{fmax:.6e},{volume_text}") {
+            self.error.get_or_insert(error);
+        }
+        if step == 0 && self.log_every > 0 {
+            self.progress
+                .println(format!("{:>7} {:>18} {:>14} {:>12}", "step", "energy (eV)", "fmax (eV/Å)", "volume (Å³)"));
+        }
+        if self.log_every > 0 && step % self.log_every == 0 {
+            let volume_text = volume.map_or("-".to_string(), |v| format!("{v:.3}"));
+            self.progress.println(format!("{step:>7} {energy:>18.6} {fmax:>14.5} {volume_text:>12}"));
+        }
+        self.progress.set_position(step as u64);
+        self.progress.set_message(format!("fmax {fmax:.4} → {} eV/Å", self.fmax_target));
+    }
+
+    /// Ends the bar, prints the outcome and returns the first write error of the log, if any.
+    fn finish(self, report: &RelaxReport) -> Result<(), crate::io::IoError> {
+        self.progress.finish();
+        let outcome = if report.converged { "converged" } else { "not converged" };
+        self.progress.println(format!(
+            "relax: {outcome} after {} steps, E = {:.6} eV, fmax = {:.5} eV/Å",
+            report.steps, report.final_energy_ev, report.fmax_ev_per_a
+        ));
+        match self.error {
+            Some(error) => Err(write_error(&self.path, error)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -213,7 +292,7 @@ fn log_line(log: &mut Option<&mut String>, step: usize, energy: f64, fmax: f64, 
 pub struct AtomsObjective<'a> {
     system: &'a mut System,
     evaluator: &'a mut Evaluator,
-    log: Option<&'a mut String>,
+    log: Option<&'a mut RelaxLog>,
     /// The last evaluation (at the coordinates last passed to `evaluate`).
     pub last: Option<Evaluation>,
     /// Energy at the first evaluation.
@@ -221,7 +300,7 @@ pub struct AtomsObjective<'a> {
 }
 
 impl<'a> AtomsObjective<'a> {
-    pub fn new(system: &'a mut System, evaluator: &'a mut Evaluator, log: Option<&'a mut String>) -> Self {
+    pub fn new(system: &'a mut System, evaluator: &'a mut Evaluator, log: Option<&'a mut RelaxLog>) -> Self {
         AtomsObjective { system, evaluator, log, last: None, initial_energy: None }
     }
 
@@ -252,7 +331,9 @@ impl Objective for AtomsObjective<'_> {
     }
 
     fn observe(&mut self, iteration: usize, energy: f64, max_force: f64) {
-        log_line(&mut self.log, iteration, energy, max_force, self.system);
+        if let Some(log) = self.log.as_deref_mut() {
+            log.record(iteration, energy, max_force, self.system);
+        }
     }
 }
 
@@ -260,7 +341,7 @@ impl Objective for AtomsObjective<'_> {
 pub struct CellObjective<'a> {
     system: &'a mut System,
     evaluator: &'a mut Evaluator,
-    log: Option<&'a mut String>,
+    log: Option<&'a mut RelaxLog>,
     reference_cell: Matrix3<f64>,
     /// External pressure (eV/Å³).
     pressure: f64,
@@ -278,7 +359,7 @@ impl<'a> CellObjective<'a> {
         system: &'a mut System,
         evaluator: &'a mut Evaluator,
         pressure: f64,
-        log: Option<&'a mut String>,
+        log: Option<&'a mut RelaxLog>,
     ) -> Self {
         let reference_cell = *system.cell.matrix();
         let cell_factor = system.len() as f64;
@@ -359,7 +440,9 @@ impl Objective for CellObjective<'_> {
     }
 
     fn observe(&mut self, iteration: usize, energy: f64, max_force: f64) {
-        log_line(&mut self.log, iteration, energy, max_force, self.system);
+        if let Some(log) = self.log.as_deref_mut() {
+            log.record(iteration, energy, max_force, self.system);
+        }
     }
 }
 
@@ -467,7 +550,7 @@ pub(crate) mod tests {
             let mut evaluator = Evaluator::new(argon(), 0.5);
             let settings = RelaxSettings { optimizer, fmax_ev_per_a: 1e-4, ..Default::default() };
             let dir = tempfile::tempdir().unwrap();
-            let report = settings.run(&mut system, &mut evaluator, dir.path(), 0).unwrap();
+            let report = settings.run(&mut system, &mut evaluator, dir.path(), 0, true).unwrap();
             assert!(report.converged);
             assert!(report.final_energy_ev < report.initial_energy_ev);
             assert!(Evaluator::new(argon(), 0.5).evaluate(&system).unwrap().max_force() <= 1e-4);

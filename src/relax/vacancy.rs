@@ -17,6 +17,7 @@ use crate::input::{join, positive, InvalidValue};
 use crate::io::extxyz::{self, FrameExtras};
 use crate::optimize::{minimizer_defaults, Algorithm};
 use crate::potentials::Evaluator;
+use crate::progress::Progress;
 use crate::structure::distinct_sites;
 use crate::system::{elements, System};
 use anyhow::{bail, Context};
@@ -334,6 +335,7 @@ impl VacancySettings {
         evaluator: &mut Evaluator,
         output_dir: &Path,
         seed: u64,
+        quiet: bool,
     ) -> anyhow::Result<VacancyReport> {
         let configurations = self.configurations(system, seed)?;
         let removed_z = system.atomic_numbers[configurations[0].removed[0]];
@@ -341,10 +343,19 @@ impl VacancySettings {
         let (bulk_energy, bulk_converged) = self.bulk_energy(&mut bulk, evaluator)?;
         let (mu, source, reference_converged) = self.chemical_potential(&bulk, bulk_energy, removed_z, evaluator)?;
         let formation = Formation { bulk: &bulk, bulk_energy, mu, species: elements::symbol(removed_z) };
+        let progress = Progress::new(quiet, configurations.len() as u64, "{bar:40} {pos}/{len} vacancies  eta {eta}");
         let results: Vec<anyhow::Result<(VacancyEntry, System)>> = configurations
             .par_iter()
-            .map(|configuration| self.relax_configuration(&formation, configuration, &mut evaluator.clone()))
+            .map(|configuration| {
+                let result = self.relax_configuration(&formation, configuration, &mut evaluator.clone());
+                if let Ok((entry, _)) = &result {
+                    progress.inc(1);
+                    progress.println(progress_row(entry, configurations.len()));
+                }
+                result
+            })
             .collect();
+        progress.finish();
         let (entries, mut structures): (Vec<VacancyEntry>, Vec<System>) =
             results.into_iter().collect::<anyhow::Result<Vec<_>>>()?.into_iter().unzip();
         write_vacancies(output_dir, &entries, &structures)?;
@@ -525,6 +536,21 @@ fn write_vacancies(output_dir: &Path, entries: &[VacancyEntry], structures: &[Sy
     Ok(())
 }
 
+/// The screen row of one finished vacancy relaxation (rows arrive in completion order; files are in site order).
+fn progress_row(entry: &VacancyEntry, total: usize) -> String {
+    let sites: Vec<String> = entry.removed.iter().map(|i| i.to_string()).collect();
+    let relaxation = &entry.relaxation;
+    format!(
+        "vacancy at {} {} (of {total}): E_f = {:.4} eV (unrelaxed {:.4}), {} steps{}",
+        entry.species,
+        sites.join("+"),
+        entry.formation_energy_ev,
+        entry.unrelaxed_formation_energy_ev,
+        relaxation.steps,
+        if relaxation.converged { "" } else { ", NOT converged" }
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -560,7 +586,7 @@ mod tests {
         let mut evaluator = Evaluator::new(argon(), 0.5);
         let per_atom = evaluator.evaluate(&system).unwrap().energy / system.len() as f64;
         let dir = tempfile::tempdir().unwrap();
-        let report = settings.run(&mut system, &mut evaluator, dir.path(), 7).unwrap();
+        let report = settings.run(&mut system, &mut evaluator, dir.path(), 7, true).unwrap();
         assert_eq!(report.vacancies.len(), 1);
         assert_eq!(report.vacancies[0].multiplicity, 108);
         assert!(report.converged);
@@ -585,7 +611,7 @@ mod tests {
         system.positions[0].x += 0.3;
         let bulk = system.clone();
         let dir = tempfile::tempdir().unwrap();
-        let report = settings.run(&mut system, &mut Evaluator::new(argon(), 0.5), dir.path(), 0).unwrap();
+        let report = settings.run(&mut system, &mut Evaluator::new(argon(), 0.5), dir.path(), 0, true).unwrap();
         let entries = &report.vacancies;
         assert!(entries.len() > 2, "{} classes", entries.len());
         assert_eq!(entries.iter().map(|e| e.multiplicity).sum::<usize>(), 32);
@@ -618,7 +644,7 @@ mod tests {
         let run = |seed| {
             let mut system = bulk.clone();
             let dir = tempfile::tempdir().unwrap();
-            settings.run(&mut system, &mut Evaluator::new(argon(), 0.5), dir.path(), seed).unwrap()
+            settings.run(&mut system, &mut Evaluator::new(argon(), 0.5), dir.path(), seed, true).unwrap()
         };
         let (a, b, c) = (run(1), run(1), run(2));
         assert_eq!(a.vacancies[0].removed, b.vacancies[0].removed);
@@ -643,7 +669,7 @@ mod tests {
         settings.validate("stage[1]").unwrap();
         settings.resolve_paths(dir.path());
         let mut system = crate::system::fcc(18, 5.26, 2);
-        let report = settings.run(&mut system, &mut Evaluator::new(argon(), 0.5), dir.path(), 0).unwrap();
+        let report = settings.run(&mut system, &mut Evaluator::new(argon(), 0.5), dir.path(), 0, true).unwrap();
         let mut expected = crate::system::fcc(18, 5.5, 2);
         let cell_settings = RelaxSettings { relax_cell: true, fmax_ev_per_a: 1e-5, ..Default::default() };
         let relaxed = relax(&mut expected, &mut Evaluator::new(argon(), 0.5), &cell_settings, None).unwrap();
@@ -658,7 +684,7 @@ mod tests {
         mixed.atomic_numbers[3] = 36;
         std::fs::write(&path, extxyz::format_frame(&mixed, &FrameExtras::default())).unwrap();
         let err = settings
-            .run(&mut crate::system::fcc(18, 5.26, 2), &mut Evaluator::new(argon(), 0.5), dir.path(), 0)
+            .run(&mut crate::system::fcc(18, 5.26, 2), &mut Evaluator::new(argon(), 0.5), dir.path(), 0, true)
             .unwrap_err();
         assert!(err.to_string().contains("atom 3 is Kr, but μ is wanted for Ar"), "{err}");
     }
@@ -677,7 +703,7 @@ mod tests {
         assert!(toml::from_str::<VacancySettings>("specie = \"Li\"").is_err());
         let mut system = crate::system::fcc(18, 5.26, 2);
         let err = parse("indices = [99]")
-            .run(&mut system, &mut Evaluator::new(argon(), 0.5), Path::new("/nonexistent"), 0)
+            .run(&mut system, &mut Evaluator::new(argon(), 0.5), Path::new("/nonexistent"), 0, true)
             .unwrap_err();
         assert!(err.to_string().contains("atom 99 does not exist (the system has 32 atoms"), "{err}");
     }

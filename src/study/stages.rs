@@ -298,7 +298,9 @@ impl Stage for RelaxSettings {
     }
 
     fn run(&self, context: &mut StageContext) -> Result<StageEnd<Self::Report>> {
-        let report = RelaxSettings::run(self, context.system, context.evaluator, context.stage_dir, context.seed)?;
+        let quiet = context.options.quiet;
+        let report =
+            RelaxSettings::run(self, context.system, context.evaluator, context.stage_dir, context.seed, quiet)?;
         Ok(StageEnd::Completed(report))
     }
 }
@@ -319,7 +321,9 @@ impl Stage for VacancySettings {
     }
 
     fn run(&self, context: &mut StageContext) -> Result<StageEnd<Self::Report>> {
-        let report = VacancySettings::run(self, context.system, context.evaluator, context.stage_dir, context.seed)?;
+        let quiet = context.options.quiet;
+        let report =
+            VacancySettings::run(self, context.system, context.evaluator, context.stage_dir, context.seed, quiet)?;
         Ok(StageEnd::Completed(report))
     }
 }
@@ -367,8 +371,15 @@ impl Stage for MigrationSettings {
             Some(VacancyPosition::Previous) => self.with_vacancy_position(previous_vacancy_position(context.records)?),
             _ => self.clone(),
         };
-        let report =
-            MigrationSettings::run(&settings, context.system, context.evaluator, context.stage_dir, context.seed)?;
+        let quiet = context.options.quiet;
+        let report = MigrationSettings::run(
+            &settings,
+            context.system,
+            context.evaluator,
+            context.stage_dir,
+            context.seed,
+            quiet,
+        )?;
         Ok(StageEnd::Completed(report))
     }
 }
