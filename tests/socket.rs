@@ -25,16 +25,10 @@ const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/ipi_ase_clien
 
 /// The Python that has ASE, or `None` after saying the test is skipped.
 fn python() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = std::env::var_os("MDRUN_PYTHON").map(PathBuf::from).unwrap_or_else(|| root.join(".venv/bin/python"));
-    let has_ase = Command::new(&python)
-        .args(["-c", "import ase.calculators.socketio"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if has_ase {
-        return Some(python);
-    }
+    let python = match mdrun::potentials::socket::ase_python(Path::new(env!("CARGO_MANIFEST_DIR"))) {
+        Ok(python) => return Some(python),
+        Err(tried) => tried,
+    };
     assert!(
         !common::reference_required(),
         "{} has no ASE and MDRUN_REQUIRE_REFERENCE=1: .ci/run installs it in .venv",

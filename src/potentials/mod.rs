@@ -62,6 +62,12 @@ pub trait PotentialConfig {
         None
     }
 
+    /// The part of this kind's TOML `table` that a restart depends on (the fingerprint hashes it): the whole table
+    /// unless some keys say only how the potential is reached (a socket's address and timeouts).
+    fn restart_table(&self, table: &toml::Table) -> toml::Table {
+        table.clone()
+    }
+
     /// Reads the kind's files and builds the potential; errors name `key` or the file.
     fn build(&self, key: &str) -> anyhow::Result<Arc<dyn Potential>>;
 }

@@ -59,6 +59,19 @@ impl PotentialConfig for OverlayConfig {
         self.terms.iter().filter_map(|term| term.concurrency()).max()
     }
 
+    /// Each term's table as that term's kind keeps it.
+    fn restart_table(&self, table: &toml::Table) -> toml::Table {
+        let mut kept = table.clone();
+        if let Some(toml::Value::Array(tables)) = kept.get_mut("terms") {
+            for (term, value) in self.terms.iter().zip(tables.iter_mut()) {
+                if let toml::Value::Table(term_table) = value {
+                    *term_table = term.config().restart_table(term_table);
+                }
+            }
+        }
+        kept
+    }
+
     fn build(&self, key: &str) -> anyhow::Result<Arc<dyn Potential>> {
         let terms = self
             .terms
@@ -155,6 +168,26 @@ mod tests {
     use crate::potentials::Evaluation;
     use crate::system::Cell;
     use nalgebra::{Matrix3, Vector3};
+
+    /// A restart depends on every key of the ZBL term and on the socket term's `command`, not on how its clients
+    /// are reached.
+    #[test]
+    fn the_restart_table_of_an_overlay_drops_only_its_socket_terms_connection_keys() {
+        let text = r#"
+            kind = "overlay"
+            terms = [
+              { kind = "socket", unix_socket = "/tmp/a.sock", clients = 2, response_timeout_s = 5, command = ["c"] },
+              { kind = "zbl", inner_a = 0.6, outer_a = 1.1 },
+            ]"#;
+        let table: toml::Table = toml::from_str(text).unwrap();
+        let settings: PotentialSettings = toml::from_str(text).unwrap();
+        let kept = settings.config().restart_table(&table);
+        let terms = kept["terms"].as_array().unwrap();
+        let socket: Vec<&str> = terms[0].as_table().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(socket, ["command", "kind"]);
+        assert_eq!(terms[1], table["terms"].as_array().unwrap()[1]);
+        assert_eq!(kept["kind"].as_str(), Some("overlay"));
+    }
 
     fn cluster() -> System {
         let cell =

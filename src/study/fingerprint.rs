@@ -6,12 +6,13 @@
 //! point, a barrier table). A table is hashed as a canonical text (keys sorted, comments and layout dropped), so
 //! reformatting the study file is not a change. A stage's file inside the run folder (an earlier stage's
 //! `barriers.csv`) is covered by its path only: it is the product of stages already covered; so is a file that
-//! does not exist (the stage itself reports it). A socket potential's connection keys (address, clients,
-//! timeouts) are left out: what answers on the socket cannot be checked, and how it is reached is not physics. The hash is 64-bit
+//! does not exist (the stage itself reports it). Of `[potential]`, each kind hashes what
+//! [`crate::potentials::PotentialConfig::restart_table`] keeps: a socket potential leaves out its connection keys
+//! (address, clients, timeouts): what answers on the socket cannot be checked, and how it is reached is not physics. The hash is 64-bit
 //! FNV-1a: it detects changes; it is not a cryptographic digest.
 
 use super::settings::StudyFile;
-use crate::potentials::{socket, PotentialSettings};
+use crate::potentials::PotentialSettings;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -27,23 +28,6 @@ pub struct StudyFingerprint {
     pub stages: Vec<String>,
 }
 
-/// `value` with the [`socket::CONNECTION_KEYS`] removed from every socket table in it (`[potential]` or an
-/// overlay's term): how a client is reached is not part of what a run depends on.
-fn without_connection_keys(value: &toml::Value) -> toml::Value {
-    match value {
-        toml::Value::Table(table) => {
-            let is_socket = table.get("kind").and_then(|k| k.as_str()) == Some("socket");
-            let kept = table
-                .iter()
-                .filter(|(key, _)| !(is_socket && socket::CONNECTION_KEYS.contains(&key.as_str())))
-                .map(|(key, v)| (key.clone(), without_connection_keys(v)));
-            toml::Value::Table(kept.collect())
-        }
-        toml::Value::Array(items) => toml::Value::Array(items.iter().map(without_connection_keys).collect()),
-        other => other.clone(),
-    }
-}
-
 impl StudyFingerprint {
     /// The fingerprint of the study file at `path`, already loaded as `study` (paths resolved), run into the
     /// folder `output`.
@@ -52,8 +36,12 @@ impl StudyFingerprint {
         let part = |name: &str| table.get(name).map(canonical).unwrap_or_default();
         let mut system = Fnv1a::new(part("system").as_bytes());
         system.file(&study.system.structure)?;
-        let potential_table =
-            table.get("potential").map(|t| canonical(&without_connection_keys(t))).unwrap_or_default();
+        let potential_table = match table.get("potential") {
+            Some(toml::Value::Table(potential)) => {
+                canonical(&toml::Value::Table(study.potential.config().restart_table(potential)))
+            }
+            other => other.map(canonical).unwrap_or_default(),
+        };
         let mut potential = Fnv1a::new(potential_table.as_bytes());
         for file in PotentialSettings::files(&study.potential) {
             potential.update(file.display().to_string().as_bytes());

@@ -47,17 +47,17 @@ impl SocketBenchSetup {
     /// Python from `MDRUN_PYTHON`, else `.venv/bin/python`; the client `scripts/ipi_ase_client.py`, both relative
     /// to the current folder (the clone); an error when ASE cannot be imported.
     pub fn find(scratch: &Path) -> Result<SocketBenchSetup> {
-        let python = std::env::var_os("MDRUN_PYTHON").map_or_else(|| PathBuf::from(".venv/bin/python"), PathBuf::from);
         let client = std::path::absolute("scripts/ipi_ase_client.py")?;
-        let works = Command::new(&python).args(["-c", "import ase"]).output().is_ok_and(|o| o.status.success());
-        if !works || !client.exists() {
+        let python = super::ase_python(Path::new("."));
+        let (Ok(python), true) = (&python, client.exists()) else {
+            let tried = python.unwrap_or_else(|tried| tried);
             bail!(
                 "the socket benchmark needs Python with ASE ({}; set MDRUN_PYTHON) and {}: run it from the clone",
-                python.display(),
+                tried.display(),
                 client.display()
             );
-        }
-        Ok(SocketBenchSetup { python: std::path::absolute(&python)?, client, scratch: scratch.to_path_buf() })
+        };
+        Ok(SocketBenchSetup { python: std::path::absolute(python)?, client, scratch: scratch.to_path_buf() })
     }
 
     /// An EMT evaluator behind `clients` clients on a socket in the scratch folder.

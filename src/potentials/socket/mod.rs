@@ -35,10 +35,27 @@ pub const MAX_CLIENTS: usize = 256;
 pub const UNUSED_CUTOFF_A: f64 = 0.01;
 
 /// Keys of a socket table that say how the clients are reached, not what they compute: a restart's fingerprint
-/// leaves them out, so that a run whose client timed out continues with a longer `response_timeout_s`, more
-/// `clients` or another address. `command` stays in: it names what computes the forces.
-pub const CONNECTION_KEYS: [&str; 5] =
-    ["unix_socket", "tcp_port", "clients", "connect_timeout_s", "response_timeout_s"];
+/// leaves them out ([`SocketConfig::restart_table`]), so that a run whose client timed out continues with a
+/// longer `response_timeout_s`, more `clients` or another address. `command` stays in: it names what computes
+/// the forces.
+const CONNECTION_KEYS: [&str; 5] = ["unix_socket", "tcp_port", "clients", "connect_timeout_s", "response_timeout_s"];
+
+/// The Python interpreter that runs scripts/ipi_ase_client.py (the tests' and the benchmark's clients):
+/// `MDRUN_PYTHON`, else `<clone>/.venv/bin/python` (what .ci/run installs). `Err` carries the interpreter tried
+/// when it does not exist or cannot import ASE's socket calculator.
+pub fn ase_python(clone: &Path) -> Result<PathBuf, PathBuf> {
+    let python = std::env::var_os("MDRUN_PYTHON").map_or_else(|| clone.join(".venv/bin/python"), PathBuf::from);
+    let has_ase = std::process::Command::new(&python)
+        .args(["-c", "import ase.calculators.socketio"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if has_ase {
+        Ok(python)
+    } else {
+        Err(python)
+    }
+}
 
 /// `[potential]` settings for `kind = "socket"` (docs/potentials.md).
 #[derive(Clone, Debug, Deserialize)]
@@ -157,6 +174,11 @@ impl PotentialConfig for SocketConfig {
 
     fn concurrency(&self) -> Option<usize> {
         Some(self.clients)
+    }
+
+    fn restart_table(&self, table: &toml::Table) -> toml::Table {
+        let kept = table.iter().filter(|(key, _)| !CONNECTION_KEYS.contains(&key.as_str()));
+        kept.map(|(key, value)| (key.clone(), value.clone())).collect()
     }
 
     fn build(&self, _key: &str) -> anyhow::Result<Arc<dyn Potential>> {
