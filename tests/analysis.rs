@@ -702,3 +702,68 @@ fn frozen_atoms_get_a_note_instead_of_failing_the_analysis() {
     let err = settings.analyze(&trajectory, None, dir.path(), &mut notes).unwrap_err().to_string();
     assert!(err.contains("holds 2 lag(s)") && err.contains("widen"), "{err}");
 }
+
+/// Carriers on a simple cubic lattice (a = 2 Å) hopping at total rate Γ to one of the six neighbours, with no
+/// vibration: ⟨Δr²⟩ = a²Γt and α₂(t) = 3/(5Γt) exactly (each axis a Poisson walk of rate Γ/3).
+fn lattice_walk(carriers: usize, frames: usize, dt_ps: f64, rate: f64, seed: u64) -> Trajectory {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let exponential = rand_distr::Exp::new(rate).unwrap();
+    let mut sites = vec![Vector3::<f64>::zeros(); carriers];
+    let mut next_hop: Vec<f64> = (0..carriers).map(|_| exponential.sample(&mut rng)).collect();
+    let raw = (0..frames)
+        .map(|k| {
+            let t = k as f64 * dt_ps;
+            for c in 0..carriers {
+                while next_hop[c] < t {
+                    let direction = rand::Rng::gen_range(&mut rng, 0..6);
+                    sites[c][direction / 2] += if direction % 2 == 0 { 2.0 } else { -2.0 };
+                    next_hop[c] += exponential.sample(&mut rng);
+                }
+            }
+            RawFrame {
+                time_fs: Some(t * 1e3),
+                cell: Cell::infinite(),
+                positions: sites.clone(),
+                images: None,
+                velocities: None,
+            }
+        })
+        .collect();
+    Trajectory::from_frames(Path::new("lattice"), vec![3; carriers], vec![6.94; carriers], raw, &ReadOptions::default())
+        .unwrap()
+}
+
+/// The non-Gaussian parameter α₂(t) = 3⟨Δr⁴⟩/(5⟨Δr²⟩²) − 1: zero for a Gaussian random walk, 3/(5Γt) for
+/// hops on a cubic lattice (within 10 % where Γt is 0.3–3, the hopping regime), written to non_gaussian.csv.
+#[test]
+fn non_gaussian_parameter_is_zero_for_gaussian_walks_and_follows_lattice_hopping() {
+    let settings: AnalyzeSettings = toml::from_str("[vdos]\nenabled = false\n[rdf]\nenabled = false\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cell = Cell::orthorhombic(30.0, 30.0, 30.0).unwrap();
+    let gaussian = trajectory_of(&random_walk(&cell, &[3; 400], 1000, 10.0, 0.5, 21), 10.0);
+    let report = settings.analyze(&gaussian, None, dir.path(), &mut Vec::new()).unwrap();
+    let alpha2 = &report.non_gaussian[0];
+    assert!(alpha2.times_ps.len() > 20, "{:?}", alpha2.times_ps);
+    let largest = alpha2.alpha2.iter().fold(0.0f64, |m, a| m.max(a.abs()));
+    println!("Gaussian walk: largest |α₂| {largest:.4} over {} lags", alpha2.times_ps.len());
+    assert!(largest < 0.05, "{:?}", alpha2.alpha2);
+    let csv = std::fs::read_to_string(dir.path().join("non_gaussian.csv")).unwrap();
+    assert!(csv.starts_with("time_ps,msd_Li_a2,alpha2_Li\n"), "{csv}");
+    assert!(report.files.contains(&"non_gaussian.svg".to_string()));
+
+    let rate = 1.0;
+    let hops = lattice_walk(2000, 400, 0.05, rate, 5);
+    let report = settings.analyze(&hops, None, dir.path(), &mut Vec::new()).unwrap();
+    let alpha2 = &report.non_gaussian[0];
+    let mut compared = 0;
+    for (t, a) in alpha2.times_ps.iter().zip(&alpha2.alpha2) {
+        let expected = 3.0 / (5.0 * rate * t);
+        if (0.3..=3.0).contains(&(rate * t)) {
+            assert!((a / expected - 1.0).abs() < 0.1, "t = {t} ps: α₂ {a} against {expected}");
+            compared += 1;
+        }
+    }
+    assert!(compared >= 8, "{compared} lags compared");
+    let (peak, at) = alpha2.peak().unwrap();
+    println!("lattice walk: {compared} lags within 10 % of 3/(5Γt); peak α₂ {peak:.3} at {at} ps");
+}

@@ -362,8 +362,11 @@ impl AnalyzeSettings {
             msd_columns.push(msd);
             diffusion.extend(fitted);
         }
+        let lags = log_spaced_lags(trajectory.n_frames(), 10);
+        let non_gaussian = species.iter().map(|&z| non_gaussian(&context, z, &lags)).collect::<Result<Vec<_>, _>>()?;
         let mut files = Vec::new();
         write_msd(dir, trajectory, &msd_columns, &diffusion, &mut files)?;
+        write_non_gaussian(dir, &non_gaussian, &mut files)?;
         let rdf = self.rdf_of(trajectory, &context.source, notes)?;
         if let Some(rdf) = &rdf {
             write_rdf(dir, rdf, &mut files)?;
@@ -387,6 +390,7 @@ impl AnalyzeSettings {
             diffusion,
             rdf,
             vdos,
+            non_gaussian,
             files,
         })
     }
@@ -782,6 +786,27 @@ fn all_displacement_variances(
     lags: &[usize],
     layout: &BlockLayout,
 ) -> Result<[Vec<f64>; 4], crate::io::IoError> {
+    let moments = displacement_moments(trajectory, atoms, drift, lags, layout)?;
+    Ok(std::array::from_fn(|j| {
+        moments
+            .iter()
+            .map(|(sums, count)| {
+                let mean = sums[2 * j] / count;
+                (sums[2 * j + 1] / count - mean * mean).max(0.0)
+            })
+            .collect()
+    }))
+}
+
+/// Per lag m: the sums (Σ d², Σ d⁴) of the 3-D squared displacement and of its x, y and z parts (in that
+/// order, 8 numbers) over `atoms` and up to 256 evenly spaced origins, and the number of terms.
+fn displacement_moments(
+    trajectory: &dyn TrajectoryData,
+    atoms: &[usize],
+    drift: Option<&[Vector3<f64>]>,
+    lags: &[usize],
+    layout: &BlockLayout,
+) -> Result<Vec<([f64; 8], f64)>, crate::io::IoError> {
     let n = trajectory.n_frames();
     // Per lag: (Σ d², Σ d⁴) for the 3-D displacement and each direction, and the count.
     let mut moments = vec![([0.0; 8], 0.0); lags.len()];
@@ -815,15 +840,46 @@ fn all_displacement_variances(
             total.1 += p.1;
         }
     }
-    Ok(std::array::from_fn(|j| {
-        moments
-            .iter()
-            .map(|(sums, count)| {
-                let mean = sums[2 * j] / count;
-                (sums[2 * j + 1] / count - mean * mean).max(0.0)
-            })
-            .collect()
-    }))
+    Ok(moments)
+}
+
+/// The non-Gaussian parameter of species `z` at `lags` (frames): α₂ = 3⟨Δr⁴⟩ / (5⟨Δr²⟩²) − 1 (Rahman, Phys. Rev.
+/// 136, A405 (1964)), zero for Gaussian displacements, positive when few atoms move far (hops between sites):
+/// 3/(5Γt) for a random walk on a cubic lattice with jump rate Γ.
+fn non_gaussian(context: &DiffusionContext, z: u8, lags: &[usize]) -> Result<NonGaussian, crate::io::IoError> {
+    let atoms = context.trajectory.atoms_of(z);
+    let moments = displacement_moments(context.trajectory, &atoms, context.drift.as_deref(), lags, &context.layout)?;
+    let dt_ps = context.trajectory.frame_interval_fs() * 1e-3;
+    let msd: Vec<f64> = moments.iter().map(|(sums, count)| sums[0] / count).collect();
+    let alpha2 = moments
+        .iter()
+        .map(|(sums, count)| {
+            let (second, fourth) = (sums[0] / count, sums[1] / count);
+            if second > 0.0 {
+                3.0 * fourth / (5.0 * second * second) - 1.0
+            } else {
+                f64::NAN
+            }
+        })
+        .collect();
+    Ok(NonGaussian {
+        species: elements::symbol(z).to_string(),
+        times_ps: lags.iter().map(|&m| m as f64 * dt_ps).collect(),
+        msd_a2: msd,
+        alpha2,
+    })
+}
+
+/// Lags (frames) from 1 to half the trajectory, about `per_decade` per decade, evenly spaced in log t.
+fn log_spaced_lags(frames: usize, per_decade: usize) -> Vec<usize> {
+    let last = (frames / 2).max(1);
+    let decades = (last as f64).log10();
+    let points = ((decades * per_decade as f64).ceil() as usize).max(1);
+    let mut lags: Vec<usize> =
+        (0..=points).map(|k| 10f64.powf(decades * k as f64 / points as f64).round() as usize).collect();
+    lags.dedup();
+    lags.retain(|&m| (1..frames).contains(&m));
+    lags
 }
 
 /// Key numbers of a finished analysis (the stage's entry in summary.json).
@@ -855,8 +911,29 @@ pub struct TrajectoryReport {
     pub conductivity_s_per_cm: Option<f64>,
     pub rdf: Option<rdf::Rdf>,
     pub vdos: Option<vdos::Vdos>,
+    /// α₂(t) of each analysed species.
+    #[serde(default)]
+    pub non_gaussian: Vec<NonGaussian>,
     /// Files written for this trajectory.
     pub files: Vec<String>,
+}
+
+/// The non-Gaussian parameter α₂(t) of one species at log-spaced lags (`non_gaussian.csv`/`.svg`).
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct NonGaussian {
+    pub species: String,
+    pub times_ps: Vec<f64>,
+    /// ⟨Δr²⟩ at those lags (Å²), from the same sums.
+    pub msd_a2: Vec<f64>,
+    pub alpha2: Vec<f64>,
+}
+
+impl NonGaussian {
+    /// The largest α₂ and the lag time where it is (ps): the time scale of the hops.
+    pub fn peak(&self) -> Option<(f64, f64)> {
+        let finite = self.alpha2.iter().zip(&self.times_ps).filter(|(a, _)| a.is_finite());
+        finite.max_by(|a, b| a.0.total_cmp(b.0)).map(|(&a, &t)| (a, t))
+    }
 }
 
 /// Diffusion of one species.
@@ -989,6 +1066,41 @@ fn write_msd(
     }
     write_text(&dir.join("msd.svg"), &plot.to_svg())?;
     files.extend(["msd.csv".to_string(), "msd.svg".to_string()]);
+    Ok(())
+}
+
+/// `non_gaussian.csv` (`time_ps`, then `msd_<X>_a2,alpha2_<X>` per species) and `non_gaussian.svg` (α₂ against
+/// log t).
+fn write_non_gaussian(dir: &Path, series: &[NonGaussian], files: &mut Vec<String>) -> anyhow::Result<()> {
+    let Some(first) = series.first() else {
+        return Ok(());
+    };
+    let mut csv = String::from("time_ps");
+    for s in series {
+        write!(csv, ",msd_{0}_a2,alpha2_{0}", s.species)?;
+    }
+    csv.push('\n');
+    for (k, t) in first.times_ps.iter().enumerate() {
+        write!(csv, "{t}")?;
+        for s in series {
+            write!(csv, ",{:e},{:e}", s.msd_a2[k], s.alpha2[k])?;
+        }
+        csv.push('\n');
+    }
+    write_text(&dir.join("non_gaussian.csv"), &csv)?;
+    let plot = Plot {
+        title: "Non-Gaussian parameter".into(),
+        x_label: "lag time (ps)".into(),
+        y_label: "α₂ = 3⟨Δr⁴⟩/(5⟨Δr²⟩²) − 1".into(),
+        x_log: true,
+        series: series
+            .iter()
+            .map(|s| Series::new(s.species.clone(), s.times_ps.clone(), s.alpha2.clone(), Style::LineMarkers))
+            .collect(),
+        ..Default::default()
+    };
+    write_text(&dir.join("non_gaussian.svg"), &plot.to_svg())?;
+    files.extend(["non_gaussian.csv".to_string(), "non_gaussian.svg".to_string()]);
     Ok(())
 }
 
