@@ -151,7 +151,7 @@ fn every_stage_of_the_study_runs_on_the_shipped_potential() {
     // The report holds every row, with our numbers where the source has one, equal to the source.
     let report = result(21);
     let rows = report["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 29);
+    assert_eq!(rows.len(), 31);
     let row = |name: &str| rows.iter().find(|r| r["quantity"] == name).unwrap();
     assert_eq!(row("atoms in the glass")["ours"], 128.0);
     assert_eq!(
@@ -171,6 +171,11 @@ fn every_stage_of_the_study_runs_on_the_shipped_potential() {
     assert_eq!(
         row("mean NEB barrier of the reverse hops (out of the vacancy site)")["ours"],
         result(7)["mean_reverse_barrier_ev"]
+    );
+    let alpha2 = &result(20)["trajectories"][0]["non_gaussian"][0];
+    assert_eq!(
+        row("Li non-Gaussian parameter alpha2, peak (600 K; 0 = Gaussian, > 0 = hops)")["ours"],
+        alpha2["max_alpha2"]
     );
     let coordination = row("Li-O coordination (r < 2.6 A, 600 K)")["ours"].as_f64().unwrap();
     assert!((1.0..8.0).contains(&coordination), "Li–O coordination {coordination}");

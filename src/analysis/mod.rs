@@ -851,7 +851,7 @@ fn non_gaussian(context: &DiffusionContext, z: u8, lags: &[usize]) -> Result<Non
     let moments = displacement_moments(context.trajectory, &atoms, context.drift.as_deref(), lags, &context.layout)?;
     let dt_ps = context.trajectory.frame_interval_fs() * 1e-3;
     let msd: Vec<f64> = moments.iter().map(|(sums, count)| sums[0] / count).collect();
-    let alpha2 = moments
+    let alpha2: Vec<f64> = moments
         .iter()
         .map(|(sums, count)| {
             let (second, fourth) = (sums[0] / count, sums[1] / count);
@@ -862,9 +862,13 @@ fn non_gaussian(context: &DiffusionContext, z: u8, lags: &[usize]) -> Result<Non
             }
         })
         .collect();
+    let times_ps: Vec<f64> = lags.iter().map(|&m| m as f64 * dt_ps).collect();
+    let peak = alpha2.iter().zip(&times_ps).filter(|(a, _)| a.is_finite()).max_by(|a, b| a.0.total_cmp(b.0));
     Ok(NonGaussian {
         species: elements::symbol(z).to_string(),
-        times_ps: lags.iter().map(|&m| m as f64 * dt_ps).collect(),
+        max_alpha2: peak.map(|(&a, _)| a),
+        max_alpha2_time_ps: peak.map(|(_, &t)| t),
+        times_ps,
         msd_a2: msd,
         alpha2,
     })
@@ -926,14 +930,9 @@ pub struct NonGaussian {
     /// ⟨Δr²⟩ at those lags (Å²), from the same sums.
     pub msd_a2: Vec<f64>,
     pub alpha2: Vec<f64>,
-}
-
-impl NonGaussian {
-    /// The largest α₂ and the lag time where it is (ps): the time scale of the hops.
-    pub fn peak(&self) -> Option<(f64, f64)> {
-        let finite = self.alpha2.iter().zip(&self.times_ps).filter(|(a, _)| a.is_finite());
-        finite.max_by(|a, b| a.0.total_cmp(b.0)).map(|(&a, &t)| (a, t))
-    }
+    /// The largest α₂ and the lag time where it is (ps): the time scale of the hops (null without a finite α₂).
+    pub max_alpha2: Option<f64>,
+    pub max_alpha2_time_ps: Option<f64>,
 }
 
 /// Diffusion of one species.
