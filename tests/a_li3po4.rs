@@ -151,7 +151,7 @@ fn every_stage_of_the_study_runs_on_the_shipped_potential() {
     // The report holds every row, with our numbers where the source has one, equal to the source.
     let report = result(21);
     let rows = report["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 31);
+    assert_eq!(rows.len(), 33);
     let row = |name: &str| rows.iter().find(|r| r["quantity"] == name).unwrap();
     assert_eq!(row("atoms in the glass")["ours"], 128.0);
     assert_eq!(

@@ -768,3 +768,61 @@ fn non_gaussian_parameter_is_zero_for_gaussian_walks_and_follows_lattice_hopping
     assert_eq!(peak, alpha2.alpha2.iter().cloned().fold(f64::MIN, f64::max));
     println!("lattice walk: {compared} lags within 10 % of 3/(5Γt); peak α₂ {peak:.3} at {at} ps");
 }
+
+/// The Haven ratio H_R = σ_NE/σ of the conductivity from the charge MSD: ≈ 1 for independent walkers (the mean
+/// over 40 runs within 3 standard errors, and each run's (H_R − 1)/σ_H, like (D_q − D_q,true)/σ(D_q), has an rms
+/// near 1: the uncertainties are honest), and 1/5 for walkers that move in rigid groups of five (the charge
+/// displacement of a group is five times each one's).
+#[test]
+fn haven_ratio_is_one_for_independent_walkers_and_one_fifth_for_groups_of_five() {
+    let settings: AnalyzeSettings =
+        toml::from_str("charges = { Li = 1.0 }\n[vdos]\nenabled = false\n[rdf]\nenabled = false\n").unwrap();
+    let cell = Cell::orthorhombic(20.0, 20.0, 20.0).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let transport = |frames: &[System]| {
+        let report = settings.analyze(&trajectory_of(frames, 10.0), Some(600.0), dir.path(), &mut Vec::new()).unwrap();
+        report.collective.expect("charges, volume and temperature are given")
+    };
+    let runs = 40;
+    let (mut sum, mut sum_squares, mut z_squared, mut z_collective) = (0.0, 0.0, 0.0, 0.0);
+    for seed in 0..runs {
+        let c = transport(&random_walk(&cell, &[3; 50], 600, 10.0, 0.5, 300 + seed));
+        sum += c.haven_ratio;
+        sum_squares += c.haven_ratio * c.haven_ratio;
+        z_squared += ((c.haven_ratio - 1.0) / c.haven_ratio_sigma).powi(2);
+        // D_q of 50 independent unit charges with D = 0.5 Å²/ps each is 25 e²Å²/ps.
+        z_collective += ((c.fit.d_a2_per_ps - 50.0 * 0.5) / c.fit.d_sigma_a2_per_ps).powi(2);
+    }
+    let rms_z_collective = (z_collective / runs as f64).sqrt();
+    let mean = sum / runs as f64;
+    let spread = (sum_squares / runs as f64 - mean * mean).sqrt();
+    let rms_z = (z_squared / runs as f64).sqrt();
+    println!(
+        "independent walkers: mean H_R {mean:.3} ± {:.3} (sd {spread:.3}), rms z {rms_z:.2}; D_q rms z \
+         {rms_z_collective:.2}",
+        spread / 40f64.sqrt()
+    );
+    assert!((0.6..1.6).contains(&rms_z_collective), "rms z of D_q {rms_z_collective}");
+    assert!((mean - 1.0).abs() < 3.0 * spread / (runs as f64).sqrt(), "mean H_R {mean}, sd {spread}");
+    assert!((0.6..1.6).contains(&rms_z), "rms z {rms_z}");
+
+    // Ten leaders, each copied to five atoms that share its displacements.
+    let leaders = random_walk(&cell, &[3; 10], 600, 10.0, 0.5, 77);
+    let grouped: Vec<System> = leaders
+        .iter()
+        .map(|frame| {
+            let mut system = System::new(cell.clone());
+            for (k, r) in frame.positions.iter().enumerate() {
+                for copy in 0..5 {
+                    system.push(3, r + frame.cell.shift(frame.images[k]) + Vector3::new(0.7 * copy as f64, 0.0, 0.0));
+                }
+            }
+            system.wrap();
+            system
+        })
+        .collect();
+    let c = transport(&grouped);
+    println!("groups of five: H_R {:.3} ± {:.3}", c.haven_ratio, c.haven_ratio_sigma);
+    assert!((c.haven_ratio - 0.2).abs() < 3.0 * c.haven_ratio_sigma, "H_R {} ± {}", c.haven_ratio, c.haven_ratio_sigma);
+    assert!(c.haven_ratio < 0.5, "H_R {}", c.haven_ratio);
+}

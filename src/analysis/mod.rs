@@ -362,6 +362,7 @@ impl AnalyzeSettings {
             msd_columns.push(msd);
             diffusion.extend(fitted);
         }
+        let collective = self.collective_transport(&context, &diffusion, temperature_k, notes)?;
         let lags = log_spaced_lags(trajectory.n_frames(), 10);
         let non_gaussian = species.iter().map(|&z| non_gaussian(&context, z, &lags)).collect::<Result<Vec<_>, _>>()?;
         let mut files = Vec::new();
@@ -387,6 +388,7 @@ impl AnalyzeSettings {
             drift_removed: self.remove_drift.clone(),
             mean_volume_a3: trajectory.mean_volume(),
             conductivity_s_per_cm: diffusion.iter().filter_map(|d| d.conductivity_s_per_cm).reduce(|a, b| a + b),
+            collective,
             diffusion,
             rdf,
             vdos,
@@ -497,6 +499,58 @@ impl AnalyzeSettings {
             conductivity_s_per_cm: conductivity,
         };
         Ok((columns, Some(report)))
+    }
+
+    /// The conductivity from the charge MSD of every analysed species with a charge, and the Haven ratio against
+    /// their Nernst–Einstein sum; `None` (with a note when the fit fails) without charges, volume or temperature.
+    fn collective_transport(
+        &self,
+        context: &DiffusionContext,
+        diffusion: &[SpeciesDiffusion],
+        temperature_k: Option<f64>,
+        notes: &mut Vec<String>,
+    ) -> anyhow::Result<Option<CollectiveTransport>> {
+        let charged: Vec<(&SpeciesDiffusion, f64)> =
+            diffusion.iter().filter_map(|d| Some((d, *self.charges.get(&d.species)?))).collect();
+        let (Some(t), Some(volume)) = (temperature_k, context.trajectory.mean_volume()) else {
+            return Ok(None);
+        };
+        if charged.is_empty() || charged.iter().any(|(d, _)| d.conductivity_s_per_cm.is_none()) {
+            return Ok(None);
+        }
+        let groups: Vec<(Vec<usize>, f64)> = charged
+            .iter()
+            .map(|(d, q)| (context.trajectory.atoms_of(elements::atomic_number(&d.species).expect("analysed")), *q))
+            .collect();
+        let series = charge_displacement(context, &groups)?;
+        let msd = msd::msd_sums(series.len(), 1, 1, |_| series.clone());
+        // A sum over many ions is Gaussian: Var(Δ²) = (2/3)⟨Δ²⟩², rather than the variance of one series over
+        // its few independent windows, which is biased low and made σ(D_q) too small (rms z 1.6 on random walks).
+        let variance: Vec<f64> = context.lags.iter().map(|&m| 2.0 / 3.0 * msd[m] * msd[m]).collect();
+        let fit = match context.fit(&msd, &variance, 1, 3) {
+            Ok(fit) => fit,
+            Err(e) => {
+                notes.push(format!("{}: no conductivity from the charge MSD: {e}", context.source));
+                return Ok(None);
+            }
+        };
+        let sigma_of = |d: f64| nernst_einstein_s_per_cm(1, 1.0, volume, d, t);
+        let (conductivity, conductivity_sigma) = (sigma_of(fit.d_a2_per_ps), sigma_of(fit.d_sigma_a2_per_ps));
+        let ne = |d: &SpeciesDiffusion, q: f64, value: f64| nernst_einstein_s_per_cm(d.atoms, q, volume, value, t);
+        let nernst_einstein: f64 = charged.iter().map(|(d, q)| ne(d, *q, d.fit.d_a2_per_ps)).sum();
+        let nernst_einstein_sigma =
+            charged.iter().map(|(d, q)| ne(d, *q, d.fit.d_sigma_a2_per_ps).powi(2)).sum::<f64>().sqrt();
+        let haven_ratio = nernst_einstein / conductivity;
+        let relative = (nernst_einstein_sigma / nernst_einstein).hypot(conductivity_sigma / conductivity);
+        Ok(Some(CollectiveTransport {
+            fit,
+            conductivity_s_per_cm: conductivity,
+            conductivity_sigma_s_per_cm: conductivity_sigma,
+            nernst_einstein_s_per_cm: nernst_einstein,
+            nernst_einstein_sigma_s_per_cm: nernst_einstein_sigma,
+            haven_ratio,
+            haven_ratio_sigma: haven_ratio.abs() * relative,
+        }))
     }
 
     /// Nernst–Einstein conductivity (S/cm) of a species with a charge in `charges`, when the temperature and the
@@ -874,6 +928,24 @@ fn non_gaussian(context: &DiffusionContext, z: u8, lags: &[usize]) -> Result<Non
     })
 }
 
+/// R(t) = Σ_i q_i u_i(t) over the atoms of each (atoms, charge) group, drift removed as for the MSD (e·Å).
+fn charge_displacement(
+    context: &DiffusionContext,
+    groups: &[(Vec<usize>, f64)],
+) -> Result<Vec<Vector3<f64>>, crate::io::IoError> {
+    let mut total = vec![Vector3::zeros(); context.trajectory.n_frames()];
+    for (atoms, charge) in groups {
+        for chunk in atoms.chunks(context.layout.load_atoms) {
+            for series in corrected_block(context.trajectory, chunk, context.drift.as_deref())? {
+                for (sum, r) in total.iter_mut().zip(&series) {
+                    *sum += r * *charge;
+                }
+            }
+        }
+    }
+    Ok(total)
+}
+
 /// Lags (frames) from 1 to half the trajectory, about `per_decade` per decade, evenly spaced in log t.
 fn log_spaced_lags(frames: usize, per_decade: usize) -> Vec<usize> {
     let last = (frames / 2).max(1);
@@ -913,6 +985,10 @@ pub struct TrajectoryReport {
     pub diffusion: Vec<SpeciesDiffusion>,
     /// Sum of the Nernst–Einstein conductivities of the species with charges (S/cm).
     pub conductivity_s_per_cm: Option<f64>,
+    /// Conductivity from the charge MSD and the Haven ratio, when `charges` are given (and a volume and
+    /// temperature are known).
+    #[serde(default)]
+    pub collective: Option<CollectiveTransport>,
     pub rdf: Option<rdf::Rdf>,
     pub vdos: Option<vdos::Vdos>,
     /// α₂(t) of each analysed species.
@@ -920,6 +996,23 @@ pub struct TrajectoryReport {
     pub non_gaussian: Vec<NonGaussian>,
     /// Files written for this trajectory.
     pub files: Vec<String>,
+}
+
+/// Ionic conductivity from the collective (charge) displacement, σ = (1/(6 V k_B T)) d⟨|Σ_i q_i Δr_i|²⟩/dt,
+/// and the Haven ratio H_R = σ_NE / σ (tracer over charge diffusion; 1 for uncorrelated ions).
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct CollectiveTransport {
+    /// The fit of ⟨|Σ q_i Δr_i|²⟩ = 6 D_q t + c (D_q in e²·Å²/ps; one "particle": the sum), by the same
+    /// generalised least squares as the tracer D, with its own covariance (a single series: n = 1).
+    pub fit: DiffusionFit,
+    pub conductivity_s_per_cm: f64,
+    pub conductivity_sigma_s_per_cm: f64,
+    /// Σ of the species' Nernst–Einstein conductivities (S/cm) and its uncertainty from the tracer fits.
+    pub nernst_einstein_s_per_cm: f64,
+    pub nernst_einstein_sigma_s_per_cm: f64,
+    /// σ_NE / σ with its uncertainty (the two relative errors added in quadrature).
+    pub haven_ratio: f64,
+    pub haven_ratio_sigma: f64,
 }
 
 /// The non-Gaussian parameter α₂(t) of one species at log-spaced lags (`non_gaussian.csv`/`.svg`).
