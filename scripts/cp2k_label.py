@@ -127,8 +127,9 @@ DIAGONALISATION_SCF = """    &SCF
       &END PRINT
     &END SCF
 """
-# One line per SCF step of CP2K's SCF loop (OT and diagonalisation): step, method, …, total energy, change.
-SCF_STEP = re.compile(r"^\s+\d+\s+\S.*\s-?\d+\.\d+\s+[-+]?\d\.\d+E[-+]\d+\s*$")
+# One line per SCF step of CP2K's SCF loop (OT and diagonalisation): step, method, …, total energy, change; and
+# the line-search steps of OT CG (`OT LS`: step, time, total energy, no change column), which CP2K counts too.
+SCF_STEP = re.compile(r"^\s+\d+\s+(\S.*\s-?\d+\.\d+\s+[-+]?\d\.\d+E[-+]\d+|OT LS\s+\S+\s+\S+\s+-?\d+\.\d+)\s*$")
 NOT_CONVERGED = ("SCF run NOT converged", "outer SCF loop FAILED to converge")
 
 child = None  # the running CP2K process, for the signal handler
