@@ -75,6 +75,11 @@ pub struct TemperatureResult {
     /// Carrier tracer D* and collective D_σ.
     pub tracer: Diffusion,
     pub collective: Diffusion,
+    /// Haven ratio H_R = D*/D_σ and its standard error (both relative errors in quadrature); 1 for one carrier.
+    #[serde(default)]
+    pub haven_ratio: Option<f64>,
+    #[serde(default)]
+    pub haven_ratio_err: Option<f64>,
     /// Tracer D of the ions exchanged with vacancies (vacancy carriers with `track_ions`).
     pub ion_tracer: Option<Diffusion>,
     /// Events per carrier per ps of production.
@@ -82,6 +87,21 @@ pub struct TemperatureResult {
     /// Fraction of the production time each site held a carrier (with `site_occupancy`); not in summary.json.
     #[serde(skip)]
     pub site_occupancy: Option<Vec<f64>>,
+}
+
+impl TemperatureResult {
+    /// Fills in H_R = D*/D_σ (none when D_σ is not positive).
+    fn with_haven_ratio(mut self) -> TemperatureResult {
+        let (tracer, collective) = (&self.tracer, &self.collective);
+        if collective.d_a2_per_ps > 0.0 && tracer.d_a2_per_ps > 0.0 {
+            let ratio = tracer.d_a2_per_ps / collective.d_a2_per_ps;
+            let relative = (tracer.d_err_a2_per_ps / tracer.d_a2_per_ps)
+                .hypot(collective.d_err_a2_per_ps / collective.d_a2_per_ps);
+            self.haven_ratio = Some(ratio);
+            self.haven_ratio_err = Some(ratio * relative);
+        }
+        self
+    }
 }
 
 /// What a kMC stage reports for summary.json.
@@ -253,12 +273,15 @@ impl KmcSettings {
             events: self.events,
             simulated_time_ps: time,
             blocks: self.blocks,
+            haven_ratio: None,
+            haven_ratio_err: None,
             tracer: block_estimate(&blocks, |b| b.msd),
             collective: block_estimate(&blocks, |b| b.collective),
             ion_tracer: track_ions.then(|| block_estimate(&blocks, |b| b.ion_msd)),
             jump_rate_per_carrier_per_ps: self.events as f64 / time / carriers,
             site_occupancy: sim.site_occupancy(),
-        };
+        }
+        .with_haven_ratio();
         Ok((result, frames))
     }
 
