@@ -351,12 +351,7 @@ def label(folder, index, frame, settings, restart_file, threads, cp2k, interrupt
         if minimizer == "DIIS" and attempts[-1]["reason"] == "SCF not converged" and kpoints == [1, 1, 1]:
             own = keep_own_wavefunction(folder, kpoints)
             if own:
-                attempts.append(attempt(folder, frame, settings, "RESTART", own, "CG", threads, cp2k))
-                if attempts[-1]["status"] == "ok":
-                    return True
-                if os.path.exists(os.path.join(folder, "cp2k.out")):
-                    os.replace(os.path.join(folder, "cp2k.out"),
-                               os.path.join(folder, f"cp2k.attempt-{len(attempts)}.out"))
+                return run("RESTART", own, "CG")
         return False
 
     if interrupted_wfn:

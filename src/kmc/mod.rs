@@ -89,19 +89,15 @@ pub struct TemperatureResult {
     pub site_occupancy: Option<Vec<f64>>,
 }
 
-impl TemperatureResult {
-    /// Fills in H_R = D*/D_σ (none when D_σ is not positive).
-    fn with_haven_ratio(mut self) -> TemperatureResult {
-        let (tracer, collective) = (&self.tracer, &self.collective);
-        if collective.d_a2_per_ps > 0.0 && tracer.d_a2_per_ps > 0.0 {
-            let ratio = tracer.d_a2_per_ps / collective.d_a2_per_ps;
-            let relative = (tracer.d_err_a2_per_ps / tracer.d_a2_per_ps)
-                .hypot(collective.d_err_a2_per_ps / collective.d_a2_per_ps);
-            self.haven_ratio = Some(ratio);
-            self.haven_ratio_err = Some(ratio * relative);
-        }
-        self
+/// H_R = D*/D_σ and its standard error (both relative errors in quadrature); none when either D is not positive.
+fn haven_ratio(tracer: &Diffusion, collective: &Diffusion) -> Option<(f64, f64)> {
+    if collective.d_a2_per_ps <= 0.0 || tracer.d_a2_per_ps <= 0.0 {
+        return None;
     }
+    let ratio = tracer.d_a2_per_ps / collective.d_a2_per_ps;
+    let relative =
+        (tracer.d_err_a2_per_ps / tracer.d_a2_per_ps).hypot(collective.d_err_a2_per_ps / collective.d_a2_per_ps);
+    Some((ratio, ratio * relative))
 }
 
 /// What a kMC stage reports for summary.json.
@@ -267,21 +263,23 @@ impl KmcSettings {
             blocks.push(Block { time_ps: sim.time_ps() - start_time, msd, collective, ion_msd });
         }
         let time = sim.time_ps();
+        let tracer = block_estimate(&blocks, |b| b.msd);
+        let collective = block_estimate(&blocks, |b| b.collective);
+        let (haven_ratio, haven_ratio_err) = haven_ratio(&tracer, &collective).unzip();
         let result = TemperatureResult {
             temperature_k,
             index,
             events: self.events,
             simulated_time_ps: time,
             blocks: self.blocks,
-            haven_ratio: None,
-            haven_ratio_err: None,
-            tracer: block_estimate(&blocks, |b| b.msd),
-            collective: block_estimate(&blocks, |b| b.collective),
+            haven_ratio,
+            haven_ratio_err,
+            tracer,
+            collective,
             ion_tracer: track_ions.then(|| block_estimate(&blocks, |b| b.ion_msd)),
             jump_rate_per_carrier_per_ps: self.events as f64 / time / carriers,
             site_occupancy: sim.site_occupancy(),
-        }
-        .with_haven_ratio();
+        };
         Ok((result, frames))
     }
 
